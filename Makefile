@@ -1,0 +1,40 @@
+# The two commands a user needs: `make test` (and, later, `make demo`). Everything they need is
+# installed here, into .venv and node_modules, so a fresh clone works on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test lint sandbox clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(PY_STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt sandbox/pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-deps -e sandbox
+	touch $@
+
+# Azurite (the Azure Blob emulator) comes from npm, pinned in package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+
+# pytest exits non-zero when a test fails and 5 when it collected no test: both fail `make test`.
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The sandbox alone: Kubernetes API + simulated TiDB Operator + S3 + Azure Blob, 40 days of history.
+sandbox: install
+	$(BIN)/python -m tidb_sandbox up --seed-days 40 --kubeconfig kc.yaml
+
+clean:
+	rm -rf $(VENV) node_modules .sandbox .pytest_cache .ruff_cache

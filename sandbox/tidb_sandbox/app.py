@@ -1,0 +1,288 @@
+"""The sandbox as one process: storage services, Kubernetes API, simulated operator, clusters, workload."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .data.mvcc import ClusterData
+from .data.tso import TsoAllocator
+from .data.workload import Workload
+from .faults import Faults
+from .k8s.admission import make_prepare
+from .k8s.crd import builtin_types, load_crd_manifests, load_crds
+from .k8s.server import ApiServer, Audit
+from .k8s.store import Store
+from .operator.clusters import TIDBCLUSTER, V2_CLUSTER, ClusterRegistry, SimCluster
+from .operator.context import Context, SimConfig
+from .operator.controller import Operator
+from .storage import services
+from .storage.locations import Endpoints, ensure_bucket, open_location
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+SEED_BUCKET = "my-bucket"
+SEED_CONTAINER = "my-container"
+SEED_REGION = "us-west-1"
+DEFAULT_NAMESPACES = ("test1", "backup-test")
+
+
+@dataclass
+class WorkloadRates:
+    inserts_per_s: float = 2.0
+    updates_per_s: float = 2.0
+    deletes_per_s: float = 0.5
+
+
+@dataclass
+class SandboxOptions:
+    workdir: Path
+    port: int = 0
+    kubeconfig: Path | None = None
+    env_file: Path | None = None
+    api_group: str = "pingcap.com"  # group of the demo cluster; discovery lists it first
+    storage: str = "s3"  # storage of the demo cluster's backups: s3, azblob or local
+    seed_days: float = 0.0
+    cluster: str = "demo1"
+    namespace: str = "test1"
+    restore_target: str = "demo1-restore"
+    v1_line: str = "v1.6.6"
+    workload: WorkloadRates = field(default_factory=WorkloadRates)
+    with_azurite: bool = True
+    config: SimConfig = field(default_factory=SimConfig)
+    faults: dict[str, Any] = field(default_factory=dict)
+    watch_history: int = 2000
+    seed: int | None = None
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions):
+        self.options = options
+        self.workdir = options.workdir
+        self.faults = Faults()
+        self.faults.update(options.faults)
+        self.config = options.config
+        self.alloc = TsoAllocator()
+        self.rng = random.Random(options.seed)
+        self.clusters = ClusterRegistry()
+        self.audit = Audit()
+        self.moto: services.ManagedService | None = None
+        self.azurite: services.ManagedService | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.url = ""
+        self.s3_keys: tuple[str, str] = ("", "")
+        self.azure_account = services.AZURITE_DEFAULT_ACCOUNT
+        self.azure_key = services.AZURITE_DEFAULT_KEY
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.moto = await asyncio.to_thread(services.start_moto, 0, log_path=logs / "moto.log")
+        self.s3_keys = self.moto.s3_credentials
+        if self.options.with_azurite:
+            self.azurite = await asyncio.to_thread(
+                services.start_azurite, 0, workdir=self.workdir / "azurite", log_path=logs / "azurite.log")
+        self.endpoints = Endpoints(
+            s3=self.moto.endpoint,
+            azure_blob=self.azurite.endpoint if self.azurite else None,
+            local_root=self.workdir / "volumes",
+        )
+        types = load_crds(self.options.v1_line) + builtin_types()
+        self.store = Store(history=self.options.watch_history, prepare=make_prepare())
+        group_order = [self.options.api_group] + [g for g in ("pingcap.com", "br.pingcap.com")
+                                                  if g != self.options.api_group]
+        self.api = ApiServer(self.store, types, load_crd_manifests(self.options.v1_line), self.faults,
+                             self.audit, group_order)
+        self.store.add_listener(self._on_cluster_event)
+        self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc)
+        self.operator = Operator(self.ctx)
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.api.install(app)
+        from .control import install_control  # late: control imports Sandbox for typing only
+
+        install_control(app, self)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, self.options.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://{HOST}:{port}"
+        await self._bootstrap()
+        self.operator.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.clusters.run_workloads()))
+        self._tasks.append(loop.create_task(self._sweep_namespaces()))
+        self.write_client_files()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "operator"):
+            await self.operator.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for service in (self.azurite, self.moto):
+            if service is not None:
+                await asyncio.to_thread(service.stop)
+
+    async def _sweep_namespaces(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.api.sweep_namespaces()
+
+    # -- bootstrap -----------------------------------------------------------------------------------
+    async def _bootstrap(self) -> None:
+        for ns in dict.fromkeys((*DEFAULT_NAMESPACES, self.options.namespace)):
+            self.ensure_namespace(ns)
+        await asyncio.to_thread(self._create_seed_buckets)
+        opts = self.options
+        cluster = self.create_cluster(opts.namespace, opts.cluster, opts.api_group, workload=None)
+        self.create_cluster(opts.namespace, opts.restore_target, opts.api_group, workload=None)
+        if opts.seed_days > 0:
+            from .seed import seed_history_for
+
+            await seed_history_for(self, cluster, days=opts.seed_days, storage=opts.storage)
+        # The live workload starts after the history, so it knows the rows the history left.
+        self.attach_workload(cluster, opts.workload)
+
+    def _create_seed_buckets(self) -> None:
+        s3 = open_location({"s3": {"provider": "aws", "bucket": SEED_BUCKET, "region": SEED_REGION}},
+                           self.s3_secret(), self.endpoints)
+        ensure_bucket(s3)
+        if self.azurite is not None:
+            blob = open_location({"azblob": {"container": SEED_CONTAINER}}, self.azure_secret(), self.endpoints)
+            ensure_bucket(blob)
+
+    def s3_secret(self) -> dict[str, str]:
+        return {"access_key": self.s3_keys[0], "secret_key": self.s3_keys[1]}
+
+    def azure_secret(self) -> dict[str, str]:
+        return {"AZURE_STORAGE_ACCOUNT": self.azure_account, "AZURE_STORAGE_KEY": self.azure_key}
+
+    def ensure_namespace(self, name: str) -> None:
+        ns_type = self.store.type_for("", "namespaces")
+        if self.store.find(ns_type, None, name) is None:
+            self.store.create(ns_type, None, {"metadata": {"name": name}, "status": {"phase": "Active"}})
+        secrets = self.store.type_for("", "secrets")
+        for secret_name, data in (("s3-secret", self.s3_secret()), ("azblob-secret", self.azure_secret())):
+            if self.store.find(secrets, name, secret_name) is None:
+                encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+                self.store.create(secrets, name, {"metadata": {"name": secret_name}, "type": "Opaque",
+                                                  "data": encoded})
+
+    def create_cluster(self, namespace: str, name: str, api_group: str, *,
+                       workload: WorkloadRates | None) -> SimCluster:
+        """A TidbCluster (v1) or Cluster (v2) object and its data; the object's creation registers it."""
+        self.ensure_namespace(namespace)
+        if api_group == "br.pingcap.com":
+            rt = self.store.type_for("core.pingcap.com", "clusters")
+            body = {"metadata": {"name": name}, "spec": {"version": "v8.5.2"}}
+        else:
+            rt = self.store.type_for("pingcap.com", "tidbclusters")
+            body = {"metadata": {"name": name},
+                    "spec": {"version": "v8.5.2", "pd": {"replicas": 3}, "tikv": {"replicas": 3},
+                             "tidb": {"replicas": 2}}}
+        if self.store.find(rt, namespace, name) is None:
+            self.store.create(rt, namespace, body)
+        cluster = self.clusters.get(namespace, name)
+        assert cluster is not None
+        if workload is not None:
+            self.attach_workload(cluster, workload)
+        return cluster
+
+    def attach_workload(self, cluster: SimCluster, rates: WorkloadRates | None) -> None:
+        if rates is None or not (rates.inserts_per_s or rates.updates_per_s or rates.deletes_per_s):
+            cluster.workload = None
+            return
+        cluster.workload = Workload(cluster.data, self.alloc, random.Random(self.rng.random()),
+                                    inserts_per_s=rates.inserts_per_s, updates_per_s=rates.updates_per_s,
+                                    deletes_per_s=rates.deletes_per_s)
+
+    def _on_cluster_event(self, rt: Any, event: Any) -> None:
+        resource = f"{rt.plural}.{rt.group}"
+        if resource not in (TIDBCLUSTER, V2_CLUSTER):
+            return
+        meta = event.obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        if event.type == "DELETED":
+            self.clusters.remove(namespace, name)
+        elif self.clusters.get(namespace, name) is None:
+            cluster_id = self.rng.getrandbits(63)
+            self.clusters.add(SimCluster(namespace, name, resource, ClusterData(cluster_id=cluster_id)))
+
+    # -- client files ----------------------------------------------------------------------------------
+    def kubeconfig_text(self) -> str:
+        doc = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "tidb-sandbox", "cluster": {"server": self.url}}],
+            "users": [{"name": "tidb-sandbox-admin", "user": {"token": "tidb-sandbox"}}],
+            "contexts": [{"name": "tidb-sandbox", "context": {"cluster": "tidb-sandbox", "user": "tidb-sandbox-admin",
+                                                              "namespace": self.options.namespace}}],
+            "current-context": "tidb-sandbox",
+        }
+        return json.dumps(doc, indent=2) + "\n"
+
+    def endpoints_env(self) -> dict[str, str]:
+        env = {
+            "KUBECONFIG": str(self.kubeconfig_path),
+            "TIDB_SANDBOX_URL": self.url,
+            "TIDB_SANDBOX_NAMESPACE": self.options.namespace,
+            "TIDB_SANDBOX_CLUSTER": self.options.cluster,
+            "TIDB_SANDBOX_RESTORE_TARGET": self.options.restore_target,
+            "TIDB_SANDBOX_API_GROUP": self.options.api_group,
+            "TIDB_SANDBOX_STORAGE": self.options.storage,
+            "TIDB_SANDBOX_S3_ENDPOINT": self.endpoints.s3 or "",
+            "TIDB_SANDBOX_S3_BUCKET": SEED_BUCKET,
+            "TIDB_SANDBOX_S3_REGION": SEED_REGION,
+            "TIDB_SANDBOX_S3_ACCESS_KEY": self.s3_keys[0],
+            "TIDB_SANDBOX_S3_SECRET_KEY": self.s3_keys[1],
+            "TIDB_SANDBOX_LOCAL_ROOT": str(self.endpoints.local_root),
+        }
+        if self.azurite is not None:
+            blob = f"{self.azurite.endpoint}/{self.azure_account}"
+            env.update({
+                "TIDB_SANDBOX_AZURE_BLOB_ENDPOINT": blob,
+                "TIDB_SANDBOX_AZURE_CONTAINER": SEED_CONTAINER,
+                "TIDB_SANDBOX_AZURE_ACCOUNT": self.azure_account,
+                "TIDB_SANDBOX_AZURE_KEY": self.azure_key,
+                "TIDB_SANDBOX_AZURE_CONNECTION_STRING": (
+                    f"DefaultEndpointsProtocol=http;AccountName={self.azure_account};"
+                    f"AccountKey={self.azure_key};BlobEndpoint={blob};"),
+            })
+        return env
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return (self.options.kubeconfig or self.workdir / "kubeconfig.yaml").resolve()
+
+    @property
+    def env_path(self) -> Path:
+        return (self.options.env_file or self.workdir / "sandbox.env").resolve()
+
+    def write_client_files(self) -> None:
+        self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig_path.write_text(self.kubeconfig_text())
+        self.kubeconfig_path.chmod(0o600)
+        lines = [f"{k}={_shell_quote(v)}" for k, v in self.endpoints_env().items()]
+        self.env_path.write_text("\n".join(lines) + "\n")
+        self.env_path.chmod(0o600)
+
+
+def _shell_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "-_./:=+@," for c in value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"

@@ -1,0 +1,98 @@
+"""Fault switches: what the sandbox breaks on purpose, set at start or at run time."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Faults:
+    # Kubernetes API: a share of requests answered 500/503 instead of being served.
+    api_error_rate: float = 0.0
+    api_error_codes: list[int] = field(default_factory=lambda: [500, 503])
+    # The next N PATCH requests answer 409 Conflict.
+    patch_conflicts: int = 0
+    # Watch streams are cut (connection dropped) this many seconds after they start.
+    watch_cut_after: float | None = None
+    # The next snapshot backup / restore fails with this message (consumed by one CR).
+    fail_next_backup: str | None = None
+    fail_next_restore: str | None = None
+    # Snapshot backups stay Running until this is switched off.
+    hang_backups: bool = False
+    # Log backup checkpoints stop advancing while this is on.
+    freeze_checkpoint: bool = False
+    # Running log backups are paused by an error with this message (the v1.6.4+ RetryFailed path).
+    log_error_pause: str | None = None
+
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update; unknown names or wrong types are refused naming the field."""
+        known = {f.name: f for f in fields(self) if not f.name.startswith("_")}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}; known faults: {', '.join(sorted(known))}")
+            setattr(self, name, _coerce(name, known[name].type, value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def api_error(self) -> int | None:
+        if self.api_error_rate > 0 and self._rng.random() < self.api_error_rate:
+            return self._rng.choice(self.api_error_codes)
+        return None
+
+    def take_patch_conflict(self) -> bool:
+        if self.patch_conflicts > 0:
+            self.patch_conflicts -= 1
+            return True
+        return False
+
+    def take_backup_failure(self) -> str | None:
+        message, self.fail_next_backup = self.fail_next_backup, None
+        return message
+
+    def take_restore_failure(self) -> str | None:
+        message, self.fail_next_restore = self.fail_next_restore, None
+        return message
+
+
+def _coerce(name: str, annotation: Any, value: Any) -> Any:
+    text = str(annotation)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ValueError(f"fault {name!r} cannot be null")
+    try:
+        if text.startswith("float"):
+            return float(value)
+        if text.startswith("int"):
+            return int(value)
+        if text.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "on", "off"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "on")
+            return bool(value)
+        if text.startswith("list[int]"):
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            return [int(v) for v in value]
+        if text.startswith("str"):
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"fault {name!r}: cannot use {value!r} ({annotation})") from exc
+    return value
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """`name=value` pairs from the command line; an empty value means null."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"expected name=value, got {item!r}")
+        name, value = item.split("=", 1)
+        changes[name.strip()] = value if value != "" else None
+    return changes

@@ -1,0 +1,196 @@
+"""What every simulated controller shares: the store, storage access, clusters, jobs and timing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from dataclasses import dataclass, fields
+from typing import Any, Awaitable, Callable
+
+from ..data.tso import TsoAllocator
+from ..faults import Faults
+from ..k8s.crd import ResourceType
+from ..k8s.errors import ApiError
+from ..k8s.store import Store
+from ..storage.locations import Endpoints, Location, StorageError, open_location
+from .clusters import ClusterRegistry, SimCluster
+
+log = logging.getLogger(__name__)
+
+STORAGE_KINDS = ("s3", "gcs", "azblob", "local")
+
+
+@dataclass
+class SimConfig:
+    """Durations of the simulated jobs, in seconds; small values make tests fast."""
+
+    step_delay: float = 0.3  # Scheduled -> Prepare -> Running
+    backup_duration: float = 1.0  # snapshot Running -> Complete
+    restore_duration: float = 1.0
+    truncate_duration: float = 0.5
+    compact_duration: float = 1.0
+    checkpoint_interval: float = 1.0  # how often a running log backup's checkpoint advances
+    stores: int = 3  # TiKV stores the data is spread over in storage
+    v2_compact_controller: bool = True  # the v2 docs show CompactBackup working; v2.0.1 code has no controller
+    kernel_sync: bool = True  # v1.6.4+ log-backup kernel-state sync (error pause reported as RetryFailed)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        known = {f.name: f for f in fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(sorted(known))}")
+            current = getattr(self, name)
+            if isinstance(current, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on")
+            else:
+                value = type(current)(value)
+            setattr(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class StorageFailure(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def storage_block(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The first provider set, in the operator's order (`GetStorageType`)."""
+    for kind in STORAGE_KINDS:
+        if spec.get(kind):
+            return {kind: spec[kind]}
+    return None
+
+
+class Context:
+    def __init__(self, store: Store, clusters: ClusterRegistry, endpoints: Endpoints, faults: Faults,
+                 config: SimConfig, alloc: TsoAllocator):
+        self.store = store
+        self.clusters = clusters
+        self.endpoints = endpoints
+        self.faults = faults
+        self.config = config
+        self.alloc = alloc
+        self._jobs: dict[str, asyncio.Task[Any]] = {}
+
+    # -- objects ---------------------------------------------------------------------------------
+    def rt(self, group: str, plural: str) -> ResourceType:
+        rt = self.store.type_for(group, plural)
+        if rt is None:
+            raise KeyError(f"{plural}.{group} is not served")
+        return rt
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.find(rt, namespace, name)
+
+    def write_status(self, rt: ResourceType, namespace: str, name: str,
+                     mutate: Callable[[dict[str, Any], dict[str, Any]], None]) -> dict[str, Any] | None:
+        """Read the latest object, let `mutate(status, obj)` change its status, write it back.
+
+        Synchronous from read to write, so on the single event loop nothing can slip in between.
+        """
+        obj = self.store.find(rt, namespace, name)
+        if obj is None:
+            return None
+        status = obj.setdefault("status", {})
+        mutate(status, obj)
+        sub = "status" if rt.status_subresource else None
+        try:
+            return self.store.update(rt, namespace, name, obj, subresource=sub)
+        except ApiError as err:
+            if err.code == 404:
+                return None
+            raise
+
+    def write_object(self, rt: ResourceType, namespace: str, name: str,
+                     mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+        obj = self.store.find(rt, namespace, name)
+        if obj is None:
+            return None
+        mutate(obj)
+        try:
+            return self.store.update(rt, namespace, name, obj)
+        except ApiError as err:
+            if err.code == 404:
+                return None
+            raise
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def job_running(self, key: str) -> bool:
+        task = self._jobs.get(key)
+        return task is not None and not task.done()
+
+    def start_job(self, key: str, factory: Callable[[], Awaitable[Any]]) -> bool:
+        """Run one job per key at a time, like the operator's one Job per CR and sub-command."""
+        if self.job_running(key):
+            return False
+        task = asyncio.get_running_loop().create_task(self._guard(key, factory))
+        self._jobs[key] = task
+        return True
+
+    async def _guard(self, key: str, factory: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug in the simulation must not kill the operator
+            log.exception("simulated job %s crashed", key)
+
+    async def stop_jobs(self) -> None:
+        tasks = [t for t in self._jobs.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- storage and clusters ----------------------------------------------------------------------
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.store.find(self.rt("", "secrets"), namespace, name)
+        if secret is None:
+            return None
+        return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+    def open_storage(self, namespace: str, block: dict[str, Any] | None,
+                     secret_from: dict[str, Any] | None = None) -> Location:
+        """Open a CR's storage with the credentials of the Secret it names.
+
+        `secret_from` is the block whose secretName counts: a pitr restore reaches the snapshot with
+        the log storage's credentials, since the operator passes only the snapshot's URL to BR.
+        """
+        if block is None:
+            raise StorageFailure("InvalidSpec", "missing StorageProvider config in spec")
+        kind, conf = next(iter(block.items()))
+        if kind == "gcs":
+            raise StorageFailure("StorageNotSimulated", "gcs storage is not simulated by the sandbox")
+        cred_conf = next(iter((secret_from or block).values()))
+        secret_name = cred_conf.get("secretName")
+        secret = None
+        if secret_name:
+            secret = self.secret_data(namespace, secret_name)
+            if secret is None:
+                label = {"s3": "s3", "azblob": "azblob", "local": "local"}[kind]
+                raise StorageFailure(
+                    "GetSecretFailed",
+                    f'get {label} secret {namespace}/{secret_name} failed, err: secrets "{secret_name}" not found')
+        try:
+            return open_location(block, secret, self.endpoints, secret_ref=f"{namespace}/{secret_name or ''}")
+        except StorageError as err:
+            raise StorageFailure(err.reason, err.message) from err
+
+    def cluster_for(self, group: str, namespace: str, br: dict[str, Any] | None) -> SimCluster | str:
+        """The simulated cluster a CR's `br` section names, or the operator's error message."""
+        br = br or {}
+        name = br.get("cluster") or ""
+        cluster_ns = br.get("clusterNamespace") or namespace
+        kind = "clusters.core.pingcap.com" if group == "br.pingcap.com" else "tidbclusters.pingcap.com"
+        cluster = self.clusters.get(cluster_ns, name)
+        if cluster is None or cluster.resource != kind:
+            return f'{kind} "{name}" not found'
+        return cluster
+
+    async def io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Storage calls are blocking clients; keep them off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)

@@ -1,0 +1,155 @@
+"""Realistic history: N past days of writes, a snapshot every two days, and a log backup covering them.
+
+Everything is real: the rows have MVCC versions at past TSOs, the snapshots and the log are objects in
+storage written in BR's layout, and the CRs carry the status TiDB Operator would have written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from .data.tso import dt_to_tso
+from .data.workload import seed_history
+from .operator.common import go_duration, humanize_bytes
+from .storage import br_layout
+from .storage.locations import open_location
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+    from .operator.clusters import SimCluster
+
+# Labels the tidb_pitr DAGs put on the CRs they own; seeded history looks as if they had made it.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "tidb-pitr-airflow"}
+SNAPSHOT_EVERY = timedelta(days=2)
+OPS_PER_HOUR = 30.0
+LOG_FLUSH_EVERY = timedelta(hours=1)
+
+
+def storage_spec(sandbox: Sandbox, kind: str, prefix: str) -> dict[str, Any]:
+    """The storage part of a CR spec for the sandbox's seed bucket, container or volume."""
+    from .app import SEED_BUCKET, SEED_CONTAINER, SEED_REGION
+
+    if kind == "s3":
+        return {"s3": {"provider": "aws", "secretName": "s3-secret", "region": SEED_REGION,
+                       "bucket": SEED_BUCKET, "prefix": prefix}}
+    if kind == "azblob":
+        return {"azblob": {"secretName": "azblob-secret", "container": SEED_CONTAINER, "prefix": prefix}}
+    if kind == "local":
+        return {"local": {"prefix": prefix,
+                          "volume": {"name": "backup-volume", "persistentVolumeClaim": {"claimName": "backup-pvc"}},
+                          "volumeMount": {"name": "backup-volume", "mountPath": "/backup"}}}
+    raise ValueError(f"storage must be one of s3, azblob, local; got {kind!r}")
+
+
+def _secret_for(sandbox: Sandbox, kind: str) -> dict[str, str] | None:
+    return {"s3": sandbox.s3_secret(), "azblob": sandbox.azure_secret()}.get(kind)
+
+
+def _rfc(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _conditions(group: str, phases: list[str], at: datetime) -> list[dict[str, Any]]:
+    conds = []
+    for phase in phases:
+        cond: dict[str, Any] = {"type": phase, "status": "True", "lastTransitionTime": _rfc(at)}
+        if group == "br.pingcap.com":
+            cond.update(reason=phase, message="")
+        conds.append(cond)
+    return conds
+
+
+def snapshot_times(start: datetime, end: datetime) -> list[datetime]:
+    """Every two days at 00:00 UTC, from the first midnight at least an hour after `start`."""
+    first = (start + timedelta(hours=1)).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    times = []
+    at = first
+    while at < end - timedelta(minutes=5):
+        times.append(at)
+        at += SNAPSHOT_EVERY
+    return times
+
+
+async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float, storage: str,
+                           root: str | None = None) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(days=days)
+    root = root or cluster.name
+    rng = random.Random(sandbox.rng.random())
+    seed_history(cluster.data, sandbox.alloc, start, now, ops_per_hour=OPS_PER_HOUR, rng=rng)
+    group = "br.pingcap.com" if cluster.resource.startswith("clusters.core") else "pingcap.com"
+    secret = _secret_for(sandbox, storage)
+    br = {"cluster": cluster.name, "clusterNamespace": cluster.namespace}
+
+    # The log backup task started before the first snapshot and has flushed hourly ever since.
+    log_start = start + timedelta(minutes=10)
+    log_spec = storage_spec(sandbox, storage, f"{root}/log-backup")
+    log_location = open_location(log_spec, secret, sandbox.endpoints)
+    start_ts = dt_to_tso(log_start)
+    await asyncio.to_thread(br_layout.start_log, log_location, start_ts=start_ts,
+                            cluster_id=cluster.data.cluster_id, task_name=f"{cluster.name}-log-backup")
+    flushes = []
+    previous, at = start_ts, log_start + LOG_FLUSH_EVERY
+    while at < now:
+        flush_ts = dt_to_tso(at)
+        flushes.append((cluster.data.changes_between(previous, flush_ts), flush_ts))
+        previous, at = flush_ts, at + LOG_FLUSH_EVERY
+    await asyncio.to_thread(br_layout.flush_log_history, log_location, flushes, stores=sandbox.config.stores)
+    checkpoint = previous
+
+    snapshots = []
+    for at in snapshot_times(log_start, now):
+        name = f"snapshot-{at.strftime('%Y%m%d%H%M%S')}"
+        commit_ts = dt_to_tso(at)
+        spec = storage_spec(sandbox, storage, f"{root}/{name}")
+        location = open_location(spec, secret, sandbox.endpoints)
+        info = await asyncio.to_thread(br_layout.write_snapshot, location, cluster.data.rows_at(commit_ts),
+                                       commit_ts=commit_ts, cluster_id=cluster.data.cluster_id,
+                                       stores=sandbox.config.stores)
+        snapshots.append((name, at, commit_ts, spec, location.url, info.size))
+
+    # CRs last and without awaiting in between, so the operator sees each one complete at once.
+    backups = sandbox.store.type_for(group, "backups")
+    labels = {**MANAGED_BY, "app.kubernetes.io/instance": cluster.name}
+    for name, at, commit_ts, spec, url, size in snapshots:
+        body = {"metadata": {"name": name, "labels": {**labels, "app.kubernetes.io/component": "snapshot"}},
+                "spec": {"backupType": "full", "backupMode": "snapshot", "cleanPolicy": "Delete", "br": br, **spec}}
+        sandbox.store.create(backups, cluster.namespace, body, creation_timestamp=_rfc(at))
+        taken = timedelta(minutes=20)
+        status = {
+            "phase": "Complete", "backupPath": url, "commitTs": str(commit_ts),
+            "conditions": _conditions(group, ["Scheduled", "Prepare", "Running", "Complete"], at),
+            "timeStarted": _rfc(at), "timeCompleted": _rfc(at + taken),
+            "timeTaken": go_duration(taken.total_seconds()), "backupSize": size,
+            "backupSizeReadable": humanize_bytes(size),
+        }
+        _write_status(sandbox, backups, cluster.namespace, name, status)
+    log_name = f"{cluster.name}-log-backup"
+    body = {"metadata": {"name": log_name, "labels": {**labels, "app.kubernetes.io/component": "log-backup"}},
+            "spec": {"backupMode": "log", "logSubcommand": "log-start", "br": br, **log_spec}}
+    sandbox.store.create(backups, cluster.namespace, body, creation_timestamp=_rfc(log_start))
+    log_status = {
+        "phase": "Running", "backupPath": log_location.url, "commitTs": str(start_ts),
+        "logCheckpointTs": str(checkpoint), "timeStarted": _rfc(log_start),
+        "conditions": _conditions(group, ["Scheduled", "Prepare", "Running"], log_start),
+        "logSubCommandStatuses": {"log-start": {
+            "command": "log-start", "phase": "Complete", "timeStarted": _rfc(log_start),
+            "timeCompleted": _rfc(log_start + timedelta(seconds=20)),
+            "conditions": [{**c, "command": "log-start"}
+                           for c in _conditions(group if group != "br.pingcap.com" else "",
+                                                ["Scheduled", "Prepare", "Running", "Complete"], log_start)]}},
+    }
+    if group != "br.pingcap.com":
+        log_status["timeSynced"] = _rfc(now)
+    _write_status(sandbox, backups, cluster.namespace, log_name, log_status)
+    return {"snapshots": [s[0] for s in snapshots], "logBackup": log_name, "logStartTs": start_ts,
+            "checkpoint": checkpoint}
+
+
+def _write_status(sandbox: Sandbox, rt: Any, namespace: str, name: str, status: dict[str, Any]) -> None:
+    obj = sandbox.store.get(rt, namespace, name)
+    obj["status"] = status
+    sandbox.store.update(rt, namespace, name, obj, subresource="status" if rt.status_subresource else None)

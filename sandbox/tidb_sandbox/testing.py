@@ -1,0 +1,126 @@
+"""A pytest plugin that runs the sandbox in a child process, exactly as `python -m tidb_sandbox up` does.
+
+Tests reach it only over HTTP (Kubernetes API, S3, Azure Blob, /sandbox/v1), like the product would.
+Enable with `pytest_plugins = ["tidb_sandbox.testing"]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Fast jobs so a test sees a backup go from Scheduled to Complete in about a second.
+FAST_SETTINGS = {
+    "step_delay": 0.05, "backup_duration": 0.3, "restore_duration": 0.3, "truncate_duration": 0.1,
+    "compact_duration": 0.2, "checkpoint_interval": 0.3,
+}
+START_TIMEOUT = 180.0
+
+
+@dataclass
+class SandboxHandle:
+    url: str
+    kubeconfig: Path
+    env: dict[str, str]
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/sandbox/v1{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"{method} {path}: HTTP {err.code}: {err.read().decode()}") from err
+
+    def rows(self, namespace: str, name: str, as_of: int | None = None) -> dict[str, Any]:
+        query = f"?asOf={as_of}" if as_of is not None else ""
+        return self.call("GET", f"/clusters/{namespace}/{name}/rows{query}")
+
+    def create_cluster(self, namespace: str, name: str, *, api_group: str = "pingcap.com",
+                       workload: dict[str, float] | None = None, seed_days: float = 0,
+                       storage: str = "s3", storage_root: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"namespace": namespace, "name": name, "apiGroup": api_group, "storage": storage}
+        if workload:
+            body["workload"] = workload
+        if seed_days:
+            body["seedDays"] = seed_days
+        if storage_root:
+            body["storageRoot"] = storage_root
+        return self.call("POST", "/clusters", body)
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return self.call("PATCH", "/faults", faults)
+
+    def clear_faults(self) -> None:
+        self.set_faults(api_error_rate=0.0, patch_conflicts=0, watch_cut_after=None, fail_next_backup=None,
+                        fail_next_restore=None, hang_backups=False, freeze_checkpoint=False, log_error_pause=None)
+
+    def set_config(self, **settings: Any) -> dict[str, Any]:
+        return self.call("PATCH", "/config", settings)
+
+    def tso(self) -> int:
+        return int(self.call("GET", "/tso")["tso"])
+
+    def compact_watch_history(self) -> int:
+        return int(self.call("POST", "/watch-history/compact", {})["compactedResourceVersion"])
+
+    def audit(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/audit")["entries"]
+
+
+def start_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None = None) -> SandboxHandle:
+    workdir.mkdir(parents=True, exist_ok=True)
+    ready = workdir / "ready.json"
+    ready.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "tidb_sandbox", "up", "--workdir", str(workdir), "--ready-file", str(ready)]
+    for name, value in {**FAST_SETTINGS, **(settings or {})}.items():
+        args += ["--set", f"{name}={value}"]
+    args += list(extra)
+    log = open(workdir / "sandbox.out", "wb")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {process.returncode}:\n"
+                               f"{(workdir / 'sandbox.out').read_text()[-4000:]}")
+        if time.monotonic() > deadline:
+            stop_sandbox(process)
+            raise RuntimeError(f"the sandbox was not ready within {START_TIMEOUT:.0f}s")
+        time.sleep(0.1)
+    env = json.loads(ready.read_text())
+    return SandboxHandle(env["TIDB_SANDBOX_URL"], Path(env["KUBECONFIG"]), env, workdir, process)
+
+
+def stop_sandbox(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """One sandbox for the session: test1/demo1 (v1) with 6 days of history on S3, a live workload."""
+    handle = start_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7")
+    try:
+        yield handle
+    finally:
+        stop_sandbox(handle.process)

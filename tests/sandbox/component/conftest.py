@@ -1,0 +1,68 @@
+"""Shared helpers for the component tests: real clients against the session's sandbox."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+GROUPS = ("pingcap.com", "br.pingcap.com")
+VERSION = "v1alpha1"
+
+
+@pytest.fixture(scope="session")
+def api_client(sandbox: Any) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def crs(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30.0,
+             interval: float = 0.1) -> Any:
+    """Poll until predicate(fetch()) holds; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not predicate(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        time.sleep(interval)
+        value = fetch()
+    return value
+
+
+def s3_storage(prefix: str, secret: str = "s3-secret", bucket: str = "my-bucket") -> dict[str, Any]:
+    return {"s3": {"provider": "aws", "secretName": secret, "region": "us-west-1", "bucket": bucket, "prefix": prefix}}
+
+
+def azblob_storage(prefix: str, secret: str = "azblob-secret") -> dict[str, Any]:
+    return {"azblob": {"secretName": secret, "container": "my-container", "prefix": prefix}}
+
+
+@pytest.fixture
+def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
+    """A fresh simulated cluster in a fresh namespace: (namespace, name)."""
+    def make(api_group: str = "pingcap.com", workload: dict[str, float] | None = None,
+             seed_days: float = 0, storage: str = "s3") -> tuple[str, str]:
+        namespace, name = unique("ns"), unique("tc")
+        sandbox.create_cluster(namespace, name, api_group=api_group, seed_days=seed_days, storage=storage,
+                               workload=workload if workload is not None else
+                               {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3},
+                               storage_root=name)
+        return namespace, name
+    return make

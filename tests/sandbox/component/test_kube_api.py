@@ -1,0 +1,245 @@
+"""The Kubernetes API itself: CRUD, patch flavours, conflicts, selectors, schema, status, finalizers, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from .conftest import VERSION, s3_storage, unique, wait_for
+
+
+def _ns(core: Any) -> str:
+    name = unique("api")
+    core.create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _backup(name: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"team": "dba", "tier": "gold"}},
+            "spec": {"backupType": "full", "br": {"cluster": "nowhere"}, **s3_storage(name), **spec}}
+
+
+def test_create_get_list_and_selectors(crs, core):
+    ns = _ns(core)
+    created = crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("a"))
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
+                                        {**_backup("b"), "metadata": {"name": "b", "labels": {"team": "app"}}})
+    meta = created["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"] and meta["generation"] == 1 and int(meta["resourceVersion"]) > 0
+    with pytest.raises(ApiException) as exc:
+        crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("a"))
+    assert exc.value.status == 409 and "already exists" in exc.value.body
+
+    by_label = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", label_selector="team=dba")
+    assert [o["metadata"]["name"] for o in by_label["items"]] == ["a"]
+    by_set = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
+                                               label_selector="team in (dba,app),tier!=silver")
+    assert sorted(o["metadata"]["name"] for o in by_set["items"]) == ["a", "b"]
+    by_name = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", field_selector="metadata.name=b")
+    assert [o["metadata"]["name"] for o in by_name["items"]] == ["b"]
+    everywhere = crs.list_cluster_custom_object("pingcap.com", VERSION, "backups", field_selector=f"metadata.namespace={ns}")
+    assert len(everywhere["items"]) == 2
+    with pytest.raises(ApiException) as missing:
+        crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "zzz")
+    assert missing.value.status == 404 and 'backups.pingcap.com "zzz" not found' in missing.value.body
+
+
+def test_schema_rejection_names_the_field(crs, core):
+    ns = _ns(core)
+    for spec, field in (({"backupMode": "sideways"}, "spec.backupMode"),
+                        ({"br": {"cluster": "x", "concurrency": "many"}}, "spec.br.concurrency"),
+                        ({"logSubcommand": "log-start", "logStop": True}, "spec")):
+        with pytest.raises(ApiException) as exc:
+            crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup(unique("bad"), **spec))
+        assert exc.value.status == 422, exc.value.body
+        assert field in exc.value.body
+    with pytest.raises(ApiException) as enum:
+        crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
+                                            _backup(unique("bad"), logSubcommand="log-truncate"))
+    assert enum.value.status == 422 and "Unsupported value" in enum.value.body
+    # The same value is in the v2 enum.
+    crs.create_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backups",
+                                        _backup(unique("ok"), backupMode="log", logSubcommand="log-truncate"))
+
+
+def test_resource_version_conflict_and_patch_flavours(crs, core):
+    ns = _ns(core)
+    obj = crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("c"))
+    stale = dict(obj)
+    crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c", {"spec": {"cleanPolicy": "Delete"}})
+    with pytest.raises(ApiException) as exc:
+        crs.replace_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c", stale)
+    assert exc.value.status == 409 and "the object has been modified" in exc.value.body
+    fresh = crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c")
+    assert fresh["spec"]["cleanPolicy"] == "Delete" and fresh["metadata"]["generation"] == 2
+    fresh["spec"]["cleanPolicy"] = "Retain"
+    replaced = crs.replace_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c", fresh)
+    assert int(replaced["metadata"]["resourceVersion"]) > int(fresh["metadata"]["resourceVersion"])
+    # A merge patch carrying a stale resourceVersion is an optimistic lock that fails.
+    with pytest.raises(ApiException) as locked:
+        crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c",
+                                           {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
+                                            "spec": {"cleanPolicy": "Delete"}})
+    assert locked.value.status == 409
+    # JSON patch through the generic API client.
+    api = crs.api_client
+    api.call_api(f"/apis/pingcap.com/{VERSION}/namespaces/{ns}/backups/c", "PATCH",
+                 header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+                 body=[{"op": "add", "path": "/spec/tableFilter", "value": ["db.*"]}], response_type="object",
+                 auth_settings=["BearerToken"])
+    assert crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "c")["spec"]["tableFilter"] == ["db.*"]
+
+
+def test_status_subresource_semantics_per_group(crs, core):
+    ns = _ns(core)
+    v1 = crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("v1"))
+    v1["status"] = {"phase": "Complete"}
+    v1 = crs.replace_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "v1", v1)
+    # v1 has no status subresource: status goes through the main resource and bumps generation.
+    assert v1["status"]["phase"] == "Complete" and v1["metadata"]["generation"] == 2
+    with pytest.raises(ApiException) as exc:
+        crs.get_namespaced_custom_object_status("pingcap.com", VERSION, ns, "backups", "v1")
+    assert exc.value.status == 404
+
+    v2 = crs.create_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backups",
+                                             {**_backup("v2"), "status": {"phase": "Complete"}})
+    assert "status" not in v2 or not v2["status"], "create ignores status with a status subresource"
+    v2["status"] = {"phase": "Complete"}
+    v2 = crs.replace_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backups", "v2", v2)
+    assert not (v2.get("status") or {}).get("phase") and v2["metadata"]["generation"] == 1
+    patched = crs.patch_namespaced_custom_object_status("br.pingcap.com", VERSION, ns, "backups", "v2",
+                                                        {"status": {"phase": "Complete"}})
+    assert patched["status"]["phase"] == "Complete" and patched["metadata"]["generation"] == 1
+
+
+def test_finalizers_hold_deletion(crs, core):
+    ns = _ns(core)
+    body = _backup("f")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", body)
+    crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "f")
+    held = crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "f")
+    assert held["metadata"]["deletionTimestamp"]
+    crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "f", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as exc:
+        crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "f")
+    assert exc.value.status == 404
+
+
+def test_watch_resumes_across_timeout_and_reports_410(sandbox, crs, core):
+    ns = _ns(core)
+    listed = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups")
+    rv = listed["metadata"]["resourceVersion"]
+    # A watch that times out with nothing to say ends cleanly...
+    w = watch.Watch()
+    assert list(w.stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
+                         resource_version=rv, timeout_seconds=1)) == []
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("w"))
+    # ... and the next one from the same resourceVersion still sees what happened in between.
+    events = []
+    for event in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
+                                      resource_version=rv, field_selector="metadata.name=w", timeout_seconds=2):
+        events.append((event["type"], event["object"]["metadata"]["name"]))
+        break
+    assert events == [("ADDED", "w")]
+    sandbox.compact_watch_history()
+    with pytest.raises(ApiException) as gone:
+        for _ in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
+                                      resource_version=rv, timeout_seconds=2):
+            pass
+    assert gone.value.status == 410
+
+
+def test_watch_sees_live_changes(crs, core):
+    ns = _ns(core)
+    rv = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups")["metadata"]["resourceVersion"]
+    seen: list[str] = []
+
+    def watcher() -> None:
+        for event in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
+                                          resource_version=rv, timeout_seconds=5):
+            seen.append(event["type"])
+            if event["type"] == "DELETED":
+                return
+
+    thread = threading.Thread(target=watcher)
+    thread.start()
+    time.sleep(0.3)
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("live"))
+    crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "live", {"spec": {"cleanPolicy": "Retain"}})
+    crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "live")
+    thread.join(10)
+    assert seen == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_faults_503_409_and_cut_watches(sandbox, crs, core):
+    ns = _ns(core)
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("x"))
+    sandbox.set_faults(api_error_rate=1.0, api_error_codes=[503])
+    try:
+        with pytest.raises(ApiException) as exc:
+            crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "x")
+        assert exc.value.status == 503
+    finally:
+        sandbox.set_faults(api_error_rate=0.0)
+    sandbox.set_faults(patch_conflicts=1)
+    with pytest.raises(ApiException) as conflict:
+        crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "x", {"spec": {"cleanPolicy": "Delete"}})
+    assert conflict.value.status == 409
+    crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "x", {"spec": {"cleanPolicy": "Delete"}})
+    sandbox.set_faults(watch_cut_after=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception):  # the stream breaks instead of ending after 30 s
+            for _ in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
+                                          resource_version=crs.list_namespaced_custom_object(
+                                              "pingcap.com", VERSION, ns, "backups")["metadata"]["resourceVersion"],
+                                          timeout_seconds=30, _request_timeout=10):
+                pass
+        assert time.monotonic() - started < 5
+    finally:
+        sandbox.set_faults(watch_cut_after=None)
+
+
+def test_kubernetes_asyncio_client_and_airflow_hooks(sandbox, tmp_path, monkeypatch):
+    from kubernetes_asyncio import client as aclient
+    from kubernetes_asyncio import config as aconfig
+    from kubernetes_asyncio import watch as awatch
+
+    async def run() -> list[str]:
+        api = await aconfig.new_client_from_config(config_file=str(sandbox.kubeconfig))
+        async with api:
+            crs = aclient.CustomObjectsApi(api)
+            listed = await crs.list_namespaced_custom_object("pingcap.com", VERSION, "test1", "backups")
+            names = [o["metadata"]["name"] for o in listed["items"]]
+            w = awatch.Watch()
+            async for event in w.stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, "test1",
+                                        "backups", field_selector=f"metadata.name={names[0]}", timeout_seconds=1):
+                names.append(event["type"])
+            return names
+
+    names = asyncio.run(run())
+    assert any(n.startswith("snapshot-") for n in names) and "ADDED" in names
+
+    # Airflow's hooks, configured the way the project configures them: a connection with kube_config_path.
+    monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_K8S",
+                       f'{{"conn_type": "kubernetes", "extra": {{"kube_config_path": "{sandbox.kubeconfig}"}}}}')
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
+
+    hook = KubernetesHook(conn_id="sandbox_k8s")
+    got = hook.get_custom_object("pingcap.com", VERSION, "backups", names[0], namespace="test1")
+    assert got["metadata"]["name"] == names[0]
+
+    async def via_async_hook() -> str:
+        async with AsyncKubernetesHook(conn_id="sandbox_k8s").get_conn() as api:
+            obj = await aclient.CustomObjectsApi(api).get_namespaced_custom_object(
+                "pingcap.com", VERSION, "test1", "backups", names[0])
+            return obj["metadata"]["name"]
+
+    assert asyncio.run(via_async_hook()) == names[0]
