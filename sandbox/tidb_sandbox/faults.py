@@ -23,8 +23,10 @@ class Faults:
     hang_backups: bool = False
     # Log backup checkpoints stop advancing while this is on.
     freeze_checkpoint: bool = False
-    # Running log backups are paused by an error with this message (the v1.6.4+ RetryFailed path).
+    # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
+    # named by log_error_pause_target ("namespace/name"), or else the first whose checkpoint ticks.
     log_error_pause: str | None = None
+    log_error_pause_target: str | None = None
 
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
@@ -52,6 +54,12 @@ class Faults:
 
     def take_backup_failure(self) -> str | None:
         message, self.fail_next_backup = self.fail_next_backup, None
+        return message
+
+    def take_log_error_pause(self, task: str) -> str | None:
+        if not self.log_error_pause or self.log_error_pause_target not in (None, "", task):
+            return None
+        message, self.log_error_pause, self.log_error_pause_target = self.log_error_pause, None, None
         return message
 
     def take_restore_failure(self) -> str | None:

@@ -68,7 +68,8 @@ class SandboxHandle:
 
     def clear_faults(self) -> None:
         self.set_faults(api_error_rate=0.0, patch_conflicts=0, watch_cut_after=None, fail_next_backup=None,
-                        fail_next_restore=None, hang_backups=False, freeze_checkpoint=False, log_error_pause=None)
+                        fail_next_restore=None, hang_backups=False, freeze_checkpoint=False, log_error_pause=None,
+                        log_error_pause_target=None)
 
     def set_config(self, **settings: Any) -> dict[str, Any]:
         return self.call("PATCH", "/config", settings)

@@ -229,7 +229,7 @@ class ApiServer:
         method = request.method
         if method == "GET":
             if name is None:
-                return "watch" if request.query.get("watch") in ("true", "1") else "list"
+                return "watch" if request.query.get("watch", "").lower() in ("true", "1") else "list"
             return "get"
         if method == "POST" and name is None:
             return "create"

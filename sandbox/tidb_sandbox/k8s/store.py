@@ -41,7 +41,7 @@ class Event:
     obj: Obj
 
 
-@dataclass
+@dataclass(eq=False)  # identity: each watch is its own subscription
 class Subscription:
     key: TypeKey
     namespace: str | None

@@ -271,8 +271,9 @@ class LogBackupController:
                 return
             if phase != "Running":
                 continue
-            if self.ctx.faults.log_error_pause and key not in self._kernel_paused:
-                message, self.ctx.faults.log_error_pause = self.ctx.faults.log_error_pause, None
+            message = None if key in self._kernel_paused else self.ctx.faults.take_log_error_pause(
+                f"{namespace}/{name}")
+            if message:
                 self._kernel_paused[key] = message
                 if rt.group != V2_GROUP and self.ctx.config.kernel_sync:
                     self._whole(rt, namespace, name, "RetryFailed", "LogBackupErrorPaused",
@@ -285,11 +286,12 @@ class LogBackupController:
                 continue
             try:
                 location = self.ctx.open_storage(namespace, storage_block(obj.get("spec") or {}))
-                await self._flush(rt, namespace, name, key, location)
+                await self._flush(rt, namespace, name, key, location, only_while_running=True)
             except Exception:  # storage trouble stalls the checkpoint, as it would in TiKV
                 continue
 
-    async def _flush(self, rt: ResourceType, namespace: str, name: str, key: str, location: Any) -> None:
+    async def _flush(self, rt: ResourceType, namespace: str, name: str, key: str, location: Any, *,
+                     only_while_running: bool = False) -> None:
         obj = self.ctx.get(rt, namespace, name)
         if obj is None or key in self._kernel_paused:
             return
@@ -303,6 +305,8 @@ class LogBackupController:
         await self.ctx.io(br_layout.flush_log, location, changes, flush_ts=checkpoint, stores=self.ctx.config.stores)
 
         def mutate(st: dict[str, Any], o: dict[str, Any]) -> None:
+            if only_while_running and st.get("phase") != "Running":
+                return  # paused or stopped while this flush was in flight: the checkpoint stays
             if int(st.get("logCheckpointTs") or 0) < checkpoint:
                 st["logCheckpointTs"] = str(checkpoint)
             if rt.group != V2_GROUP:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -72,7 +73,11 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
                     else f"azure://my-container/{cluster}/{name}/")
     assert status["backupPath"] == expected_url
     # The snapshot holds exactly the rows of the cluster as of its commitTs.
-    assert sandbox.rows(ns, cluster, int(status["commitTs"]))["count"] > 0
+    if storage_kind == "s3":
+        raw = _s3(sandbox).get_object(Bucket="my-bucket", Key=f"{cluster}/{name}/backupmeta")["Body"].read()
+        meta = json.loads(raw)
+        assert meta["end_version"] == int(status["commitTs"])
+        assert meta["total_kvs"] == sandbox.rows(ns, cluster, int(status["commitTs"]))["count"]
 
 
 def test_missing_secret_fails_with_operator_message(crs, new_cluster):

@@ -135,7 +135,8 @@ def test_truncate_without_timezone_fails_in_br(crs, new_cluster):
 def test_error_pause_v1_and_frozen_checkpoint(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
-    sandbox.set_faults(log_error_pause="[BR:KV:ErrKVStorage] injected disk full")
+    sandbox.set_faults(log_error_pause="[BR:KV:ErrKVStorage] injected disk full",
+                       log_error_pause_target=f"{ns}/{name}")
     try:
         paused = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
     finally:

@@ -1,0 +1,1 @@
+"""tidb_sandbox: a stand-in for Kubernetes, TiDB Operator, BR storage and TiDB cluster data."""

@@ -1,0 +1,1 @@
+"""Simulated TiDB cluster data: TSOs, MVCC rows and a workload that writes them."""

@@ -1,0 +1,1 @@
+"""A stand-in Kubernetes API: resource types, admission (pruning, defaulting, validation), tables, OpenAPI."""
