@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .data.tso import dt_to_tso
@@ -49,7 +49,7 @@ def _secret_for(sandbox: Sandbox, kind: str) -> dict[str, str] | None:
 
 
 def _rfc(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _conditions(group: str, phases: list[str], at: datetime) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def snapshot_times(start: datetime, end: datetime) -> list[datetime]:
 
 async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float, storage: str,
                            root: str | None = None) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now - timedelta(days=days)
     root = root or cluster.name
     rng = random.Random(sandbox.rng.random())

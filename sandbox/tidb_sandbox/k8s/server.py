@@ -11,7 +11,8 @@ import json
 import logging
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -239,7 +240,7 @@ class ApiServer:
             return "patch"
         if method == "DELETE":
             return "delete" if name is not None else "deletecollection"
-        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _respond(self, request: web.Request, rt: ResourceType, obj: dict[str, Any], status: int = 200,
                  warnings: list[str] | None = None) -> web.Response:
@@ -413,7 +414,7 @@ class ApiServer:
                     break
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), timeout=remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 await response.write((json.dumps(self._event_body(rt, event, as_table, request)) + "\n").encode())
             if cut_after is not None and time.monotonic() >= started + cut_after and request.transport:

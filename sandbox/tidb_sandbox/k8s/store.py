@@ -11,9 +11,10 @@ import asyncio
 import copy
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from .crd import ResourceType
 from .errors import ApiError, already_exists, conflict, gone, not_found
@@ -25,7 +26,7 @@ Prepare = Callable[[ResourceType, Obj, str, list[str]], Obj]
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def type_key(rt: ResourceType) -> TypeKey:
@@ -155,8 +156,8 @@ class Store:
         if sent_rv not in (None, "") and str(sent_rv) != old["metadata"]["resourceVersion"]:
             raise conflict(rt.group, rt.plural, name)
         if new_meta.get("name") not in (None, name):
-            raise ApiError(400, "BadRequest",
-                           f"the name of the object ({new_meta.get('name')}) does not match the name on the URL ({name})")
+            raise ApiError(400, "BadRequest", f"the name of the object ({new_meta.get('name')}) "
+                                              f"does not match the name on the URL ({name})")
         merged = self._merge_for_update(rt, old, new, subresource)
         merged = self._prepare(rt, merged, field_validation, warnings if warnings is not None else [])
         if dry_run:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..k8s.store import now_rfc3339
@@ -48,12 +48,12 @@ def go_duration(seconds: float) -> str:
 def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def elapsed_since(start: str | None) -> float:
     started = parse_time(start)
-    return (datetime.now(timezone.utc) - started).total_seconds() if started else 0.0
+    return (datetime.now(UTC) - started).total_seconds() if started else 0.0
 
 
 def now() -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..data.tso import TsoAllocator
 from ..faults import Faults

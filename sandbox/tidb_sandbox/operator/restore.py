@@ -76,12 +76,12 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         if not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
-            rows, restored_ts = await _pitr(ctx, namespace, spec, progress)
+            rows = await _pitr(ctx, namespace, spec, progress)
             commit_ts = "0"  # BR reads EndVersion of the log backupmeta, which is 0 (reference 3.2)
         else:
             meta, rows = await ctx.io(br_layout.read_snapshot, ctx.open_storage(namespace, storage_block(spec)))
             progress("Full Restore", 100)
-            restored_ts, commit_ts = meta.end_version, str(meta.end_version)
+            commit_ts = str(meta.end_version)
         target.data.load(rows, ctx.alloc.next())
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
@@ -101,7 +101,7 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
     _drop_finalizer(ctx, rt, namespace, name)
 
 
-async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: Any) -> tuple[dict, int]:
+async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: Any) -> dict[str, Any]:
     log_block = storage_block(spec)
     log_location = ctx.open_storage(namespace, log_block)
     log_range = await ctx.io(br_layout.log_metadata, log_location)
@@ -132,7 +132,7 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: An
         raise _RestoreFailure(str(err)) from err
     changes = await ctx.io(br_layout.read_log, log_location, start_ts, restored_ts)
     progress("Restore KV Files", 100)
-    return br_layout.apply_changes(rows, changes), restored_ts
+    return br_layout.apply_changes(rows, changes)
 
 
 def _drop_finalizer(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:

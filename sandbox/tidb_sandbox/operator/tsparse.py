@@ -8,7 +8,7 @@ CR that the operator accepts can still fail in the BR job, as on a real cluster.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..data.tso import dt_to_tso
 
@@ -33,7 +33,7 @@ def parse_ts_operator(text: str | None) -> int:
     if text.isdigit():
         return int(text)
     if _PLAIN.match(text):
-        return dt_to_tso(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc))
+        return dt_to_tso(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC))
     if _RFC3339.match(text):
         return _rfc3339(text)
     raise TsParseError(f"cannot parse ts string {text}")

@@ -150,6 +150,8 @@ def flush_log_history(
             max_ts=high,
             files=tuple(files),
         )
+        if meta.path in meta_objects:
+            raise ValueError(f"two flushes at the same ts {flush_ts}")
         meta_objects[meta.path] = _meta_bytes(meta)
         infos.append(FlushInfo(flush_ts, meta.path, len(files), sum(f.length for f in files), len(changes)))
     # A meta must never name a file that is not there yet, nor a checkpoint pass a missing meta.

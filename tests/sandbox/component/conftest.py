@@ -33,8 +33,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def wait_for(fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30.0,
-             interval: float = 0.1) -> Any:
+def wait_for(
+    fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30.0, interval: float = 0.1
+) -> Any:
     """Poll until predicate(fetch()) holds; fail with the last value seen."""
     deadline = time.monotonic() + timeout
     value = fetch()
@@ -57,12 +58,25 @@ def azblob_storage(prefix: str, secret: str = "azblob-secret") -> dict[str, Any]
 @pytest.fixture
 def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
     """A fresh simulated cluster in a fresh namespace: (namespace, name)."""
-    def make(api_group: str = "pingcap.com", workload: dict[str, float] | None = None,
-             seed_days: float = 0, storage: str = "s3") -> tuple[str, str]:
+
+    def make(
+        api_group: str = "pingcap.com",
+        workload: dict[str, float] | None = None,
+        seed_days: float = 0,
+        storage: str = "s3",
+    ) -> tuple[str, str]:
         namespace, name = unique("ns"), unique("tc")
-        sandbox.create_cluster(namespace, name, api_group=api_group, seed_days=seed_days, storage=storage,
-                               workload=workload if workload is not None else
-                               {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3},
-                               storage_root=name)
+        sandbox.create_cluster(
+            namespace,
+            name,
+            api_group=api_group,
+            seed_days=seed_days,
+            storage=storage,
+            workload=workload
+            if workload is not None
+            else {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3},
+            storage_root=name,
+        )
         return namespace, name
+
     return make

@@ -10,10 +10,11 @@ import urllib.request
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from .conftest import VERSION, s3_storage, unique, wait_for
+from .conftest import VERSION, s3_storage, unique
 
 
 def _ns(core: Any) -> str:
@@ -23,15 +24,18 @@ def _ns(core: Any) -> str:
 
 
 def _backup(name: str, **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"team": "dba", "tier": "gold"}},
-            "spec": {"backupType": "full", "br": {"cluster": "nowhere"}, **s3_storage(name), **spec}}
+    return {
+        "metadata": {"name": name, "labels": {"team": "dba", "tier": "gold"}},
+        "spec": {"backupType": "full", "br": {"cluster": "nowhere"}, **s3_storage(name), **spec},
+    }
 
 
 def test_create_get_list_and_selectors(crs, core):
     ns = _ns(core)
     created = crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("a"))
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        {**_backup("b"), "metadata": {"name": "b", "labels": {"team": "app"}}})
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", {**_backup("b"), "metadata": {"name": "b", "labels": {"team": "app"}}}
+    )
     meta = created["metadata"]
     assert meta["uid"] and meta["creationTimestamp"] and meta["generation"] == 1 and int(meta["resourceVersion"]) > 0
     with pytest.raises(ApiException) as exc:
@@ -40,12 +44,15 @@ def test_create_get_list_and_selectors(crs, core):
 
     by_label = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", label_selector="team=dba")
     assert [o["metadata"]["name"] for o in by_label["items"]] == ["a"]
-    by_set = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                               label_selector="team in (dba,app),tier!=silver")
+    by_set = crs.list_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", label_selector="team in (dba,app),tier!=silver"
+    )
     assert sorted(o["metadata"]["name"] for o in by_set["items"]) == ["a", "b"]
     by_name = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", field_selector="metadata.name=b")
     assert [o["metadata"]["name"] for o in by_name["items"]] == ["b"]
-    everywhere = crs.list_cluster_custom_object("pingcap.com", VERSION, "backups", field_selector=f"metadata.namespace={ns}")
+    everywhere = crs.list_cluster_custom_object(
+        "pingcap.com", VERSION, "backups", field_selector=f"metadata.namespace={ns}"
+    )
     assert len(everywhere["items"]) == 2
     with pytest.raises(ApiException) as missing:
         crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "zzz")
@@ -55,26 +62,36 @@ def test_create_get_list_and_selectors(crs, core):
 
 def test_schema_rejection_names_the_field(crs, core):
     ns = _ns(core)
-    for spec, field in (({"logSubcommand": "sideways"}, "spec.logSubcommand"),
-                        ({"br": {"cluster": "x", "concurrency": "many"}}, "spec.br.concurrency"),
-                        ({"logSubcommand": "log-start", "logStop": True}, "spec")):
+    for spec, field in (
+        ({"logSubcommand": "sideways"}, "spec.logSubcommand"),
+        ({"br": {"cluster": "x", "concurrency": "many"}}, "spec.br.concurrency"),
+        ({"logSubcommand": "log-start", "logStop": True}, "spec"),
+    ):
         with pytest.raises(ApiException) as exc:
             crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup(unique("bad"), **spec))
         assert exc.value.status == 422, exc.value.body
         assert field in exc.value.body
     with pytest.raises(ApiException) as enum:
-        crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                            _backup(unique("bad"), logSubcommand="log-truncate"))
+        crs.create_namespaced_custom_object(
+            "pingcap.com", VERSION, ns, "backups", _backup(unique("bad"), logSubcommand="log-truncate")
+        )
     assert enum.value.status == 422 and "Unsupported value" in enum.value.body
     # The same value is in the v2 enum.
-    crs.create_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backups",
-                                        _backup(unique("ok"), backupMode="log", logSubcommand="log-truncate"))
+    crs.create_namespaced_custom_object(
+        "br.pingcap.com", VERSION, ns, "backups", _backup(unique("ok"), backupMode="log", logSubcommand="log-truncate")
+    )
 
 
 def _schedule(name: str) -> dict[str, Any]:
     # BackupSchedules: no controller acts on them in the sandbox, so only the API touches them here.
-    return {"metadata": {"name": name}, "spec": {"schedule": "0 0 */2 * *", "maxReservedTime": "720h",
-                                                 "backupTemplate": {"br": {"cluster": "demo1"}, **s3_storage(name)}}}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": "0 0 */2 * *",
+            "maxReservedTime": "720h",
+            "backupTemplate": {"br": {"cluster": "demo1"}, **s3_storage(name)},
+        },
+    }
 
 
 def test_resource_version_conflict_and_patch_flavours(sandbox, crs, core):
@@ -92,15 +109,22 @@ def test_resource_version_conflict_and_patch_flavours(sandbox, crs, core):
     assert int(replaced["metadata"]["resourceVersion"]) > int(fresh["metadata"]["resourceVersion"])
     # A merge patch carrying a stale resourceVersion is an optimistic lock that fails.
     with pytest.raises(ApiException) as locked:
-        crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", "c",
-                                           {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
-                                            "spec": {"pause": True}})
+        crs.patch_namespaced_custom_object(
+            "pingcap.com",
+            VERSION,
+            ns,
+            "backupschedules",
+            "c",
+            {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]}, "spec": {"pause": True}},
+        )
     assert locked.value.status == 409
     # JSON patch (RFC 6902), as kubectl patch --type=json sends it.
     request = urllib.request.Request(
-        f"{sandbox.url}/apis/pingcap.com/{VERSION}/namespaces/{ns}/backupschedules/c", method="PATCH",
+        f"{sandbox.url}/apis/pingcap.com/{VERSION}/namespaces/{ns}/backupschedules/c",
+        method="PATCH",
         data=json.dumps([{"op": "replace", "path": "/spec/maxReservedTime", "value": "168h"}]).encode(),
-        headers={"Content-Type": "application/json-patch+json"})
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
     got = crs.get_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", "c")
@@ -118,14 +142,16 @@ def test_status_subresource_semantics_per_group(crs, core):
         crs.get_namespaced_custom_object_status("pingcap.com", VERSION, ns, "backupschedules", "v1")
     assert exc.value.status == 404
 
-    v2 = crs.create_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backupschedules",
-                                             {**_schedule("v2"), "status": {"lastBackup": "b1"}})
+    v2 = crs.create_namespaced_custom_object(
+        "br.pingcap.com", VERSION, ns, "backupschedules", {**_schedule("v2"), "status": {"lastBackup": "b1"}}
+    )
     assert not v2.get("status"), "create ignores status with a status subresource"
     v2["status"] = {"lastBackup": "b1"}
     v2 = crs.replace_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backupschedules", "v2", v2)
     assert not v2.get("status") and v2["metadata"]["generation"] == 1
-    patched = crs.patch_namespaced_custom_object_status("br.pingcap.com", VERSION, ns, "backupschedules", "v2",
-                                                        {"status": {"lastBackup": "b1"}})
+    patched = crs.patch_namespaced_custom_object_status(
+        "br.pingcap.com", VERSION, ns, "backupschedules", "v2", {"status": {"lastBackup": "b1"}}
+    )
     assert patched["status"]["lastBackup"] == "b1" and patched["metadata"]["generation"] == 1
 
 
@@ -149,20 +175,47 @@ def test_watch_resumes_across_timeout_and_reports_410(sandbox, crs, core):
     rv = listed["metadata"]["resourceVersion"]
     # A watch that times out with nothing to say ends cleanly...
     w = watch.Watch()
-    assert list(w.stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
-                         resource_version=rv, timeout_seconds=1)) == []
+    assert (
+        list(
+            w.stream(
+                crs.list_namespaced_custom_object,
+                "pingcap.com",
+                VERSION,
+                ns,
+                "backups",
+                resource_version=rv,
+                timeout_seconds=1,
+            )
+        )
+        == []
+    )
     crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("w"))
     # ... and the next one from the same resourceVersion still sees what happened in between.
     events = []
-    for event in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
-                                      resource_version=rv, field_selector="metadata.name=w", timeout_seconds=2):
+    for event in watch.Watch().stream(
+        crs.list_namespaced_custom_object,
+        "pingcap.com",
+        VERSION,
+        ns,
+        "backups",
+        resource_version=rv,
+        field_selector="metadata.name=w",
+        timeout_seconds=2,
+    ):
         events.append((event["type"], event["object"]["metadata"]["name"]))
         break
     assert events == [("ADDED", "w")]
     sandbox.compact_watch_history()
     with pytest.raises(ApiException) as gone:
-        for _ in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
-                                      resource_version=rv, timeout_seconds=2):
+        for _ in watch.Watch().stream(
+            crs.list_namespaced_custom_object,
+            "pingcap.com",
+            VERSION,
+            ns,
+            "backups",
+            resource_version=rv,
+            timeout_seconds=2,
+        ):
             pass
     assert gone.value.status == 410
 
@@ -173,8 +226,15 @@ def test_watch_sees_live_changes(crs, core):
     seen: list[str] = []
 
     def watcher() -> None:
-        for event in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
-                                          resource_version=rv, timeout_seconds=5):
+        for event in watch.Watch().stream(
+            crs.list_namespaced_custom_object,
+            "pingcap.com",
+            VERSION,
+            ns,
+            "backups",
+            resource_version=rv,
+            timeout_seconds=5,
+        ):
             seen.append(event["type"])
             if event["type"] == "DELETED":
                 return
@@ -183,7 +243,9 @@ def test_watch_sees_live_changes(crs, core):
     thread.start()
     time.sleep(0.3)
     crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("live"))
-    crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "live", {"spec": {"cleanPolicy": "Retain"}})
+    crs.patch_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", "live", {"spec": {"cleanPolicy": "Retain"}}
+    )
     crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "live")
     thread.join(10)
     assert seen == ["ADDED", "MODIFIED", "DELETED"]
@@ -201,17 +263,28 @@ def test_faults_503_409_and_cut_watches(sandbox, crs, core):
         sandbox.set_faults(api_error_rate=0.0)
     sandbox.set_faults(patch_conflicts=1)
     with pytest.raises(ApiException) as conflict:
-        crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "x", {"spec": {"cleanPolicy": "Delete"}})
+        crs.patch_namespaced_custom_object(
+            "pingcap.com", VERSION, ns, "backups", "x", {"spec": {"cleanPolicy": "Delete"}}
+        )
     assert conflict.value.status == 409
     crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "x", {"spec": {"cleanPolicy": "Delete"}})
     sandbox.set_faults(watch_cut_after=0.5)
     try:
         started = time.monotonic()
-        with pytest.raises(Exception):  # the stream breaks instead of ending after 30 s
-            for _ in watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, ns, "backups",
-                                          resource_version=crs.list_namespaced_custom_object(
-                                              "pingcap.com", VERSION, ns, "backups")["metadata"]["resourceVersion"],
-                                          timeout_seconds=30, _request_timeout=10):
+        # The connection drops mid-stream instead of the watch ending after 30 s.
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            for _ in watch.Watch().stream(
+                crs.list_namespaced_custom_object,
+                "pingcap.com",
+                VERSION,
+                ns,
+                "backups",
+                resource_version=crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups")["metadata"][
+                    "resourceVersion"
+                ],
+                timeout_seconds=30,
+                _request_timeout=10,
+            ):
                 pass
         assert time.monotonic() - started < 5
     finally:
@@ -230,8 +303,15 @@ def test_kubernetes_asyncio_client_and_airflow_hooks(sandbox, tmp_path, monkeypa
             listed = await crs.list_namespaced_custom_object("pingcap.com", VERSION, "test1", "backups")
             names = [o["metadata"]["name"] for o in listed["items"]]
             w = awatch.Watch()
-            async for event in w.stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, "test1",
-                                        "backups", field_selector=f"metadata.name={names[0]}", timeout_seconds=1):
+            async for event in w.stream(
+                crs.list_namespaced_custom_object,
+                "pingcap.com",
+                VERSION,
+                "test1",
+                "backups",
+                field_selector=f"metadata.name={names[0]}",
+                timeout_seconds=1,
+            ):
                 names.append(event["type"])
             return names
 
@@ -239,8 +319,10 @@ def test_kubernetes_asyncio_client_and_airflow_hooks(sandbox, tmp_path, monkeypa
     assert any(n.startswith("snapshot-") for n in names) and "ADDED" in names
 
     # Airflow's hooks, configured the way the project configures them: a connection with kube_config_path.
-    monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_K8S",
-                       f'{{"conn_type": "kubernetes", "extra": {{"kube_config_path": "{sandbox.kubeconfig}"}}}}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SANDBOX_K8S",
+        f'{{"conn_type": "kubernetes", "extra": {{"kube_config_path": "{sandbox.kubeconfig}"}}}}',
+    )
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 
     hook = KubernetesHook(conn_id="sandbox_k8s")
@@ -250,7 +332,8 @@ def test_kubernetes_asyncio_client_and_airflow_hooks(sandbox, tmp_path, monkeypa
     async def via_async_hook() -> str:
         async with AsyncKubernetesHook(conn_id="sandbox_k8s").get_conn() as api:
             obj = await aclient.CustomObjectsApi(api).get_namespaced_custom_object(
-                "pingcap.com", VERSION, "test1", "backups", names[0])
+                "pingcap.com", VERSION, "test1", "backups", names[0]
+            )
             return obj["metadata"]["name"]
 
     assert asyncio.run(via_async_hook()) == names[0]

@@ -13,9 +13,11 @@ EXAMPLES = sorted((Path(__file__).parent / "seed_examples").glob("*.yaml"))
 # ("log-start/log-pause/log-stop"), and the v2 docs' integrated schedule uses the v1 field `compactInterval`
 # (v2 calls it `compactSpan`) and a v1 schedule example puts `serviceAccount` on the schedule instead of its
 # backupTemplate: kubectl's strict field validation rejects both on a real cluster.
-REFUSED = {"11-backup-demo1-log-backup-s3.yaml": "spec.logSubcommand",
-           "21-backupschedule-integrated-backup-schedule-s3.yaml": 'unknown field "spec.compactInterval"',
-           "29-backupschedule-demo1-backup-schedule-s3.yaml": 'unknown field "spec.serviceAccount"'}
+REFUSED = {
+    "11-backup-demo1-log-backup-s3.yaml": "spec.logSubcommand",
+    "21-backupschedule-integrated-backup-schedule-s3.yaml": 'unknown field "spec.compactInterval"',
+    "29-backupschedule-demo1-backup-schedule-s3.yaml": 'unknown field "spec.serviceAccount"',
+}
 
 
 @pytest.fixture(scope="session")
@@ -24,19 +26,29 @@ def kubectl(sandbox):
     assert binary, "kubectl is required for these tests (it is on the project's machines)"
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([binary, "--kubeconfig", str(sandbox.kubeconfig), *args],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [binary, "--kubeconfig", str(sandbox.kubeconfig), *args], capture_output=True, text=True, timeout=60
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
+
     return run
 
 
 def test_get_backup_wide_lists_seeded_history(kubectl):
     out = kubectl("get", "backup", "-A", "-o", "wide").stdout
     header = out.splitlines()[0].split()
-    assert header[:8] == ["NAMESPACE", "NAME", "TYPE", "MODE", "STATUS", "BACKUPPATH", "BACKUPSIZE",
-                          "INCREMENTALBACKUPSIZE"]
+    assert header[:8] == [
+        "NAMESPACE",
+        "NAME",
+        "TYPE",
+        "MODE",
+        "STATUS",
+        "BACKUPPATH",
+        "BACKUPSIZE",
+        "INCREMENTALBACKUPSIZE",
+    ]
     assert "COMMITTS" in header and "LOGTRUNCATEUNTIL" in header and "STARTED" in header
     snapshots = [line.split() for line in out.splitlines() if " snapshot-" in line]
     assert len(snapshots) >= 2
@@ -48,8 +60,14 @@ def test_get_backup_wide_lists_seeded_history(kubectl):
 
 def _filled(example: Path, sandbox, tmp_path: Path) -> Path:
     """The docs' ${placeholders} filled with the sandbox's names, as a reader of the docs would."""
-    values = {"tidb_host": "demo1-tidb.test1", "tidb_port": "4000", "tidb_user": "root",
-              "region": "us-west-1", "bucket": "my-bucket", "endpoint": sandbox.env["TIDB_SANDBOX_S3_ENDPOINT"]}
+    values = {
+        "tidb_host": "demo1-tidb.test1",
+        "tidb_port": "4000",
+        "tidb_user": "root",
+        "region": "us-west-1",
+        "bucket": "my-bucket",
+        "endpoint": sandbox.env["TIDB_SANDBOX_S3_ENDPOINT"],
+    }
     text = example.read_text()
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
@@ -80,8 +98,10 @@ def test_describe_and_explain(kubectl):
 
 def test_kubectl_rejects_bad_field_with_path(kubectl, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: pingcap.com/v1alpha1\nkind: Backup\nmetadata:\n  name: bad\n  namespace: test1\n"
-                   "spec:\n  logSubcommand: sideways\n  br:\n    cluster: demo1\n")
+    bad.write_text(
+        "apiVersion: pingcap.com/v1alpha1\nkind: Backup\nmetadata:\n  name: bad\n  namespace: test1\n"
+        "spec:\n  logSubcommand: sideways\n  br:\n    cluster: demo1\n"
+    )
     result = kubectl("apply", "-f", str(bad), check=False)
     assert result.returncode != 0
     assert "spec.logSubcommand" in result.stderr and "Unsupported value" in result.stderr

@@ -23,9 +23,13 @@ def _phase(obj: dict[str, Any]) -> str | None:
 
 def _s3(sandbox: Any) -> Any:
     env = sandbox.env
-    return boto3.client("s3", endpoint_url=env["TIDB_SANDBOX_S3_ENDPOINT"], region_name="us-west-1",
-                        aws_access_key_id=env["TIDB_SANDBOX_S3_ACCESS_KEY"],
-                        aws_secret_access_key=env["TIDB_SANDBOX_S3_SECRET_KEY"])
+    return boto3.client(
+        "s3",
+        endpoint_url=env["TIDB_SANDBOX_S3_ENDPOINT"],
+        region_name="us-west-1",
+        aws_access_key_id=env["TIDB_SANDBOX_S3_ACCESS_KEY"],
+        aws_secret_access_key=env["TIDB_SANDBOX_S3_SECRET_KEY"],
+    )
 
 
 def _s3_keys(sandbox: Any, prefix: str) -> list[str]:
@@ -65,12 +69,14 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
     assert status["backupSizeReadable"] and status["timeStarted"] and status["timeCompleted"]
     if group == "br.pingcap.com":
         assert all(c["reason"] for c in status["conditions"]), "metav1.Condition needs a reason"
-    listing = _s3_keys(sandbox, f"{cluster}/{name}/") if storage_kind == "s3" else _blob_names(
-        sandbox, f"{cluster}/{name}/")
+    listing = (
+        _s3_keys(sandbox, f"{cluster}/{name}/") if storage_kind == "s3" else _blob_names(sandbox, f"{cluster}/{name}/")
+    )
     assert f"{cluster}/{name}/backupmeta" in listing
     assert any(key.endswith(".sst") for key in listing)
-    expected_url = (f"s3://my-bucket/{cluster}/{name}/" if storage_kind == "s3"
-                    else f"azure://my-container/{cluster}/{name}/")
+    expected_url = (
+        f"s3://my-bucket/{cluster}/{name}/" if storage_kind == "s3" else f"azure://my-container/{cluster}/{name}/"
+    )
     assert status["backupPath"] == expected_url
     # The snapshot holds exactly the rows of the cluster as of its commitTs.
     if storage_kind == "s3":
@@ -83,8 +89,13 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
 def test_missing_secret_fails_with_operator_message(crs, new_cluster):
     ns, cluster = new_cluster()
     name = unique("snap")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _snapshot(name, cluster, s3_storage(f"x/{name}", secret="no-such-secret")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com",
+        VERSION,
+        ns,
+        "backups",
+        _snapshot(name, cluster, s3_storage(f"x/{name}", secret="no-such-secret")),
+    )
     done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
     message = done["status"]["conditions"][-1]["message"]
     assert "no-such-secret" in message and "not found" in message
@@ -92,32 +103,39 @@ def test_missing_secret_fails_with_operator_message(crs, new_cluster):
 
 def test_wrong_s3_credentials_fail_the_backup(sandbox, crs, core, new_cluster):
     ns, cluster = new_cluster()
-    core.create_namespaced_secret(ns, {"metadata": {"name": "bad-s3"},
-                                       "stringData": {"access_key": "AKIAWRONG", "secret_key": "nope"}})
+    core.create_namespaced_secret(
+        ns, {"metadata": {"name": "bad-s3"}, "stringData": {"access_key": "AKIAWRONG", "secret_key": "nope"}}
+    )
     name = unique("snap")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _snapshot(name, cluster, s3_storage(f"x/{name}", secret="bad-s3")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _snapshot(name, cluster, s3_storage(f"x/{name}", secret="bad-s3"))
+    )
     done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
-    assert "InvalidAccessKeyId" in done["status"]["conditions"][-1]["message"] or \
-        "access key" in done["status"]["conditions"][-1]["message"].lower()
+    assert (
+        "InvalidAccessKeyId" in done["status"]["conditions"][-1]["message"]
+        or "access key" in done["status"]["conditions"][-1]["message"].lower()
+    )
 
 
 def test_injected_backup_failure_and_hang(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     sandbox.set_faults(fail_next_backup="injected: TiKV store 3 is down")
     name = unique("snap")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _snapshot(name, cluster, s3_storage(f"{cluster}/{name}")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _snapshot(name, cluster, s3_storage(f"{cluster}/{name}"))
+    )
     failed = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
     assert failed["status"]["conditions"][-1]["message"] == "injected: TiKV store 3 is down"
 
     sandbox.set_faults(hang_backups=True)
     try:
         hung = unique("snap")
-        crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                            _snapshot(hung, cluster, s3_storage(f"{cluster}/{hung}")))
+        crs.create_namespaced_custom_object(
+            "pingcap.com", VERSION, ns, "backups", _snapshot(hung, cluster, s3_storage(f"{cluster}/{hung}"))
+        )
         wait_for(lambda: _get(crs, "pingcap.com", ns, hung), lambda o: _phase(o) == "Running")
         import time
+
         time.sleep(1.5)
         assert _phase(_get(crs, "pingcap.com", ns, hung)) == "Running"
     finally:
@@ -138,8 +156,9 @@ def test_invalid_spec_is_marked_invalid(crs, new_cluster):
 def test_clean_policy_delete_removes_data_then_the_cr(sandbox, crs, new_cluster, group):
     ns, cluster = new_cluster(api_group=group)
     name = unique("snap")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "backups",
-                                        _snapshot(name, cluster, s3_storage(f"{cluster}/{name}"), cleanPolicy="Delete"))
+    crs.create_namespaced_custom_object(
+        group, VERSION, ns, "backups", _snapshot(name, cluster, s3_storage(f"{cluster}/{name}"), cleanPolicy="Delete")
+    )
     done = wait_for(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Complete")
     finalizer = "pingcap.com/finalizer" if group == "br.pingcap.com" else "tidb.pingcap.com/backup-protection"
     assert finalizer in done["metadata"]["finalizers"]
@@ -152,6 +171,7 @@ def test_clean_policy_delete_removes_data_then_the_cr(sandbox, crs, new_cluster,
             return False
         except ApiException as exc:
             return exc.status == 404
+
     wait_for(gone, bool)
     assert _s3_keys(sandbox, f"{cluster}/{name}/") == []
 
@@ -159,8 +179,9 @@ def test_clean_policy_delete_removes_data_then_the_cr(sandbox, crs, new_cluster,
 def test_retain_keeps_data_when_the_cr_is_deleted(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     name = unique("snap")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _snapshot(name, cluster, s3_storage(f"{cluster}/{name}")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _snapshot(name, cluster, s3_storage(f"{cluster}/{name}"))
+    )
     done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Complete")
     assert not done["metadata"].get("finalizers")
     crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", name)

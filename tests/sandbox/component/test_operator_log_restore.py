@@ -13,8 +13,10 @@ from .test_operator_backup import _get, _phase, _s3_keys, _snapshot
 
 
 def _log_backup(name: str, cluster: str, storage: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name},
-            "spec": {"backupMode": "log", "br": {"cluster": cluster, "sendCredToTikv": True}, **storage, **extra}}
+    return {
+        "metadata": {"name": name},
+        "spec": {"backupMode": "log", "br": {"cluster": cluster, "sendCredToTikv": True}, **storage, **extra},
+    }
 
 
 def _sub(obj: dict[str, Any], command: str) -> dict[str, Any]:
@@ -27,10 +29,13 @@ def _patch(crs: Any, group: str, ns: str, name: str, spec: dict[str, Any]) -> No
 
 def _start_log(crs: Any, group: str, ns: str, cluster: str, storage: dict[str, Any]) -> tuple[str, dict]:
     name = unique("log")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "backups",
-                                        _log_backup(name, cluster, storage, logSubcommand="log-start"))
-    running = wait_for(lambda: _get(crs, group, ns, name),
-                       lambda o: _phase(o) == "Running" and _sub(o, "log-start").get("phase") == "Complete")
+    crs.create_namespaced_custom_object(
+        group, VERSION, ns, "backups", _log_backup(name, cluster, storage, logSubcommand="log-start")
+    )
+    running = wait_for(
+        lambda: _get(crs, group, ns, name),
+        lambda o: _phase(o) == "Running" and _sub(o, "log-start").get("phase") == "Complete",
+    )
     return name, running
 
 
@@ -42,8 +47,7 @@ def test_log_backup_lifecycle(sandbox, crs, new_cluster, group):
     assert status["commitTs"] and status["backupPath"] == f"s3://my-bucket/{cluster}/log/"
     assert [c["type"] for c in status["conditions"]] == ["Scheduled", "Prepare", "Running"]
     first = int(status["logCheckpointTs"])
-    advanced = wait_for(lambda: _get(crs, group, ns, name),
-                        lambda o: int(o["status"]["logCheckpointTs"]) > first)
+    advanced = wait_for(lambda: _get(crs, group, ns, name), lambda o: int(o["status"]["logCheckpointTs"]) > first)
     assert "timeSynced" in advanced["status"] if group == "pingcap.com" else "timeSynced" not in advanced["status"]
     keys = _s3_keys(sandbox, f"{cluster}/log/")
     assert f"{cluster}/log/backupmeta" in keys
@@ -73,8 +77,9 @@ def test_log_backup_lifecycle(sandbox, crs, new_cluster, group):
 def test_legacy_log_stop_field(crs, new_cluster):
     ns, cluster = new_cluster()
     name = unique("log")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _log_backup(name, cluster, s3_storage(f"{cluster}/log")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _log_backup(name, cluster, s3_storage(f"{cluster}/log"))
+    )
     wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Running")
     _patch(crs, "pingcap.com", ns, name, {"logStop": True})
     wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Stopped")
@@ -83,9 +88,13 @@ def test_legacy_log_stop_field(crs, new_cluster):
 def test_v2_controller_rejects_log_resume(crs, new_cluster):
     ns, cluster = new_cluster(api_group="br.pingcap.com")
     name = unique("log")
-    crs.create_namespaced_custom_object("br.pingcap.com", VERSION, ns, "backups",
-                                        _log_backup(name, cluster, s3_storage(f"{cluster}/log"),
-                                                    logSubcommand="log-resume"))
+    crs.create_namespaced_custom_object(
+        "br.pingcap.com",
+        VERSION,
+        ns,
+        "backups",
+        _log_backup(name, cluster, s3_storage(f"{cluster}/log"), logSubcommand="log-resume"),
+    )
     done = wait_for(lambda: _get(crs, "br.pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
     assert "not supported" in done["status"]["conditions"][-1]["message"]
 
@@ -94,8 +103,9 @@ def test_one_log_task_per_cluster(crs, new_cluster):
     ns, cluster = new_cluster()
     _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
     second = unique("log")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _log_backup(second, cluster, s3_storage(f"{cluster}/log2")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _log_backup(second, cluster, s3_storage(f"{cluster}/log2"))
+    )
     done = wait_for(lambda: _get(crs, "pingcap.com", ns, second), lambda o: _phase(o) == "Failed")
     assert "ErrStreamLogTaskExist" in done["status"]["conditions"][-1]["message"]
 
@@ -106,20 +116,30 @@ def test_truncate_confirmation_and_skip(sandbox, crs, new_cluster, group, storag
     store = s3_storage(f"{cluster}/log") if storage == "s3" else azblob_storage(f"{cluster}/log")
     name, running = _start_log(crs, group, ns, cluster, store)
     start_ts = int(running["status"]["commitTs"])
-    wait_for(lambda: _get(crs, group, ns, name), lambda o: int(o["status"]["logCheckpointTs"]) > start_ts + (2 << 18) * 1000)
+    wait_for(
+        lambda: _get(crs, group, ns, name), lambda o: int(o["status"]["logCheckpointTs"]) > start_ts + (2 << 18) * 1000
+    )
     until = str(int(_get(crs, group, ns, name)["status"]["logCheckpointTs"]) - (1 << 18) * 500)
     _patch(crs, group, ns, name, {"logTruncateUntil": until})
-    done = wait_for(lambda: _get(crs, group, ns, name),
-                    lambda o: _sub(o, "log-truncate").get("phase") == "Complete"
-                    and _sub(o, "log-truncate").get("logTruncatingUntil") == until)
+    done = wait_for(
+        lambda: _get(crs, group, ns, name),
+        lambda o: (
+            _sub(o, "log-truncate").get("phase") == "Complete"
+            and _sub(o, "log-truncate").get("logTruncatingUntil") == until
+        ),
+    )
     assert done["status"]["logSuccessTruncateUntil"] == until
     assert _phase(done) == "Running", "a truncate does not change the whole phase"
     # A value not beyond the last truncate is skipped: confirmed without running BR.
     lower = str(start_ts + 1)
     _patch(crs, group, ns, name, {"logTruncateUntil": lower})
-    skipped = wait_for(lambda: _get(crs, group, ns, name),
-                       lambda o: _sub(o, "log-truncate").get("logTruncatingUntil") == lower
-                       and _sub(o, "log-truncate").get("phase") == "Complete")
+    skipped = wait_for(
+        lambda: _get(crs, group, ns, name),
+        lambda o: (
+            _sub(o, "log-truncate").get("logTruncatingUntil") == lower
+            and _sub(o, "log-truncate").get("phase") == "Complete"
+        ),
+    )
     assert skipped["status"]["logSuccessTruncateUntil"] == until
 
 
@@ -127,16 +147,16 @@ def test_truncate_without_timezone_fails_in_br(crs, new_cluster):
     ns, cluster = new_cluster()
     name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
     _patch(crs, "pingcap.com", ns, name, {"logTruncateUntil": "2099-10-10 15:21:00"})
-    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name),
-                    lambda o: _sub(o, "log-truncate").get("phase") == "Failed")
+    done = wait_for(
+        lambda: _get(crs, "pingcap.com", ns, name), lambda o: _sub(o, "log-truncate").get("phase") == "Failed"
+    )
     assert "must set timezone" in _sub(done, "log-truncate")["conditions"][-1]["message"]
 
 
 def test_error_pause_v1_and_frozen_checkpoint(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
-    sandbox.set_faults(log_error_pause="[BR:KV:ErrKVStorage] injected disk full",
-                       log_error_pause_target=f"{ns}/{name}")
+    sandbox.set_faults(log_error_pause="[BR:KV:ErrKVStorage] injected disk full", log_error_pause_target=f"{ns}/{name}")
     try:
         paused = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
     finally:
@@ -168,11 +188,18 @@ def test_pitr_restore_equals_source_at_t(sandbox, crs, new_cluster, group, stora
     make = s3_storage if storage == "s3" else azblob_storage
     log_name, _ = _start_log(crs, group, ns, cluster, make(f"{cluster}/log"))
     snap = unique("snap")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "backups", _snapshot(snap, cluster, make(f"{cluster}/{snap}")))
-    commit_ts = int(wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"])
+    crs.create_namespaced_custom_object(
+        group, VERSION, ns, "backups", _snapshot(snap, cluster, make(f"{cluster}/{snap}"))
+    )
+    commit_ts = int(
+        wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"]
+    )
     time.sleep(1.5)  # let the workload write after the snapshot
-    checkpoint = int(wait_for(lambda: _get(crs, group, ns, log_name),
-                              lambda o: int(o["status"]["logCheckpointTs"]) > commit_ts)["status"]["logCheckpointTs"])
+    checkpoint = int(
+        wait_for(lambda: _get(crs, group, ns, log_name), lambda o: int(o["status"]["logCheckpointTs"]) > commit_ts)[
+            "status"
+        ]["logCheckpointTs"]
+    )
     target_ts = random.Random(commit_ts).randint(commit_ts, checkpoint)
     source = sandbox.rows(ns, cluster, target_ts)
     assert source["count"] > 0
@@ -180,9 +207,16 @@ def test_pitr_restore_equals_source_at_t(sandbox, crs, new_cluster, group, stora
     target = unique("target")
     sandbox.create_cluster(ns, target, api_group=group)
     restore = unique("restore")
-    body = {"metadata": {"name": restore},
-            "spec": {"restoreMode": "pitr", "br": {"cluster": target}, "pitrRestoredTs": str(target_ts),
-                     "pitrFullBackupStorageProvider": make(f"{cluster}/{snap}"), **make(f"{cluster}/log")}}
+    body = {
+        "metadata": {"name": restore},
+        "spec": {
+            "restoreMode": "pitr",
+            "br": {"cluster": target},
+            "pitrRestoredTs": str(target_ts),
+            "pitrFullBackupStorageProvider": make(f"{cluster}/{snap}"),
+            **make(f"{cluster}/log"),
+        },
+    }
     crs.create_namespaced_custom_object(group, VERSION, ns, "restores", body)
     done = wait_for(lambda: _get(crs, group, ns, restore, "restores"), lambda o: _phase(o) in ("Complete", "Failed"))
     assert _phase(done) == "Complete", done["status"]
@@ -200,17 +234,30 @@ def test_restore_past_checkpoint_is_refused(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     log_name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
     snap = unique("snap")
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups",
-                                        _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}")))
+    crs.create_namespaced_custom_object(
+        "pingcap.com", VERSION, ns, "backups", _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}"))
+    )
     wait_for(lambda: _get(crs, "pingcap.com", ns, snap), lambda o: _phase(o) == "Complete")
     target = unique("target")
     sandbox.create_cluster(ns, target)
     restore = unique("restore")
     future = str(sandbox.tso() + (3600_000 << 18))
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "restores", {
-        "metadata": {"name": restore},
-        "spec": {"restoreMode": "pitr", "br": {"cluster": target}, "pitrRestoredTs": future,
-                 "pitrFullBackupStorageProvider": s3_storage(f"{cluster}/{snap}"), **s3_storage(f"{cluster}/log")}})
+    crs.create_namespaced_custom_object(
+        "pingcap.com",
+        VERSION,
+        ns,
+        "restores",
+        {
+            "metadata": {"name": restore},
+            "spec": {
+                "restoreMode": "pitr",
+                "br": {"cluster": target},
+                "pitrRestoredTs": future,
+                "pitrFullBackupStorageProvider": s3_storage(f"{cluster}/{snap}"),
+                **s3_storage(f"{cluster}/log"),
+            },
+        },
+    )
     done = wait_for(lambda: _get(crs, "pingcap.com", ns, restore, "restores"), lambda o: _phase(o) == "Failed")
     assert "but the current existed log from" in done["status"]["conditions"][-1]["message"]
     assert sandbox.rows(ns, target)["count"] == 0, "a failed restore leaves the target untouched"
@@ -221,25 +268,51 @@ def test_snapshot_restore_and_compaction(sandbox, crs, new_cluster, group):
     ns, cluster = new_cluster(api_group=group)
     log_name, running = _start_log(crs, group, ns, cluster, s3_storage(f"{cluster}/log"))
     snap = unique("snap")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "backups", _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}")))
-    commit_ts = int(wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"])
+    crs.create_namespaced_custom_object(
+        group, VERSION, ns, "backups", _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}"))
+    )
+    commit_ts = int(
+        wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"]
+    )
     target = unique("target")
     sandbox.create_cluster(ns, target, api_group=group)
     restore = unique("restore")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "restores", {
-        "metadata": {"name": restore}, "spec": {"br": {"cluster": target}, **s3_storage(f"{cluster}/{snap}")}})
+    crs.create_namespaced_custom_object(
+        group,
+        VERSION,
+        ns,
+        "restores",
+        {"metadata": {"name": restore}, "spec": {"br": {"cluster": target}, **s3_storage(f"{cluster}/{snap}")}},
+    )
     done = wait_for(lambda: _get(crs, group, ns, restore, "restores"), lambda o: _phase(o) in ("Complete", "Failed"))
     assert _phase(done) == "Complete" and done["status"]["commitTs"] == str(commit_ts)
     assert sandbox.rows(ns, target)["digest"] == sandbox.rows(ns, cluster, commit_ts)["digest"]
 
-    checkpoint = int(wait_for(lambda: _get(crs, group, ns, log_name),
-                              lambda o: int(o["status"]["logCheckpointTs"]) > commit_ts)["status"]["logCheckpointTs"])
+    checkpoint = int(
+        wait_for(lambda: _get(crs, group, ns, log_name), lambda o: int(o["status"]["logCheckpointTs"]) > commit_ts)[
+            "status"
+        ]["logCheckpointTs"]
+    )
     compact = unique("compact")
-    crs.create_namespaced_custom_object(group, VERSION, ns, "compactbackups", {
-        "metadata": {"name": compact},
-        "spec": {"startTs": running["status"]["commitTs"], "endTs": str(checkpoint), "concurrency": 4,
-                 "br": {"cluster": cluster}, **s3_storage(f"{cluster}/log")}})
-    cp = wait_for(lambda: _get(crs, group, ns, compact, "compactbackups"),
-                  lambda o: (o.get("status") or {}).get("state") in ("Complete", "Failed"))
+    crs.create_namespaced_custom_object(
+        group,
+        VERSION,
+        ns,
+        "compactbackups",
+        {
+            "metadata": {"name": compact},
+            "spec": {
+                "startTs": running["status"]["commitTs"],
+                "endTs": str(checkpoint),
+                "concurrency": 4,
+                "br": {"cluster": cluster},
+                **s3_storage(f"{cluster}/log"),
+            },
+        },
+    )
+    cp = wait_for(
+        lambda: _get(crs, group, ns, compact, "compactbackups"),
+        lambda o: (o.get("status") or {}).get("state") in ("Complete", "Failed"),
+    )
     assert cp["status"]["state"] == "Complete", cp["status"]
     assert cp["status"]["progress"].startswith("[READ_META(")
