@@ -178,16 +178,9 @@ class ApiServer:
 
     async def _openapi_v3_doc(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
-        parts = path.split("/")
-        if parts[0] == "api" and len(parts) == 2:
-            group, version = "", parts[1]
-        elif parts[0] == "apis" and len(parts) == 3:
-            group, version = parts[1], parts[2]
-        else:
+        doc = self._cached(f"v3:{path}", lambda: openapi.openapi_v3_document(self.types, path))
+        if doc is None:
             return _error(ApiError(404, "NotFound", f"openapi document {path} not found"))
-        if (group, version) not in self._by_group_version:
-            return _error(ApiError(404, "NotFound", f"openapi document {path} not found"))
-        doc = self._cached(f"v3:{path}", lambda: openapi.openapi_v3_group_version(self.types, group, version))
         return _json(doc)
 
     # -- resources -----------------------------------------------------------------------------
