@@ -6,7 +6,6 @@ from typing import Any
 
 from ..k8s.crd import ResourceType
 from .common import finalizer_for, sleep
-from .conditions import update_condition
 from .context import Context, StorageFailure, storage_block
 from .logbackup import STOP, LogBackupController
 
@@ -71,8 +70,7 @@ class BackupCleaner:
 
     async def _clean_data(self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any]) -> bool:
         def condition(ctype: str, reason: str = "", message: str = "") -> None:
-            self.ctx.write_status(rt, namespace, name, lambda st, o: update_condition(
-                st, rt.group, ctype, reason, message, o["metadata"].get("generation")))
+            self.ctx.set_condition(rt, namespace, name, ctype, reason, message)
 
         if not (obj.get("status") or {}).get("backupPath"):
             condition("Clean", "DataCleaned", "no backup data to clean")

@@ -16,6 +16,7 @@ from ..k8s.errors import ApiError
 from ..k8s.store import Store
 from ..storage.locations import Endpoints, Location, StorageError, open_location
 from .clusters import ClusterRegistry, SimCluster
+from .conditions import update_condition
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,14 @@ class Context:
             if err.code == 404:
                 return None
             raise
+
+    def set_condition(self, rt: ResourceType, namespace: str, name: str, ctype: str, reason: str = "",
+                      message: str = "", **fields: Any) -> dict[str, Any] | None:
+        """Record a condition (which becomes the phase) and any other status fields, in one write."""
+        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
+            update_condition(status, rt.group, ctype, reason, message, obj["metadata"].get("generation"))
+            status.update(fields)
+        return self.write_status(rt, namespace, name, mutate)
 
     def write_object(self, rt: ResourceType, namespace: str, name: str,
                      mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:

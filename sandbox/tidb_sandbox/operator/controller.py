@@ -11,7 +11,6 @@ from ..k8s.store import Event
 from .cleaner import BackupCleaner
 from .common import V2_GROUP
 from .compact import run_compact
-from .conditions import update_condition
 from .context import Context
 from .logbackup import LogBackupController
 from .restore import run_restore, validate_restore
@@ -98,8 +97,7 @@ class Operator:
 
     def _invalid(self, rt: ResourceType, obj: dict[str, Any], message: str) -> None:
         meta = obj["metadata"]
-        self.ctx.write_status(rt, meta["namespace"], meta["name"], lambda st, o: update_condition(
-            st, rt.group, "Invalid", "InvalidSpec", message, o["metadata"].get("generation")))
+        self.ctx.set_condition(rt, meta["namespace"], meta["name"], "Invalid", "InvalidSpec", message)
 
     def _reconcile_backup(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}

@@ -158,10 +158,7 @@ class LogBackupController:
 
     def _whole(self, rt: ResourceType, namespace: str, name: str, ctype: str, reason: str = "",
                message: str = "", **fields: Any) -> None:
-        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
-            update_condition(status, rt.group, ctype, reason, message, obj["metadata"].get("generation"))
-            status.update(fields)
-        self.ctx.write_status(rt, namespace, name, mutate)
+        self.ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
 
     def _finish_unstarted_stop(self, rt: ResourceType, namespace: str, name: str) -> None:
         self._sub(rt, namespace, name, STOP, "Complete", "LogBackupNotStarted", "log backup was never started")

@@ -8,7 +8,6 @@ from typing import Any
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .common import V2_GROUP, finalizer_for, go_duration, now, sleep
-from .conditions import update_condition
 from .context import Context, StorageFailure, storage_block
 from .tsparse import TsParseError, parse_ts_br
 
@@ -42,10 +41,7 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
     v2 = group == V2_GROUP
 
     def condition(ctype: str, reason: str = "", message: str = "", **fields: Any) -> None:
-        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
-            update_condition(status, group, ctype, reason, message, obj["metadata"].get("generation"))
-            status.update(fields)
-        ctx.write_status(rt, namespace, name, mutate)
+        ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
 
     def progress(step: str, value: int) -> None:
         def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:

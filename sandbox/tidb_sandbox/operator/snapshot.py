@@ -8,7 +8,6 @@ from typing import Any
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .common import go_duration, humanize_bytes, now, sleep
-from .conditions import update_condition
 from .context import Context, StorageFailure, storage_block
 from .tsparse import TsParseError, parse_ts_br
 
@@ -44,11 +43,8 @@ def validate_backup(rt: ResourceType, obj: dict[str, Any]) -> str | None:
 async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
     group = rt.group
 
-    def condition(ctype: str, reason: str = "", message: str = "", **fields: Any) -> dict[str, Any] | None:
-        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
-            update_condition(status, group, ctype, reason, message, obj["metadata"].get("generation"))
-            status.update(fields)
-        return ctx.write_status(rt, namespace, name, mutate)
+    def condition(ctype: str, reason: str = "", message: str = "", **fields: Any) -> None:
+        ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
 
     obj = ctx.get(rt, namespace, name)
     if obj is None:
