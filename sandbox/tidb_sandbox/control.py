@@ -51,7 +51,7 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
         return _json({"url": sandbox.url, "kubeconfig": str(sandbox.kubeconfig_path),
                       "envFile": str(sandbox.env_path), "endpoints": sandbox.endpoints_env(),
                       "config": sandbox.config.to_dict(), "faults": sandbox.faults.to_dict(),
-                      "tso": sandbox.alloc.next()})
+                      "tso": sandbox.alloc.next(), "activeWatches": sandbox.store.active_watches})
 
     async def get_faults(request: web.Request) -> web.Response:
         return _json(sandbox.faults.to_dict())

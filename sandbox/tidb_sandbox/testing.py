@@ -80,6 +80,9 @@ class SandboxHandle:
     def compact_watch_history(self) -> int:
         return int(self.call("POST", "/watch-history/compact", {})["compactedResourceVersion"])
 
+    def active_watches(self) -> int:
+        return int(self.call("GET", "/info")["activeWatches"])
+
     def audit(self) -> list[dict[str, Any]]:
         return self.call("GET", "/audit")["entries"]
 

@@ -87,6 +87,10 @@ class Store:
         return self._rv
 
     @property
+    def active_watches(self) -> int:
+        return len(self._subscriptions)
+
+    @property
     def oldest_watchable_rv(self) -> int:
         return self._compacted_rv
 

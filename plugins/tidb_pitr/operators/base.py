@@ -1,0 +1,121 @@
+"""What every TiDB operator and sensor here shares: connection, API group, deadlines, and the wait.
+
+The wait defers to `CustomResourceTrigger` (no worker slot held while a backup runs for hours) or,
+with `deferrable=False`, polls with the sync hook using the same predicates.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException
+
+from ..api import ApiGroup
+from ..hooks.kubernetes import CrNotFound, TidbOperatorHook
+from ..triggers.custom_resource import CustomResourceTrigger
+from ..triggers.predicates import SUCCESS, evaluate
+
+DEFAULT_WAIT = timedelta(hours=24)
+
+
+class WaitFailed(AirflowException):
+    """The CR reached a failed state, vanished, or the wait ran out; the message says which."""
+
+
+def default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=True)
+
+
+class TidbCrMixin:
+    """Connection, API group and the wait; mixed into operators and sensors alike."""
+
+    kubernetes_conn_id: str
+    api_group: str
+    namespace: str
+    deferrable: bool
+    poll_interval: float
+    wait_timeout: timedelta
+
+    @cached_property
+    def hook(self) -> TidbOperatorHook:
+        return TidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
+
+    def _deadline(self, context: Any) -> float:
+        """An absolute deadline anchored on the task's start, stable across deferrals and retries."""
+        ti = context.get("ti") if context else None
+        started = getattr(ti, "start_date", None) or datetime.now(UTC)
+        return started.timestamp() + self.wait_timeout.total_seconds()
+
+    def wait_for(self, context: Any, *, plural: str, name: str, kind: str, args: dict[str, Any] | None = None,
+                 method_name: str = "execute_complete", reevaluate_every: float | None = None,
+                 current: dict[str, Any] | None = None) -> Any:
+        """Wait until the predicate holds; returns the event (decided now, or poll mode) or defers.
+
+        `current` is the CR as just read or written: when it already decides the wait, nothing defers.
+        """
+        deadline = self._deadline(context)
+        if current is not None:
+            verdict = evaluate(kind, plural, current, args or {})
+            if verdict is not None:
+                return {"status": verdict.status, "message": verdict.message, "name": name,
+                        "namespace": self.namespace, "plural": plural, "kind": kind, "args": args or {},
+                        "cr": current, **verdict.details}
+        if self.deferrable:
+            trigger = CustomResourceTrigger(
+                kubernetes_conn_id=self.kubernetes_conn_id, api_group=self.api_group, plural=plural,
+                namespace=self.namespace, name=name, kind=kind, args=args or {}, deadline=deadline,
+                reevaluate_every=reevaluate_every)
+            # The framework's timeout is a backstop past our own deadline, so the trigger reports first.
+            self.defer(trigger=trigger, method_name=method_name,  # type: ignore[attr-defined]
+                       timeout=timedelta(seconds=max(60.0, deadline - time.time() + 60)))
+        return self._poll(plural=plural, name=name, kind=kind, args=args or {}, deadline=deadline)
+
+    def _poll(self, *, plural: str, name: str, kind: str, args: dict[str, Any], deadline: float) -> dict[str, Any]:
+        while True:
+            obj = self.hook.get(plural, name, self.namespace)
+            verdict = evaluate(kind, plural, obj, args)
+            if verdict is not None:
+                return {"status": verdict.status, "message": verdict.message, "name": name,
+                        "namespace": self.namespace, "plural": plural, "kind": kind, "args": args, "cr": obj,
+                        **verdict.details}
+            if time.time() >= deadline:
+                return {"status": "timeout", "message": f"deadline passed while waiting for {kind} on "
+                                                        f"{self.namespace}/{name}", "name": name,
+                        "namespace": self.namespace, "plural": plural, "kind": kind, "args": args, "cr": obj}
+            time.sleep(min(self.poll_interval, max(0.1, deadline - time.time())))
+
+    @staticmethod
+    def check_event(event: dict[str, Any] | None) -> dict[str, Any]:
+        """Turn a wait's event into its CR, or a failure that carries the operator's own message."""
+        if not event:
+            raise WaitFailed("the wait ended without an event")
+        if event.get("status") != SUCCESS:
+            raise WaitFailed(f"[{event.get('status')}] {event.get('message')}")
+        return event
+
+
+class TidbBaseOperator(TidbCrMixin, BaseOperator):
+    template_fields = ("namespace",)
+
+    def __init__(self, *, namespace: str, kubernetes_conn_id: str = "kubernetes_default",
+                 api_group: str = "pingcap.com", deferrable: bool | None = None, poll_interval: float = 10.0,
+                 wait_timeout: timedelta = DEFAULT_WAIT, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        ApiGroup(api_group)  # refuse a wrong group when the DAG is parsed, naming the allowed values
+        self.namespace = namespace
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.api_group = api_group
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+
+
+def require_cr(hook: TidbOperatorHook, plural: str, name: str, namespace: str) -> dict[str, Any]:
+    try:
+        return hook.require(plural, name, namespace)
+    except CrNotFound as exc:
+        raise WaitFailed(str(exc)) from exc

@@ -1,0 +1,29 @@
+"""The labels and annotations a CR made by a DAG run carries, and what adoption checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api import ANNOTATION_RUN, LABEL_CLUSTER, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
+from ..bodies import run_label
+
+
+def run_identity(context: Any) -> tuple[str, str]:
+    dag_run = context.get("dag_run") if context else None
+    ti = context.get("ti") if context else None
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", "") or ""
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id", "") or ""
+    return dag_id, run_id
+
+
+def owned_labels(context: Any, *, cluster: str, component: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) for a CR this run creates."""
+    dag_id, run_id = run_identity(context)
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_CLUSTER: cluster, LABEL_COMPONENT: component,
+              LABEL_RUN: run_label(dag_id, run_id)}
+    return labels, {ANNOTATION_RUN: f"{dag_id}/{run_id}"}
+
+
+def adoption_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A retry adopts a CR only when it was made by this project for the same run."""
+    return {k: labels[k] for k in (LABEL_MANAGED_BY, LABEL_RUN) if k in labels}

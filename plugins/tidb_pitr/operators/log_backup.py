@@ -1,0 +1,102 @@
+"""Log backup control: start, pause, resume, stop. Idempotent: a CR already in the asked state is left alone."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..api import BACKUPS, COMPONENT_LOG, ApiGroup
+from ..bodies import log_backup, log_control_patch
+from ..model import BackupView, State
+from .base import TidbBaseOperator, WaitFailed, require_cr
+from .labels import owned_labels
+
+Action = Literal["start", "pause", "resume", "stop"]
+ACTIONS = ("start", "pause", "resume", "stop")
+# action -> (whole phase it ends in, sub-command whose failure ends the wait)
+TARGETS = {"pause": ("Paused", "log-pause"), "resume": ("Running", "log-resume"), "stop": ("Stopped", "log-stop")}
+
+
+def log_result(obj: dict[str, Any]) -> dict[str, Any]:
+    view = BackupView.from_cr(obj)
+    return {"name": view.name, "namespace": view.namespace, "phase": view.phase, "state": str(view.state),
+            "commit_ts": view.commit_ts, "checkpoint_ts": view.checkpoint_ts, "backup_path": view.backup_path}
+
+
+class TidbLogBackupOperator(TidbBaseOperator):
+    """Start (create), pause, resume or stop the cluster's log backup task (one per cluster, as BR allows)."""
+
+    template_fields = ("namespace", "backup_name", "cluster", "cluster_namespace", "prefix", "storage", "br")
+    ui_color = "#e4f7e4"
+
+    def __init__(self, *, action: Action, backup_name: str, cluster: str | None = None,
+                 storage: dict[str, Any] | None = None, prefix: str | None = None,
+                 cluster_namespace: str | None = None, br: dict[str, Any] | None = None,
+                 service_account: str | None = None, legacy_log_stop: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
+        if action == "start" and not (cluster and storage and prefix):
+            raise ValueError("action 'start' needs cluster, storage and prefix to create the log Backup CR")
+        self.action = action
+        self.backup_name = backup_name
+        self.cluster = cluster
+        self.cluster_namespace = cluster_namespace
+        self.storage = storage
+        self.prefix = prefix
+        self.br = br
+        self.service_account = service_account
+        self.group = ApiGroup(self.api_group, legacy_log_stop=legacy_log_stop)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if self.action == "start":
+            return self._start(context)
+        obj = require_cr(self.hook, BACKUPS, self.backup_name, self.namespace)
+        view = BackupView.from_cr(obj)
+        phase, command = TARGETS[self.action]
+        if view.phase == phase and not view.error_paused:
+            self.log.info("Log backup %s/%s is already %s", self.namespace, self.backup_name, phase)
+            return log_result(obj)
+        if view.state == State.STOPPED:
+            raise WaitFailed(f"log backup {self.namespace}/{self.backup_name} is Stopped, which is terminal; "
+                             "to back up logs again, create a new log Backup CR with a new name and prefix")
+        patch = log_control_patch(self.group, self.action)
+        obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace, patch)
+        self.log.info("Asked log backup %s/%s to %s", self.namespace, self.backup_name, self.action)
+        event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="log_phase",
+                              args={"phase": phase, "command": command})
+        return self.execute_complete(context, event)
+
+    def _start(self, context: Any) -> dict[str, Any]:
+        obj = self.hook.get(BACKUPS, self.backup_name, self.namespace)
+        if obj is None:
+            labels, annotations = owned_labels(context, cluster=self.cluster or "", component=COMPONENT_LOG)
+            body = log_backup(self.group, name=self.backup_name, namespace=self.namespace,
+                              cluster=self.cluster or "", cluster_namespace=self.cluster_namespace or self.namespace,
+                              storage=self.storage or {}, prefix=self.prefix or "", labels=labels,
+                              annotations=annotations, br=self.br, service_account=self.service_account)
+            obj, _ = self.hook.create_or_adopt(BACKUPS, body, self.namespace, {})
+            self.log.info("Created log Backup %s/%s at prefix %s", self.namespace, self.backup_name, self.prefix)
+        else:
+            view = BackupView.from_cr(obj)
+            if view.state == State.STOPPED:
+                raise WaitFailed(f"log backup {self.namespace}/{self.backup_name} is Stopped, which is terminal; "
+                                 "create a new log Backup CR with a new name and prefix")
+            if view.error_paused:
+                raise WaitFailed(
+                    f"log backup {self.namespace}/{self.backup_name} was paused by an error in TiKV: {view.message}. "
+                    "Fix the cause (see `br log status`), then pause and resume it (logSubcommand log-pause, then "
+                    "log-start); its checkpoint does not move until then")
+            if view.state == State.PAUSED:
+                self.log.info("Log backup %s/%s is paused; resuming it", self.namespace, self.backup_name)
+                obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace,
+                                            log_control_patch(self.group, "resume"))
+                event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="log_phase",
+                                      args={"phase": "Running", "command": "log-resume"})
+                return self.execute_complete(context, event)
+        event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="log_started", current=obj)
+        return self.execute_complete(context, event)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = log_result(self.check_event(event)["cr"])
+        self.log.info("Log backup %s is %s (checkpoint %s)", result["name"], result["phase"], result["checkpoint_ts"])
+        return result

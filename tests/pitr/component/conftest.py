@@ -1,0 +1,77 @@
+"""Airflow connections to the session's sandbox, the way a deployment configures them (AIRFLOW_CONN_*)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+K8S_CONN = "sandbox_k8s"
+S3_CONN = "sandbox_s3"
+WASB_CONN = "sandbox_wasb"
+
+
+@pytest.fixture(scope="session")
+def connections(sandbox: Any) -> dict[str, str]:
+    env = sandbox.env
+    os.environ[f"AIRFLOW_CONN_{K8S_CONN.upper()}"] = json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}})
+    os.environ[f"AIRFLOW_CONN_{S3_CONN.upper()}"] = json.dumps(
+        {"conn_type": "aws", "login": env["TIDB_SANDBOX_S3_ACCESS_KEY"], "password": env["TIDB_SANDBOX_S3_SECRET_KEY"],
+         "extra": {"endpoint_url": env["TIDB_SANDBOX_S3_ENDPOINT"], "region_name": env["TIDB_SANDBOX_S3_REGION"]}})
+    os.environ[f"AIRFLOW_CONN_{WASB_CONN.upper()}"] = json.dumps(
+        {"conn_type": "wasb", "extra": {"connection_string": env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]}})
+    return {"kubernetes": K8S_CONN, "s3": S3_CONN, "wasb": WASB_CONN}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        time.sleep(interval)
+
+
+def s3_block() -> dict[str, Any]:
+    return {"s3": {"provider": "aws", "secretName": "s3-secret", "region": "us-west-1", "bucket": "my-bucket"}}
+
+
+def azblob_block() -> dict[str, Any]:
+    return {"azblob": {"secretName": "azblob-secret", "container": "my-container"}}
+
+
+@pytest.fixture
+def fresh_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
+    def make(api_group: str = "pingcap.com", seed_days: float = 0, storage: str = "s3",
+             workload: dict[str, float] | None = None) -> tuple[str, str]:
+        namespace, name = unique("pitr"), unique("tc")
+        sandbox.create_cluster(namespace, name, api_group=api_group, seed_days=seed_days, storage=storage,
+                               storage_root=name,
+                               workload=workload or {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3})
+        return namespace, name
+    return make
+
+
+def run_dag(dag: Any, **kwargs: Any) -> str:
+    """`dag.test()` for a DAG defined in a test (not in a bundle): serialise it into the DB first,
+    since Airflow 3.3's `dag.test()` only runs DAGs it finds serialized."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return str(dag.test(**kwargs).state)

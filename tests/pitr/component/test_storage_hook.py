@@ -1,0 +1,322 @@
+"""BackupStorageHook against real servers: moto (S3, IAM auth on), Azurite (Azure Blob) and a local folder.
+
+Data is seeded and checked with the plain SDK clients, not through the hook under test.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from azure.storage.blob import ContainerClient
+from tidb_pitr.hooks.storage import BackupStorageHook, StorageDeleteError
+from tidb_sandbox.storage.services import (
+    AZURITE_DEFAULT_ACCOUNT,
+    AZURITE_DEFAULT_KEY,
+    ManagedService,
+    start_azurite,
+    start_moto,
+)
+
+pytestmark = pytest.mark.component
+
+BUCKET = "tidb-backups"
+REGION = "us-west-1"
+S3_CONN = "pitr_s3"
+AZURE_CONN = "pitr_azure"
+PROVIDERS = ("s3", "azblob", "local")
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedService]:
+    with start_moto(0, log_path=tmp_path_factory.mktemp("logs") / "moto.log") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedService]:
+    work = tmp_path_factory.mktemp("azurite")
+    with start_azurite(0, workdir=work / "data", log_path=work / "azurite.log") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def raw_s3(moto: ManagedService) -> Any:
+    assert moto.s3_credentials is not None
+    access_key, secret_key = moto.s3_credentials
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name=REGION,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+    )
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return client
+
+
+def _azure_connection_string(azurite: ManagedService) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_DEFAULT_ACCOUNT};AccountKey={AZURITE_DEFAULT_KEY};"
+        f"BlobEndpoint={azurite.endpoint}/{AZURITE_DEFAULT_ACCOUNT};"
+    )
+
+
+@pytest.fixture(scope="module")
+def raw_container(azurite: ManagedService) -> ContainerClient:
+    container = ContainerClient.from_connection_string(_azure_connection_string(azurite), BUCKET)
+    container.create_container()
+    return container
+
+
+@pytest.fixture
+def storage_connections(monkeypatch: pytest.MonkeyPatch, moto: ManagedService, azurite: ManagedService) -> None:
+    """The hook gets its credentials only from Airflow connections (here: AIRFLOW_CONN_* env vars)."""
+    assert moto.s3_credentials is not None
+    access_key, secret_key = moto.s3_credentials
+    aws = {
+        "conn_type": "aws",
+        "login": access_key,
+        "password": secret_key,
+        "extra": {"endpoint_url": moto.endpoint, "region_name": REGION},
+    }
+    wasb = {"conn_type": "wasb", "extra": {"connection_string": _azure_connection_string(azurite)}}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(aws))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{AZURE_CONN.upper()}", json.dumps(wasb))
+
+
+@dataclass
+class Store:
+    """One provider's bucket as the test sees it: a hook factory plus raw seeding and listing."""
+
+    provider: str
+    hook: Callable[..., BackupStorageHook]
+    put: Callable[[str, bytes], None]
+    names: Callable[[str], set[str]]
+
+    def seed(self, objects: dict[str, bytes]) -> None:
+        with ThreadPoolExecutor(16) as pool:  # thousands of small PUTs: keep the setup short
+            list(pool.map(lambda item: self.put(*item), objects.items()))
+
+
+def _s3_store(raw_s3: Any) -> Store:
+    def names(prefix: str) -> set[str]:
+        pages = raw_s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    return Store(
+        "s3",
+        lambda **kw: BackupStorageHook("s3", conn_id=S3_CONN, bucket=BUCKET, **kw),
+        lambda key, data: raw_s3.put_object(Bucket=BUCKET, Key=key, Body=data),
+        names,
+    )
+
+
+def _azure_store(raw_container: ContainerClient) -> Store:
+    return Store(
+        "azblob",
+        lambda **kw: BackupStorageHook("azblob", conn_id=AZURE_CONN, bucket=BUCKET, **kw),
+        lambda key, data: raw_container.upload_blob(key, data, overwrite=True),
+        lambda prefix: set(raw_container.list_blob_names(name_starts_with=prefix)),
+    )
+
+
+def _local_store(base: Path) -> Store:
+    def put(key: str, data: bytes) -> None:
+        path = base / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def names(prefix: str) -> set[str]:
+        files = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        return {key for key in files if key.startswith(prefix)}
+
+    return Store("local", lambda **kw: BackupStorageHook("local", conn_id=None, bucket=str(base), **kw), put, names)
+
+
+@pytest.fixture(params=PROVIDERS)
+def store(request: pytest.FixtureRequest, storage_connections: None, tmp_path: Path) -> Store:
+    if request.param == "s3":
+        return _s3_store(request.getfixturevalue("raw_s3"))
+    if request.param == "azblob":
+        return _azure_store(request.getfixturevalue("raw_container"))
+    return _local_store(tmp_path / "pvc")
+
+
+@pytest.fixture
+def root() -> str:
+    """A backup root unique to the test, so tests share one bucket without seeing each other."""
+    return f"cluster-{uuid.uuid4().hex[:8]}"
+
+
+def br_snapshot(root: str, ts: str, *, ssts: int = 4, backupmeta: bool = True) -> dict[str, bytes]:
+    """A BR-like snapshot folder: region SSTs under store folders, a lock file, and backupmeta (written last)."""
+    folder = f"{root}/snapshot-{ts}"
+    objects = {f"{folder}/backup.lock": b"lock"}
+    for i in range(ssts):
+        objects[f"{folder}/{i % 3 + 1}/{i}_abc_write.sst"] = b"w" * (100 + i)
+    if backupmeta:
+        objects[f"{folder}/backupmeta"] = b"m" * 64
+    return objects
+
+
+def neighbours(root: str) -> dict[str, bytes]:
+    return {
+        **br_snapshot(root, "20261103000000"),
+        f"{root}/log-backup/v1/backupmeta/1.meta": b"log",
+        f"{root}/log-backup/v1/20261101/1.log": b"kv" * 10,
+        f"{root}/snapshot-20261101000000-extra/x": b"not under the target folder",
+    }
+
+
+def test_list_snapshot_prefixes(store: Store, root: str) -> None:
+    store.seed(
+        {
+            **br_snapshot(root, "20261103000000"),
+            **br_snapshot(root, "20261101000000"),
+            **br_snapshot(root, "20261102000000", backupmeta=False),
+            f"{root}/log-backup/v1/1.log": b"x",
+            f"{root}/snapshot-notes.txt": b"a file, not a folder",
+            f"{root}/nested/snapshot-20261104000000/backupmeta": b"deeper than one level",
+        }
+    )
+    hook = store.hook()
+    expected = [f"{root}/snapshot-2026110{d}000000" for d in (1, 2, 3)]
+    assert hook.list_snapshot_prefixes(root) == expected
+    assert hook.list_snapshot_prefixes(root + "/") == expected
+    assert hook.list_snapshot_prefixes(f"{root}-nothing-here") == []
+
+
+def test_snapshot_info(store: Store, root: str) -> None:
+    complete = br_snapshot(root, "20261101000000", ssts=5)
+    partial = br_snapshot(root, "20261102000000", ssts=3, backupmeta=False)
+    store.seed({**complete, **partial})
+    hook = store.hook(page_size=2)  # several pages even for a small folder
+
+    info = hook.snapshot_info(f"{root}/snapshot-20261101000000/")
+    assert info.prefix == f"{root}/snapshot-20261101000000"
+    assert info.exists_backupmeta
+    assert info.objects == len(complete)
+    assert info.total_bytes == sum(len(v) for v in complete.values())
+    assert info.backupmeta_bytes == 64
+
+    missing_meta = hook.snapshot_info(f"{root}/snapshot-20261102000000")
+    assert not missing_meta.exists_backupmeta
+    assert (missing_meta.objects, missing_meta.backupmeta_bytes) == (len(partial), 0)
+    assert missing_meta.total_bytes == sum(len(v) for v in partial.values())
+
+    absent = hook.snapshot_info(f"{root}/snapshot-20261109000000")
+    assert (absent.exists_backupmeta, absent.objects, absent.total_bytes) == (False, 0, 0)
+
+
+def test_read_exists_and_list_keys(store: Store, root: str) -> None:
+    objects = br_snapshot(root, "20261101000000")
+    store.seed(objects)
+    hook = store.hook()
+    meta = f"{root}/snapshot-20261101000000/backupmeta"
+    assert hook.exists(meta)
+    assert not hook.exists(f"{root}/snapshot-20261101000000/nope")
+    assert hook.read_object(meta) == b"m" * 64
+    with pytest.raises(FileNotFoundError):
+        hook.read_object(f"{root}/snapshot-20261101000000/nope")
+    listed = {entry.key: entry.size for entry in hook.list_keys(f"{root}/snapshot-20261101000000")}
+    assert listed == {key: len(data) for key, data in objects.items()}
+
+
+# More than two full batches per provider (S3: 1000 keys, Azure: 256 blobs per request).
+DELETE_SIZES = {"s3": 2600, "azblob": 700, "local": 1500}
+
+
+def test_delete_prefix_many_keys_leaves_neighbours(store: Store, root: str) -> None:
+    target = br_snapshot(root, "20261101000000", ssts=DELETE_SIZES[store.provider])
+    kept = neighbours(root)
+    store.seed({**target, **kept})
+    # A small page and concurrency 2: deletes run while the listing is still paging.
+    hook = store.hook(max_concurrency=2, page_size=400)
+
+    result = hook.delete_prefix(f"{root}/snapshot-20261101000000")
+
+    assert (result.keys, result.bytes, result.dry_run) == (len(target), sum(map(len, target.values())), False)
+    assert result.prefix == f"{root}/snapshot-20261101000000"
+    assert len(result.sample) == 20 and set(result.sample) <= set(target)
+    assert store.names(root) == set(kept)
+    assert hook.list_snapshot_prefixes(root) == [
+        f"{root}/snapshot-20261101000000-extra",
+        f"{root}/snapshot-20261103000000",
+    ]
+
+    # Deleting again is fine: everything is already gone.
+    again = hook.delete_prefix(f"{root}/snapshot-20261101000000/")
+    assert (again.keys, again.bytes, again.sample) == (0, 0, [])
+    assert store.names(root) == set(kept)
+
+
+def test_dry_run_deletes_nothing(store: Store, root: str) -> None:
+    target = br_snapshot(root, "20261101000000", ssts=30)
+    store.seed({**target, **neighbours(root)})
+    before = store.names(root)
+
+    result = store.hook().delete_prefix(f"{root}/snapshot-20261101000000", dry_run=True)
+
+    assert result.dry_run
+    assert (result.keys, result.bytes) == (len(target), sum(map(len, target.values())))
+    assert len(result.sample) == 20 and set(result.sample) <= set(target)
+    assert store.names(root) == before
+
+
+def test_delete_keys_tolerates_already_gone(store: Store, root: str) -> None:
+    store.seed({f"{root}/a": b"1", f"{root}/b": b"2"})
+    hook = store.hook()
+    assert hook.delete_keys([f"{root}/a", f"{root}/never-existed", f"{root}/b"]) == 3
+    assert store.names(root) == set()
+    assert hook.delete_keys([f"{root}/a"]) == 1
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "//", "a/../b", "./x"])
+def test_refuses_empty_root_or_escaping_prefix(store: Store, root: str, prefix: str) -> None:
+    store.seed({f"{root}/keep": b"x"})
+    hook = store.hook()
+    with pytest.raises(ValueError):
+        hook.delete_prefix(prefix)
+    with pytest.raises(ValueError):
+        hook.delete_prefix(prefix, dry_run=True)
+    assert store.names(root) == {f"{root}/keep"}
+
+
+def test_azure_per_blob_failure_is_reported_after_all_batches(
+    storage_connections: None, raw_container: ContainerClient, root: str
+) -> None:
+    store = _azure_store(raw_container)
+    target = br_snapshot(root, "20261101000000", ssts=600)
+    store.seed(target)
+    leased_key = f"{root}/snapshot-20261101000000/1/0_abc_write.sst"
+    lease = raw_container.get_blob_client(leased_key).acquire_lease()  # a leased blob refuses deletion (412)
+
+    hook = store.hook()
+    with pytest.raises(StorageDeleteError) as caught:
+        hook.delete_prefix(f"{root}/snapshot-20261101000000")
+
+    assert list(caught.value.failures) == [leased_key]
+    assert "LeaseIdMissing" in caught.value.failures[leased_key]
+    assert leased_key in str(caught.value)
+    assert store.names(root) == {leased_key}  # every other batch still ran
+
+    lease.release()
+    assert hook.delete_prefix(f"{root}/snapshot-20261101000000").keys == 1
+    assert store.names(root) == set()
+
+
+def test_rejects_bad_construction() -> None:
+    with pytest.raises(ValueError):
+        BackupStorageHook("gcs", conn_id="x", bucket="b")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        BackupStorageHook("azblob", conn_id=None, bucket="b")
+    with pytest.raises(ValueError):
+        BackupStorageHook("s3", conn_id="x", bucket="")
