@@ -56,15 +56,22 @@ class ConfigError(ValueError):
         super().__init__(message)
 
 
+# A problem found by a cross-field validator: the path below the model ("storage.region", or a loc tuple)
+# and the message. Raised together, so each one is reported with its own precise path.
+Problem = tuple[str | tuple[Any, ...], str]
+
+
 class _FieldProblems(ValueError):
-    """Raised by cross-field validators: (sub-field, message) pairs, so each gets its own precise path."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        super().__init__("; ".join(f"{field}: {msg}" for field, msg in problems))
+        super().__init__("; ".join(f"{_dotted(_loc(field))}: {msg}" for field, msg in problems))
 
 
-def _raise_if(problems: list[tuple[str, str]]) -> None:
+def _loc(field: str | tuple[Any, ...]) -> tuple[Any, ...]:
+    return field if isinstance(field, tuple) else tuple(field.split("."))
+
+
+def _raise_if(problems: list[Problem]) -> None:
     if problems:
         raise _FieldProblems(problems)
 
@@ -111,9 +118,9 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 # --- small validators ------------------------------------------------------------------------------------
 
-def _dns_label(value: str, what: str) -> str:
+def _dns_label(value: str, what: str = "") -> str:
     if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
-        raise ValueError(f"{what} must be a DNS-1123 label: lower-case letters, digits and '-', starting and "
+        raise ValueError(f"{what}must be a DNS-1123 label: lower-case letters, digits and '-', starting and "
                          f"ending with a letter or digit, at most 63 characters")
     return value
 
@@ -135,10 +142,13 @@ def check_timezone(name: str) -> str:
     raise ValueError(f"must be an IANA time zone name such as 'UTC', 'Europe/Berlin' or 'Asia/Shanghai'{hint}")
 
 
-def check_anchor(value: str) -> str:
+def check_anchor(value: Any) -> str:
     """`HH:MM`, 24-hour, 00:00 to 23:59."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        # YAML 1.1 reads an unquoted 02:00 as the base-60 integer 120: turn it back into what was written.
+        value = "{:02d}:{:02d}".format(*divmod(value, 60))
     if not isinstance(value, str) or not _ANCHOR.fullmatch(value):
-        raise ValueError("must be a local time 'HH:MM' from '00:00' to '23:59'")
+        raise ValueError(f"must be a local time 'HH:MM' from '00:00' to '23:59' (got {value!r})")
     return value
 
 
@@ -342,7 +352,7 @@ class ClusterConfig(_Model):
     api_group: Literal["pingcap.com", "br.pingcap.com"]
     legacy_log_stop: bool = False
     kubernetes_conn_id: str = Field(default="kubernetes_default", min_length=1)
-    tidb_cluster: str  # defaults to `name`
+    tidb_cluster: str = ""  # filled from `name` when not given
     storage: StorageConfig
     timezone: str = "UTC"
     snapshot_anchor: str = "00:00"
@@ -361,14 +371,18 @@ class ClusterConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _default_tidb_cluster(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("tidb_cluster") is None and isinstance(data.get("name"), str):
-            data = {**data, "tidb_cluster": data["name"]}
+        # Only from a valid name: a bad name is reported once, under `name`.
+        if not isinstance(data, Mapping):
+            return data
+        name = data.get("name")
+        if data.get("tidb_cluster") is None and isinstance(name, str) and _DNS_LABEL.fullmatch(name):
+            data = {**data, "tidb_cluster": name}
         return data
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        _dns_label(value, "name")
+        _dns_label(value)
         if len(value) > MAX_NAME:
             raise ValueError(f"must be at most {MAX_NAME} characters (derived CR and Job names must fit in 63); "
                              f"use a short name and set tidb_cluster to the real object name")
@@ -377,7 +391,7 @@ class ClusterConfig(_Model):
     @field_validator("namespace", "tidb_cluster")
     @classmethod
     def _check_label(cls, value: str) -> str:
-        return _dns_label(value, "the value")
+        return _dns_label(value)
 
     @field_validator("timezone")
     @classmethod
@@ -393,7 +407,7 @@ class ClusterConfig(_Model):
     @classmethod
     def _check_retention(cls, value: timedelta) -> timedelta:
         if value < timedelta(days=1):
-            raise ValueError(f"must be at least 1 day (1d); got {format_duration(value)}")
+            raise ValueError("must be at least 1 day (e.g. 1d, 30d, P30D)")
         return value
 
     @field_validator("restore_targets")
@@ -401,7 +415,7 @@ class ClusterConfig(_Model):
     def _check_targets(cls, value: list[str]) -> list[str]:
         for target in value:
             for part in target.split("/", 1):
-                _dns_label(part, f"restore target {target!r} (name or namespace/name)")
+                _dns_label(part, f"{target!r}: each part of a restore target (name or namespace/name) ")
         return value
 
     @model_validator(mode="after")
@@ -497,12 +511,11 @@ class ProjectConfig(_Model):
     @model_validator(mode="after")
     def _unique(self) -> ProjectConfig:
         dupes = _duplicates((i, c.namespace, c.name) for i, c in enumerate(self.clusters))
-        dag_ids: dict[str, int] = {}
+        reported, dag_ids = {i for i, _ in dupes}, dict[str, int]()
         for i, c in enumerate(self.clusters):
-            if dag_ids.setdefault(c.dag_id(""), i) != i:
+            if dag_ids.setdefault(c.dag_id(""), i) != i and i not in reported:
                 dupes.append((i, f"its DAG ids collide with clusters[{dag_ids[c.dag_id('')]}]"))
-        if dupes:
-            raise ValueError("; ".join(f"clusters[{i}]: {msg}" for i, msg in dupes))
+        _raise_if([(("clusters", i), msg) for i, msg in dupes])
         return self
 
     def cluster(self, name: str, namespace: str | None = None) -> ClusterConfig:
@@ -537,7 +550,7 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read the configuration file: {exc.strerror or exc}"]) from None
     try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        raw = yaml.load(text, Loader=_Loader)  # a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"{path}: not valid YAML: {exc}"]) from None
     if not isinstance(raw, Mapping):
@@ -578,12 +591,7 @@ class _Reporter:
         inner = (error.get("ctx") or {}).get("error")
         if isinstance(inner, _FieldProblems):
             for field, msg in inner.problems:
-                yield self._line((*loc, *field.split(".")), msg)
-            return
-        if loc == () and error["type"] == "value_error" and "clusters[" in error["msg"]:
-            for part in str(inner or error["msg"]).split("; clusters["):
-                index, _, msg = part.removeprefix("clusters[").partition("]: ")
-                yield f"{self.path}: {self._who(int(index))}: {msg}"
+                yield self._line((*loc, *_loc(field)), msg)
             return
         yield self._line(loc, self._message(error, loc))
 
@@ -597,9 +605,16 @@ class _Reporter:
         return f"{self.path}: {_dotted(loc) or '(top level)'}: {msg}"
 
     def _who(self, index: int) -> str:
+        name = self._name(index)
+        if not name:
+            return f"clusters[{index}] (no name)"
+        repeated = sum(self._name(i) == name for i in range(len(self.clusters))) > 1
+        return f'cluster "{name}" (clusters[{index}])' if repeated else f'cluster "{name}"'
+
+    def _name(self, index: int) -> str | None:
         cluster = self.clusters[index] if index < len(self.clusters) else None
         name = cluster.get("name") if isinstance(cluster, Mapping) else None
-        return f'cluster "{name}"' if isinstance(name, str) and name else f"clusters[{index}] (no name)"
+        return name if isinstance(name, str) and name else None
 
     def _from_defaults(self, index: int, field: tuple[Any, ...]) -> bool:
         """Whether the offending value was written under `defaults` rather than in the cluster itself."""
@@ -615,7 +630,8 @@ class _Reporter:
             hint = f"did you mean {close[0]!r}? " if close else ""
             return f"unknown key; {hint}allowed keys: {', '.join(known)}"
         msg = msg.removeprefix("Value error, ")
-        if kind != "missing" and (value is None or isinstance(value, str | int | float | bool)):
+        scalar = value is None or isinstance(value, str | int | float | bool)
+        if kind != "missing" and scalar and "(got " not in msg:
             msg = f"{msg} (got {value!r})"
         return msg
 

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
-
 from tidb_pitr.planning import recoverable_window
 from tidb_pitr.tso import dt_to_tso, tso_iso
 

@@ -1,0 +1,12 @@
+"""TiDB point-in-time recovery DAGs: snapshot, log backup guard, retention, restore (and compaction), per
+cluster in include/clusters.yaml (or $TIDB_PITR_CONFIG).
+
+This file only reads the config and builds DAGs: nothing here touches Kubernetes, storage or Variables.
+A broken config fails the import with a message naming the cluster and the field.
+"""
+
+from tidb_pitr.config import config_path, load_config
+from tidb_pitr.factory import build_dags
+
+for _dag in build_dags(load_config(config_path())):
+    globals()[_dag.dag_id] = _dag

@@ -1,0 +1,19 @@
+"""Build every DAG for every configured cluster. Pure construction: no network, no Variables."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG
+
+from .config import ClusterConfig, ProjectConfig
+from .flows import compaction, guard, restore, retention, snapshot
+
+
+def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
+    dags = [snapshot.build(cluster), guard.build(cluster), retention.build(cluster), restore.build(cluster)]
+    if cluster.compaction:
+        dags.append(compaction.build(cluster))
+    return dags
+
+
+def build_dags(config: ProjectConfig) -> list[DAG]:
+    return [dag for cluster in config.clusters for dag in dags_for_cluster(cluster)]

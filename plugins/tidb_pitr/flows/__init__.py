@@ -1,0 +1,1 @@
+"""The per-cluster DAGs, one module per flow; `tidb_pitr.factory` assembles them from the config."""

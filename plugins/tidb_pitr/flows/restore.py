@@ -1,0 +1,82 @@
+"""On-demand restore to a point in time chosen in the trigger form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from ..config import ClusterConfig
+from ..operators.restore import TidbRestoreOperator
+from ..sensors.backup import TidbLogCheckpointSensor
+from .common import cr_args, dag_kwargs
+
+DOC = """
+### Restore `{ns}/{name}` to a point in time
+
+Trigger it from the UI: pick **restore_time** with the date-time picker (minute precision, in your UI
+timezone; it is sent as UTC), or paste an exact **restore_tso**. Name the empty **target_cluster** and
+its **target_namespace**; the source cluster itself is refused.
+
+| task | what it does |
+|---|---|
+| `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete at or before the time, or `base_snapshot`), estimates the duration, checks the target exists and is not being restored into, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists |
+| `proceed` | stops here when `dry_run` is set |
+| `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
+| `restore` | creates the `pitr` Restore CR and waits (deferred) for Complete |
+| `report` | the restore point and how long it took |
+
+BR refuses a target that is not empty (`ErrDatabasesAlreadyExisted`); that failure is reported as is.
+"""
+
+
+def build(cluster: ClusterConfig) -> DAG:
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name)
+    params = {
+        "restore_time": Param(None, type=["null", "string"], format="date-time", title="Restore to",
+                              description="Date and time to restore to (with its timezone). Or use restore_tso."),
+        "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Restore to TSO",
+                             description="An exact TiDB TSO instead of restore_time."),
+        "target_cluster": Param(type="string", minLength=1, title="Target cluster",
+                                description="The empty TidbCluster / Cluster to restore into (not the source)."),
+        "target_namespace": Param(cluster.namespace, type="string", minLength=1, title="Target namespace"),
+        "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
+                               description="Override the base snapshot (a Backup CR name)."),
+        "dry_run": Param(False, type="boolean", description="Validate and plan only."),
+    }
+    with DAG(schedule=None, params=params, render_template_as_native_obj=True,
+             **dag_kwargs(cluster, "restore", doc)) as dag:
+
+        @task(retries=0)
+        def plan(params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from ..restore_run import plan_restore_for
+
+            return plan_restore_for(cluster, dict(params or {}))
+
+        @task.short_circuit
+        def proceed(planned: dict[str, Any]) -> bool:
+            return not planned["dry_run"]
+
+        planned = plan()
+        args = {**cr_args(cluster), "namespace": "{{ ti.xcom_pull(task_ids='plan')['target_namespace'] }}"}
+        wait = TidbLogCheckpointSensor(
+            task_id="wait_for_checkpoint", cr_name="{{ ti.xcom_pull(task_ids='plan')['log_backup'] }}",
+            target_ts="{{ ti.xcom_pull(task_ids='plan')['target_ts'] }}", poll_interval=15.0,
+            **{**cr_args(cluster)})
+        restore = TidbRestoreOperator(task_id="restore", body="{{ ti.xcom_pull(task_ids='plan')['body'] }}",
+                                      retries=0, **args)
+
+        @task
+        def report(planned: dict[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
+            summary = {"restore_point": planned["target_time"], "restore_ts": str(planned["target_ts"]),
+                       "target": f"{planned['target_namespace']}/{planned['target_cluster']}",
+                       "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
+                       "duration_seconds": restored["duration_seconds"],
+                       "estimated_seconds": planned["plan"]["estimated_seconds"]}
+            print(f"Restored {cluster.namespace}/{cluster.name} to {summary['restore_point']} "
+                  f"(TSO {summary['restore_ts']}) into {summary['target']} in {summary['duration_seconds']} s")
+            return summary
+
+        proceed(planned) >> wait >> restore
+        report(planned, restore.output)
+    return dag

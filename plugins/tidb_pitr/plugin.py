@@ -1,0 +1,19 @@
+"""The Airflow plugin: registers the custom timetable (needed to (de)serialize DAGs that use it) and macros."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from .timetables import EveryNDaysTimetable
+from .tso import tso_iso
+
+
+def tso_to_iso(ts: int | str) -> str:
+    """`{{ macros.tidb_pitr.tso_to_iso(ti.xcom_pull(...)) }}`: a TSO (int or the CRs' decimal string) as UTC ISO."""
+    return tso_iso(int(ts))
+
+
+class TidbPitrPlugin(AirflowPlugin):
+    name = "tidb_pitr"
+    timetables = [EveryNDaysTimetable]
+    macros = [tso_to_iso]
