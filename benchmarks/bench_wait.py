@@ -30,9 +30,8 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from kubernetes import client, config, watch  # noqa: E402
-from tidb_sandbox.testing import start_sandbox, stop_sandbox  # noqa: E402
-
 from tidb_pitr.triggers.custom_resource import CustomResourceTrigger  # noqa: E402
+from tidb_sandbox.testing import start_sandbox, stop_sandbox  # noqa: E402
 
 CONN = "bench_k8s"
 

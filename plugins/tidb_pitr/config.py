@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -125,15 +124,10 @@ def _dns_label(value: str, what: str = "") -> str:
     return value
 
 
-@lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def check_timezone(name: str) -> str:
     """`name` if it is an IANA time zone; otherwise a ValueError with close matches (looked up only on error)."""
     try:
-        _zone(name)
+        ZoneInfo(name)  # cached by zoneinfo: cheap for the same zone in every cluster
         return name
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
@@ -145,7 +139,7 @@ def check_timezone(name: str) -> str:
 def check_anchor(value: Any) -> str:
     """`HH:MM`, 24-hour, 00:00 to 23:59."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        # YAML 1.1 reads an unquoted 02:00 as the base-60 integer 120: turn it back into what was written.
+        # YAML 1.1 reads an unquoted 12:30 as the base-60 integer 750: turn it back into what was written.
         value = "{:02d}:{:02d}".format(*divmod(value, 60))
     if not isinstance(value, str) or not _ANCHOR.fullmatch(value):
         raise ValueError(f"must be a local time 'HH:MM' from '00:00' to '23:59' (got {value!r})")

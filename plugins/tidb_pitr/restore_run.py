@@ -86,7 +86,8 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any]) -> dict[str
     if current is not None and current.checkpoint_ts and target_ts > current.checkpoint_ts:
         # Recent but not yet in the log: wait for the checkpoint, if the log backup is healthy and close.
         behind = (now - datetime.fromtimestamp((target_ts >> 18) / 1000, UTC)).total_seconds()
-        if current.state == State.RUNNING and not current.error_paused and behind <= cluster.rpo.critical.total_seconds():
+        healthy = current.state == State.RUNNING and not current.error_paused
+        if healthy and behind <= cluster.rpo.critical.total_seconds():
             wait = True
             logs = [dataclasses.replace(v, checkpoint_ts=target_ts) if v is current else v for v in logs]
         else:

@@ -139,8 +139,7 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
             "command": "log-start", "phase": "Complete", "timeStarted": _rfc(log_start),
             "timeCompleted": _rfc(log_start + timedelta(seconds=20)),
             "conditions": [{**c, "command": "log-start"}
-                           for c in _conditions(group if group != "br.pingcap.com" else "",
-                                                ["Scheduled", "Prepare", "Running", "Complete"], log_start)]}},
+                           for c in _conditions(group, ["Scheduled", "Prepare", "Running", "Complete"], log_start)]}},
     }
     if group != "br.pingcap.com":
         log_status["timeSynced"] = _rfc(now)

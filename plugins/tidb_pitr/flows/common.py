@@ -8,8 +8,9 @@ from typing import Any
 from ..config import ClusterConfig
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-# The DAG run's own name for what it makes: its logical date, or its run_after for manual runs without one.
-RUN_STAMP = "{{ (dag_run.logical_date or dag_run.run_after).strftime('%Y%m%d%H%M%S') }}"
+# The DAG run's own name for what it makes: its run_after (the timetable's slot, or the trigger time of a
+# manual run); stable across retries. Not logical_date: that is the start of the data interval.
+RUN_STAMP = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S') }}"
 
 
 def default_args(cluster: ClusterConfig) -> dict[str, Any]:

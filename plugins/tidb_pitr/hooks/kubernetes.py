@@ -208,7 +208,9 @@ class AsyncTidbOperatorHook:
                     self.objects(api_client).list_namespaced_custom_object, self.api_group.group,
                     self.api_group.version, namespace, plural, field_selector=f"metadata.name={name}",
                     resource_version=resource_version, timeout_seconds=timeout_seconds,
-                    allow_watch_bookmarks=True):
+                    allow_watch_bookmarks=True,
+                    # The hook's client caps requests at 60 s unless told otherwise; a watch outlives that.
+                    _request_timeout=timeout_seconds + 15):
                 yield event
         finally:
             stream.stop()

@@ -6,7 +6,7 @@ import pytest
 from tidb_pitr.api import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
 from tidb_pitr.hooks.kubernetes import CrNotFound, ForeignResource, TidbOperatorHook
 
-from .conftest import s3_block, unique
+from ..conftest import s3_block, unique
 
 
 def _body(name: str, cluster: str, labels: dict[str, str]) -> dict:

@@ -14,7 +14,7 @@ from tidb_pitr.operators.restore import TidbRestoreOperator
 from tidb_pitr.operators.truncate import TidbLogTruncateOperator
 from tidb_pitr.sensors.backup import TidbLogCheckpointSensor
 
-from .conftest import azblob_block, run_dag, s3_block, unique
+from ..conftest import azblob_block, run_dag, s3_block, unique
 
 RESULTS: dict[str, Any] = {}
 

@@ -10,7 +10,7 @@ import pytest
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
 from tidb_pitr.triggers.custom_resource import CustomResourceTrigger
 
-from .conftest import s3_block, unique, wait_until
+from ..conftest import s3_block, unique, wait_until
 
 
 def _snapshot(cluster: str, name: str) -> dict[str, Any]:

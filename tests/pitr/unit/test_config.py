@@ -143,8 +143,16 @@ def test_restore_targets() -> None:
 
 
 def test_unquoted_yaml_anchor_is_read_back(tmp_path: Path) -> None:
-    text = yaml.safe_dump({"clusters": [cluster()]}) .replace("api_group:", "snapshot_anchor: 02:00\n  api_group:")
-    assert load_config(write(tmp_path, text)).clusters[0].snapshot_anchor == "02:00"
+    # YAML 1.1 reads an unquoted 12:30 as the base-60 number 750.
+    text = (
+        "clusters:\n"
+        "  - name: demo1\n    namespace: test1\n    api_group: pingcap.com\n    snapshot_anchor: 12:30\n"
+        "    storage: {provider: s3, bucket: b, root: demo1, region: r, conn_id: c}\n"
+    )
+    assert yaml.safe_load(text)["clusters"][0]["snapshot_anchor"] == 750
+    assert load_config(write(tmp_path, text)).clusters[0].snapshot_anchor == "12:30"
+    [problem] = problems(tmp_path, text.replace("12:30", "25:00"))
+    assert "snapshot_anchor: must be a local time 'HH:MM' from '00:00' to '23:59' (got '25:00')" in problem
 
 
 # --- defaults ----------------------------------------------------------------------------------------------
