@@ -9,15 +9,19 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
 from ..api import ApiGroup
-from ..hooks.kubernetes import CrNotFound, TidbOperatorHook
-from ..triggers.custom_resource import CustomResourceTrigger
 from ..triggers.predicates import SUCCESS, evaluate
+
+if TYPE_CHECKING:
+    from ..hooks.kubernetes import TidbOperatorHook
+
+# The Kubernetes client and the trigger are imported when a task runs, not when a DAG file is parsed:
+# the kubernetes packages are most of a parse's import time.
 
 DEFAULT_WAIT = timedelta(hours=24)
 
@@ -42,6 +46,8 @@ class TidbCrMixin:
 
     @cached_property
     def hook(self) -> TidbOperatorHook:
+        from ..hooks.kubernetes import TidbOperatorHook
+
         return TidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
 
     def _deadline(self, context: Any) -> float:
@@ -65,6 +71,8 @@ class TidbCrMixin:
                         "namespace": self.namespace, "plural": plural, "kind": kind, "args": args or {},
                         "cr": current, **verdict.details}
         if self.deferrable:
+            from ..triggers.custom_resource import CustomResourceTrigger
+
             trigger = CustomResourceTrigger(
                 kubernetes_conn_id=self.kubernetes_conn_id, api_group=self.api_group, plural=plural,
                 namespace=self.namespace, name=name, kind=kind, args=args or {}, deadline=deadline,
@@ -115,6 +123,8 @@ class TidbBaseOperator(TidbCrMixin, BaseOperator):
 
 
 def require_cr(hook: TidbOperatorHook, plural: str, name: str, namespace: str) -> dict[str, Any]:
+    from ..hooks.kubernetes import CrNotFound
+
     try:
         return hook.require(plural, name, namespace)
     except CrNotFound as exc:
