@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint sandbox clean
+.PHONY: install test lint sandbox demo demo-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +36,17 @@ test: lint
 sandbox: install
 	$(BIN)/python -m tidb_sandbox up --seed-days 40 --kubeconfig kc.yaml
 
+# The whole project on the sandbox: Airflow standalone runs the guard, a snapshot, retention and a restore,
+# prints a summary and leaves the UI up (Ctrl-C stops everything). demo-check does the same and exits.
+demo: install
+	$(BIN)/python scripts/demo.py
+
+demo-check: install
+	$(BIN)/python scripts/demo.py --check
+
+bench: install
+	$(BIN)/python benchmarks/bench_parse.py
+	$(BIN)/python benchmarks/bench_wait.py
+
 clean:
-	rm -rf $(VENV) node_modules .sandbox .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .sandbox .demo .pytest_cache .ruff_cache
