@@ -31,7 +31,11 @@ class WaitFailed(AirflowException):
 
 
 def default_deferrable() -> bool:
-    return conf.getboolean("operators", "default_deferrable", fallback=True)
+    """Deferrable unless `[tidb_pitr] deferrable = False` (for a deployment without a triggerer).
+
+    Not `[operators] default_deferrable`: that defaults to False, and these waits last hours.
+    """
+    return conf.getboolean("tidb_pitr", "deferrable", fallback=True)
 
 
 class TidbCrMixin:

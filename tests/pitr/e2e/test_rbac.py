@@ -59,7 +59,7 @@ def test_every_call_is_granted_and_every_grant_is_used(sandbox, e2e_clusters, co
             "target_namespace": cluster["namespace"]})
 
     flows(v1)  # deferrable: list + watch
-    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    monkeypatch.setenv("AIRFLOW__TIDB_PITR__DEFERRABLE", "False")
     flows(v2)  # poll mode: get
 
     used = {(e["group"], e["resource"] + (f"/{e['subresource']}" if e["subresource"] else ""),

@@ -50,11 +50,12 @@ def test_get_backup_wide_lists_seeded_history(kubectl):
         "INCREMENTALBACKUPSIZE",
     ]
     assert "COMMITTS" in header and "LOGTRUNCATEUNTIL" in header and "STARTED" in header
-    snapshots = [line.split() for line in out.splitlines() if " snapshot-" in line]
+    # Other tests add clusters in other namespaces; the seeded history is test1's.
+    snapshots = [line.split() for line in out.splitlines() if line.startswith("test1 ") and " snapshot-" in line]
     assert len(snapshots) >= 2
     for row in snapshots:
         assert row[2:5] == ["full", "snapshot", "Complete"] and row[5].startswith("s3://my-bucket/demo1/snapshot-")
-    log_rows = [line.split() for line in out.splitlines() if "demo1-log-backup" in line]
+    log_rows = [line.split() for line in out.splitlines() if line.startswith("test1 ") and "demo1-log-backup" in line]
     assert log_rows and log_rows[0][2:4] == ["log", "Running"], "TYPE is empty for a log backup"
 
 
