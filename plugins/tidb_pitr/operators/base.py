@@ -48,6 +48,16 @@ class TidbCrMixin:
     poll_interval: float
     wait_timeout: timedelta
 
+    def configure_cr(self, *, namespace: str, kubernetes_conn_id: str, api_group: str, deferrable: bool | None,
+                     poll_interval: float, wait_timeout: timedelta) -> None:
+        ApiGroup(api_group)  # refuse a wrong group when the DAG is parsed, naming the allowed values
+        self.namespace = namespace
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.api_group = api_group
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+
     @cached_property
     def hook(self) -> TidbOperatorHook:
         from ..hooks.kubernetes import TidbOperatorHook
@@ -117,13 +127,8 @@ class TidbBaseOperator(TidbCrMixin, BaseOperator):
                  api_group: str = "pingcap.com", deferrable: bool | None = None, poll_interval: float = 10.0,
                  wait_timeout: timedelta = DEFAULT_WAIT, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        ApiGroup(api_group)  # refuse a wrong group when the DAG is parsed, naming the allowed values
-        self.namespace = namespace
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.api_group = api_group
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
+        self.configure_cr(namespace=namespace, kubernetes_conn_id=kubernetes_conn_id, api_group=api_group,
+                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout)
 
 
 def require_cr(hook: TidbOperatorHook, plural: str, name: str, namespace: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from ..api import BACKUPS, RESTORES, ApiGroup
-from ..operators.base import DEFAULT_WAIT, TidbCrMixin, WaitFailed, default_deferrable
+from ..api import BACKUPS, RESTORES
+from ..operators.base import DEFAULT_WAIT, TidbCrMixin, WaitFailed
 from ..triggers.predicates import SUCCESS, evaluate
 
 
@@ -25,14 +25,9 @@ class TidbCrSensor(TidbCrMixin, BaseSensorOperator):
         kwargs.setdefault("poke_interval", poll_interval)
         kwargs.setdefault("timeout", wait_timeout.total_seconds())
         super().__init__(**kwargs)
-        ApiGroup(api_group)
         self.cr_name = cr_name
-        self.namespace = namespace
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.api_group = api_group
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
+        self.configure_cr(namespace=namespace, kubernetes_conn_id=kubernetes_conn_id, api_group=api_group,
+                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout)
 
     def wait_args(self) -> dict[str, Any]:
         return {}
