@@ -221,8 +221,9 @@ def test_watch_resumes_across_timeout_and_reports_410(sandbox, crs, core):
 
 
 def test_watch_sees_live_changes(crs, core):
+    # BackupSchedules: no controller writes to them, so the watch sees exactly the test's own changes.
     ns = _ns(core)
-    rv = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backups")["metadata"]["resourceVersion"]
+    rv = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules")["metadata"]["resourceVersion"]
     seen: list[str] = []
 
     def watcher() -> None:
@@ -231,7 +232,7 @@ def test_watch_sees_live_changes(crs, core):
             "pingcap.com",
             VERSION,
             ns,
-            "backups",
+            "backupschedules",
             resource_version=rv,
             timeout_seconds=5,
         ):
@@ -242,11 +243,11 @@ def test_watch_sees_live_changes(crs, core):
     thread = threading.Thread(target=watcher)
     thread.start()
     time.sleep(0.3)
-    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("live"))
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", _schedule("live"))
     crs.patch_namespaced_custom_object(
-        "pingcap.com", VERSION, ns, "backups", "live", {"spec": {"cleanPolicy": "Retain"}}
+        "pingcap.com", VERSION, ns, "backupschedules", "live", {"spec": {"pause": True}}
     )
-    crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", "live")
+    crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", "live")
     thread.join(10)
     assert seen == ["ADDED", "MODIFIED", "DELETED"]
 
