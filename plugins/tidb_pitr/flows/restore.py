@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -73,8 +74,9 @@ def build(cluster: ClusterConfig) -> DAG:
                        "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
                        "duration_seconds": restored["duration_seconds"],
                        "estimated_seconds": planned["plan"]["estimated_seconds"]}
-            print(f"Restored {cluster.namespace}/{cluster.name} to {summary['restore_point']} "
-                  f"(TSO {summary['restore_ts']}) into {summary['target']} in {summary['duration_seconds']} s")
+            logging.getLogger(__name__).info(
+                "Restored %s/%s to %s (TSO %s) into %s in %s s", cluster.namespace, cluster.name,
+                summary["restore_point"], summary["restore_ts"], summary["target"], summary["duration_seconds"])
             return summary
 
         proceed(planned) >> wait >> restore
