@@ -50,7 +50,3 @@ class ApiGroup:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}"
-
-    @property
-    def has_status_subresource(self) -> bool:
-        return self.is_v2

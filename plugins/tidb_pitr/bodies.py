@@ -10,7 +10,6 @@ import copy
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .api import ApiGroup
@@ -250,17 +249,6 @@ def compact_backup(
     }
     _pod_settings(spec, None, tool_image)
     return _cr(group, "CompactBackup", _metadata(name, namespace, labels, annotations), spec)
-
-
-def _utc(dt: datetime) -> datetime:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"need a timezone-aware datetime; got naive {dt.isoformat()}")
-    return dt.astimezone(UTC)
-
-
-def snapshot_name(dt: datetime) -> str:
-    """`snapshot-YYYYMMDDHHMMSS` (UTC): the snapshot's CR name and the last part of its storage prefix."""
-    return "snapshot-" + _utc(dt).strftime("%Y%m%d%H%M%S")
 
 
 def _short_hash(*parts: str, length: int = 8) -> str:

@@ -228,6 +228,17 @@ def _meta(obj: Mapping[str, Any]) -> _Meta:
     )
 
 
+def _common(obj: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields every view shares: identity, the cluster its `br` names, its storage, metadata."""
+    meta = _meta(obj)
+    br = _dict(spec.get("br"))
+    storage = storage_block(spec)
+    return {"name": meta.name, "namespace": meta.namespace, "group": meta.group, "cluster": _str(br.get("cluster")),
+            "cluster_namespace": _str(br.get("clusterNamespace")) or meta.namespace, "storage": storage,
+            "storage_url": storage_url(storage), "labels": meta.labels, "annotations": meta.annotations,
+            "created": meta.created, "deleting": meta.deleting, "raw": dict(obj)}
+
+
 def _sub_statuses(value: Any) -> dict[str, SubStatus]:
     subs = {}
     for command, entry in _dict(value).items():
@@ -277,7 +288,6 @@ class BackupView:
 
     @classmethod
     def from_cr(cls, obj: Mapping[str, Any]) -> BackupView:
-        meta = _meta(obj)
         spec, status = _dict(obj.get("spec")), _dict(obj.get("status"))
         mode = _str(spec.get("backupMode")) or "snapshot"
         phase = _str(status.get("phase"))
@@ -289,22 +299,17 @@ class BackupView:
             state = State.PAUSED
         else:
             state = _state(phase, _LOG_STATES if is_log else _SNAPSHOT_STATES, conditions)
-        br = _dict(spec.get("br"))
-        storage = storage_block(spec)
         return cls(
-            name=meta.name, namespace=meta.namespace, group=meta.group, mode=mode, phase=phase, state=state,
+            **_common(obj, spec), mode=mode, phase=phase, state=state,
             message=message, reason=reason, commit_ts=_tso(status.get("commitTs")),
             checkpoint_ts=_tso(status.get("logCheckpointTs")), backup_path=_opt_str(status.get("backupPath")),
             backup_size=_int(status.get("backupSize")), log_subcommand=_opt_str(spec.get("logSubcommand")),
             log_stop=spec.get("logStop") is True, truncate_until=_opt_str(spec.get("logTruncateUntil")),
             truncated_until=_cr_ts(status.get("logSuccessTruncateUntil")) or None,
             sub_statuses=_sub_statuses(status.get("logSubCommandStatuses")),
-            cluster=_str(br.get("cluster")), cluster_namespace=_str(br.get("clusterNamespace")) or meta.namespace,
-            storage=storage, storage_url=storage_url(storage),
-            clean_policy=_str(spec.get("cleanPolicy")) or "Retain", labels=meta.labels,
-            annotations=meta.annotations, created=meta.created, deleting=meta.deleting,
+            clean_policy=_str(spec.get("cleanPolicy")) or "Retain",
             time_started=_time(status.get("timeStarted")), time_completed=_time(status.get("timeCompleted")),
-            error_paused=error_paused, raw=dict(obj),
+            error_paused=error_paused,
         )
 
     @property
@@ -374,29 +379,21 @@ class RestoreView:
 
     @classmethod
     def from_cr(cls, obj: Mapping[str, Any]) -> RestoreView:
-        meta = _meta(obj)
         spec, status = _dict(obj.get("spec")), _dict(obj.get("status"))
         phase = _str(status.get("phase"))
         conditions = _conditions(status.get("conditions"))
         message, reason = _message_and_reason(conditions, phase)
-        br = _dict(spec.get("br"))
-        storage = storage_block(spec)
         progresses = tuple(
             Progress(_str(p.get("step")), _number(p.get("progress")), _time(p.get("lastTransitionTime")))
             for p in status.get("progresses") or [] if isinstance(p, dict)
         )
         return cls(
-            name=meta.name, namespace=meta.namespace, group=meta.group,
-            mode=_str(spec.get("restoreMode")) or "snapshot", phase=phase,
+            **_common(obj, spec), mode=_str(spec.get("restoreMode")) or "snapshot", phase=phase,
             state=_state(phase, _RESTORE_STATES, conditions), message=message, reason=reason,
-            pitr_restored_ts=_opt_str(spec.get("pitrRestoredTs")), cluster=_str(br.get("cluster")),
-            cluster_namespace=_str(br.get("clusterNamespace")) or meta.namespace,
+            pitr_restored_ts=_opt_str(spec.get("pitrRestoredTs")),
             commit_ts=_tso(status.get("commitTs")), time_started=_time(status.get("timeStarted")),
-            time_completed=_time(status.get("timeCompleted")), progresses=progresses, storage=storage,
-            storage_url=storage_url(storage),
+            time_completed=_time(status.get("timeCompleted")), progresses=progresses,
             full_backup_storage=storage_block(_dict(spec.get("pitrFullBackupStorageProvider"))),
-            labels=meta.labels, annotations=meta.annotations, created=meta.created, deleting=meta.deleting,
-            raw=dict(obj),
         )
 
     @property
@@ -428,19 +425,13 @@ class CompactView:
 
     @classmethod
     def from_cr(cls, obj: Mapping[str, Any]) -> CompactView:
-        meta = _meta(obj)
         spec, status = _dict(obj.get("spec")), _dict(obj.get("status"))
         phase = _str(status.get("state"))
-        br = _dict(spec.get("br"))
-        storage = storage_block(spec)
         return cls(
-            name=meta.name, namespace=meta.namespace, group=meta.group, phase=phase,
+            **_common(obj, spec), phase=phase,
             state=_COMPACT_STATES.get(phase, State.RUNNING), progress=_str(status.get("progress")),
             message=_str(status.get("message")), start_ts=_cr_ts(spec.get("startTs")),
             end_ts=_cr_ts(spec.get("endTs")), status_end_ts=_tso(status.get("endTs")),
-            cluster=_str(br.get("cluster")), cluster_namespace=_str(br.get("clusterNamespace")) or meta.namespace,
-            storage=storage, storage_url=storage_url(storage), labels=meta.labels, annotations=meta.annotations,
-            created=meta.created, deleting=meta.deleting, raw=dict(obj),
         )
 
     def progress_steps(self) -> dict[str, tuple[int, int]]:

@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from .api import RESTORES
 from .config import ClusterConfig
+from .hooks.kubernetes import TidbOperatorHook
 from .inventory import hook_for, load_inventory
 from .model import RestoreView, State
 from .planning import PlanError, plan_restore, recoverable_window
@@ -55,8 +56,7 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
     return namespace, name
 
 
-def _check_target_exists(cluster: ClusterConfig, namespace: str, name: str) -> None:
-    hook = hook_for(cluster)
+def _check_target_exists(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str) -> None:
     group, version, plural = CLUSTER_RESOURCE[cluster.api_group]
     from kubernetes.client.exceptions import ApiException
 
@@ -79,7 +79,8 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any]) -> dict[str
     now = datetime.now(UTC)
     if target_ts > dt_to_tso(now):
         raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is {now.isoformat()})")
-    inventory = load_inventory(hook_for(cluster), cluster)
+    hook = hook_for(cluster)
+    inventory = load_inventory(hook, cluster)
     current = inventory.current_log(cluster.log_backup_name)
     logs = list(inventory.logs)
     wait = False
@@ -102,7 +103,7 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any]) -> dict[str
             tikv_count=cluster.tikv_count, base_override=params.get("base_snapshot") or None, br=None)
     except PlanError as exc:
         raise RestoreRefused(str(exc)) from exc
-    _check_target_exists(cluster, namespace, target)
+    _check_target_exists(hook, cluster, namespace, target)
     for note in plan.notes:
         log.info("plan: %s", note)
     summary = plan.to_dict()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .goformat import go_float, go_quote, go_sharp_v
+from .goformat import go_quote, go_sharp_v
 
 
 @dataclass(frozen=True)
@@ -23,18 +23,8 @@ class FieldError:
 
 
 def _bad_value(v: Any) -> str:
-    """How field.Error.ErrorBody prints the offending value."""
-    if v is None:
-        return '"null"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return go_float(v)
-    if isinstance(v, str):
-        return go_quote(v)
-    return go_sharp_v(v)
+    """How field.Error.ErrorBody prints the offending value: `%#v`, except that null reads "null"."""
+    return '"null"' if v is None else go_sharp_v(v)
 
 
 def _with_detail(body: str, detail: str) -> str:

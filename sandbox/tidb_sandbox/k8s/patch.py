@@ -14,7 +14,6 @@ from .errors import ApiError
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-APPLY = "application/apply-patch+yaml"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

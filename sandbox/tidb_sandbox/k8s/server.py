@@ -71,7 +71,7 @@ class ApiServer:
         for rt in types:
             self._by_group_version.setdefault((rt.group, rt.version), []).append(rt)
             store.register(rt)
-        self._openapi_cache: dict[str, Any] = {}
+        self.openapi = openapi.OpenAPICache(types)
 
     # -- application ---------------------------------------------------------------------------
     def install(self, app: web.Application) -> None:
@@ -161,27 +161,24 @@ class ApiServer:
         return _json(self._resource_list(group, version))
 
     # -- OpenAPI -------------------------------------------------------------------------------
-    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
-        if key not in self._openapi_cache:
-            self._openapi_cache[key] = build()
-        return self._openapi_cache[key]
-
     async def _openapi_v2(self, request: web.Request) -> web.Response:
         accept = request.headers.get("Accept", "")
         if "protobuf" in accept and "json" not in accept:
             # We serve JSON only; 406 makes clients fall back as they do for JSON-only servers.
             return _error(ApiError(406, "NotAcceptable", "only application/json is served"))
-        return _json(self._cached("v2", lambda: openapi.openapi_v2(self.types)))
+        return web.Response(body=self.openapi.v2(), content_type="application/json")
 
     async def _openapi_v3_index(self, request: web.Request) -> web.Response:
-        return _json(self._cached("v3", lambda: openapi.openapi_v3_index(self.types)))
+        return _json(self.openapi.index())
 
     async def _openapi_v3_doc(self, request: web.Request) -> web.Response:
+        # Built and serialised once; the bytes are what the index's hash was computed over.
         path = request.match_info["path"]
-        doc = self._cached(f"v3:{path}", lambda: openapi.openapi_v3_document(self.types, path))
-        if doc is None:
+        found = self.openapi.v3(path)
+        if found is None:
             return _error(ApiError(404, "NotFound", f"openapi document {path} not found"))
-        return _json(doc)
+        body, digest = found
+        return web.Response(body=body, content_type="application/json", headers={"ETag": f'"{digest}"'})
 
     # -- resources -----------------------------------------------------------------------------
     def _resolve(self, request: web.Request) -> tuple[ResourceType, str | None, str | None, str | None]:

@@ -90,10 +90,6 @@ class Store:
     def active_watches(self) -> int:
         return len(self._subscriptions)
 
-    @property
-    def oldest_watchable_rv(self) -> int:
-        return self._compacted_rv
-
     # -- reads --------------------------------------------------------------------------------
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
         obj = self._objects[type_key(rt)].get((namespace or "", name))
@@ -113,6 +109,10 @@ class Store:
             if (namespace is None or ns == namespace) and matches(obj)
         ]
         return items, self._rv
+
+    def keys(self, rt: ResourceType) -> list[tuple[str, str]]:
+        """(namespace, name) of every object of a type, without copying the objects."""
+        return list(self._objects[type_key(rt)])
 
     def iter_all(self, rt: ResourceType) -> Iterator[Obj]:
         yield from (copy.deepcopy(o) for o in list(self._objects[type_key(rt)].values()))

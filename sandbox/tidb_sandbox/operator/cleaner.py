@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ..k8s.crd import ResourceType
@@ -69,8 +70,7 @@ class BackupCleaner:
         self.logs._sub(rt, namespace, name, STOP, "Complete")
 
     async def _clean_data(self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any]) -> bool:
-        def condition(ctype: str, reason: str = "", message: str = "") -> None:
-            self.ctx.set_condition(rt, namespace, name, ctype, reason, message)
+        condition = partial(self.ctx.set_condition, rt, namespace, name)
 
         if not (obj.get("status") or {}).get("backupPath"):
             condition("Clean", "DataCleaned", "no backup data to clean")

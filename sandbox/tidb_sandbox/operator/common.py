@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any
 
 from ..k8s.store import now_rfc3339
 
@@ -45,17 +43,6 @@ def go_duration(seconds: float) -> str:
     return out + f"{secs_text or '0'}s"
 
 
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def elapsed_since(start: str | None) -> float:
-    started = parse_time(start)
-    return (datetime.now(UTC) - started).total_seconds() if started else 0.0
-
-
 def now() -> str:
     return now_rfc3339()
 
@@ -63,7 +50,3 @@ def now() -> str:
 async def sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
-
-
-def meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}

@@ -59,9 +59,9 @@ class Operator:
                 rt = self.ctx.store.type_for(group, plural)
                 if rt is None:
                     continue
-                for obj in self.ctx.store.iter_all(rt):
-                    meta = obj["metadata"]
-                    self._pending[(group, plural, meta["namespace"], meta["name"])] = None
+                # The periodic resync needs only names: no copies of every object every two seconds.
+                for namespace, name in self.ctx.store.keys(rt):
+                    self._pending[(group, plural, namespace, name)] = None
         self._wake.set()
 
     async def _resync(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from ..k8s.crd import ResourceType
@@ -40,8 +41,7 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
     group = rt.group
     v2 = group == V2_GROUP
 
-    def condition(ctype: str, reason: str = "", message: str = "", **fields: Any) -> None:
-        ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
+    condition = partial(ctx.set_condition, rt, namespace, name)
 
     def progress(step: str, value: int) -> None:
         def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:

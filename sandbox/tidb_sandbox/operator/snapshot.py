@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from ..k8s.crd import ResourceType
@@ -42,9 +43,7 @@ def validate_backup(rt: ResourceType, obj: dict[str, Any]) -> str | None:
 
 async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
     group = rt.group
-
-    def condition(ctype: str, reason: str = "", message: str = "", **fields: Any) -> None:
-        ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
+    condition = partial(ctx.set_condition, rt, namespace, name)
 
     obj = ctx.get(rt, namespace, name)
     if obj is None:

@@ -55,11 +55,11 @@ class AzureLocation(Location):
         return join_key(self.prefix, rel)
 
     def put(self, rel: str, data: bytes) -> None:
-        with _Errors(self, "upload blob", rel):
+        with self.failures("upload blob", rel):
             self._client.upload_blob(self._name(rel), data, overwrite=True)
 
     def get(self, rel: str) -> bytes:
-        with _Errors(self, "download blob", rel):
+        with self.failures("download blob", rel):
             try:
                 return bytes(self._client.download_blob(self._name(rel)).readall())
             except ResourceNotFoundError as exc:
@@ -70,13 +70,13 @@ class AzureLocation(Location):
     def exists(self, rel: str) -> bool:
         # Listing, not HEAD: HEAD's bare 404 cannot tell a missing container from a missing blob.
         name = self._name(rel)
-        with _Errors(self, "check blob", rel):
+        with self.failures("check blob", rel):
             pages = self._client.list_blobs(name_starts_with=name, results_per_page=1).by_page()
             return any(blob.name == name for blob in next(pages, []))
 
     def list(self, rel_prefix: str = "") -> list[ObjectInfo]:
         base = join_key(self.prefix, "")
-        with _Errors(self, "list blobs", rel_prefix):
+        with self.failures("list blobs", rel_prefix):
             return [
                 ObjectInfo(rel=blob.name[len(base) :], size=int(blob.size))
                 for blob in self._client.list_blobs(name_starts_with=join_key(self.prefix, rel_prefix))
@@ -87,7 +87,7 @@ class AzureLocation(Location):
         deleted = 0
         for start in range(0, len(names), AZURE_DELETE_BATCH):
             batch = names[start : start + AZURE_DELETE_BATCH]
-            with _Errors(self, "delete blobs", batch[0][len(self.prefix) :]):
+            with self.failures("delete blobs", batch[0][len(self.prefix) :]):
                 responses = list(self._client.delete_blobs(*batch, raise_on_any_failure=False))
             for name, response in zip(batch, responses, strict=True):
                 if response.status_code in (200, 202):
@@ -101,40 +101,26 @@ class AzureLocation(Location):
         return deleted
 
     def ensure_bucket(self) -> None:
-        with _Errors(self, "create container", ""):
+        with self.failures("create container", ""):
             try:
                 self._client.create_container()
             except ResourceExistsError:
                 pass
 
-
-class _Errors:
-    """Turns azure-core failures into StorageError, keeping the service's error code."""
-
-    def __init__(self, location: AzureLocation, action: str, rel: str) -> None:
-        self.location = location
-        self.action = action
-        self.rel = rel
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StorageError) or not isinstance(exc, AzureError):
-            return
-        where = self.location.url_of(self.rel)
+    def translate(self, exc: Exception, failed: str) -> StorageError | None:
+        """azure-core failures as StorageError, keeping the service's error code."""
         if isinstance(exc, HttpResponseError):
             raw_code = exc.error_code or exc.status_code or ""
             code = str(getattr(raw_code, "value", raw_code))  # the SDK hands back a StorageErrorCode enum
             summary = (exc.reason or "").strip() or code
-            text = f"failed to {self.action} {where}: {code}: {summary} (status code: {exc.status_code})"
+            text = f"{failed}: {code}: {summary} (status code: {exc.status_code})"
             if code in _AUTH_CODES or exc.status_code == 403:
-                raise StorageError("StorageAuthFailed", text, code=code) from exc
+                return StorageError("StorageAuthFailed", text, code=code)
             if code == "ContainerNotFound":
-                raise StorageError("BucketNotFound", text, code=code) from exc
-            raise StorageError("StorageUnavailable", text, code=code) from exc
+                return StorageError("BucketNotFound", text, code=code)
+            return StorageError("StorageUnavailable", text, code=code)
         if isinstance(exc, ServiceRequestError):
-            raise StorageError(
-                "StorageUnavailable", f"failed to {self.action} {where}: {exc.message}", code="ServiceRequest"
-            ) from exc
-        raise StorageError("StorageUnavailable", f"failed to {self.action} {where}: {exc}") from exc
+            return StorageError("StorageUnavailable", f"{failed}: {exc.message}", code="ServiceRequest")
+        if isinstance(exc, AzureError):
+            return StorageError("StorageUnavailable", f"{failed}: {exc}")
+        return None

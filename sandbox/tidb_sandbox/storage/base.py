@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -57,6 +58,23 @@ class Location(ABC):
 
     def url_of(self, rel: str) -> str:
         return self.url + rel.lstrip("/")
+
+    @contextmanager
+    def failures(self, action: str, rel: str) -> Iterator[None]:
+        """Turn the provider SDK's exceptions into StorageError, worded `failed to <action> <url>: ...`."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            error = self.translate(exc, f"failed to {action} {self.url_of(rel)}")
+            if error is None:
+                raise
+            raise error from exc
+
+    def translate(self, exc: Exception, failed: str) -> StorageError | None:
+        """The StorageError for a provider exception, or None to let it through unchanged."""
+        return None
 
     @abstractmethod
     def put(self, rel: str, data: bytes) -> None: ...

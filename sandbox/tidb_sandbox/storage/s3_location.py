@@ -62,11 +62,11 @@ class S3Location(Location):
         return join_key(self.prefix, rel)
 
     def put(self, rel: str, data: bytes) -> None:
-        with self._errors("put object", rel):
+        with self.failures("put object", rel):
             self._client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data)
 
     def get(self, rel: str) -> bytes:
-        with self._errors("get object", rel):
+        with self.failures("get object", rel):
             try:
                 response = self._client.get_object(Bucket=self.bucket, Key=self._key(rel))
             except ClientError as exc:
@@ -78,14 +78,14 @@ class S3Location(Location):
     def exists(self, rel: str) -> bool:
         # A one-key listing, not HEAD: HEAD's bare 404 cannot tell a missing bucket from a missing key.
         key = self._key(rel)
-        with self._errors("check object", rel):
+        with self.failures("check object", rel):
             page = self._client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
         return any(item["Key"] == key for item in page.get("Contents", []))
 
     def list(self, rel_prefix: str = "") -> list[ObjectInfo]:
         base = join_key(self.prefix, "")  # "prefix/" or ""
         found: list[ObjectInfo] = []
-        with self._errors("list objects", rel_prefix):
+        with self.failures("list objects", rel_prefix):
             for item in self._iter_objects(join_key(self.prefix, rel_prefix)):
                 found.append(ObjectInfo(rel=item["Key"][len(base) :], size=int(item["Size"])))
         return found
@@ -100,7 +100,7 @@ class S3Location(Location):
         deleted = 0
         for start in range(0, len(keys), S3_DELETE_BATCH):
             batch = keys[start : start + S3_DELETE_BATCH]
-            with self._errors("delete objects", batch[0][len(self.prefix) :]):
+            with self.failures("delete objects", batch[0][len(self.prefix) :]):
                 response = self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": False}
                 )
@@ -118,7 +118,7 @@ class S3Location(Location):
         return deleted
 
     def ensure_bucket(self) -> None:
-        with self._errors("create bucket", ""):
+        with self.failures("create bucket", ""):
             try:
                 self._client.head_bucket(Bucket=self.bucket)
                 return
@@ -133,42 +133,24 @@ class S3Location(Location):
                     Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region}
                 )
 
-    def _errors(self, action: str, rel: str) -> _S3Errors:
-        return _S3Errors(self, action, rel)
 
-
-class _S3Errors:
-    """Turns botocore failures into StorageError, worded like aws-sdk-go errors in BR's log."""
-
-    def __init__(self, location: S3Location, action: str, rel: str) -> None:
-        self.location = location
-        self.action = action
-        self.rel = rel
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StorageError):
-            return
-        where = self.location.url_of(self.rel)
+    def translate(self, exc: Exception, failed: str) -> StorageError | None:
+        """botocore failures as StorageError, worded like aws-sdk-go errors in BR's log."""
         if isinstance(exc, ClientError):
             code = _code(exc)
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-            message = error.get("Message") or _default_message(code)
-            text = f"failed to {self.action} {where}: {code}: {message} (status code: {status})"
+            text = f"{failed}: {code}: {error.get('Message') or _default_message(code)} (status code: {status})"
             if code in _AUTH_CODES:
-                raise StorageError("StorageAuthFailed", text, code=code) from exc
+                return StorageError("StorageAuthFailed", text, code=code)
             if code in _NO_BUCKET_CODES:
-                raise StorageError("BucketNotFound", text, code=code) from exc
+                return StorageError("BucketNotFound", text, code=code)
             if code in _INVALID_CODES:
-                raise StorageError("InvalidStorage", text, code=code) from exc
-            raise StorageError("StorageUnavailable", text, code=code) from exc
+                return StorageError("InvalidStorage", text, code=code)
+            return StorageError("StorageUnavailable", text, code=code)
         if isinstance(exc, EndpointConnectionError | BotoCoreError):
-            raise StorageError(
-                "StorageUnavailable", f"failed to {self.action} {where}: {exc}", code=type(exc).__name__
-            ) from exc
+            return StorageError("StorageUnavailable", f"{failed}: {exc}", code=type(exc).__name__)
+        return None
 
 
 def _code(exc: ClientError) -> str:

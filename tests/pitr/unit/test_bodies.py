@@ -1,4 +1,3 @@
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from tidb_pitr.api import V1_GROUP, V2_GROUP, ApiGroup
@@ -10,7 +9,6 @@ from tidb_pitr.bodies import (
     restore_name,
     run_label,
     snapshot_backup,
-    snapshot_name,
     snapshot_restore,
     storage_with_prefix,
     truncate_patch,
@@ -178,10 +176,6 @@ def test_validator_is_not_a_rubber_stamp():
 
 
 def test_names():
-    assert snapshot_name(datetime(2026, 11, 21, 8, 0, 1, tzinfo=timezone(timedelta(hours=8)))) == \
-        "snapshot-20261121000001"
-    with pytest.raises(ValueError):
-        snapshot_name(datetime(2026, 11, 21))
     ts = parse_user_time("2026-11-21T05:30:00Z")
     assert restore_name(ts, "basic-restore") == "pitr-basic-restore-20261121-053000"
     assert restore_name(ts, "basic-restore") == restore_name(ts, "basic-restore")
