@@ -294,6 +294,7 @@ def main() -> int:
                             str(workdir / "kubeconfig.yaml"), settings=FAST)
     say(f"sandbox up: {sandbox.url}; kubeconfig {sandbox.kubeconfig}")
     airflow: subprocess.Popen[bytes] | None = None
+    result: dict[str, Any] | None = None
     code = 1
     try:
         env = airflow_env(workdir, sandbox, write_config(workdir), args.port)
@@ -310,8 +311,7 @@ def main() -> int:
         summary(result)
         code = 0 if result["ok"] else 1
         if args.check:
-            print(json.dumps(result, sort_keys=True), flush=True)
-            return code
+            return code  # the JSON line is printed after shutdown, so that it is the last line
         say(f"Airflow UI: http://127.0.0.1:{args.port}  login: admin / {password}")
         say(f"kubectl --kubeconfig {sandbox.kubeconfig} get backup -A -o wide")
         say("Ctrl-C stops Airflow and the sandbox")
@@ -330,6 +330,9 @@ def main() -> int:
                 os.killpg(airflow.pid, signal.SIGKILL)
         stop_sandbox(sandbox.process)
         say("stopped Airflow and the sandbox")
+        if args.check:
+            print(json.dumps(result or {"ok": False, "error": "the scenario did not finish"}, sort_keys=True),
+                  flush=True)
 
 
 if __name__ == "__main__":
