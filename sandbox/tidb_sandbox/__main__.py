@@ -36,7 +36,7 @@ def _up_parser(sub: Any) -> None:
     up.add_argument("--no-azurite", action="store_true", help="do not start Azurite (Azure Blob)")
     up.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help="set a fault at start")
     up.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="simulation setting, e.g. backup_duration=5 checkpoint_interval=2")
+                    help="simulation setting, e.g. backup_duration=5 checkpoint_interval=2 gc_life_time=600")
     up.add_argument("--ready-file", type=Path, help="write a JSON line with the endpoints here once ready")
     up.add_argument("--rng-seed", type=int, help="seed of the random workload and history")
     up.add_argument("-v", "--verbose", action="store_true")
@@ -45,15 +45,17 @@ def _up_parser(sub: Any) -> None:
 async def _serve(args: argparse.Namespace) -> int:
     from .app import Sandbox, SandboxOptions, WorkloadRates
     from .operator.context import SimConfig
+    from .sql.config import SqlConfig, update_settings
 
-    config = SimConfig()
-    config.update(parse_assignments(args.set))
+    config, sql_config = SimConfig(), SqlConfig()
+    update_settings(config, sql_config, parse_assignments(args.set))
     options = SandboxOptions(
         workdir=args.workdir.resolve(), port=args.port, kubeconfig=args.kubeconfig, env_file=args.env_file,
         api_group=args.api_group, storage=args.storage, seed_days=args.seed_days, cluster=args.cluster,
         namespace=args.namespace, restore_target=args.restore_target,
         workload=WorkloadRates(args.inserts_per_s, args.updates_per_s, args.deletes_per_s),
-        with_azurite=not args.no_azurite, config=config, faults=parse_assignments(args.fault), seed=args.rng_seed,
+        with_azurite=not args.no_azurite, config=config, sql_config=sql_config, faults=parse_assignments(args.fault),
+        seed=args.rng_seed,
     )
     sandbox = Sandbox(options)
     stop = asyncio.Event()
@@ -67,6 +69,8 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"tidb-sandbox: env file        {sandbox.env_path}", flush=True)
         print(f"tidb-sandbox: cluster {options.namespace}/{options.cluster} ({options.api_group}), "
               f"restore target {options.namespace}/{options.restore_target}", flush=True)
+        for cluster, url in sandbox.sql.urls().items():
+            print(f"tidb-sandbox: SQL {cluster:<22} {url}", flush=True)
         print(f"tidb-sandbox: try  kubectl --kubeconfig {sandbox.kubeconfig_path} get backup -A -o wide", flush=True)
         print("tidb-sandbox: up; Ctrl-C stops it", flush=True)
         if args.ready_file:
@@ -78,19 +82,48 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return args.url.rstrip("/")
-    env_file = args.env_file or Path(".sandbox/sandbox.env")
-    if os.environ.get("TIDB_SANDBOX_URL") and not args.env_file:
-        return os.environ["TIDB_SANDBOX_URL"].rstrip("/")
+# Where `up` (make sandbox) and `make demo` (scripts/demo.py) write their env files.
+ENV_FILES = (Path(".sandbox/sandbox.env"), Path(".demo/sandbox/sandbox.env"))
+
+
+def _url_in(env_file: Path) -> str | None:
     try:
         for line in env_file.read_text().splitlines():
             if line.startswith("TIDB_SANDBOX_URL="):
-                return line.split("=", 1)[1].strip("'")
+                return line.split("=", 1)[1].strip("'").rstrip("/")
     except FileNotFoundError:
         pass
-    raise SystemExit(f"no sandbox URL: pass --url, set TIDB_SANDBOX_URL, or start one writing {env_file}")
+    return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/sandbox/v1/tso", timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _client_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return args.url.rstrip("/")
+    if os.environ.get("TIDB_SANDBOX_URL") and not args.env_file:
+        return os.environ["TIDB_SANDBOX_URL"].rstrip("/")
+    if args.env_file:
+        url = _url_in(args.env_file)
+        if url is None:
+            raise SystemExit(f"no sandbox URL in {args.env_file}: pass --url or set TIDB_SANDBOX_URL")
+        return url
+    # The first env file whose sandbox answers: a stale .sandbox/ must not hide a running make demo.
+    found = [(path, url) for path in ENV_FILES if (url := _url_in(path)) is not None]
+    for _, url in found:
+        if _answers(url):
+            return url
+    tried = ", ".join(str(path) for path in ENV_FILES)
+    if found:
+        raise SystemExit(f"no running sandbox: tried {tried}; none of their sandboxes answers "
+                         f"({', '.join(url for _, url in found)})")
+    raise SystemExit(f"no sandbox URL: pass --url, set TIDB_SANDBOX_URL, or start one (tried {tried})")
 
 
 def _call(url: str, method: str = "GET", body: Any = None) -> Any:
@@ -106,7 +139,8 @@ def _call(url: str, method: str = "GET", body: Any = None) -> Any:
 def _client_parsers(sub: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="sandbox URL (default: TIDB_SANDBOX_URL or the env file)")
-        p.add_argument("--env-file", type=Path, help="env file written by `up` (default .sandbox/sandbox.env)")
+        p.add_argument("--env-file", type=Path,
+                       help="env file written by `up` (default: .sandbox/sandbox.env, then .demo/sandbox/sandbox.env)")
 
     rows = sub.add_parser("rows", help="rows of a cluster now, or as of a TSO")
     common(rows)
@@ -118,7 +152,7 @@ def _client_parsers(sub: Any) -> None:
     common(fault)
     fault.add_argument("assignments", nargs="*", metavar="NAME=VALUE", help="empty value = off")
 
-    config = sub.add_parser("config", help="show or change simulation settings at run time")
+    config = sub.add_parser("config", help="show or change simulation settings at run time, show SQL endpoints")
     common(config)
     config.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
 
@@ -142,6 +176,8 @@ def _run_client(args: argparse.Namespace) -> int:
         path = f"{base}/{'faults' if args.command == 'fault' else 'config'}"
         changes = parse_assignments(args.assignments)
         result = _call(path, "PATCH", changes) if changes else _call(path)
+        if args.command == "config":
+            result = {**result, "sql": _call(f"{base}/sql")}
     else:
         result = _call(f"{base}/watch-history/compact", "POST", {})
     print(json.dumps(result, indent=2, sort_keys=True))

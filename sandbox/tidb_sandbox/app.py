@@ -21,9 +21,13 @@ from .k8s.admission import make_prepare
 from .k8s.crd import builtin_types, load_crd_manifests, load_crds
 from .k8s.server import ApiServer, Audit
 from .k8s.store import Store
+from .kernel import LogKernel
 from .operator.clusters import TIDBCLUSTER, V2_CLUSTER, ClusterRegistry, SimCluster
 from .operator.context import Context, SimConfig
 from .operator.controller import Operator
+from .sql import credentials
+from .sql.config import SqlConfig
+from .sql.server import SqlEndpoints
 from .storage import services
 from .storage.locations import Endpoints, ensure_bucket, open_location
 
@@ -59,6 +63,7 @@ class SandboxOptions:
     workload: WorkloadRates = field(default_factory=WorkloadRates)
     with_azurite: bool = True
     config: SimConfig = field(default_factory=SimConfig)
+    sql_config: SqlConfig = field(default_factory=SqlConfig)
     faults: dict[str, Any] = field(default_factory=dict)
     watch_history: int = 2000
     seed: int | None = None
@@ -71,6 +76,7 @@ class Sandbox:
         self.faults = Faults()
         self.faults.update(options.faults)
         self.config = options.config
+        self.sql_config = options.sql_config
         self.alloc = TsoAllocator()
         self.rng = random.Random(options.seed)
         self.clusters = ClusterRegistry()
@@ -101,12 +107,15 @@ class Sandbox:
         )
         types = load_crds(self.options.v1_line) + builtin_types()
         self.store = Store(history=self.options.watch_history, prepare=make_prepare())
+        self.sql = SqlEndpoints(self.store, self.alloc, self.sql_config)
         group_order = [self.options.api_group] + [g for g in ("pingcap.com", "br.pingcap.com")
                                                   if g != self.options.api_group]
         self.api = ApiServer(self.store, types, load_crd_manifests(self.options.v1_line), self.faults,
                              self.audit, group_order)
         self.store.add_listener(self._on_cluster_event)
-        self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc)
+        self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults)
+        self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc,
+                           self.kernel)
         self.operator = Operator(self.ctx)
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -124,6 +133,7 @@ class Sandbox:
         self.operator.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.clusters.run_workloads()))
+        self._tasks.append(loop.create_task(self.kernel.run()))
         self._tasks.append(loop.create_task(self._sweep_namespaces()))
         self.write_client_files()
 
@@ -133,6 +143,8 @@ class Sandbox:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if hasattr(self, "operator"):
             await self.operator.stop()
+        if hasattr(self, "sql"):
+            await self.sql.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         for service in (self.azurite, self.moto):
@@ -220,9 +232,17 @@ class Sandbox:
         namespace, name = meta["namespace"], meta["name"]
         if event.type == "DELETED":
             self.clusters.remove(namespace, name)
+            self.sql.close(namespace, name)
         elif self.clusters.get(namespace, name) is None:
             cluster_id = self.rng.getrandbits(63)
-            self.clusters.add(SimCluster(namespace, name, resource, ClusterData(cluster_id=cluster_id)))
+            cluster = self.clusters.add(SimCluster(namespace, name, resource, ClusterData(cluster_id=cluster_id)))
+            # Every cluster answers SQL, with root's password in its Secret (as TiDB Operator's docs keep it).
+            credentials.ensure_secret(self.store, namespace, name)
+            self.sql.open(cluster)
+        else:
+            return
+        if self.url:  # once serving, the env file names every SQL endpoint
+            self.write_client_files()
 
     # -- client files ----------------------------------------------------------------------------------
     def kubeconfig_text(self) -> str:
@@ -251,6 +271,7 @@ class Sandbox:
             "TIDB_SANDBOX_S3_ACCESS_KEY": self.s3_keys[0],
             "TIDB_SANDBOX_S3_SECRET_KEY": self.s3_keys[1],
             "TIDB_SANDBOX_LOCAL_ROOT": str(self.endpoints.local_root),
+            **self.sql.env(),
         }
         if self.azurite is not None:
             blob = f"{self.azurite.endpoint}/{self.azure_account}"

@@ -1,4 +1,4 @@
-"""The sandbox's own HTTP API under /sandbox/v1: cluster rows, faults, settings, watch history, audit.
+"""The sandbox's own HTTP API under /sandbox/v1: cluster rows, faults, settings, watch history, audit, SQL.
 
 Tests and the demo use it to ask what a real cluster would answer through SQL ("rows of cluster X as
 of TSO T") and to break things on purpose.
@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .data.mvcc import Change
+from .data.schema import row_key, table_key
+from .sql.config import all_settings, update_settings
+
 if TYPE_CHECKING:
     from .app import Sandbox
 
@@ -19,7 +23,8 @@ PREFIX = "/sandbox/v1"
 
 
 def rows_digest(rows: dict[str, Any]) -> str:
-    """A content hash of a row set, so two clusters can be compared without shipping the rows."""
+    """A content hash of a row set (every MVCC record: rows and the database and table definitions), so two
+    clusters can be compared without shipping the rows."""
     canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -50,7 +55,7 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
     async def info(request: web.Request) -> web.Response:
         return _json({"url": sandbox.url, "kubeconfig": str(sandbox.kubeconfig_path),
                       "envFile": str(sandbox.env_path), "endpoints": sandbox.endpoints_env(),
-                      "config": sandbox.config.to_dict(), "faults": sandbox.faults.to_dict(),
+                      "config": all_settings(sandbox.config, sandbox.sql_config), "faults": sandbox.faults.to_dict(),
                       "tso": sandbox.alloc.next(), "activeWatches": sandbox.store.active_watches})
 
     async def get_faults(request: web.Request) -> web.Response:
@@ -64,21 +69,22 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
         return _json(sandbox.faults.to_dict())
 
     async def get_config(request: web.Request) -> web.Response:
-        return _json(sandbox.config.to_dict())
+        return _json(all_settings(sandbox.config, sandbox.sql_config))
 
     async def set_config(request: web.Request) -> web.Response:
         try:
-            sandbox.config.update(await _body(request))
+            update_settings(sandbox.config, sandbox.sql_config, await _body(request))
         except (ValueError, TypeError) as exc:
             return _bad(str(exc))
-        return _json(sandbox.config.to_dict())
+        return _json(all_settings(sandbox.config, sandbox.sql_config))
 
     def cluster_summary(cluster: Any) -> dict[str, Any]:
         data = cluster.data
         return {"namespace": cluster.namespace, "name": cluster.name, "resource": cluster.resource,
                 "clusterId": data.cluster_id, "rows": len(data.rows_now()), "empty": data.is_empty(),
                 "versions": data.version_count, "minTs": data.min_ts, "maxTs": data.max_ts,
-                "workload": cluster.workload.rates if cluster.workload else None}
+                "workload": cluster.workload.rates if cluster.workload else None,
+                "sql": sandbox.sql.url(cluster.namespace, cluster.name)}
 
     async def list_clusters(request: web.Request) -> web.Response:
         return _json({"clusters": [cluster_summary(c) for c in sandbox.clusters.all()]})
@@ -134,6 +140,30 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
             body["rows"] = rows
         return _json(body)
 
+    async def write_row(request: web.Request) -> web.Response:
+        """Insert, change or delete one row of an existing table now, e.g. to make two clusters differ."""
+        cluster = find(request)
+        body = await _body(request)
+        database, table, row_id = body.get("database"), body.get("table"), body.get("id")
+        if not isinstance(database, str) or not isinstance(table, str) or not isinstance(row_id, int):
+            return _bad("database and table (strings) and id (an integer) are required")
+        if cluster.data.get(table_key(database, table)) is None:
+            return _bad(f"Table '{database}.{table}' doesn't exist", 404)
+        key = row_key(database, table, row_id)
+        if body.get("delete"):
+            row = None
+        else:
+            values = body.get("values") or {}
+            if not isinstance(values, dict):
+                return _bad("values must be an object of column values")
+            row = {**(cluster.data.get(key) or {"id": row_id}), **values}
+        ts = sandbox.alloc.next()
+        cluster.data.apply([Change(ts, key, row)])
+        return _json({"key": key, "ts": ts, "row": row})
+
+    async def sql_endpoints(request: web.Request) -> web.Response:
+        return _json(sandbox.sql.urls())
+
     async def compact(request: web.Request) -> web.Response:
         return _json({"compactedResourceVersion": sandbox.store.compact()})
 
@@ -158,6 +188,8 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
     r.add_post(f"{PREFIX}/clusters", create_cluster)
     r.add_get(f"{PREFIX}/clusters/{{namespace}}/{{name}}", get_cluster)
     r.add_get(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", get_rows)
+    r.add_post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", write_row)
+    r.add_get(f"{PREFIX}/sql", sql_endpoints)
     r.add_post(f"{PREFIX}/watch-history/compact", compact)
     r.add_get(f"{PREFIX}/audit", audit)
     r.add_delete(f"{PREFIX}/audit", clear_audit)

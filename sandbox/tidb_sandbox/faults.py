@@ -12,6 +12,9 @@ class Faults:
     # Kubernetes API: a share of requests answered 500/503 instead of being served.
     api_error_rate: float = 0.0
     api_error_codes: list[int] = field(default_factory=lambda: [500, 503])
+    # Of those injected errors on writes (POST, PUT, PATCH, DELETE), the share answered after the write
+    # was applied: the client sees a failure for a change that happened.
+    api_error_after_write: float = 0.5
     # The next N PATCH requests answer 409 Conflict.
     patch_conflicts: int = 0
     # Watch streams are cut (connection dropped) this many seconds after they start.
@@ -21,12 +24,26 @@ class Faults:
     fail_next_restore: str | None = None
     # Snapshot backups stay Running until this is switched off.
     hang_backups: bool = False
+    # Restores stay Running (before touching the target) until this is switched off.
+    hang_restores: bool = False
     # Log backup checkpoints stop advancing while this is on.
     freeze_checkpoint: bool = False
     # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
     # named by log_error_pause_target ("namespace/name"), or else the first whose checkpoint ticks.
     log_error_pause: str | None = None
     log_error_pause_target: str | None = None
+    # The next log sub-command Job of this Backup ("namespace/name") dies after it started running (OOM,
+    # eviction): nothing notices, its sub-command stays Running (v1 has no failure detection for log Jobs).
+    crash_log_job: str | None = None
+    # Someone runs `br log resume` by hand on this Backup's task ("namespace/name"), behind the operator.
+    resume_log_task: str | None = None
+    # The next log truncate Job fails with this message (BR's `log truncate` erroring out).
+    fail_next_truncate: str | None = None
+    # TidbClusters ("namespace/name", comma-separated) whose Ready condition is False while this is set.
+    cluster_not_ready: str | None = None
+    # The operator's pod restarts: it is down for this many seconds (its Jobs, in their own pods, go on),
+    # then starts again from what the API server holds. Consumed when the restart begins.
+    restart_operator: float | None = None
 
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
@@ -46,6 +63,9 @@ class Faults:
             return self._rng.choice(self.api_error_codes)
         return None
 
+    def error_after_write(self) -> bool:
+        return self.api_error_after_write > 0 and self._rng.random() < self.api_error_after_write
+
     def take_patch_conflict(self) -> bool:
         if self.patch_conflicts > 0:
             self.patch_conflicts -= 1
@@ -61,6 +81,26 @@ class Faults:
             return None
         message, self.log_error_pause, self.log_error_pause_target = self.log_error_pause, None, None
         return message
+
+    def take_log_job_crash(self, backup: str) -> bool:
+        if self.crash_log_job != backup:
+            return False
+        self.crash_log_job = None
+        return True
+
+    def take_task_resume(self, backup: str) -> bool:
+        if self.resume_log_task != backup:
+            return False
+        self.resume_log_task = None
+        return True
+
+    def take_truncate_failure(self) -> str | None:
+        message, self.fail_next_truncate = self.fail_next_truncate, None
+        return message
+
+    def take_operator_restart(self) -> float | None:
+        seconds, self.restart_operator = self.restart_operator, None
+        return seconds
 
     def take_restore_failure(self) -> str | None:
         message, self.fail_next_restore = self.fail_next_restore, None

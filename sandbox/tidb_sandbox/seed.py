@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .data.tso import dt_to_tso
 from .data.workload import seed_history
-from .operator.common import go_duration, humanize_bytes
+from .operator.common import backup_path, go_duration, humanize_bytes
 from .storage import br_layout
 from .storage.locations import open_location
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .app import Sandbox
     from .operator.clusters import SimCluster
 
-# Labels the tidb_pitr DAGs put on the CRs they own; seeded history looks as if they had made it.
+# Labels the tidb_pitr DAGs put on the CRs they own (with `tidb-pitr-airflow/cluster` and `.../flow` below);
+# seeded history looks as if they had made it, with the configuration's cluster name equal to the cluster's.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tidb-pitr-airflow"}
 SNAPSHOT_EVERY = timedelta(days=2)
 OPS_PER_HOUR = 30.0
@@ -97,30 +98,36 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
         flush_ts = dt_to_tso(at)
         flushes.append((cluster.data.changes_between(previous, flush_ts), flush_ts))
         previous, at = flush_ts, at + LOG_FLUSH_EVERY
+    # A running task flushes every few seconds: its last flush, and the checkpoint, are about now.
+    flush_ts = max(dt_to_tso(now), previous + 1)
+    flushes.append((cluster.data.changes_between(previous, flush_ts), flush_ts))
+    previous = flush_ts
     await asyncio.to_thread(br_layout.flush_log_history, log_location, flushes, stores=sandbox.config.stores)
     checkpoint = previous
 
     snapshots = []
     for at in snapshot_times(log_start, now):
-        name = f"snapshot-{at.strftime('%Y%m%d%H%M%S')}"
+        stamp = at.strftime("%Y%m%d%H%M%S")
+        name = f"{cluster.name}-snapshot-{stamp}"  # the DAGs' names: <cluster>-snapshot-<stamp> ...
         commit_ts = dt_to_tso(at)
-        spec = storage_spec(sandbox, storage, f"{root}/{name}")
+        spec = storage_spec(sandbox, storage, f"{root}/snapshot-{stamp}")  # ... at <root>/snapshot-<stamp>
         location = open_location(spec, secret, sandbox.endpoints)
         info = await asyncio.to_thread(br_layout.write_snapshot, location, cluster.data.rows_at(commit_ts),
                                        commit_ts=commit_ts, cluster_id=cluster.data.cluster_id,
                                        stores=sandbox.config.stores)
-        snapshots.append((name, at, commit_ts, spec, location.url, info.size))
+        snapshots.append((name, at, commit_ts, spec, info.size))
 
     # CRs last and without awaiting in between, so the operator sees each one complete at once.
     backups = sandbox.store.type_for(group, "backups")
-    labels = {**MANAGED_BY, "app.kubernetes.io/instance": cluster.name}
-    for name, at, commit_ts, spec, url, size in snapshots:
-        body = {"metadata": {"name": name, "labels": {**labels, "app.kubernetes.io/component": "snapshot"}},
+    labels = {**MANAGED_BY, "app.kubernetes.io/instance": cluster.name, "tidb-pitr-airflow/cluster": cluster.name}
+    for name, at, commit_ts, spec, size in snapshots:
+        body = {"metadata": {"name": name, "labels": {**labels, "app.kubernetes.io/component": "snapshot",
+                                                      "tidb-pitr-airflow/flow": "snapshot"}},
                 "spec": {"backupType": "full", "backupMode": "snapshot", "cleanPolicy": "Delete", "br": br, **spec}}
         sandbox.store.create(backups, cluster.namespace, body, creation_timestamp=_rfc(at))
         taken = timedelta(minutes=20)
         status = {
-            "phase": "Complete", "backupPath": url, "commitTs": str(commit_ts),
+            "phase": "Complete", "backupPath": backup_path(spec), "commitTs": str(commit_ts),
             "conditions": _conditions(group, ["Scheduled", "Prepare", "Running", "Complete"], at),
             "timeStarted": _rfc(at), "timeCompleted": _rfc(at + taken),
             "timeTaken": go_duration(taken.total_seconds()), "backupSize": size,
@@ -128,11 +135,12 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
         }
         _write_status(sandbox, backups, cluster.namespace, name, status)
     log_name = f"{cluster.name}-log-backup"
-    body = {"metadata": {"name": log_name, "labels": {**labels, "app.kubernetes.io/component": "log-backup"}},
+    body = {"metadata": {"name": log_name, "labels": {**labels, "app.kubernetes.io/component": "log-backup",
+                                                      "tidb-pitr-airflow/flow": "log-guard"}},
             "spec": {"backupMode": "log", "logSubcommand": "log-start", "br": br, **log_spec}}
     sandbox.store.create(backups, cluster.namespace, body, creation_timestamp=_rfc(log_start))
     log_status = {
-        "phase": "Running", "backupPath": log_location.url, "commitTs": str(start_ts),
+        "phase": "Running", "backupPath": backup_path(log_spec), "commitTs": str(start_ts),
         "logCheckpointTs": str(checkpoint), "timeStarted": _rfc(log_start),
         "conditions": _conditions(group, ["Scheduled", "Prepare", "Running"], log_start),
         "logSubCommandStatuses": {"log-start": {
@@ -144,6 +152,11 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
     if group != "br.pingcap.com":
         log_status["timeSynced"] = _rfc(now)
     _write_status(sandbox, backups, cluster.namespace, log_name, log_status)
+    # The task lives on in TiKV and PD: it keeps flushing from the seeded checkpoint on.
+    sandbox.kernel.adopt(cluster, log_name, f"{cluster.namespace}/{log_name}", log_location, start_ts, checkpoint)
+    # ... and the operator has been tracking it since its log-start was scheduled.
+    if getattr(sandbox, "operator", None) is not None:
+        sandbox.operator.logs.tracker.start(backups, cluster.namespace, log_name)
     return {"snapshots": [s[0] for s in snapshots], "logBackup": log_name, "logStartTs": start_ts,
             "checkpoint": checkpoint}
 

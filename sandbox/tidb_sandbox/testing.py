@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +22,12 @@ from typing import Any
 
 import pytest
 
+from .sql.credentials import env_var as sql_env_var
+
 # Fast jobs so a test sees a backup go from Scheduled to Complete in about a second.
 FAST_SETTINGS = {
     "step_delay": 0.05, "backup_duration": 0.3, "restore_duration": 0.3, "truncate_duration": 0.1,
-    "compact_duration": 0.2, "checkpoint_interval": 0.3,
+    "compact_duration": 0.2, "checkpoint_interval": 0.3, "tracker_interval": 0.6, "storage_checkpoint_lag": 0.3,
 }
 START_TIMEOUT = 180.0
 
@@ -67,9 +70,10 @@ class SandboxHandle:
         return self.call("PATCH", "/faults", faults)
 
     def clear_faults(self) -> None:
-        self.set_faults(api_error_rate=0.0, patch_conflicts=0, watch_cut_after=None, fail_next_backup=None,
-                        fail_next_restore=None, hang_backups=False, freeze_checkpoint=False, log_error_pause=None,
-                        log_error_pause_target=None)
+        """Every fault back to its default (off)."""
+        from .faults import Faults
+
+        self.set_faults(**Faults().to_dict())
 
     def set_config(self, **settings: Any) -> dict[str, Any]:
         return self.call("PATCH", "/config", settings)
@@ -85,6 +89,23 @@ class SandboxHandle:
 
     def audit(self) -> list[dict[str, Any]]:
         return self.call("GET", "/audit")["entries"]
+
+    def sql_url(self, namespace: str, name: str) -> str:
+        """The cluster's SQL endpoint, mysql://root:PASSWORD@127.0.0.1:PORT (clusters known at start)."""
+        return self.env[sql_env_var(namespace, name)]
+
+    def write_row(self, namespace: str, name: str, database: str, table: str, row_id: int,
+                  values: dict[str, Any] | None = None, *, delete: bool = False) -> dict[str, Any]:
+        """Insert or change (values merged into the row) or delete one row of a table, now."""
+        body = {"database": database, "table": table, "id": row_id, "values": values or {}, "delete": delete}
+        return self.call("POST", f"/clusters/{namespace}/{name}/rows", body)
+
+
+def sql_params(url: str) -> dict[str, Any]:
+    """Connection arguments (host, port, user, password) of a mysql:// URL, for PyMySQL and the like."""
+    parts = urllib.parse.urlsplit(url)
+    return {"host": parts.hostname, "port": parts.port, "user": urllib.parse.unquote(parts.username or ""),
+            "password": urllib.parse.unquote(parts.password or "")}
 
 
 def start_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None = None) -> SandboxHandle:

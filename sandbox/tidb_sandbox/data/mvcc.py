@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,17 +74,33 @@ class ClusterData:
                 raise ValueError("the cluster is not empty; restores need a fresh cluster")
             self.apply(Change(ts, key, row) for key, row in sorted(rows.items()))
 
-    def rows_at(self, ts: int) -> dict[str, Row]:
-        """The rows a snapshot read at `ts` sees (versions with commit ts <= ts)."""
+    def rows_at(self, ts: int, prefix: str = "") -> dict[str, Row]:
+        """The rows a snapshot read at `ts` sees (versions with commit ts <= ts), of keys with `prefix`."""
         with self._lock:
             rows: dict[str, Row] = {}
             for key, stamps in self._ts.items():
+                if not key.startswith(prefix):
+                    continue
                 at = bisect.bisect_right(stamps, ts) - 1
                 if at >= 0:
                     value = self._values[key][at]
                     if value is not None:
                         rows[key] = dict(value)
             return rows
+
+    def versions_at(self, ts: int, keep: Callable[[str], bool]) -> dict[str, tuple[int, Row]]:
+        """For the keys `keep` accepts: the version a read at `ts` sees, with its commit ts."""
+        with self._lock:
+            found: dict[str, tuple[int, Row]] = {}
+            for key, stamps in self._ts.items():
+                if not keep(key):
+                    continue
+                at = bisect.bisect_right(stamps, ts) - 1
+                if at >= 0:
+                    value = self._values[key][at]
+                    if value is not None:
+                        found[key] = (stamps[at], dict(value))
+            return found
 
     def rows_now(self) -> dict[str, Row]:
         with self._lock:
@@ -112,8 +128,9 @@ class ClusterData:
             return self._log[lo:hi]
 
     def is_empty(self) -> bool:
+        """No live key: no user database, table or row now (what BR's fresh-cluster check looks at)."""
         with self._lock:
-            return not self._log
+            return not self._live
 
     @property
     def version_count(self) -> int:

@@ -1,12 +1,16 @@
-"""A small OLTP workload (inserts, updates, deletes on one table) writing into ClusterData."""
+"""A small OLTP workload (inserts, updates, deletes over two databases of two tables each) writing into
+ClusterData. It creates the databases and tables (their definition records) before the first row."""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .mvcc import Change, ClusterData, Row
+from .schema import Column, TableDef, database_definition, database_key, parse_key, row_key
 from .tso import TsoAllocator
 
 CUSTOMERS = 500
@@ -26,8 +30,92 @@ def poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
+def _money(rng: random.Random, high: float) -> float:
+    return round(rng.uniform(1, high), 2)
+
+
+@dataclass(frozen=True)
+class WorkloadTable:
+    """A table the workload writes: its definition, its share of the traffic, and how rows look."""
+
+    table: TableDef
+    weight: float
+    new_row: Callable[[random.Random, int], Row]
+    changed: Callable[[random.Random, Row], Row]  # the columns an update sets
+
+
+def _bigint(name: str) -> Column:
+    return Column(name, "bigint(20)")
+
+
+def _varchar(name: str, size: int) -> Column:
+    return Column(name, f"varchar({size})")
+
+
+TABLES: tuple[WorkloadTable, ...] = (
+    WorkloadTable(
+        TableDef("shop", "orders", 110, (_bigint("id"), _bigint("customer_id"), Column("amount", "decimal(10,2)"),
+                                         _varchar("status", 16), Column("version", "int(11)"))),
+        4.0,
+        lambda rng, i: {"id": i, "customer_id": rng.randrange(CUSTOMERS), "amount": _money(rng, 500),
+                        "status": "new", "version": 1},
+        lambda rng, row: {"amount": _money(rng, 500), "status": rng.choice(("paid", "shipped", "returned"))},
+    ),
+    WorkloadTable(
+        TableDef("shop", "customers", 112, (_bigint("id"), _varchar("name", 64), _varchar("email", 128),
+                                            _varchar("city", 32), Column("version", "int(11)"))),
+        2.0,
+        lambda rng, i: {"id": i, "name": f"customer {i}", "email": f"c{i}@example.com",
+                        "city": rng.choice(("Berlin", "Lima", "Osaka", "Porto")), "version": 1},
+        lambda rng, row: {"city": rng.choice(("Berlin", "Lima", "Osaka", "Porto", "Quito"))},
+    ),
+    WorkloadTable(
+        TableDef("crm", "accounts", 120, (_bigint("id"), _bigint("customer_id"), _varchar("plan", 16),
+                                          Column("balance", "decimal(12,2)"), Column("version", "int(11)"))),
+        1.0,
+        lambda rng, i: {"id": i, "customer_id": rng.randrange(CUSTOMERS), "plan": rng.choice(("free", "pro")),
+                        "balance": _money(rng, 2000), "version": 1},
+        lambda rng, row: {"balance": _money(rng, 2000)},
+    ),
+    WorkloadTable(
+        TableDef("crm", "events", 122, (_bigint("id"), _bigint("account_id"), _varchar("kind", 32),
+                                        Column("version", "int(11)"))),
+        3.0,
+        lambda rng, i: {"id": i, "account_id": rng.randrange(CUSTOMERS),
+                        "kind": rng.choice(("login", "call", "email")), "version": 1},
+        lambda rng, row: {"kind": rng.choice(("login", "call", "email", "visit"))},
+    ),
+)
+
+
+@dataclass
+class _Live:
+    """One table's live handles in a list (O(1) random pick) plus their positions (O(1) removal), and the
+    rows as the workload last wrote them, so op() works before its changes are applied."""
+
+    ids: list[int] = field(default_factory=list)
+    pos: dict[int, int] = field(default_factory=dict)
+    rows: dict[int, Row] = field(default_factory=dict)
+    next_id: int = 1
+
+    def add(self, row_id: int, row: Row) -> None:
+        if row_id not in self.pos:
+            self.pos[row_id] = len(self.ids)
+            self.ids.append(row_id)
+        self.rows[row_id] = row
+
+    def remove(self, row_id: int) -> None:
+        del self.rows[row_id]
+        at = self.pos.pop(row_id)
+        last = self.ids.pop()
+        if last != row_id:
+            self.ids[at] = last
+            self.pos[last] = at
+
+
 class Workload:
-    """Writes a Poisson mix of row operations at TSOs from the allocator (a PD stand-in)."""
+    """Writes a Poisson mix of row operations at TSOs from the allocator (a PD stand-in), spread over the
+    tables by their weights; `rates` are for all tables together."""
 
     def __init__(
         self,
@@ -38,87 +126,79 @@ class Workload:
         inserts_per_s: float,
         updates_per_s: float,
         deletes_per_s: float,
-        table: str = "orders",
+        tables: Sequence[WorkloadTable] = TABLES,
     ) -> None:
         self.data = data
         self.alloc = alloc
         self.rng = rng
         self.rates = {"insert": inserts_per_s, "update": updates_per_s, "delete": deletes_per_s}
-        self.table = table
-        self._prefix = f"{table}/"
-        # Ids of live rows in a list (O(1) random pick) plus their positions (O(1) removal), and the
-        # rows as this workload last wrote them, so op() works before its changes are applied.
-        self._live: list[int] = []
-        self._pos: dict[int, int] = {}
-        self._rows: dict[int, Row] = {}
+        self.tables = list(tables)
+        by_name = {(t.table.database, t.table.name): t for t in self.tables}
+        self._live = {key: _Live() for key in by_name}
         for key, row in data.rows_now().items():
-            if key.startswith(self._prefix):
-                self._add_live(int(key[len(self._prefix) :]), row)
-        ever = [int(k[len(self._prefix) :]) for k in data.keys() if k.startswith(self._prefix)]
-        self._next_id = max(ever, default=0) + 1
-
-    def key(self, row_id: int) -> str:
-        # Zero-padded so keys sort like TiDB's integer handles do.
-        return f"{self._prefix}{row_id:010d}"
+            parts = parse_key(key)
+            if parts is not None and parts.handle is not None and (parts.database, parts.table) in by_name:
+                self._live[(parts.database, parts.table)].add(parts.handle, row)
+        for key in data.keys():
+            parts = parse_key(key)
+            if parts is not None and parts.handle is not None and (parts.database, parts.table) in by_name:
+                live = self._live[(parts.database, parts.table)]
+                live.next_id = max(live.next_id, parts.handle + 1)
+        # Definitions the data lacks: written with the first changes (schema_changes or tick).
+        databases = dict.fromkeys(t.table.database for t in self.tables)
+        self._missing: list[tuple[str, Row]] = [
+            (database_key(db), database_definition()) for db in databases if data.get(database_key(db)) is None
+        ] + [(t.table.key, t.table.definition()) for t in self.tables if data.get(t.table.key) is None]
 
     @property
     def live_count(self) -> int:
-        return len(self._live)
+        return sum(len(live.ids) for live in self._live.values())
+
+    def schema_changes(self, ts: int) -> list[Change]:
+        """CREATE DATABASE / CREATE TABLE for what the data lacks, at `ts` (not yet applied); once."""
+        changes = [Change(ts, key, value) for key, value in self._missing]
+        self._missing = []
+        return changes
 
     def tick(self, elapsed_s: float) -> list[Change]:
         """Changes for `elapsed_s` seconds of traffic, stamped now and applied to the data."""
+        changes = self.schema_changes(self.alloc.next()) if self._missing else []
         counts = {kind: poisson(self.rng, rate * elapsed_s) for kind, rate in self.rates.items()}
         kinds = [kind for kind, count in counts.items() for _ in range(count)]
         self.rng.shuffle(kinds)
-        changes = [change for kind in kinds if (change := self.op(kind, self.alloc.next())) is not None]
+        changes += [change for kind in kinds if (change := self.op(kind, self.alloc.next())) is not None]
         self.data.apply(changes)
         return changes
 
     def op(self, kind: str, ts: int) -> Change | None:
-        """One operation at `ts` (not yet applied); updates/deletes on an empty table do nothing."""
+        """One operation at `ts` (not yet applied); updates/deletes when no table has rows do nothing."""
+        if kind not in self.rates:
+            raise ValueError(f"unknown operation {kind!r}")
         if kind == "insert":
-            row_id = self._next_id
-            self._next_id += 1
-            row = self._new_row(row_id)
-            self._add_live(row_id, row)
-            return Change(ts, self.key(row_id), row)
-        if not self._live:
+            table = self._pick(self.tables)
+            live = self._live[(table.table.database, table.table.name)]
+            row_id = live.next_id
+            live.next_id += 1
+            row = table.new_row(self.rng, row_id)
+            live.add(row_id, row)
+            return Change(ts, row_key(table.table.database, table.table.name, row_id), row)
+        candidates = [t for t in self.tables if self._live[(t.table.database, t.table.name)].ids]
+        if not candidates:
             return None
-        row_id = self._live[self.rng.randrange(len(self._live))]
-        key = self.key(row_id)
+        table = self._pick(candidates)
+        live = self._live[(table.table.database, table.table.name)]
+        row_id = live.ids[self.rng.randrange(len(live.ids))]
+        key = row_key(table.table.database, table.table.name, row_id)
         if kind == "delete":
-            self._remove_live(row_id)
+            live.remove(row_id)
             return Change(ts, key, None)
-        if kind == "update":
-            current = self._rows[row_id]
-            row = {**current, "amount": self._amount(), "version": int(current.get("version", 0)) + 1}
-            self._rows[row_id] = row
-            return Change(ts, key, row)
-        raise ValueError(f"unknown operation {kind!r}")
+        current = live.rows[row_id]
+        row = {**current, **table.changed(self.rng, current), "version": int(current.get("version", 0)) + 1}
+        live.rows[row_id] = row
+        return Change(ts, key, row)
 
-    def _new_row(self, row_id: int) -> Row:
-        return {
-            "id": row_id,
-            "customer": f"c{self.rng.randrange(CUSTOMERS):04d}",
-            "amount": self._amount(),
-            "version": 1,
-        }
-
-    def _amount(self) -> float:
-        return round(self.rng.uniform(1, 500), 2)
-
-    def _add_live(self, row_id: int, row: Row) -> None:
-        self._pos[row_id] = len(self._live)
-        self._live.append(row_id)
-        self._rows[row_id] = row
-
-    def _remove_live(self, row_id: int) -> None:
-        del self._rows[row_id]
-        at = self._pos.pop(row_id)
-        last = self._live.pop()
-        if last != row_id:
-            self._live[at] = last
-            self._pos[last] = at
+    def _pick(self, tables: Sequence[WorkloadTable]) -> WorkloadTable:
+        return self.rng.choices(tables, [t.weight for t in tables])[0]
 
 
 def seed_history(
@@ -130,15 +210,17 @@ def seed_history(
     ops_per_hour: float,
     rng: random.Random,
     initial_rows: int = INITIAL_ROWS,
-    table: str = "orders",
+    tables: Sequence[WorkloadTable] = TABLES,
 ) -> int:
-    """Write past traffic from `start` to `end`: a batch of rows at `start`, then operations spaced by
-    exponential gaps (mix 50% insert / 40% update / 10% delete). Returns the number of changes written.
+    """Write past traffic from `start` to `end`: the databases and tables, a batch of rows at `start`, then
+    operations spaced by exponential gaps (mix 50% insert / 40% update / 10% delete). Returns the number
+    of changes written.
     """
     if end <= start:
         raise ValueError("seed_history needs start < end")
-    workload = Workload(data, alloc, rng, inserts_per_s=0, updates_per_s=0, deletes_per_s=0, table=table)
-    changes = [c for c in (workload.op("insert", alloc.at(start)) for _ in range(initial_rows)) if c]
+    workload = Workload(data, alloc, rng, inserts_per_s=0, updates_per_s=0, deletes_per_s=0, tables=tables)
+    changes = workload.schema_changes(alloc.at(start))
+    changes += [c for c in (workload.op("insert", alloc.at(start)) for _ in range(initial_rows)) if c]
     rate_per_s = ops_per_hour / 3600.0
     at = start
     kinds, weights = ("insert", "update", "delete"), (0.5, 0.4, 0.1)

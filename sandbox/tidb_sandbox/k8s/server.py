@@ -99,6 +99,14 @@ class ApiServer:
             if code is not None:
                 reason = "ServiceUnavailable" if code == 503 else "InternalError"
                 err = ApiError(code, reason, f"sandbox fault: injected {code}")
+                if request.method in ("POST", "PUT", "PATCH", "DELETE") and self.faults.error_after_write():
+                    # The write reached the store, the answer did not reach the client (an apiserver
+                    # timing out on etcd, a load balancer dropping the response): a blind retry duplicates.
+                    try:
+                        await handler(request)
+                    except web.HTTPException:
+                        pass
+                    err = ApiError(code, reason, f"sandbox fault: injected {code} after the write was applied")
                 return _error(err)
         return await handler(request)
 

@@ -6,9 +6,12 @@ from functools import partial
 from typing import Any
 
 from ..k8s.crd import ResourceType
-from .common import finalizer_for, sleep
+from .common import finalizer_for, now, sleep
+from .conditions import update_condition
 from .context import Context, StorageFailure, storage_block
-from .logbackup import STOP, LogBackupController
+from .logbackup import LogBackupController
+from .logstatus import STOP
+from .tracker import cluster_key
 
 
 def is_clean_candidate(obj: dict[str, Any]) -> bool:
@@ -60,21 +63,34 @@ class BackupCleaner:
         self._drop_finalizer(rt, namespace, name)
 
     async def _stop_log(self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any]) -> None:
+        """`StopLogBackup` (`pkg/backup/backup/backup_cleaner.go`): a `stop-<name>` Job runs `br log stop`.
+
+        While the CR is being deleted its conditions go to the whole CR as they are (the status updater's
+        deletion branch), so the phase ends `Complete`, not `Stopped`.
+        """
         status = obj.get("status") or {}
         if not status.get("commitTs"):
-            self.logs._sub(rt, namespace, name, STOP, "Complete", "LogBackupNotStarted",
-                           "log backup was never started")
+            self.logs.write(rt, namespace, name, STOP, "Complete")
             return
-        self.logs._sub(rt, namespace, name, STOP, "Scheduled", "StopLogBackupJobCreated", "")
+        self.logs.write(rt, namespace, name, STOP, "Scheduled")
         await sleep(self.ctx.config.step_delay)
-        self.logs._sub(rt, namespace, name, STOP, "Complete")
+        self.logs.write(rt, namespace, name, STOP, "Prepare")
+        self.logs.write(rt, namespace, name, STOP, "Running")
+        cns, cname = cluster_key(obj)
+        self.ctx.kernel.stop((cns, cname), name)
+        await sleep(self.ctx.config.step_delay)
+        self.logs.write(rt, namespace, name, STOP, "Complete", timeCompleted=now())
 
     async def _clean_data(self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any]) -> bool:
         condition = partial(self.ctx.set_condition, rt, namespace, name)
 
         if not (obj.get("status") or {}).get("backupPath"):
-            condition("Clean", "DataCleaned", "no backup data to clean")
+            condition("Clean")
             return True
+        # CleanData writes Clean=False when it creates the clean-<name> Job; the Job writes Clean=True.
+        self.ctx.write_status(rt, namespace, name, lambda st, o: update_condition(
+            st, rt.group, "Clean", status_value="False", generation=o["metadata"].get("generation")))
+        await sleep(self.ctx.config.step_delay)
         try:
             location = self.ctx.open_storage(namespace, storage_block(obj.get("spec") or {}))
             objects = await self.ctx.io(location.list, "")
@@ -86,7 +102,7 @@ class BackupCleaner:
             condition("CleanFailed", "CleanBackupDataFailed", str(getattr(err, "message", err)))
             return False
         await sleep(self.ctx.config.step_delay)
-        condition("Clean", "DataCleaned", f"deleted {len(objects)} objects under {location.url}")
+        condition("Clean")
         return True
 
     def _drop_finalizer(self, rt: ResourceType, namespace: str, name: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..k8s.store import now_rfc3339
 
@@ -50,3 +51,44 @@ def now() -> str:
 async def sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
+
+
+def _go_path_join(*parts: str) -> str:
+    """Go's `path.Join`: non-empty elements joined by '/', then cleaned (no '//', no trailing '/')."""
+    joined = "/".join(p for p in parts if p)
+    if not joined:
+        return ""
+    rooted = joined.startswith("/")
+    cleaned: list[str] = []
+    for part in joined.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if cleaned and cleaned[-1] != "..":
+                cleaned.pop()
+            elif not rooted:
+                cleaned.append(part)
+            continue
+        cleaned.append(part)
+    text = "/".join(cleaned)
+    return "/" + text if rooted else (text or ".")
+
+
+def backup_path(block: dict[str, Any] | None) -> str:
+    """`status.backupPath` as the backup manager writes it (`GetStoragePath`, v1 and v2
+    `cmd/backup-manager/app/util/util.go`): `s3://b/prefix` (no trailing '/'), `azure://c/prefix/`,
+    `gcs://b/prefix/`, `local://<mount path>/<prefix>`."""
+    if not block:
+        return ""
+    kind, conf = next(iter(block.items()))
+    prefix = conf.get("prefix") or ""
+    if kind == "s3":
+        return f"s3://{_go_path_join(conf.get('bucket') or '', prefix)}"
+    if kind == "gcs":
+        return f"gcs://{_go_path_join(conf.get('bucket') or '', prefix)}/"
+    if kind == "azblob":
+        return f"azure://{_go_path_join(conf.get('container') or '', prefix)}/"
+    if kind == "local":
+        mount = (conf.get("volumeMount") or {}).get("mountPath") or ""
+        return f"local://{_go_path_join(mount, prefix)}"
+    return ""

@@ -48,9 +48,10 @@ def set_condition(conditions: list[dict[str, Any]], cond: dict[str, Any]) -> lis
 
 
 def update_condition(status: dict[str, Any], group: str, ctype: str, reason: str = "", message: str = "",
-                     generation: int | None = None) -> None:
-    """`UpdateBackupCondition`: record the condition and make it the phase (except `Restart`)."""
-    cond = make_condition(group, ctype, reason, message, generation=generation)
+                     generation: int | None = None, *, status_value: str = "True") -> None:
+    """`UpdateBackupCondition`: record the condition and make it the phase (except `Restart`), whatever its
+    status (Clean=False is the phase `Clean` while the clean Job runs)."""
+    cond = make_condition(group, ctype, reason, message, status=status_value, generation=generation)
     status["conditions"] = set_condition(status.get("conditions") or [], cond)
     if ctype != "Restart":
         status["phase"] = ctype

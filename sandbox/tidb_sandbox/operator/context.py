@@ -7,7 +7,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data.tso import TsoAllocator
 from ..faults import Faults
@@ -17,6 +17,9 @@ from ..k8s.store import Store
 from ..storage.locations import Endpoints, Location, StorageError, open_location
 from .clusters import ClusterRegistry, SimCluster
 from .conditions import update_condition
+
+if TYPE_CHECKING:
+    from ..kernel import LogKernel
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +35,17 @@ class SimConfig:
     restore_duration: float = 1.0
     truncate_duration: float = 0.5
     compact_duration: float = 1.0
-    checkpoint_interval: float = 1.0  # how often a running log backup's checkpoint advances
+    checkpoint_interval: float = 1.0  # how often TiKV flushes a running log task and PD's checkpoint moves
+    # How often the operator's tracker copies PD's checkpoint into status.logCheckpointTs (60 s upstream,
+    # scaled like the other durations); right after a log start there is no checkpoint for up to this long.
+    tracker_interval: float = 3.0
+    # How far the global checkpoint files in storage, which BR's restore checks, trail PD's checkpoint.
+    storage_checkpoint_lag: float = 2.0
+    # How often the operator's informers resync (30 s upstream): every CR is reconciled again then.
+    resync_interval: float = 2.0
     stores: int = 3  # TiKV stores the data is spread over in storage
-    v2_compact_controller: bool = True  # the v2 docs show CompactBackup working; v2.0.1 code has no controller
+    # TiDB Operator v2 (main, v2.0.1) has no CompactBackup controller; its older docs showed one working.
+    v2_compact_controller: bool = False
     kernel_sync: bool = True  # v1.6.4+ log-backup kernel-state sync (error pause reported as RetryFailed)
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -70,13 +81,14 @@ def storage_block(spec: dict[str, Any]) -> dict[str, Any] | None:
 
 class Context:
     def __init__(self, store: Store, clusters: ClusterRegistry, endpoints: Endpoints, faults: Faults,
-                 config: SimConfig, alloc: TsoAllocator):
+                 config: SimConfig, alloc: TsoAllocator, kernel: LogKernel):
         self.store = store
         self.clusters = clusters
         self.endpoints = endpoints
         self.faults = faults
         self.config = config
         self.alloc = alloc
+        self.kernel = kernel  # the clusters' log backup tasks (TiKV/PD), outside the operator
         self._jobs: dict[str, asyncio.Task[Any]] = {}
 
     # -- objects ---------------------------------------------------------------------------------
@@ -105,6 +117,11 @@ class Context:
             return self.store.update(rt, namespace, name, obj, subresource=sub)
         except ApiError as err:
             if err.code == 404:
+                return None
+            if err.code == 422:
+                # The operator ignores a failed status update (`_ = statusUpdater.Update(...)`): v2's CRD
+                # refuses condition reasons with spaces, so some of its conditions are never written.
+                log.warning("status update of %s/%s refused: %s", namespace, name, err)
                 return None
             raise
 
@@ -198,7 +215,9 @@ class Context:
         kind = "clusters.core.pingcap.com" if group == "br.pingcap.com" else "tidbclusters.pingcap.com"
         cluster = self.clusters.get(cluster_ns, name)
         if cluster is None or cluster.resource != kind:
-            return f'{kind} "{name}" not found'
+            # v1 reads through a lister (singular resource in its NotFound), v2 through controller-runtime.
+            what = "clusters.core.pingcap.com" if group == "br.pingcap.com" else "tidbcluster.pingcap.com"
+            return f'{what} "{name}" not found'
         return cluster
 
     async def io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

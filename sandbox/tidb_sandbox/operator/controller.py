@@ -1,4 +1,10 @@
-"""The simulated TiDB Operator: an informer on the store, a reconcile queue, and the controllers."""
+"""The simulated TiDB Operator: an informer on the store, a reconcile queue, and the controllers.
+
+Jobs run in their own pods, so they are not the operator's: `restart_operator=<seconds>` stops the reconcile
+loop and the trackers, and forgets everything held in memory, while Jobs and the clusters' log tasks go on;
+after the pause it starts again from what the API server holds, as TiDB Operator does after a pod restart
+(`initTrackLogBackupsProgress` in `pkg/backup/backup/backup_tracker.go`, the informers' initial list).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +19,14 @@ from .common import V2_GROUP
 from .compact import run_compact
 from .context import Context
 from .logbackup import LogBackupController
-from .restore import run_restore, validate_restore
-from .snapshot import run_snapshot_backup, validate_backup
+from .restore import admit_restore, run_restore, validate_restore
+from .snapshot import admit_snapshot, run_snapshot_backup, validate_backup
+from .tidbcluster import sync_cluster_status
 
 log = logging.getLogger(__name__)
 
 OPERATOR_GROUPS = ("pingcap.com", V2_GROUP)
 WATCHED = ("backups", "restores", "compactbackups")
-RESYNC_SECONDS = 2.0
 
 
 class Operator:
@@ -31,12 +37,18 @@ class Operator:
         self._pending: dict[tuple[str, str, str, str], None] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self.down = False  # restarting: no reconcile, no tracker
 
     def start(self) -> None:
         self.ctx.store.add_listener(self._on_event)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._worker()))
         self._tasks.append(loop.create_task(self._resync()))
+        self._come_up()
+
+    def _come_up(self) -> None:
+        self.down = False
+        self.logs.tracker.start_all()
         self.enqueue_all()
 
     async def stop(self) -> None:
@@ -46,8 +58,18 @@ class Operator:
         await self.logs.stop()
         await self.ctx.stop_jobs()
 
+    async def _restart(self, seconds: float) -> None:
+        log.info("operator restarting: down for %.1fs", seconds)
+        self.down = True
+        self._pending.clear()
+        await self.logs.tracker.stop()
+        await asyncio.sleep(seconds)
+        self._come_up()
+
     # -- the informer ------------------------------------------------------------------------------
     def _on_event(self, rt: ResourceType, event: Event) -> None:
+        if self.down:
+            return
         if rt.group in OPERATOR_GROUPS and rt.plural in WATCHED and event.type != "DELETED":
             meta = event.obj["metadata"]
             self._pending[(rt.group, rt.plural, meta["namespace"], meta["name"])] = None
@@ -66,14 +88,21 @@ class Operator:
 
     async def _resync(self) -> None:
         while True:
-            await asyncio.sleep(RESYNC_SECONDS)
-            self.enqueue_all()
+            await asyncio.sleep(max(self.ctx.config.resync_interval, 0.1))
+            seconds = self.ctx.faults.take_operator_restart()
+            if seconds:
+                await self._restart(seconds)
+            if not self.down:
+                self.enqueue_all()
 
     async def _worker(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            if self.down:
+                continue
+            sync_cluster_status(self.ctx)
+            while self._pending and not self.down:
                 key = next(iter(self._pending))
                 del self._pending[key]
                 try:
@@ -122,7 +151,8 @@ class Operator:
             if phase is None:
                 self._invalid(rt, obj, "volume-snapshot backups are not simulated by the sandbox")
             return
-        if phase in (None, "RetryFailed"):
+        if phase in (None, "RetryFailed") and not self.ctx.job_running(snapshot_key) and admit_snapshot(
+                self.ctx, rt, obj):
             self.ctx.start_job(snapshot_key, lambda: run_snapshot_backup(self.ctx, rt, namespace, name))
 
     def _reconcile_restore(self, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -130,19 +160,20 @@ class Operator:
         if meta.get("deletionTimestamp"):
             return
         phase = status.get("phase")
-        if phase not in (None, "RetryFailed"):
+        namespace, name = meta["namespace"], meta["name"]
+        key = f"restore:{rt.group}/{namespace}/{name}"
+        if phase not in (None, "RetryFailed") or self.ctx.job_running(key):
             return
         message = validate_restore(obj)
         if message:
             self._invalid(rt, obj, message)
             return
-        namespace, name = meta["namespace"], meta["name"]
-        self.ctx.start_job(f"restore:{rt.group}/{namespace}/{name}",
-                           lambda: run_restore(self.ctx, rt, namespace, name))
+        if admit_restore(self.ctx, rt, obj):
+            self.ctx.start_job(key, lambda: run_restore(self.ctx, rt, namespace, name))
 
     def _reconcile_compact(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.group == V2_GROUP and not self.ctx.config.v2_compact_controller:
-            return  # TiDB Operator v2.0.1 ships the CRD without a controller
+            return  # TiDB Operator v2 (main, v2.0.1) ships the CRD without a controller: nothing happens
         meta, status = obj["metadata"], obj.get("status") or {}
         if meta.get("deletionTimestamp") or status.get("state"):
             return

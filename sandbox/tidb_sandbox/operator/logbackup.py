@@ -1,25 +1,34 @@
-"""Log backups: sub-commands, the checkpoint tracker, truncate, and the error-pause path.
+"""Log backups: which sub-command is current, when a Job runs for it, and what the Job does.
 
-Two levels of status, as in the operator (reference section 2.3): each sub-command has its own entry
-in `status.logSubCommandStatuses`, and only some of their conditions reach the whole CR.
+Follows v1 `pkg/apis/pingcap/v1alpha1/backup.go` (`ParseLogBackupSubcommand`, `IsLogSubcommandAlreadySync`,
+`IsLogBackupAlreadyTruncate`), `pkg/backup/backup/backup_manager.go` (`syncBackupJob`, `skipLogBackupSync`,
+`waitPreTaskDone`, `makeBackupJob`), `pkg/controller/backup/backup_controller.go` (`updateBackup`: a log
+Backup whose current sub-command is Scheduled, Prepare or Running is not enqueued, and log Jobs have no
+failure detection, so a Job that dies leaves it there for good) and the Job side
+`cmd/backup-manager/app/backup/manager.go` (`performLogBackup`, `startLogBackup`, ...); v2 has the same
+files under `pkg/controllers/br/manager/backup/` and `cmd/tidb-backup-manager/` on main.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from ..k8s.crd import ResourceType
+from ..kernel import TaskExists
 from ..storage import br_layout
-from .common import V2_GROUP, now, sleep
-from .conditions import make_condition, set_condition, update_condition
+from .common import V2_GROUP, backup_path, now, sleep
 from .context import Context, StorageFailure, storage_block
+from .logstatus import PAUSE, RESUME, START, STOP, TRUNCATE, UNKNOWN, sub_status, write_log_status
+from .secrets import cluster_problem, storage_secret_problem
+from .tidbcluster import cluster_ready
+from .tracker import LogTracker
 from .tsparse import TsParseError, parse_ts_br, parse_ts_operator
 
-START, STOP, PAUSE, RESUME, TRUNCATE, UNKNOWN = (
-    "log-start", "log-stop", "log-pause", "log-resume", "log-truncate", "log-unknown")
-ACTIVE_PHASES = ("Running", "Paused", "RetryFailed", "Scheduled", "Prepare")
+IN_FLIGHT = ("Scheduled", "Prepare", "Running")
+DONE = ("Complete", "Failed", "Invalid")
+FAILURE_REASONS = {START: "StartLogBackupFailed", STOP: "StopLogBackupFailed", PAUSE: "PauseLogBackupFailed",
+                   RESUME: "ResumeLogBackuFailed", TRUNCATE: "TruncateLogBackuFailed"}  # sic, upstream's words
 
 
 def current_subcommand(rt: ResourceType, obj: dict[str, Any]) -> str:
@@ -64,256 +73,22 @@ def truncate_requested(obj: dict[str, Any]) -> bool:
     return until != "" and until != (obj.get("status") or {}).get("logSuccessTruncateUntil", "")
 
 
-def _sub_status(status: dict[str, Any], command: str) -> dict[str, Any]:
-    return (status.get("logSubCommandStatuses") or {}).get(command) or {}
+def _current_phase(obj: dict[str, Any], command: str) -> str | None:
+    """`IsLogBackupSubCommandOntheCondition`: a truncate counts only for the value now in the spec."""
+    sub = sub_status(obj.get("status") or {}, command)
+    if command == TRUNCATE and sub.get("logTruncatingUntil") != (obj.get("spec") or {}).get("logTruncateUntil"):
+        return None
+    return sub.get("phase")
 
 
-class LogBackupController:
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-        self._trackers: dict[str, asyncio.Task[None]] = {}
-        self._kernel_paused: dict[str, str] = {}  # task key -> error message (TiKV paused the task)
-
-    # -- reconcile ---------------------------------------------------------------------------------
-    def reconcile(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        key = f"{rt.group}/{namespace}/{name}"
-        status = obj.get("status") or {}
-        if status.get("phase") == "Running" and status.get("commitTs"):
-            self._ensure_tracker(rt, namespace, name, key)
-        if self.ctx.job_running(f"log:{key}"):
-            return
-        command = current_subcommand(rt, obj)
-        if command == UNKNOWN:
-            sub = (obj.get("spec") or {}).get("logSubcommand")
-            if status.get("phase") != "RetryFailed":
-                self._whole(rt, namespace, name, "RetryFailed", "LogSubcommandNotSupported",
-                            f"log backup subcommand {sub} is not supported")
-            return
-        if command == TRUNCATE:
-            self._maybe_truncate(rt, obj, key)
-            return
-        if in_sync(command, obj):
-            return
-        sub_phase = _sub_status(status, command).get("phase")
-        if sub_phase in ("Failed", "Invalid"):
-            return  # a failed sub-command is not retried until the spec changes
-        if command != START and not status.get("commitTs"):
-            if status.get("phase") is None and command == STOP:
-                self._finish_unstarted_stop(rt, namespace, name)
-            return  # stop/pause/truncate wait until the task has started
-        self.ctx.start_job(f"log:{key}", lambda: self._run(rt, namespace, name, command, key))
-
-    def _maybe_truncate(self, rt: ResourceType, obj: dict[str, Any], key: str) -> None:
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        until = spec["logTruncateUntil"]
-        sub = _sub_status(status, TRUNCATE)
-        if sub.get("logTruncatingUntil") == until and sub.get("phase") in ("Complete", "Failed", "Invalid"):
-            return
-        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        try:
-            until_ts = parse_ts_operator(until)
-        except TsParseError as err:
-            self._sub(rt, namespace, name, TRUNCATE, "Invalid", "InvalidSpec",
-                      f"invalid logTruncateUntil {until}: {err}", truncating=until)
-            return
-        done_ts = max(int(status.get("commitTs") or 0), _safe_ts(status.get("logSuccessTruncateUntil")))
-        if until_ts <= done_ts:
-            # IsLogBackupAlreadyTruncate: nothing to delete, mark the request done without a job.
-            def skip(st: dict[str, Any], o: dict[str, Any]) -> None:
-                self._mutate_sub(st, rt.group, TRUNCATE, "Complete", "", "", until)
-                if rt.group == V2_GROUP and not st.get("logSuccessTruncateUntil"):
-                    st["logSuccessTruncateUntil"] = until
-            self.ctx.write_status(rt, namespace, name, skip)
-            return
-        self.ctx.start_job(f"log:{key}", lambda: self._run(rt, namespace, name, TRUNCATE, key))
-
-    # -- status helpers ----------------------------------------------------------------------------
-    def _mutate_sub(self, status: dict[str, Any], group: str, command: str, phase: str, reason: str,
-                    message: str, truncating: str | None = None) -> None:
-        subs = status.setdefault("logSubCommandStatuses", {})
-        entry = subs.setdefault(command, {"command": command})
-        cond = make_condition("" if group != V2_GROUP else group, phase, reason, message)
-        cond["command"] = command
-        entry["conditions"] = set_condition(entry.get("conditions") or [], cond)
-        entry["phase"] = phase
-        if phase == "Scheduled":
-            entry["timeStarted"] = now()
-            entry.pop("timeCompleted", None)
-        if phase in ("Complete", "Failed"):
-            entry["timeCompleted"] = now()
-        if truncating is not None:
-            entry["logTruncatingUntil"] = truncating
-
-    def _sub(self, rt: ResourceType, namespace: str, name: str, command: str, phase: str, reason: str = "",
-             message: str = "", truncating: str | None = None, **fields: Any) -> dict[str, Any] | None:
-        """Record a sub-command phase and propagate it to the whole CR as `restructCondition` does."""
-        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
-            self._mutate_sub(status, rt.group, command, phase, reason, message, truncating)
-            whole = _whole_phase(command, phase)
-            if whole is not None:
-                update_condition(status, rt.group, whole, reason, message, obj["metadata"].get("generation"))
-            status.update(fields)
-        return self.ctx.write_status(rt, namespace, name, mutate)
-
-    def _whole(self, rt: ResourceType, namespace: str, name: str, ctype: str, reason: str = "",
-               message: str = "", **fields: Any) -> None:
-        self.ctx.set_condition(rt, namespace, name, ctype, reason, message, **fields)
-
-    def _finish_unstarted_stop(self, rt: ResourceType, namespace: str, name: str) -> None:
-        self._sub(rt, namespace, name, STOP, "Complete", "LogBackupNotStarted", "log backup was never started")
-
-    # -- jobs --------------------------------------------------------------------------------------
-    async def _run(self, rt: ResourceType, namespace: str, name: str, command: str, key: str) -> None:
-        obj = self.ctx.get(rt, namespace, name)
-        if obj is None:
-            return
-        spec = obj.get("spec") or {}
-        truncating = spec.get("logTruncateUntil") if command == TRUNCATE else None
-        self._sub(rt, namespace, name, command, "Scheduled", truncating=truncating)
-        await sleep(self.ctx.config.step_delay)
-        try:
-            location = self.ctx.open_storage(namespace, storage_block(spec))
-        except StorageFailure as err:
-            self._sub(rt, namespace, name, command, "Failed", err.reason, err.message)
-            return
-        prepare_fields = {"backupPath": location.url} if command == START else {}
-        self._sub(rt, namespace, name, command, "Prepare", **prepare_fields)
-        await sleep(self.ctx.config.step_delay)
-        running_fields = {"timeStarted": now()} if command == START else {}
-        self._sub(rt, namespace, name, command, "Running", **running_fields)
-        try:
-            if command == START:
-                await self._start(rt, namespace, name, spec, location, key)
-            elif command == TRUNCATE:
-                await self._truncate(rt, namespace, name, spec, location)
-            else:
-                if command in (PAUSE, STOP):
-                    await self._flush(rt, namespace, name, key, location)
-                if command == RESUME:  # resuming clears an error pause in TiKV too
-                    self._kernel_paused.pop(key, None)
-                await sleep(self.ctx.config.step_delay)
-                self._sub(rt, namespace, name, command, "Complete")
-        except _JobFailure as err:
-            self._sub(rt, namespace, name, command, "Failed", err.reason, err.message)
-
-    async def _start(self, rt: ResourceType, namespace: str, name: str, spec: dict[str, Any], location: Any,
-                     key: str) -> None:
-        cluster = self.ctx.cluster_for(rt.group, namespace, spec.get("br"))
-        if isinstance(cluster, str):
-            raise _JobFailure("GetTidbClusterFailed", cluster)
-        if self._other_task_running(rt, namespace, name, spec):
-            raise _JobFailure("LogBackupStartFailed",
-                              "[BR:Stream:ErrStreamLogTaskExist]stream task already exists: "
-                              "only one log backup task is allowed per cluster")
-        try:
-            start_ts = parse_ts_br(spec["commitTs"]) if spec.get("commitTs") else self.ctx.alloc.next()
-        except TsParseError as err:
-            raise _JobFailure("LogBackupStartFailed", str(err)) from err
-        try:
-            await self.ctx.io(br_layout.start_log, location, start_ts=start_ts,
-                              cluster_id=cluster.data.cluster_id, task_name=name)
-        except Exception as err:
-            raise _JobFailure("LogBackupStartFailed", str(getattr(err, "message", err))) from err
-        await sleep(self.ctx.config.step_delay)
-        self._kernel_paused.pop(key, None)
-        self._sub(rt, namespace, name, START, "Complete", commitTs=str(start_ts), logCheckpointTs=str(start_ts))
-
-    def _other_task_running(self, rt: ResourceType, namespace: str, name: str, spec: dict[str, Any]) -> bool:
-        """BR allows one log task per cluster (`ErrStreamLogTaskExist`)."""
-        br = spec.get("br") or {}
-        target = (br.get("clusterNamespace") or namespace, br.get("cluster"))
-        for other in self.ctx.store.iter_all(rt):
-            m = other["metadata"]
-            if (m["namespace"], m["name"]) == (namespace, name):
-                continue
-            o_spec, o_status = other.get("spec") or {}, other.get("status") or {}
-            o_br = o_spec.get("br") or {}
-            if (o_spec.get("backupMode") == "log" and o_status.get("commitTs")
-                    and o_status.get("phase") in ACTIVE_PHASES
-                    and (o_br.get("clusterNamespace") or m["namespace"], o_br.get("cluster")) == target):
-                return True
+def _already_truncated(obj: dict[str, Any]) -> bool:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    try:
+        until = parse_ts_operator(spec.get("logTruncateUntil"))
+    except TsParseError:
         return False
-
-    async def _truncate(self, rt: ResourceType, namespace: str, name: str, spec: dict[str, Any],
-                        location: Any) -> None:
-        until = spec["logTruncateUntil"]
-        try:
-            until_ts = parse_ts_br(until)
-        except TsParseError as err:
-            raise _JobFailure("LogBackupTruncateFailed", str(err)) from err
-        started = time.monotonic()
-        try:
-            await self.ctx.io(br_layout.truncate_log, location, until_ts)
-        except Exception as err:
-            raise _JobFailure("LogBackupTruncateFailed", str(getattr(err, "message", err))) from err
-        await sleep(self.ctx.config.truncate_duration - (time.monotonic() - started))
-        self._sub(rt, namespace, name, TRUNCATE, "Complete", logSuccessTruncateUntil=until)
-
-    # -- the checkpoint tracker ----------------------------------------------------------------------
-    def _ensure_tracker(self, rt: ResourceType, namespace: str, name: str, key: str) -> None:
-        task = self._trackers.get(key)
-        if task is None or task.done():
-            self._trackers[key] = asyncio.get_running_loop().create_task(self._track(rt, namespace, name, key))
-
-    async def _track(self, rt: ResourceType, namespace: str, name: str, key: str) -> None:
-        """Advance the checkpoint while Running: flush the cluster's changes to the log storage."""
-        while True:
-            await sleep(self.ctx.config.checkpoint_interval)
-            obj = self.ctx.get(rt, namespace, name)
-            if obj is None or obj["metadata"].get("deletionTimestamp"):
-                return
-            phase = (obj.get("status") or {}).get("phase")
-            if phase in ("Stopped", "Failed", "Complete"):
-                return
-            if phase != "Running":
-                continue
-            message = None if key in self._kernel_paused else self.ctx.faults.take_log_error_pause(
-                f"{namespace}/{name}")
-            if message:
-                self._kernel_paused[key] = message
-                if rt.group != V2_GROUP and self.ctx.config.kernel_sync:
-                    self._whole(rt, namespace, name, "RetryFailed", "LogBackupErrorPaused",
-                                f"Log backup paused due to error: Paused by error(store 1): {message}",
-                                timeSynced=now())
-                continue
-            if key in self._kernel_paused or self.ctx.faults.freeze_checkpoint:
-                if rt.group != V2_GROUP and self.ctx.config.kernel_sync:
-                    self.ctx.write_status(rt, namespace, name, lambda st, o: st.update(timeSynced=now()))
-                continue
-            try:
-                location = self.ctx.open_storage(namespace, storage_block(obj.get("spec") or {}))
-                await self._flush(rt, namespace, name, key, location, only_while_running=True)
-            except Exception:  # storage trouble stalls the checkpoint, as it would in TiKV
-                continue
-
-    async def _flush(self, rt: ResourceType, namespace: str, name: str, key: str, location: Any, *,
-                     only_while_running: bool = False) -> None:
-        obj = self.ctx.get(rt, namespace, name)
-        if obj is None or key in self._kernel_paused:
-            return
-        status = obj.get("status") or {}
-        cluster = self.ctx.cluster_for(rt.group, namespace, (obj.get("spec") or {}).get("br"))
-        if isinstance(cluster, str) or not status.get("logCheckpointTs"):
-            return
-        previous = int(status["logCheckpointTs"])
-        checkpoint = self.ctx.alloc.next()
-        changes = cluster.data.changes_between(previous, checkpoint)
-        await self.ctx.io(br_layout.flush_log, location, changes, flush_ts=checkpoint, stores=self.ctx.config.stores)
-
-        def mutate(st: dict[str, Any], o: dict[str, Any]) -> None:
-            if only_while_running and st.get("phase") != "Running":
-                return  # paused or stopped while this flush was in flight: the checkpoint stays
-            if int(st.get("logCheckpointTs") or 0) < checkpoint:
-                st["logCheckpointTs"] = str(checkpoint)
-            if rt.group != V2_GROUP:
-                st["timeSynced"] = now()
-        self.ctx.write_status(rt, namespace, name, mutate)
-
-    async def stop(self) -> None:
-        for task in self._trackers.values():
-            task.cancel()
-        await asyncio.gather(*self._trackers.values(), return_exceptions=True)
+    done = max(_safe_ts(status.get("commitTs")), _safe_ts(status.get("logSuccessTruncateUntil")))
+    return until <= done
 
 
 class _JobFailure(Exception):
@@ -323,21 +98,156 @@ class _JobFailure(Exception):
         self.message = message
 
 
+class LogBackupController:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.tracker = LogTracker(ctx)
+
+    def write(self, rt: ResourceType, namespace: str, name: str, command: str | None, ctype: str | None,
+              reason: str = "", message: str = "", **fields: Any) -> None:
+        def mutate(status: dict[str, Any], obj: dict[str, Any]) -> None:
+            write_log_status(status, rt.group, obj["metadata"].get("generation"),
+                             deleting=bool(obj["metadata"].get("deletionTimestamp")), command=command,
+                             ctype=ctype, reason=reason, message=message, fields=fields)
+        self.ctx.write_status(rt, namespace, name, mutate)
+
+    # -- reconcile (syncBackupJob) ---------------------------------------------------------------------
+    def reconcile(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        key = f"log:{rt.group}/{namespace}/{name}"
+        if self.ctx.job_running(key):
+            return  # one Job per CR at a time (waitOldBackupJobDone)
+        command = current_subcommand(rt, obj)
+        phase = _current_phase(obj, command)
+        if phase in IN_FLIGHT:
+            return  # updateBackup does not enqueue it; a Job that died leaves it here
+        if command == UNKNOWN:
+            message = f"log backup {namespace}/{name} subcommand `{(obj.get('spec') or {}).get('logSubcommand')}` " \
+                      "is not supported"
+            self.write(rt, namespace, name, UNKNOWN, "RetryFailed", message, message)
+            return
+        cluster = cluster_problem(self.ctx, rt, obj)
+        if isinstance(cluster, tuple):
+            self.write(rt, namespace, name, command, "RetryFailed", *cluster)
+            return
+        if not cluster_ready(self.ctx, rt.group, cluster):
+            return  # requeued silently while the TidbCluster is not Ready
+        if command != TRUNCATE and in_sync(command, obj):
+            self.tracker.sync_kernel_state(rt, obj, command)
+            return
+        if command == TRUNCATE and _already_truncated(obj):
+            until = (obj.get("spec") or {}).get("logTruncateUntil")
+            # No Job: marked done; v1 leaves logSuccessTruncateUntil alone, v2 fills it only when empty.
+            fields: dict[str, Any] = {"timeStarted": now(), "timeCompleted": now(), "logTruncatingUntil": until}
+            if rt.group == V2_GROUP and not (obj.get("status") or {}).get("logSuccessTruncateUntil"):
+                fields["logSuccessTruncateUntil"] = until
+            self.write(rt, namespace, name, TRUNCATE, "Complete", **fields)
+            return
+        if phase in DONE:
+            return  # a failed sub-command is not retried for the same spec
+        if command in (STOP, PAUSE, TRUNCATE) and not (obj.get("status") or {}).get("commitTs"):
+            return  # shouldLogBackupCommandRequeue: wait for the start
+        spec = obj.get("spec") or {}
+        problem = storage_secret_problem(self.ctx, namespace, storage_block(spec))
+        if problem:
+            self.write(rt, namespace, name, command, "RetryFailed", problem[0], problem[1])
+            return
+        if command == START:
+            self.tracker.start(rt, namespace, name)
+        scheduled: dict[str, Any] = {}
+        if command == TRUNCATE:
+            scheduled["logTruncatingUntil"] = spec.get("logTruncateUntil")
+        self.write(rt, namespace, name, command, "Scheduled", **scheduled)
+        self.ctx.start_job(key, lambda: self._job(rt, namespace, name, command))
+
+    # -- the Job (backup-manager in the pod) ------------------------------------------------------------
+    async def _job(self, rt: ResourceType, namespace: str, name: str, command: str) -> None:
+        await sleep(self.ctx.config.step_delay)
+        obj = self.ctx.get(rt, namespace, name)
+        if obj is None:
+            return
+        spec = obj.get("spec") or {}
+        self.write(rt, namespace, name, command, "Prepare")
+        await sleep(self.ctx.config.step_delay)
+        try:
+            location = self.ctx.open_storage(namespace, storage_block(spec))
+        except StorageFailure as err:
+            self.write(rt, namespace, name, command, "Failed", err.reason, err.message)
+            return
+        running = {"backupPath": backup_path(storage_block(spec))} if command == START else {}
+        self.write(rt, namespace, name, command, "Running", **running)
+        if self.ctx.faults.take_log_job_crash(f"{namespace}/{name}"):
+            return  # the pod is OOM-killed: nothing more is written, and nothing notices
+        started = now()
+        try:
+            done = await self._run(rt, obj, command, location)
+        except _JobFailure as err:
+            self.write(rt, namespace, name, command, "Failed", err.reason, err.message)
+            return
+        self.write(rt, namespace, name, command, "Complete", timeStarted=started, timeCompleted=now(), **done)
+
+    async def _run(self, rt: ResourceType, obj: dict[str, Any], command: str, location: Any) -> dict[str, Any]:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        spec = obj.get("spec") or {}
+        cluster = self.ctx.cluster_for(rt.group, namespace, spec.get("br"))
+        if isinstance(cluster, str):
+            raise _JobFailure(FAILURE_REASONS[command], cluster)
+        task_cluster = (cluster.namespace, cluster.name)
+        try:
+            if command == START:
+                return await self._start(cluster, obj, location)
+            if command == TRUNCATE:
+                return await self._truncate(spec, location)
+            await sleep(self.ctx.config.step_delay)
+            if command == PAUSE:
+                self.ctx.kernel.pause(task_cluster, name)
+            elif command == RESUME:
+                self.ctx.kernel.resume(task_cluster, name)
+            elif command == STOP:
+                self.ctx.kernel.stop(task_cluster, name)
+        except LookupError as err:
+            raise _JobFailure(FAILURE_REASONS[command], str(err)) from err
+        return {}
+
+    async def _start(self, cluster: Any, obj: dict[str, Any], location: Any) -> dict[str, Any]:
+        spec, name = obj.get("spec") or {}, obj["metadata"]["name"]
+        try:
+            start_ts = parse_ts_br(spec["commitTs"]) if spec.get("commitTs") else self.ctx.alloc.next()
+            # BR checks for a task first (one per cluster), then writes the log backupmeta.
+            self.ctx.kernel.start(cluster, name, f"{obj['metadata']['namespace']}/{name}", location, start_ts)
+        except (TsParseError, TaskExists) as err:
+            raise _JobFailure("StartLogBackupFailed", str(err)) from err
+        try:
+            await self.ctx.io(br_layout.start_log, location, start_ts=start_ts, cluster_id=cluster.data.cluster_id,
+                              task_name=name)
+        except Exception as err:
+            self.ctx.kernel.stop((cluster.namespace, cluster.name), name)
+            raise _JobFailure("StartLogBackupFailed", str(getattr(err, "message", err))) from err
+        await sleep(self.ctx.config.step_delay)
+        # The task's start TS from the backupmeta; the checkpoint is the tracker's to write, later.
+        return {"commitTs": str(start_ts)}
+
+    async def _truncate(self, spec: dict[str, Any], location: Any) -> dict[str, Any]:
+        until = spec["logTruncateUntil"]
+        started = time.monotonic()
+        failure = self.ctx.faults.take_truncate_failure()
+        if failure:
+            raise _JobFailure("TruncateLogBackuFailed", failure)
+        try:
+            await self.ctx.io(br_layout.truncate_log, location, parse_ts_br(until))
+        except TsParseError as err:
+            raise _JobFailure("TruncateLogBackuFailed", str(err)) from err
+        except Exception as err:
+            raise _JobFailure("TruncateLogBackuFailed", str(getattr(err, "message", err))) from err
+        await sleep(self.ctx.config.truncate_duration - (time.monotonic() - started))
+        return {"logSuccessTruncateUntil": until}
+
+    async def stop(self) -> None:
+        await self.tracker.stop()
+
+
 def _safe_ts(text: str | None) -> int:
     try:
         return parse_ts_operator(text)
     except TsParseError:
         return 0
-
-
-def _whole_phase(command: str, phase: str) -> str | None:
-    """Which sub-command phases reach the whole CR (`restructCondition`)."""
-    if command == START:
-        return None if phase == "Complete" else phase
-    if command == STOP:
-        return "Stopped" if phase == "Complete" else None
-    if command == PAUSE:
-        return "Paused" if phase == "Complete" else None
-    if command == RESUME:
-        return "Running" if phase == "Complete" else None
-    return None  # log-truncate propagates nothing

@@ -10,6 +10,7 @@ from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .common import V2_GROUP, finalizer_for, go_duration, now, sleep
 from .context import Context, StorageFailure, storage_block
+from .secrets import cluster_problem, storage_secret_problem
 from .tsparse import TsParseError, parse_ts_br
 
 NOT_FRESH = ("[BR:Restore:ErrDatabasesAlreadyExisted]databases already existed in restored cluster: "
@@ -37,6 +38,29 @@ class _RestoreFailure(Exception):
     pass
 
 
+def admit_restore(ctx: Context, rt: ResourceType, obj: dict[str, Any]) -> bool:
+    """The controller's side before the Job (`syncRestoreJob` in `pkg/backup/restore/restore_manager.go`):
+    True when the Job was scheduled. A target cluster that cannot be fetched or a storage Secret missing or
+    incomplete is `RetryFailed`, requeued until fixed."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    condition = partial(ctx.set_condition, rt, namespace, name)
+    target = cluster_problem(ctx, rt, obj)
+    if isinstance(target, tuple):
+        condition("RetryFailed", *target)
+        return False
+    # In pitr mode only the log storage's credentials reach the Job (the snapshot goes as a URL).
+    problem = storage_secret_problem(ctx, namespace, storage_block(spec))
+    if problem:
+        condition("RetryFailed", problem[0], problem[1])
+        return False
+    if rt.group == V2_GROUP and finalizer_for(rt.group) not in (obj["metadata"].get("finalizers") or []):
+        ctx.write_object(rt, namespace, name,
+                         lambda o: o["metadata"].setdefault("finalizers", []).append(finalizer_for(rt.group)))
+    condition("Scheduled")
+    return True
+
+
 async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
     group = rt.group
     v2 = group == V2_GROUP
@@ -50,21 +74,20 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             status["progresses"] = steps
         ctx.write_status(rt, namespace, name, mutate)
 
+    await sleep(ctx.config.step_delay)
     obj = ctx.get(rt, namespace, name)
     if obj is None:
         return
     spec = obj.get("spec") or {}
     target = ctx.cluster_for(group, namespace, spec.get("br"))
     if isinstance(target, str):
-        condition("RetryFailed", "GetTidbClusterFailed", target)
+        condition("Failed", "RestoreDataFromRemoteFailed", target)
+        _drop_finalizer(ctx, rt, namespace, name)
         return
-    if v2:
-        ctx.write_object(rt, namespace, name,
-                         lambda o: o["metadata"].setdefault("finalizers", []).append(finalizer_for(group)))
-    condition("Scheduled")
-    await sleep(ctx.config.step_delay)
     started = time.monotonic()
     condition("Running", timeStarted=now())
+    while ctx.faults.hang_restores:  # a restore that takes its time
+        await sleep(0.2)
     try:
         failure = ctx.faults.take_restore_failure()
         if failure:

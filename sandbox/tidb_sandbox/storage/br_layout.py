@@ -29,6 +29,7 @@ from .br_log import (
     read_safepoint,
     start_log,
     truncate_log,
+    write_global_checkpoint,
 )
 from .br_restore import PointRestore, apply_changes, check_restore_range, check_same_cluster, restore_point
 from .br_snapshot import (
@@ -78,5 +79,6 @@ __all__ = [
     "store_of",
     "truncate_log",
     "ts_text",
+    "write_global_checkpoint",
     "write_snapshot",
 ]

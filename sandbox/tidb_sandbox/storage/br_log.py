@@ -113,9 +113,17 @@ def start_log(loc: Location, *, start_ts: int, cluster_id: int, task_name: str) 
     )
 
 
-def flush_log(loc: Location, changes: Sequence[Change], *, flush_ts: int, stores: int = 3) -> FlushInfo:
-    """One flush of every store: data files, then the meta naming them, then the global checkpoint."""
-    return flush_log_history(loc, [(changes, flush_ts)], stores=stores)[0]
+def flush_log(loc: Location, changes: Sequence[Change], *, flush_ts: int, stores: int = 3,
+              write_checkpoint: bool = True) -> FlushInfo:
+    """One flush of every store: data files, then the meta naming them, then (unless told not to) the
+    global checkpoint. A live task uploads the checkpoint later, once the advancer has moved it."""
+    return flush_log_history(loc, [(changes, flush_ts)], stores=stores, write_checkpoint=write_checkpoint)[0]
+
+
+def write_global_checkpoint(loc: Location, checkpoint: int, *, stores: int = 3) -> None:
+    """What each TiKV store uploads once the global checkpoint reaches it: `v1/global_checkpoint/<store>.ts`."""
+    data = struct.pack("<Q", checkpoint)
+    loc.put_many({f"{CHECKPOINT_DIR}{store}.ts": data for store in range(1, stores + 1)})
 
 
 def flush_log_history(
@@ -124,6 +132,7 @@ def flush_log_history(
     *,
     stores: int = 3,
     concurrency: int = 32,
+    write_checkpoint: bool = True,
 ) -> list[FlushInfo]:
     """Many past flushes, given as (changes, flush_ts), in one go (seeding history): the same objects the
     flushes would write one by one, uploaded together; the global checkpoint ends at the last flush_ts.
@@ -157,9 +166,8 @@ def flush_log_history(
     # A meta must never name a file that is not there yet, nor a checkpoint pass a missing meta.
     loc.put_many(data_objects, concurrency=concurrency)
     loc.put_many(meta_objects, concurrency=concurrency)
-    if last_flush:
-        checkpoint = struct.pack("<Q", last_flush)
-        loc.put_many({f"{CHECKPOINT_DIR}{store}.ts": checkpoint for store in range(1, stores + 1)})
+    if last_flush and write_checkpoint:
+        write_global_checkpoint(loc, last_flush, stores=stores)
     return infos
 
 

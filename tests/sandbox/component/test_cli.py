@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,3 +35,33 @@ def test_faults_and_settings_at_run_time(sandbox):
     assert bad.returncode != 0 and "unknown fault 'no_such_fault'" in bad.stderr
     config = _cli(sandbox, "config")
     assert config["checkpoint_interval"] == 0.3
+
+
+def test_config_shows_the_sql_endpoints_and_sql_settings(sandbox):
+    config = _cli(sandbox, "config")
+    assert config["gc_life_time"] == 600.0 and "checkpoint_interval" in config
+    assert config["sql"]["test1/demo1"].startswith("mysql://root:") and "test1/demo1-restore" in config["sql"]
+    bad = subprocess.run([sys.executable, "-m", "tidb_sandbox", "config", "nope=1", "--url", sandbox.url],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "unknown setting 'nope'" in bad.stderr
+    assert "gc_life_time" in bad.stderr and "backup_duration" in bad.stderr
+
+
+def _cli_in(cwd, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TIDB_SANDBOX_URL"}
+    return subprocess.run([sys.executable, "-m", "tidb_sandbox", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_rows_finds_a_running_make_demo_sandbox(sandbox, tmp_path):
+    missing = _cli_in(tmp_path, "rows", "test1/demo1", "--summary")
+    assert missing.returncode != 0
+    assert ".sandbox/sandbox.env" in missing.stderr and ".demo/sandbox/sandbox.env" in missing.stderr
+    # A stale .sandbox/ (its sandbox gone) does not hide the demo's.
+    (tmp_path / ".sandbox").mkdir()
+    (tmp_path / ".sandbox" / "sandbox.env").write_text("TIDB_SANDBOX_URL=http://127.0.0.1:9\n")
+    (tmp_path / ".demo" / "sandbox").mkdir(parents=True)
+    (tmp_path / ".demo" / "sandbox" / "sandbox.env").write_text(f"TIDB_SANDBOX_URL={sandbox.url}\n")
+    found = _cli_in(tmp_path, "rows", "test1/demo1", "--summary")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["count"] > 0

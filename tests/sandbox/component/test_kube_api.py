@@ -317,7 +317,7 @@ def test_kubernetes_asyncio_client_and_airflow_hooks(sandbox, tmp_path, monkeypa
             return names
 
     names = asyncio.run(run())
-    assert any(n.startswith("snapshot-") for n in names) and "ADDED" in names
+    assert any(n.startswith("demo1-snapshot-") for n in names) and "ADDED" in names
 
     # Airflow's hooks, configured the way the project configures them: a connection with kube_config_path.
     monkeypatch.setenv(

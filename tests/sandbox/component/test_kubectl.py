@@ -51,7 +51,7 @@ def test_get_backup_wide_lists_seeded_history(kubectl):
     ]
     assert "COMMITTS" in header and "LOGTRUNCATEUNTIL" in header and "STARTED" in header
     # Other tests add clusters in other namespaces; the seeded history is test1's.
-    snapshots = [line.split() for line in out.splitlines() if line.startswith("test1 ") and " snapshot-" in line]
+    snapshots = [line.split() for line in out.splitlines() if line.startswith("test1 ") and " demo1-snapshot-" in line]
     assert len(snapshots) >= 2
     for row in snapshots:
         assert row[2:5] == ["full", "snapshot", "Complete"] and row[5].startswith("s3://my-bucket/demo1/snapshot-")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import time
 from typing import Any
 
 import boto3
@@ -42,6 +44,19 @@ def _blob_names(sandbox: Any, prefix: str) -> list[str]:
     return [b.name for b in service.get_container_client("my-container").list_blobs(name_starts_with=prefix)]
 
 
+def storage_checkpoint(sandbox: Any, kind: str, prefix: str) -> int:
+    """The global checkpoint BR's restore reads: the largest `v1/global_checkpoint/*.ts` under the log prefix."""
+    folder = f"{prefix}/v1/global_checkpoint/"
+    if kind == "s3":
+        client = _s3(sandbox)
+        blobs = [client.get_object(Bucket="my-bucket", Key=k)["Body"].read() for k in _s3_keys(sandbox, folder)]
+    else:
+        container = BlobServiceClient.from_connection_string(
+            sandbox.env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]).get_container_client("my-container")
+        blobs = [container.download_blob(n).readall() for n in _blob_names(sandbox, folder)]
+    return max((struct.unpack("<Q", b)[0] for b in blobs if len(b) == 8), default=0)
+
+
 def _snapshot(name: str, cluster: str, storage: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"backupType": "full", "br": {"cluster": cluster}, **storage, **extra}}
 
@@ -75,7 +90,8 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
     assert f"{cluster}/{name}/backupmeta" in listing
     assert any(key.endswith(".sst") for key in listing)
     expected_url = (
-        f"s3://my-bucket/{cluster}/{name}/" if storage_kind == "s3" else f"azure://my-container/{cluster}/{name}/"
+        # GetStoragePath: s3 without a trailing slash, azure with one.
+        f"s3://my-bucket/{cluster}/{name}" if storage_kind == "s3" else f"azure://my-container/{cluster}/{name}/"
     )
     assert status["backupPath"] == expected_url
     # The snapshot holds exactly the rows of the cluster as of its commitTs.
@@ -86,7 +102,8 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
         assert meta["total_kvs"] == sandbox.rows(ns, cluster, int(status["commitTs"]))["count"]
 
 
-def test_missing_secret_fails_with_operator_message(crs, new_cluster):
+def test_missing_secret_is_retried_until_it_exists(crs, core, sandbox, new_cluster):
+    """Not Failed (the sandbox said so once): RetryFailed/GetS3SecretFailed, requeued until the Secret is there."""
     ns, cluster = new_cluster()
     name = unique("snap")
     crs.create_namespaced_custom_object(
@@ -94,11 +111,19 @@ def test_missing_secret_fails_with_operator_message(crs, new_cluster):
         VERSION,
         ns,
         "backups",
-        _snapshot(name, cluster, s3_storage(f"x/{name}", secret="no-such-secret")),
+        _snapshot(name, cluster, s3_storage(f"x/{name}", secret="late-secret")),
     )
-    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
-    message = done["status"]["conditions"][-1]["message"]
-    assert "no-such-secret" in message and "not found" in message
+    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
+    condition = done["status"]["conditions"][-1]
+    assert condition["reason"] == "GetS3SecretFailed"
+    assert "late-secret" in condition["message"] and "not found" in condition["message"]
+    time.sleep(3)  # more than a resync: still waiting, never Failed
+    assert _phase(_get(crs, "pingcap.com", ns, name)) == "RetryFailed"
+    keys = sandbox.env
+    core.create_namespaced_secret(ns, {"metadata": {"name": "late-secret"}, "stringData": {
+        "access_key": keys["TIDB_SANDBOX_S3_ACCESS_KEY"], "secret_key": keys["TIDB_SANDBOX_S3_SECRET_KEY"]}})
+    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) in ("Complete", "Failed"))
+    assert _phase(done) == "Complete", done["status"]
 
 
 def test_wrong_s3_credentials_fail_the_backup(sandbox, crs, core, new_cluster):
@@ -186,3 +211,25 @@ def test_retain_keeps_data_when_the_cr_is_deleted(sandbox, crs, new_cluster):
     assert not done["metadata"].get("finalizers")
     crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", name)
     assert f"{cluster}/{name}/backupmeta" in _s3_keys(sandbox, f"{cluster}/{name}/")
+
+
+def test_table_filter_backs_up_only_the_tables_it_matches(sandbox, crs, new_cluster):
+    """BR's --filter: the snapshot holds the matched tables (and their database), nothing else."""
+    ns, cluster = new_cluster()
+    wait_for(lambda: sandbox.rows(ns, cluster)["rows"], lambda rows: any(k.startswith("crm/") for k in rows))
+    name = unique("snap")
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _snapshot(
+        name, cluster, s3_storage(f"{cluster}/{name}"), tableFilter=["shop.*", "!shop.customers"]))
+    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) in ("Complete", "Failed"))
+    assert _phase(done) == "Complete", done["status"]
+    target = unique("target")
+    sandbox.create_cluster(ns, target)
+    restore = unique("restore")
+    crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "restores", {
+        "metadata": {"name": restore}, "spec": {"br": {"cluster": target}, **s3_storage(f"{cluster}/{name}")}})
+    wait_for(lambda: _get(crs, "pingcap.com", ns, restore, "restores"), lambda o: _phase(o) == "Complete")
+    restored = set(sandbox.rows(ns, target)["rows"])
+    source = set(sandbox.rows(ns, cluster, int(done["status"]["commitTs"]))["rows"])
+    assert restored == {k for k in source if k == "shop" or (k.startswith("shop/") and not k.startswith(
+        "shop/customers"))}
+    assert restored and not any(k.startswith("crm") for k in restored)

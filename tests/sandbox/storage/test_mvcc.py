@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tidb_sandbox.data.mvcc import Change, ClusterData
 
-KEYS = [f"orders/{n:010d}" for n in range(6)]
+KEYS = [f"shop/orders/{n:010d}" for n in range(6)]
 
 # (key index, ts gap, value or None): gaps keep every key's versions strictly rising.
 ops = st.lists(
@@ -93,3 +93,23 @@ def test_load_fills_a_fresh_cluster_only() -> None:
 def test_cluster_ids_look_like_pd_ones() -> None:
     assert ClusterData().cluster_id >= 1 << 62
     assert ClusterData(cluster_id=42).cluster_id == 42
+
+
+def test_rows_at_a_prefix_and_versions_with_their_commit_ts() -> None:
+    data = ClusterData()
+    data.apply([Change(1, "shop", {"charset": "utf8mb4"}), Change(2, "shop/orders", {"id": 110}),
+                Change(3, "shop/orders/0000000001", {"id": 1}), Change(4, "shop/ordersx/0000000001", {"id": 1}),
+                Change(5, "shop/orders/0000000001", {"id": 1, "v": 2})])
+    assert data.rows_at(4, "shop/orders/") == {"shop/orders/0000000001": {"id": 1}}
+    assert data.rows_at(5, "shop/orders/") == {"shop/orders/0000000001": {"id": 1, "v": 2}}
+    found = data.versions_at(4, lambda key: key.count("/") < 2)
+    assert found == {"shop": (1, {"charset": "utf8mb4"}), "shop/orders": (2, {"id": 110})}
+    assert data.versions_at(0, lambda key: True) == {}
+
+
+def test_empty_means_no_live_key() -> None:
+    data = ClusterData()
+    data.apply([Change(1, "shop", {}), Change(2, "shop", None)])
+    assert data.is_empty() and data.version_count == 2
+    data.apply([Change(3, "shop", {})])
+    assert not data.is_empty()

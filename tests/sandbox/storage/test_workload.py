@@ -5,8 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tidb_sandbox.data.mvcc import ClusterData
+from tidb_sandbox.data.schema import TableDef, parse_key, row_key, table_key
 from tidb_sandbox.data.tso import TsoAllocator, dt_to_tso
-from tidb_sandbox.data.workload import Workload, poisson, seed_history
+from tidb_sandbox.data.workload import TABLES, Workload, poisson, seed_history
+
+
+def row_keys(keys) -> list[str]:
+    return [k for k in keys if (parts := parse_key(k)) is not None and parts.is_row]
 
 
 def test_poisson_mean() -> None:
@@ -17,6 +22,13 @@ def test_poisson_mean() -> None:
     assert poisson(rng, 0) == 0
 
 
+def test_the_tables_are_two_databases_of_two_or_more_tables() -> None:
+    by_db: dict[str, list[str]] = {}
+    for table in TABLES:
+        by_db.setdefault(table.table.database, []).append(table.table.name)
+    assert len(by_db) >= 2 and all(len(names) >= 2 for names in by_db.values())
+
+
 def test_tick_writes_the_requested_mix_at_fresh_tsos() -> None:
     data, alloc = ClusterData(), TsoAllocator()
     workload = Workload(data, alloc, random.Random(5), inserts_per_s=20, updates_per_s=10, deletes_per_s=2)
@@ -25,6 +37,8 @@ def test_tick_writes_the_requested_mix_at_fresh_tsos() -> None:
     kinds = {"insert": 0, "update": 0, "delete": 0}
     seen: set[str] = set()
     for change in changes:
+        if not parse_key(change.key).is_row:
+            continue
         if change.value is None:
             kinds["delete"] += 1
         elif change.key in seen:
@@ -38,7 +52,26 @@ def test_tick_writes_the_requested_mix_at_fresh_tsos() -> None:
     assert all(c.ts > before for c in changes)
     assert [c.ts for c in changes] == sorted(c.ts for c in changes)
     assert data.rows_now() == {k: v for k, v in data.rows_at(alloc.next()).items()}
-    assert len(data.rows_now()) == workload.live_count
+    assert len(row_keys(data.rows_now())) == workload.live_count
+    # The rates are for all tables together, spread by the tables' weights: every table gets rows.
+    tables = {(p.database, p.table) for p in map(parse_key, row_keys(data.rows_now()))}
+    assert tables == {(t.table.database, t.table.name) for t in TABLES}
+
+
+def test_the_first_tick_creates_databases_and_tables_before_rows() -> None:
+    data, alloc = ClusterData(), TsoAllocator()
+    assert data.is_empty()
+    workload = Workload(data, alloc, random.Random(2), inserts_per_s=50, updates_per_s=0, deletes_per_s=0)
+    first = workload.tick(1.0)
+    definitions = [c for c in first if not parse_key(c.key).is_row]
+    assert {c.key for c in definitions} == {"shop", "crm", *(t.table.key for t in TABLES)}
+    assert max(c.ts for c in definitions) <= min(c.ts for c in first if parse_key(c.key).is_row)
+    assert not data.is_empty()
+    definition = TableDef.from_definition("shop", "orders", data.get(table_key("shop", "orders")))
+    assert [c.name for c in definition.columns] == ["id", "customer_id", "amount", "status", "version"]
+    # A workload over existing tables writes no definitions again.
+    again = Workload(data, alloc, random.Random(3), inserts_per_s=5, updates_per_s=0, deletes_per_s=0)
+    assert all(parse_key(c.key).is_row for c in again.tick(1.0))
 
 
 def test_rows_have_the_documented_shape_and_updates_bump_version() -> None:
@@ -47,11 +80,13 @@ def test_rows_have_the_documented_shape_and_updates_bump_version() -> None:
     workload = Workload(data, TsoAllocator(), random.Random(1), **rates)
     for _ in range(20):
         workload.tick(0.5)
-    rows = data.rows_now()
+    rows = {k: v for k, v in data.rows_now().items() if parse_key(k).is_row}
     assert rows
+    columns = {(t.table.database, t.table.name): {c.name for c in t.table.columns} for t in TABLES}
     for key, row in rows.items():
-        assert set(row) == {"id", "customer", "amount", "version"}
-        assert key == f"orders/{row['id']:010d}"
+        parts = parse_key(key)
+        assert set(row) == columns[(parts.database, parts.table)]
+        assert key == row_key(parts.database, parts.table, row["id"])
     assert max(row["version"] for row in rows.values()) > 1
 
 
@@ -61,12 +96,14 @@ def test_seed_history_writes_the_past() -> None:
     start = end - timedelta(days=2)
     written = seed_history(data, alloc, start, end, ops_per_hour=60, rng=rng, initial_rows=50)
     assert written == data.version_count
-    assert 50 + 0.7 * 2880 < written < 50 + 1.3 * 2880
-    # The initial batch shares start's millisecond, with rising logical parts.
-    assert len(data.rows_at(dt_to_tso(start + timedelta(milliseconds=1)) - 1)) == 50
+    definitions = 2 + len(TABLES)
+    assert definitions + 50 + 0.7 * 2880 < written < definitions + 50 + 1.3 * 2880
+    # The definitions and the initial batch share start's millisecond, with rising logical parts.
+    at_start = data.rows_at(dt_to_tso(start + timedelta(milliseconds=1)) - 1)
+    assert len(row_keys(at_start)) == 50 and len(at_start) == 50 + definitions
     assert dt_to_tso(start) <= data.min_ts and data.max_ts < dt_to_tso(end)
     assert alloc.next() > data.max_ts
     # A live workload continues after the history without clashing with its ids.
     workload = Workload(data, alloc, rng, inserts_per_s=10, updates_per_s=0, deletes_per_s=0)
-    assert workload.live_count == len(data.rows_now())
+    assert workload.live_count == len(row_keys(data.rows_now()))
     workload.tick(1.0)

@@ -1,0 +1,169 @@
+"""Log backup tasks as TiKV and PD hold them: one task per cluster, flushed to storage on a timer.
+
+Three checkpoints, each later than the next, as on a real cluster:
+- the data flushed to storage (data files and metas), every `checkpoint_interval`;
+- PD's global checkpoint (`/tidb/br-stream/checkpoint/<task>`), which the advancer moves to the flush just
+  made; the operator's tracker copies it into `status.logCheckpointTs` when it polls;
+- the global checkpoint files in storage (`v1/global_checkpoint/<store>.ts`), which TiKV uploads after the
+  advancer has broadcast the checkpoint; they trail PD by `storage_checkpoint_lag` seconds. BR's restore
+  checks this one (`br log metadata` log-max-ts), so a restore to a time PD has passed may still fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data.tso import TsoAllocator
+from ..faults import Faults
+from ..operator.clusters import ClusterRegistry, SimCluster
+from ..storage import br_layout
+from ..storage.base import Location
+
+log = logging.getLogger(__name__)
+
+ClusterKey = tuple[str, str]  # (namespace, name) of the TiDB cluster
+MANUAL = "manual"
+
+
+class TaskExists(Exception):
+    """`br log start` while the cluster already has a log backup task (BR's ErrStreamLogTaskExist)."""
+
+
+@dataclass
+class LogTask:
+    cluster: ClusterKey
+    name: str  # the task name: the Backup CR's name
+    owner: str  # "namespace/name" of the Backup CR whose job started it
+    location: Location
+    start_ts: int
+    checkpoint: int  # PD's global checkpoint; 0 until the first flush
+    last_flush: int  # changes up to this TSO are in storage
+    paused: bool = False
+    pause_error: str | None = None  # paused by TiKV on an error (V2 pause info, severity ERROR)
+    pending: list[tuple[float, int]] = field(default_factory=list)  # flushes not yet in the checkpoint files
+    storage_checkpoint: int = 0
+
+
+@dataclass(frozen=True)
+class KernelState:
+    """What the operator's kernel-state sync reads from PD's etcd (`/tidb/br-stream/{info,pause,...}`)."""
+
+    info_exists: bool
+    paused: bool
+    pause_reason: str  # "" when running, "manual", or the error TiKV paused it for
+    checkpoint: int
+
+
+class LogKernel:
+    def __init__(self, clusters: ClusterRegistry, alloc: TsoAllocator, config: Any, faults: Faults):
+        self.clusters = clusters
+        self.alloc = alloc
+        self.config = config  # checkpoint_interval, storage_checkpoint_lag, stores
+        self.faults = faults
+        self._tasks: dict[ClusterKey, LogTask] = {}
+
+    # -- what `br log ...` does ----------------------------------------------------------------------
+    def start(self, cluster: SimCluster, name: str, owner: str, location: Location, start_ts: int) -> LogTask:
+        key = (cluster.namespace, cluster.name)
+        existing = self._tasks.get(key)
+        if existing is not None:
+            raise TaskExists(f"[BR:Stream:ErrStreamLogTaskExist]stream task already exists: task {existing.name} "
+                             f"is running on cluster {key[0]}/{key[1]}; only one log backup task is allowed")
+        task = LogTask(key, name, owner, location, start_ts, checkpoint=0, last_flush=start_ts)
+        self._tasks[key] = task
+        return task
+
+    def adopt(self, cluster: SimCluster, name: str, owner: str, location: Location, start_ts: int,
+              checkpoint: int) -> LogTask:
+        """A task that has been running since before the sandbox started (seeded history)."""
+        task = self.start(cluster, name, owner, location, start_ts)
+        task.checkpoint = task.last_flush = task.storage_checkpoint = checkpoint
+        return task
+
+    def pause(self, cluster: ClusterKey, name: str) -> None:
+        task = self._require(cluster, name)
+        task.paused, task.pause_error = True, None
+
+    def resume(self, cluster: ClusterKey, name: str) -> None:
+        task = self._require(cluster, name)
+        task.paused, task.pause_error = False, None
+
+    def stop(self, cluster: ClusterKey, name: str) -> None:
+        """`br log stop`: the task and its etcd keys go; what was flushed stays in storage."""
+        task = self._tasks.get(cluster)
+        if task is not None and task.name == name:
+            del self._tasks[cluster]
+
+    def error_pause(self, cluster: ClusterKey, name: str, message: str) -> None:
+        task = self._require(cluster, name)
+        task.paused, task.pause_error = True, f"Paused by error(store 1): {message}"
+
+    def _require(self, cluster: ClusterKey, name: str) -> LogTask:
+        task = self.task(cluster, name)
+        if task is None:
+            raise LookupError(f"[BR:Stream:ErrStreamLogTaskNotFound]log backup task {name} not found "
+                              f"on cluster {cluster[0]}/{cluster[1]}")
+        return task
+
+    # -- what PD's etcd answers ------------------------------------------------------------------------
+    def task(self, cluster: ClusterKey, name: str) -> LogTask | None:
+        task = self._tasks.get(cluster)
+        return task if task is not None and task.name == name else None
+
+    def tasks(self) -> Iterable[LogTask]:
+        return list(self._tasks.values())
+
+    def state(self, cluster: ClusterKey, name: str) -> KernelState:
+        task = self.task(cluster, name)
+        if task is None:
+            return KernelState(False, False, "", 0)
+        reason = "" if not task.paused else (task.pause_error or MANUAL)
+        return KernelState(True, task.paused, reason, task.checkpoint)
+
+    # -- TiKV flushing -----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.config.checkpoint_interval, 0.05))
+            for task in self.tasks():
+                try:
+                    await self._tick(task)
+                except Exception:  # storage trouble stalls a task's checkpoint, as in TiKV
+                    log.debug("log task %s: flush failed", task.name, exc_info=True)
+
+    async def _tick(self, task: LogTask) -> None:
+        if task.paused and self.faults.take_task_resume(task.owner):
+            self.resume(task.cluster, task.name)
+        message = None if task.paused else self.faults.take_log_error_pause(task.owner)
+        if message:
+            self.error_pause(task.cluster, task.name, message)
+        if not task.paused and not self.faults.freeze_checkpoint:
+            await self._flush(task)
+        await self._upload_checkpoint(task)
+
+    async def _flush(self, task: LogTask) -> None:
+        cluster = self.clusters.get(*task.cluster)
+        if cluster is None:
+            return
+        flush_ts = self.alloc.next()
+        changes = cluster.data.changes_between(task.last_flush, flush_ts)
+        await asyncio.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
+                                stores=self.config.stores, write_checkpoint=False)
+        if self.task(task.cluster, task.name) is not task or task.paused:
+            return  # stopped or paused while the flush was in flight: the advancer does not move
+        task.last_flush = task.checkpoint = flush_ts
+        task.pending.append((time.monotonic(), flush_ts))
+
+    async def _upload_checkpoint(self, task: LogTask) -> None:
+        horizon = time.monotonic() - self.config.storage_checkpoint_lag
+        due = [ts for at, ts in task.pending if at <= horizon]
+        if not due:
+            return
+        task.pending = [(at, ts) for at, ts in task.pending if at > horizon]
+        newest = max(due)
+        await asyncio.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
+        task.storage_checkpoint = max(task.storage_checkpoint, newest)
