@@ -3,12 +3,17 @@
 The sync hook runs on workers (create, adopt, patch, delete); the async one runs in the triggerer
 (get, list, watch). Both take the API group from configuration, so one code path serves TiDB Operator
 v1 (`pingcap.com`) and v2 (`br.pingcap.com`).
+
+Every call of the sync hook retries transient failures (429, 5xx, cut connections) with backoff, within
+a bound of attempts and time per call, so that an API hiccup never fails a task. A task whose own retry
+would be unsafe (a create) gets this inner retry too: a create that may have reached the server is read
+back and adopted by its labels, never sent blindly twice.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -17,8 +22,8 @@ from airflow.sdk import BaseHook
 from kubernetes.client.exceptions import ApiException
 
 from ..api import LABEL_MANAGED_BY, ApiGroup
+from .retry import TRANSIENT_STATUS, Budget, RetryPolicy
 
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 KINDS = {"backups": "Backup", "restores": "Restore", "compactbackups": "CompactBackup"}
 
 
@@ -46,7 +51,8 @@ def check_ours(existing: dict[str, Any], expected_labels: dict[str, str], what: 
 
 
 class TidbOperatorHook(BaseHook):
-    """Sync access to Backup/Restore/CompactBackup CRs through `KubernetesHook`'s custom object client."""
+    """Sync access to Backup/Restore/CompactBackup CRs (and, for planning, any custom object) through
+    `KubernetesHook`'s client; every call retries transient failures within `RetryPolicy` bounds."""
 
     conn_name_attr = "kubernetes_conn_id"
     default_conn_name = "kubernetes_default"
@@ -54,12 +60,13 @@ class TidbOperatorHook(BaseHook):
     hook_name = "TiDB Operator (Kubernetes)"
 
     def __init__(self, kubernetes_conn_id: str = default_conn_name, *, api_group: ApiGroup | str = "pingcap.com",
-                 api_retries: int = 5, retry_delay: float = 1.0) -> None:
+                 max_attempts: int = 10, retry_budget: float = 120.0, retry_delay: float = 0.5,
+                 max_retry_delay: float = 10.0, max_retry_after: float = 30.0) -> None:
         super().__init__()
         self.kubernetes_conn_id = kubernetes_conn_id
         self.api_group = api_group if isinstance(api_group, ApiGroup) else ApiGroup(api_group)
-        self.api_retries = api_retries
-        self.retry_delay = retry_delay
+        self.retry_policy = RetryPolicy(max_attempts=max_attempts, budget=retry_budget, base_delay=retry_delay,
+                                        max_delay=max_retry_delay, max_retry_after=max_retry_after)
 
     @cached_property
     def kube(self) -> KubernetesHook:
@@ -67,33 +74,65 @@ class TidbOperatorHook(BaseHook):
 
     @cached_property
     def api(self) -> Any:
-        return self.kube.custom_object_client
+        from kubernetes.client import CustomObjectsApi
+        from kubernetes.client.rest import RESTClientObject
+
+        api_client = self.kube.api_client
+        # urllib3 on its own resends a GET or DELETE at once after a cut connection (3 times): that skips the
+        # backoff and hides whether a DELETE reached the server. Every retry happens in this hook instead.
+        # The configuration is the client's own copy, so nothing else sees the change.
+        api_client.configuration.retries = False
+        api_client.rest_client = RESTClientObject(api_client.configuration)
+        return CustomObjectsApi(api_client=api_client)
 
     def _args(self, plural: str) -> tuple[str, str, str]:
         return self.api_group.group, self.api_group.version, plural
 
-    def _retrying(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Idempotent calls retry transient answers (429, 5xx) with backoff; others raise at once."""
-        for attempt in range(self.api_retries + 1):
+    def _budget(self, what: str) -> Budget:
+        return Budget(self.retry_policy, what, self.log)
+
+    @staticmethod
+    def _call(budget: Budget, call: Callable[..., Any], *args: Any, _step: str = "", **kwargs: Any) -> Any:
+        """Run one request, retrying it within `budget`; for requests that are safe to repeat."""
+        while True:
             try:
                 return call(*args, **kwargs)
-            except ApiException as exc:
-                if exc.status not in TRANSIENT_STATUS or attempt == self.api_retries:
+            except Exception as exc:
+                if budget.retry(exc, step=_step) is None:
                     raise
-                self.log.warning("Kubernetes API answered %s; retrying (%d/%d)", exc.status, attempt + 1,
-                                 self.api_retries)
-                time.sleep(min(self.retry_delay * 2 ** attempt, 15.0))
-        raise AssertionError("unreachable")
 
     # -- reads -------------------------------------------------------------------------------------------
-    def get(self, plural: str, name: str, namespace: str) -> dict[str, Any] | None:
-        group, version, _ = self._args(plural)
+    def get_object(self, group: str, version: str, plural: str, name: str,
+                   namespace: str) -> dict[str, Any] | None:
+        """Any namespaced custom object (a TidbCluster, a v2 Cluster), or None when it is not there."""
+        budget = self._budget(f"get {describe(plural, name, namespace, group)}")
+        return self._get(budget, group, version, plural, name, namespace)
+
+    def _get(self, budget: Budget, group: str, version: str, plural: str, name: str, namespace: str,
+             step: str = "") -> dict[str, Any] | None:
         try:
-            return self._retrying(self.api.get_namespaced_custom_object, group, version, namespace, plural, name)
+            return self._call(budget, self.api.get_namespaced_custom_object, group, version, namespace, plural,
+                              name, _step=step)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+
+    def list_objects(self, group: str, version: str, plural: str, namespace: str, *,
+                     label_selector: str | None = None, field_selector: str | None = None) -> list[dict[str, Any]]:
+        """Any namespaced custom objects, e.g. the TidbClusters of a namespace."""
+        return self._list(group, version, plural, namespace, label_selector, field_selector)[0]
+
+    def _list(self, group: str, version: str, plural: str, namespace: str, label_selector: str | None,
+              field_selector: str | None) -> tuple[list[dict[str, Any]], str]:
+        kwargs = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
+        budget = self._budget(f"list {plural}.{group} in {namespace}")
+        result = self._call(budget, self.api.list_namespaced_custom_object, group, version, namespace, plural,
+                            **kwargs)
+        return result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion", "")
+
+    def get(self, plural: str, name: str, namespace: str) -> dict[str, Any] | None:
+        return self.get_object(*self._args(plural)[:2], plural, name, namespace)
 
     def require(self, plural: str, name: str, namespace: str) -> dict[str, Any]:
         obj = self.get(plural, name, namespace)
@@ -108,59 +147,98 @@ class TidbOperatorHook(BaseHook):
 
     def list_with_version(self, plural: str, namespace: str, *, label_selector: str | None = None,
                           field_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
-        group, version, _ = self._args(plural)
-        kwargs = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
-        result = self._retrying(self.api.list_namespaced_custom_object, group, version, namespace, plural, **kwargs)
-        return result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion", "")
+        return self._list(*self._args(plural), namespace, label_selector, field_selector)
 
     # -- writes ------------------------------------------------------------------------------------------
     def create_or_adopt(self, plural: str, body: dict[str, Any], namespace: str,
                         expected_labels: dict[str, str]) -> tuple[dict[str, Any], bool]:
         """Create the CR; if its (deterministic) name exists, adopt it when it is ours for this run.
 
-        Create is not retried on 409: a conflict means "it exists", which is answered by reading it.
+        Returns (the CR, created). `created` is True when this call's create reached the server: answered
+        201, or answered with an error that may have come after the write, after which the object turned up
+        carrying `expected_labels`. It is False when the name was already taken by an earlier try of this run
+        (a 409 with no uncertain attempt before it). Only used for logging by the operators.
+
+        A create is never sent again blindly: after an error that may have been applied, the object is read
+        back by name and adopted when `check_ours` passes (or ForeignResource raised); only when it is not
+        there is the create sent again, all within one retry budget. A 409 means "the name exists", answered
+        the same way. `expected_labels={}` adopts any object of that name.
         """
         group, version, _ = self._args(plural)
         body = {**body, "apiVersion": self.api_group.api_version, "kind": KINDS[plural]}
-        name = body["metadata"]["name"]
-        try:
-            return self.api.create_namespaced_custom_object(group, version, namespace, plural, body), True
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-        existing = self.require(plural, name, namespace)
-        check_ours(existing, expected_labels, describe(plural, name, namespace, group))
-        self.log.info("Adopting %s, created earlier for this run", describe(plural, name, namespace, group))
-        return existing, False
+        name = (body.get("metadata") or {}).get("name")
+        if not name:
+            raise ValueError("create_or_adopt needs metadata.name: an object with a generated name cannot be "
+                             "found again after an error, so a retry could create it twice")
+        what = describe(plural, name, namespace, group)
+        budget = self._budget(f"create {what}")
+        while True:
+            try:
+                return self.api.create_namespaced_custom_object(group, version, namespace, plural, body), True
+            except Exception as exc:
+                conflict = isinstance(exc, ApiException) and exc.status == 409
+                fault = None if conflict else budget.retry(exc)
+                if not conflict and fault is None:
+                    raise
+                if fault is not None and not fault.maybe_applied:
+                    continue  # refused before it was sent or handled (a 429, a refused connection): send it again
+            existing = self._get(budget, group, version, plural, name, namespace, step="read back")
+            if existing is None:
+                if conflict:  # answered "exists" and then gone: someone else is replacing it; do not race them
+                    raise CrNotFound(f"{what} answered 409 AlreadyExists to the create, then was not found")
+                continue  # the failed create was not applied: send it again, within the same budget
+            check_ours(existing, expected_labels, what)
+            if budget.maybe_applied:
+                self.log.info("Adopting %s: ours for this run, most likely made by this create before its error", what)
+            else:
+                self.log.info("Adopting %s, created earlier for this run", what)
+            return existing, budget.maybe_applied
 
     def merge_patch(self, plural: str, name: str, namespace: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """JSON merge patch of spec or metadata (never a full update: that could clobber v1 status)."""
+        """JSON merge patch of spec or metadata (never a full update: that could clobber v1 status).
+
+        A merge patch is idempotent, so it is retried even after an error that came after the write. A patch
+        without resourceVersion conflicts (409) only transiently, so a 409 is retried within the budget too.
+        """
         group, version, _ = self._args(plural)
-        try:
-            return self._retrying(self.api.patch_namespaced_custom_object, group, version, namespace, plural, name,
-                                  patch)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise CrNotFound(f"{describe(plural, name, namespace, group)} not found") from exc
-            if exc.status == 409:  # a patch without resourceVersion only conflicts transiently
-                time.sleep(self.retry_delay)
+        what = describe(plural, name, namespace, group)
+        budget = self._budget(f"patch {what}")
+        while True:
+            try:
                 return self.api.patch_namespaced_custom_object(group, version, namespace, plural, name, patch)
-            raise
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise CrNotFound(f"{what} not found") from exc
+                if budget.retry(exc, TRANSIENT_STATUS | {409}) is None:
+                    raise
+            except Exception as exc:
+                if budget.retry(exc) is None:
+                    raise
 
     def delete(self, plural: str, name: str, namespace: str) -> bool:
-        """Delete the CR; False when it was already gone. Finalizers may keep it a while."""
+        """Delete the CR; False when it was already gone. Finalizers may keep it a while.
+
+        A 404 after an attempt that may have reached the server means that attempt deleted it: True.
+        """
         group, version, _ = self._args(plural)
+        budget = self._budget(f"delete {describe(plural, name, namespace, group)}")
         try:
-            self._retrying(self.api.delete_namespaced_custom_object, group, version, namespace, plural, name)
+            self._call(budget, self.api.delete_namespaced_custom_object, group, version, namespace, plural, name)
             return True
         except ApiException as exc:
             if exc.status == 404:
-                return False
+                return budget.maybe_applied
             raise
 
     def test_connection(self) -> tuple[bool, str]:
         try:
-            self.list("backups", self.kube.get_namespace() or "default")
+            group, version, plural = self._args("backups")
+            # A short budget: the UI waits for the answer.
+            policy = replace(self.retry_policy, max_attempts=min(3, self.retry_policy.max_attempts),
+                             budget=min(10.0, self.retry_policy.budget))
+            quick = Budget(policy, "list backups (connection test)", self.log)
+            self._call(quick, self.api.list_namespaced_custom_object, group, version,
+                       self.kube.get_namespace() or "default", plural)
             return True, f"Listed backups.{self.api_group.group}"
         except Exception as exc:  # the UI shows the message
             return False, str(exc)

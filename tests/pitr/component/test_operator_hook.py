@@ -57,10 +57,18 @@ def test_get_list_patch_delete_and_missing(connections, fresh_cluster):
 
 def test_transient_errors_are_retried_for_reads(sandbox, connections, fresh_cluster):
     ns, _ = fresh_cluster()
-    hook = TidbOperatorHook(connections["kubernetes"], retry_delay=0.05, api_retries=8)
+    hook = TidbOperatorHook(connections["kubernetes"], max_attempts=30, retry_delay=0.001, max_retry_delay=0.01)
     sandbox.set_faults(api_error_rate=0.5, api_error_codes=[503])
     try:
         for _ in range(5):
             assert hook.list("backups", ns) == []
     finally:
-        sandbox.set_faults(api_error_rate=0.0)
+        # clear_faults leaves the error codes as set; put back the sandbox's defaults for later tests.
+        sandbox.clear_faults()
+        sandbox.set_faults(api_error_codes=[500, 503])
+
+
+def test_connection_test_lists_backups(connections):
+    ok, message = TidbOperatorHook(connections["kubernetes"]).test_connection()
+    assert ok, message
+    assert message == "Listed backups.pingcap.com"

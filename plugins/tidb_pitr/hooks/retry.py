@@ -1,0 +1,142 @@
+"""Retrying Kubernetes API calls: which failures are transient, and how long to keep trying.
+
+A 429 is the apiserver refusing a request before handling it; a 5xx or a cut connection may come after the
+server applied the request, which matters to a create (`Fault.maybe_applied`). Certificate problems and
+real answers (404, 409, 422, ...) are not retried.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from urllib3 import exceptions as urllib3_errors
+
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+# Failures that happen before the request is sent: retrying them can never repeat a write.
+_NOT_SENT = (urllib3_errors.ConnectTimeoutError, ConnectionRefusedError)  # NewConnectionError is a ConnectTimeout
+# Failures after the request may have been sent: the server may have applied it.
+_CUT = (urllib3_errors.ProtocolError, urllib3_errors.TimeoutError, ConnectionError, TimeoutError, ssl.SSLEOFError)
+
+
+# -- what is transient ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fault:
+    """A failure worth retrying: what it was, whether the server may have applied it, and its Retry-After."""
+
+    reason: str
+    maybe_applied: bool
+    retry_after: float | None = None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (MaxRetryError.reason, ProtocolError's args, `raise ... from`).
+
+    Not `__context__`: an unrelated error raised while handling a connection error is not a connection error.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen or len(seen) > 20:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [getattr(current, "reason", None), current.__cause__, *current.args]
+        todo.extend(e for e in wrapped if isinstance(e, BaseException))
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    value = exc.headers.get("Retry-After") if exc.headers else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # the HTTP-date form
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(exc: BaseException, retry_status: frozenset[int] = TRANSIENT_STATUS) -> Fault | None:
+    """A `Fault` when `exc` is worth retrying, else None (a real answer, or a broken configuration)."""
+    if isinstance(exc, ApiException):
+        if exc.status in retry_status:
+            # A 429 is the apiserver's flow control refusing the request before handling it.
+            return Fault(f"HTTP {exc.status}", maybe_applied=exc.status != 429, retry_after=_retry_after(exc))
+        # The client turns a bare SSLError into status 0: an EOF is a cut TLS connection, the rest is not transient.
+        if exc.status == 0 and "EOF" in str(exc.reason):
+            return Fault(f"TLS connection cut: {str(exc.reason).splitlines()[-1]}", maybe_applied=True)
+        return None
+    causes = list(_causes(exc))
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return None
+    reason = f"{type(exc).__name__}: {exc}"
+    if any(isinstance(c, _NOT_SENT) for c in causes):
+        return Fault(f"connection failed: {reason}", maybe_applied=False)
+    if any(isinstance(c, _CUT) for c in causes):
+        return Fault(f"connection cut: {reason}", maybe_applied=True)
+    return None
+
+
+# -- how long to keep trying -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of one hook call: it gives up at its `max_attempts`-th transient failure or when the next
+    wait would end past `budget` seconds from its start. Waits double from `base_delay` up to `max_delay`,
+    with jitter; a Retry-After is honoured up to `max_retry_after`."""
+
+    max_attempts: int = 10
+    budget: float = 120.0
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+    max_retry_after: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    def delay(self, failures: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+        if retry_after is None:
+            return backoff
+        return max(backoff, min(retry_after, self.max_retry_after))
+
+
+class Budget:
+    """One call's attempts and deadline, shared by every request the call makes (a create and its read-back)."""
+
+    def __init__(self, policy: RetryPolicy, what: str, log: Any) -> None:  # the hook's (structlog) logger
+        self.policy, self.what, self.log = policy, what, log
+        self.started = time.monotonic()
+        self.failures = 0
+        # Some failed attempt may have been applied by the server (a write answered 5xx, a cut connection).
+        self.maybe_applied = False
+
+    def retry(self, exc: BaseException, retry_status: frozenset[int] = TRANSIENT_STATUS,
+              step: str = "") -> Fault | None:
+        """Wait before the next attempt and return the fault; None when the caller must re-raise `exc`."""
+        fault = classify(exc, retry_status)
+        if fault is None:
+            return None
+        self.failures += 1
+        self.maybe_applied = self.maybe_applied or fault.maybe_applied
+        elapsed = time.monotonic() - self.started
+        what = f"{self.what} ({step})" if step else self.what
+        wait = self.policy.delay(self.failures, fault.retry_after)
+        if self.failures >= self.policy.max_attempts or elapsed + wait > self.policy.budget:
+            self.log.error("Kubernetes API %s: %s (attempt %d/%d); giving up after %.1f s", what, fault.reason,
+                           self.failures, self.policy.max_attempts, elapsed)
+            exc.add_note(f"tidb_pitr: gave up on {what} after {self.failures} attempts in {elapsed:.1f} s")
+            return None
+        hint = f" (Retry-After {fault.retry_after:g} s)" if fault.retry_after is not None else ""
+        self.log.warning("Kubernetes API %s: %s (attempt %d/%d); retrying in %.2f s%s", what, fault.reason,
+                         self.failures, self.policy.max_attempts, wait, hint)
+        self.policy.sleep(wait)
+        return fault
