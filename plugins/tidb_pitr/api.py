@@ -13,14 +13,28 @@ BACKUPS = "backups"
 RESTORES = "restores"
 COMPACT_BACKUPS = "compactbackups"
 
-# Labels on every CR this project creates: who made it, for which cluster, what it is, and for which
-# DAG run (a hash, since run ids are not valid label values; the full id goes in an annotation).
+# Labels on every CR this project creates: who made it, for which configured cluster, by which flow, what
+# it is, the TiDB cluster it acts on, and for which DAG run (a hash, since run ids are not valid label
+# values; the full id goes in an annotation). Retention and deletion touch only what carries the first two.
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "tidb-pitr-airflow"
-LABEL_CLUSTER = "app.kubernetes.io/instance"
+LABEL_PITR_CLUSTER = "tidb-pitr-airflow/cluster"  # the configured cluster's name (the source, for a restore)
+LABEL_FLOW = "tidb-pitr-airflow/flow"  # snapshot, log-guard, restore, compaction
+LABEL_CLUSTER = "app.kubernetes.io/instance"  # the TiDB cluster object the CR acts on
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_RUN = "tidb-pitr-airflow/run"
 ANNOTATION_RUN = "tidb-pitr-airflow/run-id"
+# State kept on the live log backup CR, where a DBA sees it with `kubectl describe`: a snapshot run that
+# failed (retention holds until a later one succeeds), and the leases by which retention and restores
+# keep out of each other's way.
+ANNOTATION_SNAPSHOT_FAILED = "tidb-pitr-airflow/snapshot-failed"
+ANNOTATION_RETENTION_LEASE = "tidb-pitr-airflow/retention-lease"
+ANNOTATION_RESTORE_LEASE_PREFIX = "restore.tidb-pitr-airflow/"  # + the run's label hash
+
+FLOW_SNAPSHOT = "snapshot"
+FLOW_LOG_GUARD = "log-guard"
+FLOW_RESTORE = "restore"
+FLOW_COMPACTION = "compaction"
 
 COMPONENT_SNAPSHOT = "snapshot"
 COMPONENT_LOG = "log-backup"

@@ -7,22 +7,16 @@ provider blocks ({"s3": {...}}); the prefix is always set here, never left to ch
 from __future__ import annotations
 
 import copy
-import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from .api import ApiGroup
 from .model import STORAGE_PROVIDERS
-from .tso import MIN_PLAUSIBLE_TSO, tso_str, tso_to_dt
+from .tso import MIN_PLAUSIBLE_TSO, tso_str
 
 CLEAN_POLICIES = ("Retain", "OnFailure", "Delete")
 LogAction = Literal["start", "pause", "resume", "stop"]
 
-# Kubernetes object names used as Job names get prefixes ("restore-<name>", "backup-<name>-log-truncate")
-# and end up in label values (63 characters): keep generated names well below that.
-_MAX_GENERATED_NAME = 52
-_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
 def _str(value: Any) -> str:
@@ -231,6 +225,7 @@ def compact_backup(
     start_ts: int, end_ts: int, cluster_namespace: str | None = None, concurrency: int = 4,
     max_retry_times: int = 6, labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None, tool_image: str | None = None,
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     """A `CompactBackup` over the log in [start_ts, end_ts); TSO strings, not the schedule's zone-less dates."""
     if not start_ts < end_ts:
@@ -247,25 +242,5 @@ def compact_backup(
         "br": _br(cluster, cluster_namespace or namespace, None),
         provider: block,
     }
-    _pod_settings(spec, None, tool_image)
+    _pod_settings(spec, service_account, tool_image)
     return _cr(group, "CompactBackup", _metadata(name, namespace, labels, annotations), spec)
-
-
-def _short_hash(*parts: str, length: int = 8) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
-
-
-def restore_name(target_ts: int, target_cluster: str) -> str:
-    """`pitr-<cluster>-YYYYMMDD-HHMMSS[mmm]`: the same name for the same request, so a retry adopts its CR."""
-    moment = tso_to_dt(target_ts)
-    stamp = moment.strftime("%Y%m%d-%H%M%S") + (f"{moment.microsecond // 1000:03d}" if moment.microsecond else "")
-    cluster = _DNS_LABEL.sub("-", target_cluster.lower()).strip("-") or "cluster"
-    room = _MAX_GENERATED_NAME - len("pitr--") - len(stamp)
-    if len(cluster) > room:  # keep it unique when shortened
-        cluster = cluster[: room - 9].rstrip("-") + "-" + _short_hash(target_cluster)
-    return f"pitr-{cluster}-{stamp}"
-
-
-def run_label(dag_id: str, run_id: str) -> str:
-    """A short, stable label value for one DAG run (run ids contain ':' and '+', which labels forbid)."""
-    return _short_hash(dag_id, run_id, length=16)

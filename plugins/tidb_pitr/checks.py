@@ -13,9 +13,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from .config import ClusterConfig
 from .inventory import Inventory, hook_for, load_inventory
-from .model import State
+from .model import BackupView, State
 from .planning import recoverable_window
-from .tso import tso_to_dt
+from .tso import tso_iso, tso_to_dt
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,74 @@ def lag_seconds(checkpoint_ts: int | None, now: datetime | None = None) -> float
     return ((now or datetime.now(UTC)) - tso_to_dt(checkpoint_ts)).total_seconds()
 
 
-def log_backup_name(cluster: ClusterConfig, inventory: Inventory | None = None) -> str:
-    """The cluster's log backup CR: the one running (whatever made it), else the configured name."""
-    inventory = inventory or load_inventory(hook_for(cluster), cluster)
-    current = inventory.current_log(cluster.log_backup_name)
-    return current.name if current is not None else cluster.log_backup_name
+def started_at(view: BackupView) -> datetime | None:
+    """When the log task started: log-start's completion, else the CR's timeStarted, else its start TS."""
+    start = view.sub_statuses.get("log-start")
+    candidates = [t for t in (start.time_completed if start else None, view.time_started) if t is not None]
+    if view.commit_ts:
+        candidates.append(tso_to_dt(view.commit_ts))
+    return max(candidates) if candidates else None
+
+
+def starting(view: BackupView, cluster: ClusterConfig, now: datetime | None = None) -> bool:
+    """Started, and no checkpoint yet: the operator's tracker has not polled PD (every minute upstream). That is
+    a log backup starting, not an RPO breach, for the tracker interval plus a grace period."""
+    began = started_at(view)
+    if view.checkpoint_ts or began is None:
+        return False
+    grace = cluster.waits.tracker_interval + cluster.waits.start_grace
+    return (now or datetime.now(UTC)) - began <= grace
+
+
+def live_log(cluster: ClusterConfig, inventory: Inventory) -> BackupView:
+    """The cluster's one live log task; a clear failure when there is none, or more than one."""
+    live = inventory.live_logs()
+    if len(live) > 1:
+        raise AirflowFailException(
+            f"{len(live)} live log backups for {cluster.namespace}/{cluster.tidb_cluster}: "
+            f"{', '.join(v.name for v in live)}. TiDB runs one log task per cluster: stop all but one "
+            "(logSubcommand: log-stop), then run the guard")
+    if not live:
+        newest = inventory.newest_log()
+        what = (f"the newest, {newest.name}, is {newest.phase or 'not started'}" if newest is not None
+                else "there is none")
+        raise AirflowFailException(
+            f"no live log backup for {cluster.namespace}/{cluster.tidb_cluster} ({what}): run the log backup "
+            f"guard DAG {cluster.dag_id('log_guard')} (with start_new_log_backup after a Stopped one)")
+    return live[0]
+
+
+def find_log_backup(cluster: ClusterConfig, *, start_new: bool = False) -> dict[str, Any]:
+    """Which log backup CR the guard looks after: the live one, one being started, or the one to create."""
+    inventory = load_inventory(hook_for(cluster), cluster)
+    live = inventory.live_logs()
+    if len(live) > 1:
+        live_log(cluster, inventory)  # raises, naming them
+    if live:
+        return {"name": live[0].name, "prefix": live[0].prefix, "new": False}
+    pending = inventory.pending_logs()
+    if pending:
+        return {"name": pending[-1].name, "prefix": pending[-1].prefix, "new": False}
+    newest = inventory.newest_log()
+    nxt = inventory.next_log(cluster)
+    if newest is None:
+        return {"name": nxt.name, "prefix": nxt.prefix, "new": True}
+    if not start_new:
+        raise AirflowFailException(
+            f"log backup {newest.namespace}/{newest.name} is {newest.phase or 'without status'}"
+            f"{': ' + newest.message if newest.message else ''}. That is terminal for it: trigger this DAG with "
+            f"start_new_log_backup=true to start {nxt.name} at {nxt.prefix}, then take a snapshot after it "
+            f"({cluster.dag_id('snapshot')}): until that snapshot, times after the new start are not restorable")
+    log.warning("Starting a new log backup %s at %s after %s (%s): take a snapshot after it; the old one's data "
+                "stays restorable up to its checkpoint, and the gap between them is not", nxt.name, nxt.prefix,
+                newest.name, newest.phase)
+    return {"name": nxt.name, "prefix": nxt.prefix, "new": True}
 
 
 def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
     """Preflight of a snapshot: a snapshot is a PITR base only with a running, caught-up log backup."""
     inventory = load_inventory(hook_for(cluster), cluster)
-    current = inventory.current_log(cluster.log_backup_name)
-    if current is None:
-        raise AirflowFailException(
-            f"no log backup for {cluster.namespace}/{cluster.tidb_cluster}: run the log backup guard DAG "
-            f"({cluster.dag_id('log_guard')}) first, so that this snapshot can be used for PITR")
+    current = live_log(cluster, inventory)
     if current.state != State.RUNNING or current.error_paused:
         raise AirflowFailException(
             f"log backup {current.namespace}/{current.name} is {current.phase}"
@@ -48,33 +101,47 @@ def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
             f"fix it (see the guard DAG {cluster.dag_id('log_guard')}) before taking snapshots")
     lag = lag_seconds(current.checkpoint_ts)
     critical = cluster.rpo.critical.total_seconds()
-    if lag is None or lag > critical:
+    if lag is None and starting(current, cluster):
+        log.info("Log backup %s has just started: no checkpoint yet; the snapshot waits for it afterwards",
+                 current.name)
+    elif lag is None or lag > critical:
         raise AirflowFailException(
             f"log backup {current.namespace}/{current.name} checkpoint lag is {lag and round(lag)} s, over the "
             f"critical RPO of {critical:.0f} s: the log is not keeping up")
-    log.info("Log backup %s is Running, checkpoint lag %.0f s", current.name, lag)
+    else:
+        log.info("Log backup %s is Running, checkpoint lag %.0f s", current.name, lag)
     return {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag}
 
 
 def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     """Checkpoint lag against the thresholds: warn logs loudly, critical fails the task (and alerts)."""
     inventory = load_inventory(hook_for(cluster), cluster)
-    current = inventory.current_log(cluster.log_backup_name)
-    if current is None:
-        raise AirflowFailException(f"no log backup for {cluster.namespace}/{cluster.tidb_cluster}")
+    current = live_log(cluster, inventory)
     lag = lag_seconds(current.checkpoint_ts)
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
-    level = "ok" if lag is not None and lag <= warn else "warn" if lag is not None and lag <= critical else "critical"
+    if lag is None and starting(current, cluster):
+        level = "starting"
+    elif lag is not None and lag <= warn:
+        level = "ok"
+    elif lag is not None and lag <= critical:
+        level = "warn"
+    else:
+        level = "critical"
     result = {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag,
               "level": level, "warn_seconds": warn, "critical_seconds": critical}
     if level == "critical":
+        since = tso_iso(current.checkpoint_ts) if current.checkpoint_ts else "the log backup started (no checkpoint)"
         raise AirflowFailException(
-            f"RPO CRITICAL for {cluster.namespace}/{cluster.name}: log checkpoint lag {lag and round(lag)} s exceeds "
-            f"{critical:.0f} s; everything written since {current.checkpoint_ts and tso_to_dt(current.checkpoint_ts)}"
-            " would be lost in a restore. Check `br log status` and the TiKV stores")
+            f"RPO CRITICAL for {cluster.namespace}/{cluster.name}: log checkpoint lag "
+            f"{'unknown' if lag is None else round(lag)} s exceeds {critical:.0f} s; everything written since "
+            f"{since} would be lost in a restore. Check `br log status` and the TiKV stores")
     if level == "warn":
         log.warning("RPO WARNING for %s/%s: checkpoint lag %.0f s exceeds %.0f s", cluster.namespace, cluster.name,
                     lag, warn)
+    elif level == "starting":
+        grace = cluster.waits.tracker_interval + cluster.waits.start_grace
+        log.info("Log backup %s is starting: no checkpoint yet (TiDB Operator writes it every %s); not an RPO "
+                 "breach for the first %s", current.name, cluster.waits.tracker_interval, grace)
     else:
         log.info("Checkpoint lag %.0f s (warn at %.0f s, critical at %.0f s)", lag, warn, critical)
     return result
@@ -83,7 +150,7 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
 def verify_snapshot_in_storage(cluster: ClusterConfig, result: dict[str, Any]) -> dict[str, Any]:
     from .hooks.storage import BackupStorageHook
 
-    prefix = result.get("prefix") or cluster.storage.snapshot_prefix(result["name"])
+    prefix = result["prefix"]
     info = BackupStorageHook(**cluster.storage.hook_kwargs()).snapshot_info(prefix)
     if not info.exists_backupmeta:
         raise AirflowFailException(f"snapshot {result['name']} is Complete but {prefix}/backupmeta is missing in "
@@ -100,3 +167,4 @@ def current_window(cluster: ClusterConfig) -> dict[str, Any]:
     window = recoverable_window(inventory.snapshots, inventory.logs)
     log.info("Recoverable window of %s/%s: %s", cluster.namespace, cluster.name, window.describe())
     return window.to_dict()
+

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from .api import V2_GROUP, ApiGroup
+from .names import LOG_NAME_MAX, is_snapshot_prefix, log_backup_name, log_folder, snapshot_folder
 
 ENV_CONFIG = "TIDB_PITR_CONFIG"
 CONFIG_RELPATH = Path("include") / "clusters.yaml"
@@ -281,9 +282,12 @@ class StorageConfig(_Model):
                                                             "mountPath": self.local_mount_path}}}
 
     def hook_kwargs(self) -> dict[str, Any]:
-        """Arguments for `BackupStorageHook`: for local storage its "bucket" is the mount path on the worker."""
+        """Arguments for `BackupStorageHook`: for local storage its "bucket" is the mount path on the worker.
+
+        `managed_root` confines the hook's deletions to this cluster's `<root>/snapshot-<14 digits>` folders.
+        """
         bucket = self.local_mount_path if self.provider == "local" else self.bucket
-        return {"provider": self.provider, "conn_id": self.conn_id, "bucket": bucket}
+        return {"provider": self.provider, "conn_id": self.conn_id, "bucket": bucket, "managed_root": self.root}
 
     def prefix(self, *parts: str) -> str:
         """`<root>/<part>/...`, with stray slashes and empty parts dropped."""
@@ -292,10 +296,17 @@ class StorageConfig(_Model):
 
     @property
     def log_prefix(self) -> str:
-        return self.prefix("log-backup")
+        return self.log_prefix_for(1)
 
-    def snapshot_prefix(self, name: str) -> str:
-        return self.prefix(name)
+    def log_prefix_for(self, generation: int) -> str:
+        return self.prefix(log_folder(generation))
+
+    def snapshot_prefix(self, stamp: str) -> str:
+        """`<root>/snapshot-YYYYMMDDHHMMSS`: the only kind of folder retention may ever delete."""
+        return self.prefix(snapshot_folder(stamp))
+
+    def is_snapshot_prefix(self, prefix: str | None) -> bool:
+        return is_snapshot_prefix(self.root, prefix)
 
 
 # --- RPO and BR ------------------------------------------------------------------------------------------
@@ -336,6 +347,47 @@ class BrPassthrough(_Model):
         return block
 
 
+class LogBackupConfig(_Model):
+    """The cluster's log backup CR. TiDB allows one log task per cluster; the live one is found by its state."""
+
+    # Default `<name>-log-backup`; a task started after a Stopped one is `<name>-<n>` at `<root>/log-backup-<n>`.
+    name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            _dns_label(value)
+            if len(value) > LOG_NAME_MAX - 3:
+                raise ValueError(f"must be at most {LOG_NAME_MAX - 3} characters: TiDB Operator names its Jobs "
+                                 f"backup-<name>-log-truncate, and a pod label holds 63")
+        return value
+
+
+class WaitsConfig(_Model):
+    """How long to wait for what TiDB Operator does, and when a wait is hopeless."""
+
+    # The operator's tracker copies the log checkpoint into the CR every minute (`refreshCheckpointTsPeriod`).
+    tracker_interval: Duration = timedelta(minutes=1)
+    # Right after a log start there is no checkpoint yet: "starting", not RPO CRITICAL, for the tracker
+    # interval plus this long.
+    start_grace: Duration = timedelta(minutes=2)
+    # RetryFailed that waiting does not heal (a Secret missing or incomplete, the cluster not found) fails
+    # the task after this long, with the operator's message.
+    retry_failed_grace: Duration = timedelta(minutes=10)
+    # A log sub-command (start, pause, resume, stop, truncate) Scheduled or Running for longer is reported
+    # stuck: TiDB Operator does not notice a log Job whose pod died.
+    log_job_stuck_after: Duration = timedelta(minutes=30)
+    # How long a restore waits for a running retention to finish before it refuses.
+    retention_wait: Duration = timedelta(minutes=15)
+
+    @model_validator(mode="after")
+    def _positive(self) -> WaitsConfig:
+        _raise_if([(name, "must be positive") for name in type(self).model_fields
+                   if getattr(self, name) <= timedelta(0)])
+        return self
+
+
 # --- cluster and project ---------------------------------------------------------------------------------
 
 class ClusterConfig(_Model):
@@ -353,6 +405,10 @@ class ClusterConfig(_Model):
     retention: Duration = timedelta(days=30)
     rpo: RpoConfig = Field(default_factory=RpoConfig)
     compaction: bool = False
+    # TiDB Operator v2 has no CompactBackup controller: compaction there needs one of your own.
+    compaction_v2_controller: bool = False
+    log_backup: LogBackupConfig = Field(default_factory=LogBackupConfig)
+    waits: WaitsConfig = Field(default_factory=WaitsConfig)
     tikv_count: int = Field(default=3, ge=1)
     br: BrPassthrough = Field(default_factory=BrPassthrough)
     service_account: str | None = None
@@ -423,6 +479,15 @@ class ClusterConfig(_Model):
             if self._target_key(target) == (self.namespace, self.tidb_cluster):
                 problems.append(("restore_targets", f"{target!r} is this cluster itself; restoring into the "
                                                     f"source cluster is refused"))
+        if self.table_filter:
+            problems.append(("table_filter", "must be empty: a point-in-time restore starts from a full-cluster "
+                                             "snapshot, and a filtered snapshot can never be that base"))
+        if self.compaction and self.api_group == V2_GROUP and not self.compaction_v2_controller:
+            problems.append(("compaction", "TiDB Operator v2 (br.pingcap.com) has no CompactBackup controller: a "
+                                           "CompactBackup would never run. Set compaction_v2_controller: true only "
+                                           "if you run a controller for it yourself"))
+        if self.compaction_v2_controller and self.api_group != V2_GROUP:
+            problems.append(("compaction_v2_controller", "applies to api_group 'br.pingcap.com' only"))
         _raise_if(problems)
         return self
 
@@ -443,7 +508,8 @@ class ClusterConfig(_Model):
 
     @property
     def log_backup_name(self) -> str:
-        return f"{self.name}-log-backup"
+        """The first log backup CR's name; later ones (after a Stopped task) get `-<n>`."""
+        return log_backup_name(self.log_backup.name or f"{self.name}-log-backup")
 
     def group(self) -> ApiGroup:
         return ApiGroup(group=self.api_group, legacy_log_stop=self.legacy_log_stop)
@@ -650,7 +716,8 @@ def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
 
 _NESTED: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     ProjectConfig: {"clusters": ClusterConfig},
-    ClusterConfig: {"storage": StorageConfig, "rpo": RpoConfig, "br": BrPassthrough},
+    ClusterConfig: {"storage": StorageConfig, "rpo": RpoConfig, "br": BrPassthrough, "log_backup": LogBackupConfig,
+                    "waits": WaitsConfig},
 }
 
 

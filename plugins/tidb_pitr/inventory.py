@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,8 +10,18 @@ from .api import BACKUPS
 from .config import ClusterConfig
 from .hooks.kubernetes import TidbOperatorHook
 from .model import BackupView, State
+from .names import log_backup_name, log_folder
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class NextLog:
+    """Where the next log backup task goes: its CR name, its storage prefix, and its generation."""
+
+    name: str
+    prefix: str
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -18,16 +29,37 @@ class Inventory:
     snapshots: list[BackupView]  # oldest first
     logs: list[BackupView]  # oldest first
 
-    def current_log(self, preferred: str | None = None) -> BackupView | None:
-        """The log backup task that matters now: the preferred name if present, else the newest not Stopped."""
-        for view in self.logs:
-            if view.name == preferred and not view.deleting:
-                return view
-        live = [v for v in self.logs if v.state != State.STOPPED and not v.deleting]
+    def live_logs(self) -> list[BackupView]:
+        """Started log tasks that are Running or Paused (error-paused included), by start: TiDB allows one."""
+        live = [v for v in self.logs if v.commit_ts and not v.deleting and v.state in (State.RUNNING, State.PAUSED)]
+        return sorted(live, key=lambda v: (v.commit_ts or 0, v.name))
+
+    def pending_logs(self) -> list[BackupView]:
+        """Log backups asked to start and not started yet (Scheduled, Prepare, RetryFailed on a Secret, ...)."""
+        return [v for v in self.logs if not v.commit_ts and not v.deleting and not v.state.terminal]
+
+    def current_log(self) -> BackupView | None:
+        """The live log task; with two (an error the guard reports), the newest."""
+        live = self.live_logs()
         return live[-1] if live else None
+
+    def newest_log(self) -> BackupView | None:
+        return self.logs[-1] if self.logs else None
 
     def newest_snapshot(self) -> BackupView | None:
         return self.snapshots[-1] if self.snapshots else None
+
+    def next_log(self, cluster: ClusterConfig) -> NextLog:
+        """The first log backup, or `<name>-<n>` at `<root>/log-backup-<n>` after the ones there were."""
+        base = cluster.log_backup.name or f"{cluster.name}-log-backup"
+        first = log_backup_name(base)
+        pattern = re.compile(rf"^{re.escape(first)}(?:-(\d+))?$")
+        used = [int(m.group(1) or 1) for v in self.logs if (m := pattern.match(v.name))]
+        prefixes = {v.prefix for v in self.logs}
+        generation = max(used, default=0) + 1
+        while cluster.storage.log_prefix_for(generation) in prefixes:
+            generation += 1
+        return NextLog(log_backup_name(base, generation), cluster.storage.prefix(log_folder(generation)), generation)
 
 
 def _belongs(view: BackupView, cluster: ClusterConfig) -> bool:

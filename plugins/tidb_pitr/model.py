@@ -82,6 +82,7 @@ class SubStatus:
     time_started: datetime | None
     time_completed: datetime | None
     reason: str = ""
+    since: datetime | None = None  # when this entry's current phase began (its condition's transition time)
 
 
 @dataclass(frozen=True)
@@ -244,11 +245,13 @@ def _sub_statuses(value: Any) -> dict[str, SubStatus]:
     for command, entry in _dict(value).items():
         entry = _dict(entry)
         phase = _str(entry.get("phase"))
-        message, reason = _message_and_reason(_conditions(entry.get("conditions")), phase)
+        conditions = _conditions(entry.get("conditions"))
+        message, reason = _message_and_reason(conditions, phase)
+        current = _matching(conditions, phase)
         subs[command] = SubStatus(
             phase=phase, truncating_until=_opt_str(entry.get("logTruncatingUntil")), message=message,
             time_started=_time(entry.get("timeStarted")), time_completed=_time(entry.get("timeCompleted")),
-            reason=reason,
+            reason=reason, since=current.last_transition if current else None,
         )
     return subs
 
@@ -284,6 +287,10 @@ class BackupView:
     time_started: datetime | None
     time_completed: datetime | None
     error_paused: bool  # log task paused by the kernel on an error (v1.6.4+ RetryFailed/LogBackupErrorPaused)
+    backup_type: str  # spec.backupType: "" / full / db / table
+    table_filter: tuple[str, ...]
+    br_db: str
+    phase_since: datetime | None  # when the current phase began (its condition's transition time)
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -299,8 +306,13 @@ class BackupView:
             state = State.PAUSED
         else:
             state = _state(phase, _LOG_STATES if is_log else _SNAPSHOT_STATES, conditions)
+        current = _matching(conditions, phase)
+        filters = spec.get("tableFilter")
         return cls(
             **_common(obj, spec), mode=mode, phase=phase, state=state,
+            backup_type=_str(spec.get("backupType")), br_db=_str(_dict(spec.get("br")).get("db")),
+            table_filter=tuple(f for f in filters if isinstance(f, str)) if isinstance(filters, list) else (),
+            phase_since=current.last_transition if current else None,
             message=message, reason=reason, commit_ts=_tso(status.get("commitTs")),
             checkpoint_ts=_tso(status.get("logCheckpointTs")), backup_path=_opt_str(status.get("backupPath")),
             backup_size=_int(status.get("backupSize")), log_subcommand=_opt_str(spec.get("logSubcommand")),
@@ -315,6 +327,15 @@ class BackupView:
     @property
     def is_log(self) -> bool:
         return self.mode == "log"
+
+    @property
+    def is_full_cluster(self) -> bool:
+        """A backup of the whole cluster: the only kind a point-in-time restore can start from."""
+        return (self.mode == "snapshot" and self.backup_type in ("", "full") and not self.table_filter
+                and not self.br_db)
+
+    def label(self, key: str) -> str:
+        return self.labels.get(key, "")
 
     @property
     def prefix(self) -> str | None:

@@ -1,11 +1,17 @@
-"""The restore run's validation and plan: every refusal happens here, before any Restore CR exists."""
+"""The restore run's validation and plan: every refusal happens here, before any Restore CR exists.
+
+A restore and retention keep out of each other's way through leases on the live log backup CR: the restore
+writes its own (naming its base), then reads retention's; while a retention run holds its lease the
+restore waits (up to `waits.retention_wait`) and then refuses.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import re
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -13,15 +19,19 @@ from airflow.sdk.exceptions import AirflowFailException
 from .api import RESTORES
 from .config import ClusterConfig
 from .hooks.kubernetes import TidbOperatorHook
-from .inventory import hook_for, load_inventory
+from .inventory import Inventory, hook_for, load_inventory
+from .leases import release_restore_lease, retention_lease, take_restore_lease
 from .model import RestoreView, State
-from .planning import PlanError, plan_restore, recoverable_window
-from .tso import dt_to_tso, parse_user_time, tso_iso
+from .names import restore_name
+from .planning import PlanError, RestorePlan, plan_restore, recoverable_window
+from .tso import dt_to_tso, parse_user_time, tso_iso, tso_to_dt
 
 log = logging.getLogger(__name__)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 CLUSTER_RESOURCE = {"pingcap.com": ("pingcap.com", "v1alpha1", "tidbclusters"),
                     "br.pingcap.com": ("core.pingcap.com", "v1alpha1", "clusters")}
+RETENTION_POLL = 10.0
+RESTORE_LEASE_HOLD = timedelta(hours=30)  # longer than a restore's wait; a dead run's lease ends
 
 
 class RestoreRefused(AirflowFailException):
@@ -58,35 +68,33 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
 
 def _check_target_exists(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str) -> None:
     group, version, plural = CLUSTER_RESOURCE[cluster.api_group]
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        hook.api.get_namespaced_custom_object(group, version, namespace, plural, name)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise RestoreRefused(f"target_cluster {namespace}/{name} not found ({plural}.{group}): create the "
-                                 "empty TiDB cluster to restore into first") from exc
-        raise
+    if hook.get_object(group, version, plural, name, namespace) is None:
+        raise RestoreRefused(f"target_cluster {namespace}/{name} not found ({plural}.{group}): create the "
+                             "empty TiDB cluster to restore into first")
     busy = [RestoreView.from_cr(o) for o in hook.list(RESTORES, namespace)]
     running = [r.name for r in busy if r.cluster == name and r.state in (State.PENDING, State.RUNNING)]
     if running:
         raise RestoreRefused(f"target_cluster {namespace}/{name} already has a restore in progress: {running}")
 
 
-def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any]) -> dict[str, Any]:
-    target_ts = parse_target_time(params)
-    namespace, target = _target(cluster, params)
+def _retention_holder(inventory: Inventory) -> str | None:
     now = datetime.now(UTC)
-    if target_ts > dt_to_tso(now):
-        raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is {now.isoformat()})")
-    hook = hook_for(cluster)
-    inventory = load_inventory(hook, cluster)
-    current = inventory.current_log(cluster.log_backup_name)
+    for view in inventory.logs:
+        lease = retention_lease(view)
+        if lease is not None and lease.active(now):
+            return f"retention run {lease.run} (lease on {view.name} until {lease.until.isoformat()})"
+    return None
+
+
+def _plan(cluster: ClusterConfig, inventory: Inventory, params: dict[str, Any], target_ts: int,
+          namespace: str, target: str, name: str) -> tuple[RestorePlan, bool]:
+    now = datetime.now(UTC)
+    current = inventory.current_log()
     logs = list(inventory.logs)
     wait = False
     if current is not None and current.checkpoint_ts and target_ts > current.checkpoint_ts:
         # Recent but not yet in the log: wait for the checkpoint, if the log backup is healthy and close.
-        behind = (now - datetime.fromtimestamp((target_ts >> 18) / 1000, UTC)).total_seconds()
+        behind = (now - tso_to_dt(target_ts)).total_seconds()
         healthy = current.state == State.RUNNING and not current.error_paused
         if healthy and behind <= cluster.rpo.critical.total_seconds():
             wait = True
@@ -100,15 +108,56 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any]) -> dict[str
         plan = plan_restore(
             target_ts, inventory.snapshots, logs, target_cluster=target, target_namespace=namespace,
             source_cluster=cluster.tidb_cluster, source_namespace=cluster.namespace, group=cluster.group(),
-            tikv_count=cluster.tikv_count, base_override=params.get("base_snapshot") or None, br=None)
+            tikv_count=cluster.tikv_count, base_override=params.get("base_snapshot") or None, name=name,
+            service_account=cluster.service_account)
     except PlanError as exc:
         raise RestoreRefused(str(exc)) from exc
-    _check_target_exists(hook, cluster, namespace, target)
+    return plan, wait
+
+
+def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str = "",
+                     run_hash: str = "") -> dict[str, Any]:
+    target_ts = parse_target_time(params)
+    namespace, target = _target(cluster, params)
+    now = datetime.now(UTC)
+    if target_ts > dt_to_tso(now):
+        raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is {now.isoformat()})")
+    dry_run = bool(params.get("dry_run"))
+    hook = hook_for(cluster)
+    name = restore_name(cluster.name, tso_to_dt(target_ts).strftime("%Y%m%d%H%M%S"), run_hash or "manual")
+    deadline = time.monotonic() + cluster.waits.retention_wait.total_seconds()
+    while True:
+        inventory = load_inventory(hook, cluster)
+        plan, wait = _plan(cluster, inventory, params, target_ts, namespace, target, name)
+        _check_target_exists(hook, cluster, namespace, target)
+        holder = _retention_holder(inventory)
+        if holder is None and not dry_run and run_hash:
+            # Ours first (naming the base), then look at retention's again: one of the two sees the other.
+            lease_on = inventory.current_log() or plan.log
+            take_restore_lease(hook, lease_on, run_hash, run, base=plan.base.name, start_ts=plan.base.commit_ts or 0,
+                               target=f"{namespace}/{target}", hold=RESTORE_LEASE_HOLD)
+            inventory = load_inventory(hook, cluster)
+            holder = _retention_holder(inventory)
+            if holder is not None:
+                release_restore_lease(hook, next(v for v in inventory.logs if v.name == lease_on.name), run_hash)
+        if holder is None:
+            break
+        if dry_run or time.monotonic() >= deadline:
+            raise RestoreRefused(f"a retention run is deleting or truncating this cluster's backups: {holder}; "
+                                 "restore after it has finished")
+        log.info("Waiting for %s to finish before restoring", holder)
+        time.sleep(RETENTION_POLL)
     for note in plan.notes:
         log.info("plan: %s", note)
     summary = plan.to_dict()
     log.info("Restore plan: base %s, log %s, estimated %.0f s; Restore CR body: %s", summary["base"]["name"],
              summary["log"]["name"], summary["estimated_seconds"], plan.body)
     return {"target_ts": target_ts, "target_time": tso_iso(target_ts), "target_cluster": target,
-            "target_namespace": namespace, "log_backup": plan.log.name, "wait_for_checkpoint": wait,
-            "body": plan.body, "plan": summary, "dry_run": bool(params.get("dry_run"))}
+            "target_namespace": namespace, "log_backup": plan.log.name, "log_prefix": plan.log.prefix,
+            "wait_for_checkpoint": wait, "body": plan.body, "plan": summary, "dry_run": dry_run}
+
+
+def release_restore(cluster: ClusterConfig, run_hash: str) -> None:
+    hook = hook_for(cluster)
+    for view in load_inventory(hook, cluster).logs:
+        release_restore_lease(hook, view, run_hash)

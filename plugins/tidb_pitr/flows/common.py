@@ -25,10 +25,29 @@ def tags(cluster: ClusterConfig, kind: str) -> list[str]:
 def cr_args(cluster: ClusterConfig) -> dict[str, Any]:
     """Arguments every tidb_pitr operator and sensor takes, for this cluster."""
     return {"namespace": cluster.namespace, "kubernetes_conn_id": cluster.kubernetes_conn_id,
-            "api_group": cluster.api_group}
+            "api_group": cluster.api_group, **wait_args(cluster)}
 
 
 def dag_kwargs(cluster: ClusterConfig, kind: str, doc: str) -> dict[str, Any]:
     return {"dag_id": cluster.dag_id(kind), "start_date": START, "catchup": False, "tags": tags(cluster, kind),
             "default_args": default_args(cluster), "doc_md": doc, "max_active_runs": 1,
             "description": f"{kind} for TiDB cluster {cluster.namespace}/{cluster.name} ({cluster.api_group})"}
+
+
+def run_key(context: Any) -> str:
+    """`<dag_id>/<run_id>` of the running task's DAG run (what leases and failure records name)."""
+    dag_run = context["dag_run"]
+    return f"{dag_run.dag_id}/{dag_run.run_id}"
+
+
+def failed_upstream(context: Any) -> list[str]:
+    """Tasks of this DAG run that failed (or could not run because one did), for a closing task."""
+    ti, dag_run = context["ti"], context["dag_run"]
+    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
+    return sorted(task for task, state in states.items()
+                  if state in ("failed", "upstream_failed") and task != ti.task_id)
+
+
+def wait_args(cluster: ClusterConfig) -> dict[str, Any]:
+    """The bounds past which a wait on a CR is hopeless, for this cluster."""
+    return {"retry_failed_grace": cluster.waits.retry_failed_grace, "stuck_after": cluster.waits.log_job_stuck_after}

@@ -25,23 +25,24 @@ MIN_SPAN = timedelta(hours=1)
 
 
 def plan_window(cluster: ClusterConfig) -> dict[str, Any]:
-    from ..api import COMPACT_BACKUPS, COMPONENT_COMPACT, LABEL_CLUSTER, LABEL_COMPONENT
+    from ..api import COMPACT_BACKUPS, COMPONENT_COMPACT, LABEL_COMPONENT, LABEL_PITR_CLUSTER
     from ..inventory import hook_for, load_inventory
     from ..model import CompactView, State
 
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
-    current = inventory.current_log(cluster.log_backup_name)
+    current = inventory.current_log()
     if current is None or not current.checkpoint_ts or not current.commit_ts:
         raise AirflowSkipException("no running log backup to compact")
-    selector = f"{LABEL_CLUSTER}={cluster.tidb_cluster},{LABEL_COMPONENT}={COMPONENT_COMPACT}"
+    selector = f"{LABEL_PITR_CLUSTER}={cluster.name},{LABEL_COMPONENT}={COMPONENT_COMPACT}"
     done = [CompactView.from_cr(o) for o in hook.list(COMPACT_BACKUPS, cluster.namespace, label_selector=selector)]
-    ends = [v.status_end_ts or v.end_ts or 0 for v in done if v.state == State.COMPLETE]
+    # Only compactions over this log's storage count (a new log after a Stopped one starts from its own start).
+    ends = [v.status_end_ts or v.end_ts or 0 for v in done if v.state == State.COMPLETE and v.storage == current.storage]
     start = max([current.log_min_ts or current.commit_ts, *ends])
     end = current.checkpoint_ts
     if (end >> 18) - (start >> 18) < MIN_SPAN.total_seconds() * 1000:
         raise AirflowSkipException(f"less than {MIN_SPAN} of new log since {start}; nothing to compact")
-    return {"start_ts": start, "end_ts": end}
+    return {"start_ts": start, "end_ts": end, "log_prefix": current.prefix}
 
 
 def build(cluster: ClusterConfig) -> DAG:
@@ -54,9 +55,11 @@ def build(cluster: ClusterConfig) -> DAG:
 
         planned = plan_compaction()
         compact = TidbCompactBackupOperator(
-            task_id="compact", compact_name=f"{cluster.name}-compact-{RUN_STAMP}", cluster=cluster.tidb_cluster,
-            log_storage=storage_with_prefix(cluster.storage.cr_block(), cluster.storage.log_prefix),
+            task_id="compact", stamp=RUN_STAMP, cluster=cluster.tidb_cluster,
+            log_storage=storage_with_prefix(cluster.storage.cr_block(),
+                                            "{{ ti.xcom_pull(task_ids='plan_compaction')['log_prefix'] }}"),
             start_ts="{{ ti.xcom_pull(task_ids='plan_compaction')['start_ts'] }}",
-            end_ts="{{ ti.xcom_pull(task_ids='plan_compaction')['end_ts'] }}", **cr_args(cluster))
+            end_ts="{{ ti.xcom_pull(task_ids='plan_compaction')['end_ts'] }}", pitr_cluster=cluster.name,
+            service_account=cluster.service_account, **cr_args(cluster))
         planned >> compact
     return dag

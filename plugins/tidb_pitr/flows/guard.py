@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 from ..config import ClusterConfig
 from ..operators.log_backup import TidbLogBackupOperator
@@ -16,30 +16,40 @@ DOC = """
 
 | task | what it does |
 |---|---|
-| `find_log_backup` | finds the cluster's log backup CR (whatever created it), or names the one to create: `{log}` |
-| `ensure_log_backup` | creates it when there is none (storage `{root}/log-backup`), resumes a paused one, and fails loudly on Stopped, Failed or an error pause, saying what to do; never papers over them |
-| `measure_rpo` | checkpoint lag against the RPO: over {warn} logs a warning, over {critical} fails the run (alert on it) |
+| `find_log_backup` | finds the cluster's live log backup by its state (Running or Paused, whatever created it), or one being started; fails when there are two (TiDB runs one task per cluster); names the one to create when there is none: `{log}` |
+| `ensure_log_backup` | creates it when there is none (storage `{root}/log-backup`), resumes a paused one, and fails loudly on Failed or an error pause, saying what to do; never papers over them |
+| `measure_rpo` | checkpoint lag against the RPO: over {warn} logs a warning, over {critical} fails the run (alert on it). Right after a start there is no checkpoint for up to a tracker interval ({tracker}): that is *starting*, for {grace} more |
 | `publish_window` | computes the recoverable window from the live CRs and returns it (XCom) |
 
-Stopped is terminal for a log backup CR: to start again, create a new CR with a new name and prefix
-(set `log_backup_name`-compatible names in the config) and take a new snapshot after it.
+**Stopped** is terminal for a log backup CR. The guard then fails, saying so; trigger it with
+`start_new_log_backup` on to start `<name>-<n>` at `{root}/log-backup-<n>`, and take a snapshot after
+it: the old log stays restorable up to its checkpoint, times between it and the first snapshot of the new
+one are not.
 """
 
 
 def build(cluster: ClusterConfig) -> DAG:
+    waits = cluster.waits
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, log=cluster.log_backup_name, root=cluster.storage.root,
-                     warn=cluster.rpo.warn, critical=cluster.rpo.critical)
-    with DAG(schedule=timedelta(minutes=10), **dag_kwargs(cluster, "log_guard", doc)) as dag:
+                     warn=cluster.rpo.warn, critical=cluster.rpo.critical, tracker=waits.tracker_interval,
+                     grace=waits.start_grace)
+    params = {"start_new_log_backup": Param(
+        False, type="boolean", title="Start a new log backup",
+        description="When the log backup is Stopped: start a new one at a new prefix (take a snapshot after it).")}
+    with DAG(schedule=timedelta(minutes=10), params=params, **dag_kwargs(cluster, "log_guard", doc)) as dag:
 
         @task
-        def find_log_backup() -> str:
-            from ..checks import log_backup_name
+        def find_log_backup(params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from ..checks import find_log_backup as find
 
-            return log_backup_name(cluster)
+            return find(cluster, start_new=bool((params or {}).get("start_new_log_backup")))
 
+        found = find_log_backup()
         ensure = TidbLogBackupOperator(
-            task_id="ensure_log_backup", action="start", backup_name="{{ ti.xcom_pull(task_ids='find_log_backup') }}",
-            cluster=cluster.tidb_cluster, storage=cluster.storage.cr_block(), prefix=cluster.storage.log_prefix,
+            task_id="ensure_log_backup", action="start",
+            backup_name="{{ ti.xcom_pull(task_ids='find_log_backup')['name'] }}",
+            prefix="{{ ti.xcom_pull(task_ids='find_log_backup')['prefix'] }}",
+            cluster=cluster.tidb_cluster, storage=cluster.storage.cr_block(), pitr_cluster=cluster.name,
             br=cluster.br_block(), service_account=cluster.service_account, legacy_log_stop=cluster.legacy_log_stop,
             retries=0, wait_timeout=timedelta(minutes=30), **cr_args(cluster))
 
@@ -56,5 +66,5 @@ def build(cluster: ClusterConfig) -> DAG:
             return current_window(cluster)
 
         # Both are leaves, so a critical RPO fails the run even though the window is always published.
-        find_log_backup() >> ensure >> [measure_rpo(), publish_window()]
+        found >> ensure >> [measure_rpo(), publish_window()]
     return dag

@@ -10,7 +10,8 @@ from airflow.sdk import DAG, Param, task
 from ..config import ClusterConfig
 from ..operators.restore import TidbRestoreOperator
 from ..sensors.backup import TidbLogCheckpointSensor
-from .common import cr_args, dag_kwargs
+from ..sensors.storage import TidbStorageCheckpointSensor
+from .common import cr_args, dag_kwargs, failed_upstream, run_key
 
 DOC = """
 ### Restore `{ns}/{name}` to a point in time
@@ -21,18 +22,19 @@ its **target_namespace**; the source cluster itself is refused.
 
 | task | what it does |
 |---|---|
-| `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete at or before the time, or `base_snapshot`), estimates the duration, checks the target exists and is not being restored into, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists |
+| `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete full-cluster one at or before the time, or `base_snapshot`), estimates the duration, checks the target exists and is not being restored into, waits for a running retention (up to {retention_wait}, then refuses), takes a lease that keeps retention from deleting the base, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists |
 | `proceed` | stops here when `dry_run` is set |
 | `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
-| `restore` | creates the `pitr` Restore CR and waits (deferred) for Complete |
-| `report` | the restore point and how long it took |
+| `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
+| `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete |
+| `report` | the restore point and how long it took; releases the lease, also when the restore failed |
 
 BR refuses a target that is not empty (`ErrDatabasesAlreadyExisted`); that failure is reported as is.
 """
 
 
 def build(cluster: ClusterConfig) -> DAG:
-    doc = DOC.format(ns=cluster.namespace, name=cluster.name)
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention_wait=cluster.waits.retention_wait)
     params = {
         "restore_time": Param(None, type=["null", "string"], format="date-time", title="Restore to",
                               description="Date and time to restore to (with its timezone). Or use restore_tso."),
@@ -43,16 +45,17 @@ def build(cluster: ClusterConfig) -> DAG:
         "target_namespace": Param(cluster.namespace, type="string", minLength=1, title="Target namespace"),
         "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
                                description="Override the base snapshot (a Backup CR name)."),
-        "dry_run": Param(False, type="boolean", description="Validate and plan only."),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and plan only."),
     }
     with DAG(schedule=None, params=params, render_template_as_native_obj=True,
              **dag_kwargs(cluster, "restore", doc)) as dag:
 
         @task(retries=0)
-        def plan(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from ..operators.labels import run_hash
             from ..restore_run import plan_restore_for
 
-            return plan_restore_for(cluster, dict(params or {}))
+            return plan_restore_for(cluster, dict(params or {}), run=run_key(context), run_hash=run_hash(context))
 
         @task.short_circuit
         def proceed(planned: dict[str, Any]) -> bool:
@@ -64,11 +67,31 @@ def build(cluster: ClusterConfig) -> DAG:
             task_id="wait_for_checkpoint", cr_name="{{ ti.xcom_pull(task_ids='plan')['log_backup'] }}",
             target_ts="{{ ti.xcom_pull(task_ids='plan')['target_ts'] }}", poll_interval=15.0,
             **{**cr_args(cluster)})
-        restore = TidbRestoreOperator(task_id="restore", body="{{ ti.xcom_pull(task_ids='plan')['body'] }}",
-                                      retries=0, **args)
 
-        @task
-        def report(planned: dict[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
+        storage_caught_up = TidbStorageCheckpointSensor(
+            task_id="wait_for_storage_checkpoint", storage=cluster.storage.hook_kwargs(),
+            log_prefix="{{ ti.xcom_pull(task_ids='plan')['log_prefix'] }}",
+            target_ts="{{ ti.xcom_pull(task_ids='plan')['target_ts'] }}",
+            timeout=cluster.rpo.critical.total_seconds())
+
+        restore = TidbRestoreOperator(task_id="restore", body="{{ ti.xcom_pull(task_ids='plan')['body'] }}",
+                                      pitr_cluster=cluster.name, retries=0, **args)
+
+        @task(trigger_rule="all_done", retries=0)
+        def report(planned: dict[str, Any], **context: Any) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ..operators.labels import run_hash
+            from ..restore_run import release_restore
+
+            release_restore(cluster, run_hash(context))
+            failed = failed_upstream(context)
+            if failed:
+                raise AirflowFailException(f"the restore did not complete: {', '.join(failed)} failed (see their "
+                                           "logs)")
+            restored = context["ti"].xcom_pull(task_ids="restore")
+            if not restored:
+                return {"dry_run": True, "plan": planned["plan"]}
             summary = {"restore_point": planned["target_time"], "restore_ts": str(planned["target_ts"]),
                        "target": f"{planned['target_namespace']}/{planned['target_cluster']}",
                        "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
@@ -79,6 +102,6 @@ def build(cluster: ClusterConfig) -> DAG:
                 summary["restore_point"], summary["restore_ts"], summary["target"], summary["duration_seconds"])
             return summary
 
-        proceed(planned) >> wait >> restore
-        report(planned, restore.output)
+        proceed(planned) >> wait >> storage_caught_up >> restore
+        restore >> report(planned)
     return dag

@@ -11,7 +11,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from ..config import ClusterConfig
 from ..operators.delete import TidbDeleteSnapshotOperator
 from ..operators.truncate import TidbLogTruncateOperator
-from .common import cr_args, dag_kwargs
+from .common import cr_args, dag_kwargs, failed_upstream, run_key
 
 DOC = """
 ### Retention of `{ns}/{name}`: keep {retention} restorable, daily
@@ -19,38 +19,43 @@ DOC = """
 How it decides (TiDB Operator's `maxReservedTime` rule, with stricter guards):
 
 1. the policy start E = checkpoint (or now) minus {retention}; every time in [E, checkpoint] must stay restorable;
-2. the base is the newest **Complete** snapshot at or before E inside the log range; it and every newer
-   snapshot stay, older Complete snapshots go; at least two Complete snapshots always remain;
-3. the log is truncated to the base's commitTs, never past the checkpoint, never at or before the log's start;
-4. the plan is refused when its result would no longer cover [E, checkpoint]; nothing runs after a failed
-   snapshot run (fix the snapshot first).
+2. only snapshots managed here count: made by this project for this cluster (labels
+   `app.kubernetes.io/managed-by: tidb-pitr-airflow`, `tidb-pitr-airflow/cluster: {name}`) and stored at
+   `{root}/snapshot-<14 digits>` of the configured storage; anything else is *not managed here: kept*;
+3. the base is the newest managed **Complete** full-cluster snapshot at or before E inside the log range; it
+   and every newer snapshot stay, older ones go; at least two always remain; the base of a restore in
+   progress stays too;
+4. the log is truncated to the base's commitTs, never past the checkpoint, a kept snapshot or a restore in
+   progress; a truncate that failed before is asked again with one TSO less (the operator never reruns a value);
+5. nothing happens while a failed snapshot run is on record, and nothing older than the base goes unless
+   the base is really in storage (its `backupmeta`, and the log not truncated past it).
 
 | task | what it does |
 |---|---|
-| `plan` | reads the CRs and the storage, computes and logs the plan (set `dry_run` to stop here) |
+| `plan` | takes the retention lease (restores wait for it), reads the CRs, the restores in progress and the storage, computes and logs the plan (set `dry_run` to stop here) |
 | `truncate_log` | sets `logTruncateUntil` and waits for `log-truncate` Complete with exactly that value |
-| `delete_snapshot` | one per expired snapshot: deletes its Backup CR (cleanPolicy Delete removes the data), or its storage prefix when the CR is gone |
-| `verify_window` | recomputes the window from the live CRs and fails if it no longer covers the policy |
+| `delete_snapshot` | one per expired snapshot: re-checks it is managed here, deletes its Backup CR (cleanPolicy Delete removes the data), or its storage prefix when the CR is gone; runs even when the truncate failed |
+| `finish` | releases the lease, fails the run if an action failed, else checks the window still covers the policy |
 """
 
 
 def build(cluster: ClusterConfig) -> DAG:
-    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention=cluster.retention)
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention=cluster.retention, root=cluster.storage.root)
     hour, minute = (int(x) for x in cluster.snapshot_anchor.split(":"))
     # Daily, two hours after the snapshot anchor, in the cluster's zone: after a same-day snapshot has finished.
     schedule = CronTriggerTimetable(f"{minute} {(hour + 2) % 24} * * *", timezone=cluster.timezone)
-    params = {"dry_run": Param(False, type="boolean", description="Plan and log only; change nothing.")}
+    params = {"dry_run": Param(False, type="boolean", title="Dry run", description="Plan and log only; change nothing.")}
     with DAG(schedule=schedule, params=params, **dag_kwargs(cluster, "retention", doc)) as dag:
 
-        @task
-        def plan(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        @task(retries=0)
+        def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..retention_run import plan_for
 
-            return plan_for(cluster, dry_run=bool((params or {}).get("dry_run")))
+            return plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
 
         planned = plan()
         truncate = TidbLogTruncateOperator(
-            task_id="truncate_log", backup_name="{{ ti.xcom_pull(task_ids='plan')['log_backup'] }}",
+            task_id="truncate_log", backup_name="{{ ti.xcom_pull(task_ids='plan')['log_backup'] or '' }}",
             until_ts="{{ ti.xcom_pull(task_ids='plan')['truncate_until'] or '' }}", **cr_args(cluster))
 
         @task
@@ -59,15 +64,18 @@ def build(cluster: ClusterConfig) -> DAG:
 
         storage = cluster.storage.hook_kwargs()
         delete = TidbDeleteSnapshotOperator.partial(
-            task_id="delete_snapshot", storage_provider=storage["provider"], storage_conn_id=storage["conn_id"],
-            bucket=storage["bucket"], trigger_rule="none_failed", **cr_args(cluster),
+            task_id="delete_snapshot", cluster_name=cluster.name, storage=cluster.storage.cr_block(),
+            root=cluster.storage.root, storage_provider=storage["provider"], storage_conn_id=storage["conn_id"],
+            bucket=storage["bucket"], **cr_args(cluster),
         ).expand_kwargs(expired(planned))
 
-        @task(trigger_rule="none_failed")
-        def verify_window() -> dict[str, Any]:
-            from ..retention_run import verify_window_covers_policy
+        @task(trigger_rule="all_done", retries=0)
+        def finish(**context: Any) -> dict[str, Any]:
+            from ..retention_run import finish as close
 
-            return verify_window_covers_policy(cluster)
+            return close(cluster, run=run_key(context), failed_tasks=failed_upstream(context))
 
-        planned >> truncate >> delete >> verify_window()
+        # Deleting snapshots older than the verified base is safe whatever the truncate did: not after it.
+        planned >> truncate
+        [truncate, delete] >> finish()
     return dag

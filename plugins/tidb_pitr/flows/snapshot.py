@@ -10,7 +10,7 @@ from ..config import ClusterConfig
 from ..operators.backup import TidbSnapshotBackupOperator
 from ..sensors.backup import TidbLogCheckpointSensor
 from ..timetables import EveryNDaysTimetable
-from .common import RUN_STAMP, cr_args, dag_kwargs
+from .common import RUN_STAMP, cr_args, dag_kwargs, failed_upstream, run_key
 
 DOC = """
 ### Snapshot backup of `{ns}/{name}`, every two days at {anchor} ({tz})
@@ -20,16 +20,24 @@ Runs every second calendar day at the anchor's local time (a custom timetable: n
 
 | task | what it does |
 |---|---|
-| `preflight` | the log backup must be Running with checkpoint lag under the critical RPO ({critical}); otherwise the snapshot could not be combined with the log for PITR |
-| `snapshot` | creates Backup `snapshot-YYYYMMDDHHMMSS` (named from the run; a retry adopts it) at `{root}/snapshot-YYYYMMDDHHMMSS`, waits (deferred) for Complete |
+| `preflight` | the live log backup must be Running with checkpoint lag under the critical RPO ({critical}) (or just started); otherwise the snapshot could not be combined with the log for PITR |
+| `snapshot` | creates Backup `{name}-snapshot-YYYYMMDDHHMMSS` (named from the run; a retry adopts it) at `{root}/snapshot-YYYYMMDDHHMMSS`, waits (deferred) for Complete. After a Failed one, a retry makes attempt `-a2` in a folder of its own and keeps the failed CR |
 | `verify` | checks the snapshot in storage: `backupmeta` present (BR writes it last) and data under the prefix |
 | `wait_log_past_snapshot` | waits until the log checkpoint passes the snapshot's commitTs: only then is the snapshot a PITR base |
-| `publish` | emits an Asset event `{asset}` with commitTs and path |
+| `publish` | emits an Asset event `{asset}` with commitTs and path, and lifts an earlier failed run's hold on retention |
+| `record_failure` | when anything failed: records it on the log backup CR (annotation `tidb-pitr-airflow/snapshot-failed`), so that retention deletes and truncates nothing until a later run succeeds |
 """
 
 
 def snapshot_asset(cluster: ClusterConfig) -> Asset:
     return Asset(f"tidb://{cluster.namespace}/{cluster.name}/snapshots", group="tidb-pitr")
+
+
+def _log_backups(cluster: ClusterConfig) -> tuple[Any, list[Any]]:
+    from ..inventory import hook_for, load_inventory
+
+    hook = hook_for(cluster)
+    return hook, [v for v in load_inventory(hook, cluster).logs if not v.deleting]
 
 
 def build(cluster: ClusterConfig) -> DAG:
@@ -45,12 +53,10 @@ def build(cluster: ClusterConfig) -> DAG:
 
             return check_log_backup_healthy(cluster)
 
-        name = f"snapshot-{RUN_STAMP}"
         snapshot = TidbSnapshotBackupOperator(
-            task_id="snapshot", backup_name=name, cluster=cluster.tidb_cluster, storage=cluster.storage.cr_block(),
-            prefix=cluster.storage.snapshot_prefix(name), br=cluster.br_block(),
-            service_account=cluster.service_account, table_filter=cluster.table_filter or None,
-            execution_timeout=None, **cr_args(cluster))
+            task_id="snapshot", pitr_cluster=cluster.name, stamp=RUN_STAMP, cluster=cluster.tidb_cluster,
+            storage=cluster.storage.cr_block(), root=cluster.storage.root, br=cluster.br_block(),
+            service_account=cluster.service_account, execution_timeout=None, **cr_args(cluster))
 
         @task
         def verify(result: dict[str, Any]) -> dict[str, Any]:
@@ -63,14 +69,38 @@ def build(cluster: ClusterConfig) -> DAG:
             target_ts="{{ ti.xcom_pull(task_ids='snapshot')['commit_ts'] }}", poll_interval=30.0, **cr_args(cluster))
 
         @task(outlets=[asset])
-        def publish(result: dict[str, Any], *, outlet_events: Any = None) -> dict[str, Any]:
+        def publish(result: dict[str, Any], *, outlet_events: Any = None, **context: Any) -> dict[str, Any]:
+            from ..leases import clear_snapshot_failure
+
             extra = {"commit_ts": str(result["commit_ts"]), "commit_time": result["commit_time"],
                      "backup_path": result["backup_path"], "name": result["name"]}
             if outlet_events is not None:
                 outlet_events[asset].extra = extra
+            started = context["dag_run"].start_date
+            hook, logs = _log_backups(cluster)
+            for view in logs:
+                clear_snapshot_failure(hook, view, started)
             return extra
 
+        @task(trigger_rule="one_failed", retries=0)
+        def record_failure(**context: Any) -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ..leases import record_snapshot_failure
+
+            failed = failed_upstream(context)
+            reason = f"task(s) {', '.join(failed) or '?'} failed"
+            hook, logs = _log_backups(cluster)
+            live = [v for v in logs if v.commit_ts and not v.state.terminal] or logs[-1:]
+            for view in live:
+                record_snapshot_failure(hook, view, run_key(context), reason)
+            raise AirflowFailException(f"snapshot run failed ({reason}); retention of {cluster.namespace}/"
+                                       f"{cluster.name} holds until a later snapshot run succeeds")
+
+        first = preflight()
         checked = verify(snapshot.output)
-        preflight() >> snapshot
-        checked >> caught_up >> publish(snapshot.output)
+        published = publish(snapshot.output)
+        first >> snapshot
+        checked >> caught_up >> published
+        [first, snapshot, checked, caught_up, published] >> record_failure()
     return dag

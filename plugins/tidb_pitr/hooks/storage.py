@@ -7,6 +7,7 @@ never `root/snapshot-10/`. Credentials come only from Airflow connections and ar
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow.sdk import BaseHook
 
+from ..names import is_snapshot_prefix
+
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
@@ -23,6 +26,8 @@ Provider = Literal["s3", "azblob", "local"]
 PROVIDERS: tuple[Provider, ...] = ("s3", "azblob", "local")
 
 BACKUPMETA = "backupmeta"  # BR writes it last: present means the snapshot finished writing
+LOG_CHECKPOINT_DIR = "v1/global_checkpoint/"
+TRUNCATE_SAFEPOINT = "v1_stream_trancate_safepoint.txt"
 SNAPSHOT_FOLDER_PREFIX = "snapshot-"
 S3_DELETE_BATCH = 1000  # DeleteObjects limit
 AZURE_DELETE_BATCH = 256  # blob batch limit (sub-requests per batch)
@@ -53,6 +58,10 @@ class DeleteResult:
     bytes: int
     dry_run: bool
     sample: list[str] = field(default_factory=list)
+
+
+class StorageDeleteRefused(ValueError):
+    """A deletion outside what this project may delete; nothing was deleted."""
 
 
 class StorageDeleteError(RuntimeError):
@@ -331,10 +340,13 @@ class BackupStorageHook(BaseHook):
         *,
         conn_id: str | None,
         bucket: str,
+        managed_root: str | None = None,
         max_concurrency: int = 8,
         page_size: int = 1000,
     ) -> None:
         super().__init__()
+        # Deletions are confined to `<managed_root>/snapshot-<14 digits>`; without a root, nothing is deleted.
+        self.managed_root = _clean_path(managed_root, what="managed_root") if managed_root else None
         if provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}; got {provider!r}")
         if not bucket:
@@ -390,6 +402,27 @@ class BackupStorageHook(BaseHook):
             backupmeta_bytes=meta_size or 0,
         )
 
+    def log_checkpoint(self, log_prefix: str) -> int:
+        """The global checkpoint BR's restore checks: the largest `v1/global_checkpoint/*.ts` (little-endian
+        uint64 TSOs) under the log backup's folder; 0 when there is none yet."""
+        folder = _folder(log_prefix, allow_root=False)
+        best = 0
+        for entry in self._backend.objects(folder + LOG_CHECKPOINT_DIR):
+            if entry.key.endswith(".ts"):
+                data = self._backend.read(entry.key)
+                if len(data) == 8:
+                    best = max(best, struct.unpack("<Q", data)[0])
+        return best
+
+    def truncate_safepoint(self, log_prefix: str) -> int:
+        """`br log truncate`'s safepoint (`v1_stream_trancate_safepoint.txt`, sic): nothing before it remains."""
+        key = _folder(log_prefix, allow_root=False) + TRUNCATE_SAFEPOINT
+        try:
+            text = self._backend.read(key).decode().strip()
+        except FileNotFoundError:
+            return 0
+        return int(text) if text.isdigit() else 0
+
     def read_object(self, key: str) -> bytes:
         """The object's content; FileNotFoundError when it does not exist."""
         return self._backend.read(_key(key))
@@ -405,6 +438,7 @@ class BackupStorageHook(BaseHook):
         batches and raised together as StorageDeleteError. A dry run lists and counts, and deletes nothing.
         """
         folder = _folder(prefix, allow_root=False)
+        self.check_deletable(folder)
         counted = {"keys": 0, "bytes": 0}
         sample: list[str] = []
 
@@ -429,9 +463,26 @@ class BackupStorageHook(BaseHook):
         self.log.info("%s %d object(s), %d bytes under %s", verb, result.keys, result.bytes, self.url(folder))
         return result
 
+    def check_deletable(self, prefix: str) -> None:
+        """Defence in depth: refuse any folder but `<managed_root>/snapshot-<14 digits>` (a snapshot this
+        cluster's retention may delete), whatever the caller planned."""
+        folder = _clean_path(prefix, what="prefix")
+        if self.managed_root is None:
+            raise StorageDeleteRefused(f"refusing to delete {self.url(folder)}: this storage hook has no managed "
+                                       "root, so no folder is known to be this project's to delete")
+        if not is_snapshot_prefix(self.managed_root, folder):
+            raise StorageDeleteRefused(
+                f"refusing to delete {self.url(folder)}: only snapshot folders of this cluster, "
+                f"{self.managed_root}/snapshot-<YYYYMMDDHHMMSS>, may be deleted; anything else may hold a log "
+                f"backup or backups this project did not make")
+
     def delete_keys(self, keys: Iterable[str]) -> int:
-        """Delete the given objects (batched, bounded concurrency, absent ones are fine); returns how many."""
+        """Delete the given objects (batched, bounded concurrency, absent ones are fine); returns how many.
+
+        Every key must lie in a folder `check_deletable` accepts."""
         cleaned = [_key(key) for key in keys]
+        for key in cleaned:
+            self.check_deletable(key.rsplit("/", 1)[0] if "/" in key else "")
         failures = self._delete_all(cleaned)
         if failures:
             raise StorageDeleteError(self.url(), failures)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 # the kubernetes packages are most of a parse's import time.
 
 DEFAULT_WAIT = timedelta(hours=24)
+DEFAULT_RETRY_FAILED_GRACE = timedelta(minutes=10)
+DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 
 
 class WaitFailed(AirflowException):
@@ -47,9 +49,13 @@ class TidbCrMixin:
     deferrable: bool
     poll_interval: float
     wait_timeout: timedelta
+    retry_failed_grace: timedelta
+    stuck_after: timedelta
 
     def configure_cr(self, *, namespace: str, kubernetes_conn_id: str, api_group: str, deferrable: bool | None,
-                     poll_interval: float, wait_timeout: timedelta) -> None:
+                     poll_interval: float, wait_timeout: timedelta,
+                     retry_failed_grace: timedelta = DEFAULT_RETRY_FAILED_GRACE,
+                     stuck_after: timedelta = DEFAULT_STUCK_AFTER) -> None:
         ApiGroup(api_group)  # refuse a wrong group when the DAG is parsed, naming the allowed values
         self.namespace = namespace
         self.kubernetes_conn_id = kubernetes_conn_id
@@ -57,6 +63,13 @@ class TidbCrMixin:
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
+        self.retry_failed_grace = retry_failed_grace
+        self.stuck_after = stuck_after
+
+    def _bounded(self, args: dict[str, Any] | None) -> dict[str, Any]:
+        """The wait's own args plus the bounds past which a wait is hopeless (see triggers.predicates)."""
+        return {"retry_failed_seconds": self.retry_failed_grace.total_seconds(),
+                "stuck_seconds": self.stuck_after.total_seconds(), **(args or {})}
 
     @cached_property
     def hook(self) -> TidbOperatorHook:
@@ -78,23 +91,27 @@ class TidbCrMixin:
         `current` is the CR as just read or written: when it already decides the wait, nothing defers.
         """
         deadline = self._deadline(context)
+        args = self._bounded(args)
+        # Those bounds are about time passing while the CR stays as it is: look again now and then.
+        bound = min(self.retry_failed_grace, self.stuck_after).total_seconds()
+        reevaluate_every = min(reevaluate_every or bound, max(bound / 4, 1.0), 150.0)
         if current is not None:
-            verdict = evaluate(kind, plural, current, args or {})
+            verdict = evaluate(kind, plural, current, args)
             if verdict is not None:
                 return {"status": verdict.status, "message": verdict.message, "name": name,
-                        "namespace": self.namespace, "plural": plural, "kind": kind, "args": args or {},
+                        "namespace": self.namespace, "plural": plural, "kind": kind, "args": args,
                         "cr": current, **verdict.details}
         if self.deferrable:
             from ..triggers.custom_resource import CustomResourceTrigger
 
             trigger = CustomResourceTrigger(
                 kubernetes_conn_id=self.kubernetes_conn_id, api_group=self.api_group, plural=plural,
-                namespace=self.namespace, name=name, kind=kind, args=args or {}, deadline=deadline,
+                namespace=self.namespace, name=name, kind=kind, args=args, deadline=deadline,
                 reevaluate_every=reevaluate_every)
             # The framework's timeout is a backstop past our own deadline, so the trigger reports first.
             self.defer(trigger=trigger, method_name=method_name,  # type: ignore[attr-defined]
                        timeout=timedelta(seconds=max(60.0, deadline - time.time() + 60)))
-        return self._poll(plural=plural, name=name, kind=kind, args=args or {}, deadline=deadline)
+        return self._poll(plural=plural, name=name, kind=kind, args=args, deadline=deadline)
 
     def _poll(self, *, plural: str, name: str, kind: str, args: dict[str, Any], deadline: float) -> dict[str, Any]:
         while True:
@@ -125,10 +142,12 @@ class TidbBaseOperator(TidbCrMixin, BaseOperator):
 
     def __init__(self, *, namespace: str, kubernetes_conn_id: str = "kubernetes_default",
                  api_group: str = "pingcap.com", deferrable: bool | None = None, poll_interval: float = 10.0,
-                 wait_timeout: timedelta = DEFAULT_WAIT, **kwargs: Any) -> None:
+                 wait_timeout: timedelta = DEFAULT_WAIT, retry_failed_grace: timedelta = DEFAULT_RETRY_FAILED_GRACE,
+                 stuck_after: timedelta = DEFAULT_STUCK_AFTER, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.configure_cr(namespace=namespace, kubernetes_conn_id=kubernetes_conn_id, api_group=api_group,
-                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout)
+                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout,
+                          retry_failed_grace=retry_failed_grace, stuck_after=stuck_after)
 
 
 def require_cr(hook: TidbOperatorHook, plural: str, name: str, namespace: str) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..api import BACKUPS, COMPONENT_LOG, ApiGroup
+from ..api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, ApiGroup
 from ..bodies import log_backup, log_control_patch
 from ..model import BackupView, State
 from .base import TidbBaseOperator, WaitFailed, require_cr
-from .labels import owned_labels
+from .labels import adoption_labels, owned_labels
 
 Action = Literal["start", "pause", "resume", "stop"]
 ACTIONS = ("start", "pause", "resume", "stop")
@@ -31,7 +31,8 @@ class TidbLogBackupOperator(TidbBaseOperator):
     def __init__(self, *, action: Action, backup_name: str, cluster: str | None = None,
                  storage: dict[str, Any] | None = None, prefix: str | None = None,
                  cluster_namespace: str | None = None, br: dict[str, Any] | None = None,
-                 service_account: str | None = None, legacy_log_stop: bool = False, **kwargs: Any) -> None:
+                 service_account: str | None = None, legacy_log_stop: bool = False, pitr_cluster: str = "",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
@@ -45,6 +46,7 @@ class TidbLogBackupOperator(TidbBaseOperator):
         self.prefix = prefix
         self.br = br
         self.service_account = service_account
+        self.pitr_cluster = pitr_cluster  # the configured cluster (its ownership label)
         self.group = ApiGroup(self.api_group, legacy_log_stop=legacy_log_stop)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -69,12 +71,13 @@ class TidbLogBackupOperator(TidbBaseOperator):
     def _start(self, context: Any) -> dict[str, Any]:
         obj = self.hook.get(BACKUPS, self.backup_name, self.namespace)
         if obj is None:
-            labels, annotations = owned_labels(context, cluster=self.cluster or "", component=COMPONENT_LOG)
+            labels, annotations = owned_labels(context, cluster=self.cluster or "", component=COMPONENT_LOG,
+                                               pitr_cluster=self.pitr_cluster, flow=FLOW_LOG_GUARD)
             body = log_backup(self.group, name=self.backup_name, namespace=self.namespace,
                               cluster=self.cluster or "", cluster_namespace=self.cluster_namespace or self.namespace,
                               storage=self.storage or {}, prefix=self.prefix or "", labels=labels,
                               annotations=annotations, br=self.br, service_account=self.service_account)
-            obj, _ = self.hook.create_or_adopt(BACKUPS, body, self.namespace, {})
+            obj, _ = self.hook.create_or_adopt(BACKUPS, body, self.namespace, adoption_labels(labels))
             self.log.info("Created log Backup %s/%s at prefix %s", self.namespace, self.backup_name, self.prefix)
         else:
             view = BackupView.from_cr(obj)

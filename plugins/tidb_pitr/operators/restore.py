@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import COMPONENT_RESTORE, RESTORES
+from ..api import COMPONENT_RESTORE, FLOW_RESTORE, RESTORES
 from ..model import RestoreView
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels
@@ -16,16 +16,18 @@ class TidbRestoreOperator(TidbBaseOperator):
     template_fields = ("namespace", "body")
     ui_color = "#ffe4e1"
 
-    def __init__(self, *, body: dict[str, Any], cluster: str = "", **kwargs: Any) -> None:
+    def __init__(self, *, body: dict[str, Any], pitr_cluster: str, cluster: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.body = body
+        self.pitr_cluster = pitr_cluster  # the configured source cluster (its ownership label)
         self.cluster = cluster
 
     def execute(self, context: Any) -> dict[str, Any]:
         body = dict(self.body)
         metadata = dict(body.get("metadata") or {})
         target = ((body.get("spec") or {}).get("br") or {}).get("cluster") or self.cluster
-        labels, annotations = owned_labels(context, cluster=target, component=COMPONENT_RESTORE)
+        labels, annotations = owned_labels(context, cluster=target, component=COMPONENT_RESTORE,
+                                           pitr_cluster=self.pitr_cluster, flow=FLOW_RESTORE)
         metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
         metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
         body["metadata"] = metadata

@@ -45,6 +45,13 @@ class TidbLogTruncateOperator(TidbBaseOperator):
         if view.truncate_result(value)[0] == "done":
             self.log.info("Log already truncated until %s", value)
             return self._result(obj, value)
+        if view.truncate_result(value)[0] == "failed":
+            # TiDB Operator never runs a failed truncate again for the same value: ask for one TSO less, which
+            # keeps everything the plan keeps and is a new request (the next run may ask for the plan's again).
+            self.log.warning("A truncate until %s failed before (%s); asking for %s instead", value,
+                             view.truncate_result(value)[1], until - 1)
+            until -= 1
+            value = tso_str(until)
         obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace, truncate_patch(until))
         self.log.info("Set logTruncateUntil=%s on %s/%s", value, self.namespace, self.backup_name)
         event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="truncate", args={"until": value},

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..api import COMPONENT_RESTORE, LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, ApiGroup
-from ..bodies import pitr_restore, restore_name
+from ..bodies import pitr_restore
 from ..model import BackupView, State
 from ..tso import tso_iso, tso_str, tso_to_dt
 from .window import Segment, Window, recoverable_window
@@ -60,6 +60,10 @@ def _override(name: str, target_ts: int, snapshots: Sequence[BackupView],
     view = next((s for s in snapshots if s.name == name and not s.is_log), None)
     if view is None:
         raise PlanError(f"base snapshot {name!r} not found among the source cluster's snapshot backups")
+    if not view.is_full_cluster:
+        raise PlanError(f"base snapshot {name!r} cannot be used: it is not a full-cluster backup (backupType "
+                        f"{view.backup_type or 'full'}, tableFilter {list(view.table_filter)}); a point-in-time "
+                        "restore starts from a backup of the whole cluster")
     if view.state != State.COMPLETE or view.commit_ts is None or view.deleting:
         raise PlanError(f"base snapshot {name!r} cannot be used: it is {view.phase or 'without status'}"
                         f"{' and being deleted' if view.deleting else ''}, not Complete")
@@ -85,9 +89,10 @@ def _pick(target_ts: int, segments: Sequence[Segment]) -> tuple[BackupView, Segm
 def plan_restore(
     target_ts: int, snapshots: Sequence[BackupView], logs: Sequence[BackupView], *, target_cluster: str,
     target_namespace: str, source_cluster: str, source_namespace: str, group: ApiGroup, tikv_count: int = 3,
-    base_override: str | None = None, name: str | None = None, namespace: str | None = None,
+    name: str, base_override: str | None = None, namespace: str | None = None,
     labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
     br: Mapping[str, Any] | None = None, log_bytes_per_hour: float | None = None,
+    service_account: str | None = None,
 ) -> RestorePlan:
     """Plan a PITR restore of `source` to `target_ts` into `target_cluster` (an empty cluster)."""
     if (target_namespace, target_cluster) == (source_namespace, source_cluster):
@@ -112,9 +117,10 @@ def plan_restore(
     estimated = _estimate(base, target_ts, tikv_count, log_bytes_per_hour, notes)
     all_labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: COMPONENT_RESTORE, **(labels or {})}
     body = pitr_restore(
-        group, name=name or restore_name(target_ts, target_cluster), namespace=namespace or target_namespace,
+        group, name=name, namespace=namespace or target_namespace,
         target_cluster=target_cluster, target_namespace=target_namespace, log_storage=seg.log.storage,
         snapshot_storage=base.storage, restored_ts=target_ts, labels=all_labels, annotations=annotations, br=br,
+        service_account=service_account,
     )
     notes.insert(0, f"restore {source_namespace}/{source_cluster} to {target} into "
                     f"{target_namespace}/{target_cluster}: snapshot {base.name} "

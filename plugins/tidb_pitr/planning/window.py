@@ -98,7 +98,9 @@ class Window:
 
 
 def is_usable_snapshot(view: BackupView) -> bool:
-    return not view.is_log and view.state == State.COMPLETE and view.commit_ts is not None and not view.deleting
+    """A PITR base: a Complete full-cluster snapshot (db, table or filtered backups never are)."""
+    return (not view.is_log and view.is_full_cluster and view.state == State.COMPLETE
+            and view.commit_ts is not None and not view.deleting)
 
 
 def is_usable_log(view: BackupView) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from ..api import BACKUPS, RESTORES
-from ..operators.base import DEFAULT_WAIT, TidbCrMixin, WaitFailed
+from ..operators.base import DEFAULT_RETRY_FAILED_GRACE, DEFAULT_STUCK_AFTER, DEFAULT_WAIT, TidbCrMixin, WaitFailed
 from ..triggers.predicates import SUCCESS, evaluate
 
 
@@ -21,13 +21,15 @@ class TidbCrSensor(TidbCrMixin, BaseSensorOperator):
 
     def __init__(self, *, cr_name: str, namespace: str, kubernetes_conn_id: str = "kubernetes_default",
                  api_group: str = "pingcap.com", deferrable: bool | None = None, poll_interval: float = 30.0,
-                 wait_timeout: timedelta = DEFAULT_WAIT, **kwargs: Any) -> None:
+                 wait_timeout: timedelta = DEFAULT_WAIT, retry_failed_grace: timedelta = DEFAULT_RETRY_FAILED_GRACE,
+                 stuck_after: timedelta = DEFAULT_STUCK_AFTER, **kwargs: Any) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
         kwargs.setdefault("timeout", wait_timeout.total_seconds())
         super().__init__(**kwargs)
         self.cr_name = cr_name
         self.configure_cr(namespace=namespace, kubernetes_conn_id=kubernetes_conn_id, api_group=api_group,
-                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout)
+                          deferrable=deferrable, poll_interval=poll_interval, wait_timeout=wait_timeout,
+                          retry_failed_grace=retry_failed_grace, stuck_after=stuck_after)
 
     def wait_args(self) -> dict[str, Any]:
         return {}
@@ -37,7 +39,7 @@ class TidbCrSensor(TidbCrMixin, BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue:
         obj = self.hook.get(self.plural, self.cr_name, self.namespace)
-        verdict = evaluate(self.kind, self.plural, obj, self.wait_args())
+        verdict = evaluate(self.kind, self.plural, obj, self._bounded(self.wait_args()))
         if verdict is None:
             return PokeReturnValue(False)
         if verdict.status != SUCCESS:

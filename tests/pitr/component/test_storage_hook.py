@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from azure.storage.blob import ContainerClient
-from tidb_pitr.hooks.storage import BackupStorageHook, StorageDeleteError
+from tidb_pitr.hooks.storage import BackupStorageHook, StorageDeleteError, StorageDeleteRefused
 from tidb_sandbox.storage.services import (
     AZURITE_DEFAULT_ACCOUNT,
     AZURITE_DEFAULT_KEY,
@@ -239,7 +239,7 @@ def test_delete_prefix_many_keys_leaves_neighbours(store: Store, root: str) -> N
     kept = neighbours(root)
     store.seed({**target, **kept})
     # A small page and concurrency 2: deletes run while the listing is still paging.
-    hook = store.hook(max_concurrency=2, page_size=400)
+    hook = store.hook(max_concurrency=2, page_size=400, managed_root=root)
 
     result = hook.delete_prefix(f"{root}/snapshot-20261101000000")
 
@@ -263,7 +263,7 @@ def test_dry_run_deletes_nothing(store: Store, root: str) -> None:
     store.seed({**target, **neighbours(root)})
     before = store.names(root)
 
-    result = store.hook().delete_prefix(f"{root}/snapshot-20261101000000", dry_run=True)
+    result = store.hook(managed_root=root).delete_prefix(f"{root}/snapshot-20261101000000", dry_run=True)
 
     assert result.dry_run
     assert (result.keys, result.bytes) == (len(target), sum(map(len, target.values())))
@@ -272,17 +272,34 @@ def test_dry_run_deletes_nothing(store: Store, root: str) -> None:
 
 
 def test_delete_keys_tolerates_already_gone(store: Store, root: str) -> None:
-    store.seed({f"{root}/a": b"1", f"{root}/b": b"2"})
-    hook = store.hook()
-    assert hook.delete_keys([f"{root}/a", f"{root}/never-existed", f"{root}/b"]) == 3
+    folder = f"{root}/snapshot-20261101000000"
+    store.seed({f"{folder}/a": b"1", f"{folder}/b": b"2"})
+    hook = store.hook(managed_root=root)
+    assert hook.delete_keys([f"{folder}/a", f"{folder}/never-existed", f"{folder}/b"]) == 3
     assert store.names(root) == set()
-    assert hook.delete_keys([f"{root}/a"]) == 1
+    assert hook.delete_keys([f"{folder}/a"]) == 1
+    with pytest.raises(StorageDeleteRefused):
+        hook.delete_keys([f"{root}/log-backup/backupmeta"])
+
+
+@pytest.mark.parametrize("prefix", ["{root}/log-backup", "{root}", "{root}/snapshot-2026110100000",
+                                    "{root}/snapshot-20261101000000/1", "other/snapshot-20261101000000",
+                                    "{root}x/snapshot-20261101000000", "backups", "{root}/snapshot-20261101000000-x"])
+def test_deletes_only_this_clusters_snapshot_folders(store: Store, root: str, prefix: str) -> None:
+    """Defence in depth: whatever a caller planned, only `<root>/snapshot-<14 digits>` can be deleted."""
+    prefix = prefix.format(root=root)
+    store.seed({f"{prefix}/keep": b"x"})
+    with pytest.raises(StorageDeleteRefused, match="only snapshot folders of this cluster"):
+        store.hook(managed_root=root).delete_prefix(prefix)
+    with pytest.raises(StorageDeleteRefused, match="no managed root"):
+        store.hook().delete_prefix(f"{root}/snapshot-20261101000000")
+    assert store.names(prefix) == {f"{prefix}/keep"}
 
 
 @pytest.mark.parametrize("prefix", ["", "/", "//", "a/../b", "./x"])
 def test_refuses_empty_root_or_escaping_prefix(store: Store, root: str, prefix: str) -> None:
     store.seed({f"{root}/keep": b"x"})
-    hook = store.hook()
+    hook = store.hook(managed_root=root)
     with pytest.raises(ValueError):
         hook.delete_prefix(prefix)
     with pytest.raises(ValueError):
@@ -299,7 +316,7 @@ def test_azure_per_blob_failure_is_reported_after_all_batches(
     leased_key = f"{root}/snapshot-20261101000000/1/0_abc_write.sst"
     lease = raw_container.get_blob_client(leased_key).acquire_lease()  # a leased blob refuses deletion (412)
 
-    hook = store.hook()
+    hook = store.hook(managed_root=root)
     with pytest.raises(StorageDeleteError) as caught:
         hook.delete_prefix(f"{root}/snapshot-20261101000000")
 

@@ -26,17 +26,21 @@ def _cluster_config(namespace: str, name: str, group: str, storage: str, conns: 
     else:
         block = {"provider": "azblob", "bucket": "my-container", "root": name, "secret_name": "azblob-secret",
                  "conn_id": conns["wasb"]}
+    # The sandbox's tracker polls every 0.6 s where TiDB Operator's polls every minute.
+    waits = {"tracker_interval": "1s", "start_grace": "5s"}
+    # TiDB Operator v2 has no CompactBackup controller: compaction is configured on v1 only.
     return {"name": name, "namespace": namespace, "api_group": group, "kubernetes_conn_id": conns["kubernetes"],
-            "storage": block, "timezone": "UTC", "retention": "30d", "compaction": True}
+            "storage": block, "timezone": "UTC", "retention": "30d", "compaction": group == "pingcap.com",
+            "waits": waits}
 
 
 @pytest.fixture(scope="session")
 def e2e_clusters(sandbox: Any, connections: dict[str, str], airflow_db: Path,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     clusters = {}
-    # "rbac" is used only by the RBAC test, so its history is still untouched when that test runs.
+    # "rbac" and "rbac-poll" are used only by the RBAC test, so their history is still untouched then.
     for key, group, storage in (("v1s3", "pingcap.com", "s3"), ("v2az", "br.pingcap.com", "azblob"),
-                                ("rbac", "pingcap.com", "s3")):
+                                ("rbac", "pingcap.com", "s3"), ("rbac-poll", "pingcap.com", "s3")):
         namespace, name = unique("e2e"), unique("tc")
         sandbox.create_cluster(namespace, name, api_group=group, seed_days=SEED_DAYS, storage=storage,
                                storage_root=name,

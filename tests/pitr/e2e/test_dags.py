@@ -31,7 +31,10 @@ def test_dag_folder_imports_cleanly(e2e_clusters):
     bag = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False)
     assert bag.import_errors == {}
     for cluster in e2e_clusters.values():
-        for kind in ("snapshot", "log_guard", "retention", "restore", "compaction"):
+        kinds = ["snapshot", "log_guard", "retention", "restore"]
+        assert dag_id(cluster, "compaction") in bag.dag_ids if cluster["group"] == "pingcap.com" else (
+            dag_id(cluster, "compaction") not in bag.dag_ids)
+        for kind in kinds:
             assert dag_id(cluster, kind) in bag.dag_ids
     snapshot = bag.get_dag(dag_id(e2e_clusters["v1s3"], "snapshot"))
     assert snapshot.max_active_runs == 1 and "tidb" in snapshot.tags and snapshot.doc_md
@@ -43,8 +46,9 @@ def test_snapshot_dag_completes_and_verifies_in_storage(e2e_clusters, connection
     run = load_dag(dag_id(cluster, "snapshot")).test()
     assert str(run.state) == "success"
     made = xcom(run, "snapshot")
-    assert made["name"].startswith("snapshot-") and made["commit_ts"] > 0
-    assert made["prefix"] == f"{cluster['name']}/{made['name']}"
+    stamp = made["name"].removeprefix(f"{cluster['name']}-snapshot-")
+    assert len(stamp) == 14 and stamp.isdigit() and made["commit_ts"] > 0
+    assert made["prefix"] == f"{cluster['name']}/snapshot-{stamp}"
     verified = xcom(run, "verify")
     assert verified["objects"] >= 2 and verified["total_bytes"] > 0
     published = xcom(run, "publish")
@@ -67,7 +71,9 @@ def test_guard_starts_a_missing_log_backup_then_resumes_a_paused_one(e2e_cluster
     run = guard.test()
     assert str(run.state) == "success"
     assert _views(connections, cluster)[1][0].phase == "Running"
-    assert xcom(run, "measure_rpo")["level"] in ("ok", "warn")
+    # Until the operator's tracker polls after the resume there may be no checkpoint yet: "starting", not an alert.
+    rpo = xcom(run, "measure_rpo")
+    assert rpo["level"] in ("ok", "warn") or (rpo["level"] == "starting" and rpo["lag_seconds"] is None)
 
 
 @pytest.mark.parametrize("key", ["v1s3", "v2az"])

@@ -38,14 +38,16 @@ def backup_cr(
     namespace: str = "tidb", cluster: str = "basic", prefix: str | None = None, size: int | None = None,
     reason: str = "", message: str = "", created: datetime | None = None, deleting: bool = False,
     spec: dict[str, Any] | None = None, sub_statuses: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None, bucket: str = "my-bucket",
 ) -> dict[str, Any]:
     when = created or (tso_to_dt(commit_ts) if commit_ts else datetime(2026, 1, 1, tzinfo=UTC))
     prefix = prefix or (f"backups/{name}" if mode == "snapshot" else "backups/log")
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "creationTimestamp": iso(when), "uid": name,
-                            "labels": {"app.kubernetes.io/instance": cluster}}
+                            "labels": {"app.kubernetes.io/instance": cluster, **(labels or {})}}
     if deleting:
         meta["deletionTimestamp"] = iso(when)
-    body_spec: dict[str, Any] = {"backupMode": mode, "br": {"cluster": cluster}, "s3": {**S3, "prefix": prefix}}
+    body_spec: dict[str, Any] = {"backupMode": mode, "br": {"cluster": cluster},
+                                 "s3": {**S3, "bucket": bucket, "prefix": prefix}}
     if mode == "snapshot":
         body_spec.update(backupType="full", cleanPolicy="Delete")
     else:
@@ -60,7 +62,7 @@ def backup_cr(
         conditions.append(condition(group, phase, when, reason, message))
     status: dict[str, Any] = {"phase": phase, "conditions": conditions} if phase else {}
     if phase:
-        status["backupPath"] = f"s3://my-bucket/{prefix}/"
+        status["backupPath"] = f"s3://{bucket}/{prefix}"
     if commit_ts is not None:
         status["commitTs"] = str(commit_ts)
     if checkpoint_ts is not None:

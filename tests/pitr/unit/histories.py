@@ -4,15 +4,17 @@ the planner: T is restorable when a log L and a Complete snapshot S have log_min
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 from tidb_pitr.model import BackupView
+from tidb_pitr.planning.retention import Protection
 from tidb_pitr.tso import dt_to_tso
 
-from .crs import log, snapshot
+from .crs import S3, log, snapshot
 
 SNAPSHOT_KINDS = ["Complete"] * 6 + ["Failed", "Running", "Invalid", "Deleting"]
 LOG_KINDS = ["Running"] * 4 + ["Paused", "ErrorPaused", "Stopped", "Failed"]
@@ -83,8 +85,14 @@ def base_candidates(ts: int, snapshots: Sequence[BackupView], logs: Sequence[Bac
         if not low <= ts <= lg.checkpoint_ts:
             continue
         found += [s for s in snapshots if s.phase == "Complete" and not s.deleting and s.commit_ts is not None
-                  and low <= s.commit_ts <= ts]
+                  and low <= s.commit_ts <= ts and _whole_cluster(s)]
     return found
+
+
+def _whole_cluster(view: BackupView) -> bool:
+    spec = view.raw.get("spec") or {}
+    return spec.get("backupType", "full") in ("", "full") and not spec.get("tableFilter") and not (
+        spec.get("br") or {}).get("db")
 
 
 def probes(snapshots: Sequence[BackupView], logs: Sequence[BackupView], low: int, high: int,
@@ -98,3 +106,44 @@ def probes(snapshots: Sequence[BackupView], logs: Sequence[BackupView], low: int
     if high > low:
         points.update(low + (high - low) * i // steps for i in range(steps + 1))
     return sorted(p for p in points if low <= p <= high)
+
+
+# -- ownership: snapshots this project made for cluster "basic" at backups/snapshot-<14 digits>, and others ------
+OURS = {"app.kubernetes.io/managed-by": "tidb-pitr-airflow", "tidb-pitr-airflow/cluster": "basic"}
+STORAGE = {"s3": {k: v for k, v in S3.items()}}
+ROOT = "backups"
+FOREIGN_KINDS = ["ours"] * 5 + ["no-labels", "other-cluster", "other-bucket", "other-prefix", "filtered"]
+
+
+def owned_snapshot(index: int, commit: int | None, phase: str, moment: datetime, kind: str) -> BackupView:
+    stamp = moment.strftime("%Y%m%d%H%M%S")
+    labels, bucket, prefix, spec = dict(OURS), "my-bucket", f"{ROOT}/snapshot-{stamp}", None
+    if kind == "no-labels":
+        labels = {}
+    elif kind == "other-cluster":
+        labels = {**OURS, "tidb-pitr-airflow/cluster": "other"}
+    elif kind == "other-bucket":
+        bucket = "dba-bucket"
+    elif kind == "other-prefix":
+        prefix = "backups"  # the review's case: a DBA's Retain backup whose prefix holds everything
+    elif kind == "filtered":
+        spec = {"tableFilter": ["shop.*"]}
+    return snapshot(f"basic-snapshot-{stamp}-{index}", commit, phase, created=moment, labels=labels, bucket=bucket,
+                    prefix=prefix, spec=spec)
+
+
+@st.composite
+def owned_histories(draw: st.DrawFn) -> tuple[History, list[Protection]]:
+    """A history whose snapshots are a mix of ours, foreign ones and filtered ones, plus restores in progress."""
+    history = draw(histories())
+    mixed = []
+    for index, view in enumerate(history.snapshots):
+        moment = view.created or history.now
+        kind = draw(st.sampled_from(FOREIGN_KINDS))
+        phase = view.phase if not view.deleting else "Complete"
+        mixed.append(owned_snapshot(index, view.commit_ts, phase, moment, kind))
+    protections = []
+    complete = [v for v in mixed if v.phase == "Complete" and v.commit_ts]
+    for view in draw(st.lists(st.sampled_from(complete), max_size=2, unique_by=lambda v: v.name)) if complete else []:
+        protections.append(Protection(view.name, view.commit_ts or 0, f"restore from {view.name}"))
+    return dataclasses.replace(history, snapshots=mixed), protections

@@ -6,15 +6,13 @@ from tidb_pitr.bodies import (
     log_backup,
     log_control_patch,
     pitr_restore,
-    restore_name,
-    run_label,
     snapshot_backup,
     snapshot_restore,
     storage_with_prefix,
     truncate_patch,
 )
 from tidb_pitr.model import BackupView, CompactView, RestoreView
-from tidb_pitr.tso import parse_user_time
+from tidb_pitr.names import run_label
 from tidb_sandbox.k8s.crd import load_crds
 from tidb_sandbox.k8s.validation import prepare_object
 
@@ -101,7 +99,7 @@ def test_truncate_patch():
 
 @pytest.mark.parametrize("group", GROUPS, ids=str)
 def test_pitr_restore(group):
-    body = pitr_restore(group, name=restore_name(TS, "basic-restore"), namespace="tidb-restore",
+    body = pitr_restore(group, name="basic-pitr-20261121053000-abcdef", namespace="tidb-restore",
                         target_cluster="basic-restore", target_namespace="tidb-restore",
                         log_storage=storage_with_prefix(S3, "basic/log"),
                         snapshot_storage=storage_with_prefix(S3, "basic/snapshot-20221010000000"),
@@ -136,9 +134,10 @@ def test_snapshot_restore(group):
 def test_compact_backup(group):
     body = compact_backup(group, name="compact-1", namespace="tidb", cluster="basic",
                           log_storage=storage_with_prefix(S3, "basic/log"), start_ts=TS, end_ts=TS + (3600000 << 18),
-                          labels=LABELS)
+                          labels=LABELS, service_account="tidb-backup-manager")
     assert_valid(group, "compactbackups", body)
     spec = body["spec"]
+    assert spec["serviceAccount"] == "tidb-backup-manager", "pod identity reaches CompactBackup Jobs too"
     assert spec["startTs"] == str(TS) and spec["concurrency"] == 4 and spec["maxRetryTimes"] == 6
     assert spec["br"] == {"cluster": "basic", "clusterNamespace": "tidb"}
     assert CompactView.from_cr(body).start_ts == TS
@@ -173,15 +172,3 @@ def test_validator_is_not_a_rubber_stamp():
     body["spec"].update(logStop=True, bogus=1)
     prepared = prepare_object(_TYPES[(V1_GROUP, "backups")], body)
     assert prepared.unknown_fields == ["spec.bogus"] and prepared.errors  # CEL: logStop with logSubcommand
-
-
-def test_names():
-    ts = parse_user_time("2026-11-21T05:30:00Z")
-    assert restore_name(ts, "basic-restore") == "pitr-basic-restore-20261121-053000"
-    assert restore_name(ts, "basic-restore") == restore_name(ts, "basic-restore")
-    assert restore_name(parse_user_time("2026-11-21T05:30:00.250Z"), "b") == "pitr-b-20261121-053000250"
-    long_a, long_b = restore_name(ts, "x" * 70 + "a"), restore_name(ts, "x" * 70 + "b")
-    assert long_a != long_b and len(long_a) <= 52 and long_a.startswith("pitr-xxx")
-    label = run_label("tidb_pitr_restore", "manual__2026-11-21T05:30:00+00:00")
-    assert label == run_label("tidb_pitr_restore", "manual__2026-11-21T05:30:00+00:00")
-    assert len(label) == 16 and label.isalnum() and label != run_label("tidb_pitr_restore", "other")

@@ -85,7 +85,43 @@ def test_derived_names() -> None:
     assert c.storage.prefix("snapshot-20260101000000") == "demo1/snapshot-20260101000000"
     assert c.storage.prefix("/a/", "", "b") == "demo1/a/b"
     assert c.storage.log_prefix == "demo1/log-backup"
-    assert c.storage.snapshot_prefix("snapshot-1") == "demo1/snapshot-1"
+    assert c.storage.snapshot_prefix("20260101000000") == "demo1/snapshot-20260101000000"
+    assert c.storage.log_prefix_for(2) == "demo1/log-backup-2"
+    assert c.storage.is_snapshot_prefix("demo1/snapshot-20260101000000")
+    for other in ("demo1/snapshot-2026", "demo1/log-backup", "demo10/snapshot-20260101000000", "demo1",
+                  "backups", "demo1/snapshot-20260101000000/x"):
+        assert not c.storage.is_snapshot_prefix(other), other
+
+
+def test_log_backup_name_is_configurable_and_fits_the_operators_job_names(tmp_path: Path) -> None:
+    c = ClusterConfig.model_validate(cluster(log_backup={"name": "pitr-log"}))
+    assert c.log_backup_name == "pitr-log"
+    long = ClusterConfig.model_validate(cluster(name="a" * 40))
+    assert len(f"backup-{long.log_backup_name}-log-truncate") <= 63 and long.log_backup_name.startswith("aaaa")
+    [problem] = problems(tmp_path, {"clusters": [cluster(log_backup={"name": "x" * 41})]})
+    assert "log_backup.name: must be at most 40 characters" in problem
+
+
+def test_table_filter_is_refused_a_pitr_base_is_a_whole_cluster(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, {"clusters": [cluster(table_filter=["db1.*"])]})
+    assert "table_filter: must be empty: a point-in-time restore starts from a full-cluster snapshot" in problem
+
+
+def test_compaction_on_v2_is_refused_without_an_override(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, {"clusters": [cluster(api_group="br.pingcap.com", compaction=True)]})
+    assert "compaction: TiDB Operator v2 (br.pingcap.com) has no CompactBackup controller" in problem
+    ok = ClusterConfig.model_validate(cluster(api_group="br.pingcap.com", compaction=True,
+                                              compaction_v2_controller=True))
+    assert ok.compaction
+    [problem] = problems(tmp_path, {"clusters": [cluster(compaction_v2_controller=True)]})
+    assert "compaction_v2_controller: applies to api_group 'br.pingcap.com' only" in problem
+
+
+def test_waits_have_defaults_and_must_be_positive(tmp_path: Path) -> None:
+    c = ClusterConfig.model_validate(cluster(waits={"tracker_interval": "30s"}))
+    assert c.waits.tracker_interval.total_seconds() == 30 and c.waits.retry_failed_grace.total_seconds() == 600
+    [problem] = problems(tmp_path, {"clusters": [cluster(waits={"start_grace": "0s"})]})
+    assert "waits.start_grace: must be positive" in problem
 
 
 def test_s3_block_with_endpoint_and_pod_identity() -> None:
@@ -104,7 +140,7 @@ def test_local_block_and_hook_kwargs() -> None:
         "volume": {"name": "backup", "persistentVolumeClaim": {"claimName": "backup-pvc"}},
         "volumeMount": {"name": "backup", "mountPath": "/backup"},
     }}
-    assert storage.hook_kwargs() == {"provider": "local", "conn_id": None, "bucket": "/backup"}
+    assert storage.hook_kwargs() == {"provider": "local", "conn_id": None, "bucket": "/backup", "managed_root": "demo1"}
 
 
 def test_br_block_camel_case() -> None:

@@ -17,7 +17,7 @@ from .histories import base_candidates, histories, restorable
 NOW = datetime(2026, 11, 21, 5, 30, tzinfo=UTC)
 V1 = ApiGroup(V1_GROUP)
 WHERE = dict(target_cluster="basic-restore", target_namespace="tidb-restore", source_cluster="basic",
-             source_namespace="tidb", group=V1)
+             source_namespace="tidb", group=V1, name="basic-pitr-20261118053000-abc123")
 
 
 def ts(days: float) -> int:
@@ -42,9 +42,10 @@ def test_picks_the_newest_base_at_or_before_the_target():
 def test_body():
     snaps, logs = history()
     plan = plan_restore(ts(-3), snaps, logs, **WHERE, labels={"tidb-pitr-airflow/run": "abc"},
-                        br={"concurrency": 16})
+                        br={"concurrency": 16}, service_account="tidb-backup-manager")
     body = plan.body
-    assert body["metadata"]["name"] == "pitr-basic-restore-20261118-053000"
+    assert body["metadata"]["name"] == "basic-pitr-20261118053000-abc123"
+    assert body["spec"]["serviceAccount"] == "tidb-backup-manager"
     assert body["metadata"]["namespace"] == "tidb-restore"
     assert body["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tidb-pitr-airflow",
                                           "app.kubernetes.io/component": "restore", "tidb-pitr-airflow/run": "abc"}
@@ -62,7 +63,7 @@ def test_body():
         assert prepared.errors == [] and prepared.unknown_fields == []
     data = json.loads(json.dumps(plan.to_dict()))
     assert data["base"]["name"] == "s2" and data["target"]["ts"] == str(ts(-3))
-    assert data["restore_name"] == "pitr-basic-restore-20261118-053000"
+    assert data["restore_name"] == "basic-pitr-20261118053000-abc123"
 
 
 def test_refuses_the_source_cluster():

@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from tidb_pitr.model import State
+from tidb_pitr.ownership import snapshot_ownership
 from tidb_pitr.planning import plan_retention, retention
+from tidb_pitr.planning.retention import Protection
 from tidb_pitr.tso import dt_to_tso, tso_iso, tso_to_dt
 
 from .crs import log, snapshot
-from .histories import histories, probes, restorable
+from .histories import OURS, ROOT, STORAGE, histories, owned_histories, probes, restorable
 
 NOW = datetime(2026, 11, 21, 5, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -137,20 +139,24 @@ def _after(history, plan):
     return snaps, logs
 
 
+def _assert_policy_kept(history, plan) -> None:
+    """Every time in [now - retention, checkpoint] that was restorable still is, after the plan (the oracle)."""
+    snaps, logs = _after(history, plan)
+    low = dt_to_tso(history.now - retention.DEFAULT_RETENTION)
+    high = max(v.checkpoint_ts or 0 for v in history.logs)
+    for point in probes(history.snapshots, history.logs, low, high, extra=[plan.policy_start_ts]):
+        if restorable(point, history.snapshots, history.logs):
+            assert restorable(point, snaps, logs), f"{tso_iso(point)} lost; {plan.reasons}"
+
+
 @settings(max_examples=200, deadline=None)
 @given(histories())
 def test_retention_invariants(history):
     plan = plan_retention(history.snapshots, history.logs, now=history.now,
                           compact_progress_ts=history.compact_progress_ts)
     assert plan.refused is None  # the guard is for bugs; a correct plan never trips it
-    snaps, logs = _after(history, plan)
-
     # (a) nothing restorable in [now - retention, checkpoint] becomes unrestorable
-    low = dt_to_tso(history.now - retention.DEFAULT_RETENTION)
-    high = max(v.checkpoint_ts or 0 for v in history.logs)
-    for point in probes(history.snapshots, history.logs, low, high, extra=[plan.policy_start_ts]):
-        if restorable(point, history.snapshots, history.logs):
-            assert restorable(point, snaps, logs), f"{tso_iso(point)} lost; {plan.reasons}"
+    _assert_policy_kept(history, plan)
 
     # (b) only Complete snapshots are deleted, and at least two Complete ones stay
     complete_before = [v for v in history.snapshots if v.phase == "Complete" and not v.deleting]
@@ -169,3 +175,56 @@ def test_retention_invariants(history):
             assert plan.truncate_until <= history.compact_progress_ts
     # and deletions never reach into the policy window
     assert all(tso_to_dt(v.commit_ts or 0) < history.now - retention.DEFAULT_RETENTION for v in plan.delete)
+
+
+@settings(max_examples=200, deadline=None)
+@given(owned_histories())
+def test_nothing_not_ours_is_ever_planned_for_deletion(case):
+    history, protections = case
+    owned = snapshot_ownership("basic", STORAGE, ROOT)
+    plan = plan_retention(history.snapshots, history.logs, now=history.now, managed=owned,
+                          compact_progress_ts=history.compact_progress_ts, protections=protections)
+    assert plan.refused is None
+    for view in plan.delete:
+        assert owned(view) is None, f"{view.name} is not ours: {owned(view)}"
+        assert view.state == State.COMPLETE and view.is_full_cluster and not view.deleting
+    protected = {p.base for p in protections}
+    assert not protected & {v.name for v in plan.delete}, "a restore in progress lost its base"
+    if plan.truncate_until is not None:
+        assert all(plan.truncate_until <= p.start_ts for p in protections), "truncated past a restore's start"
+        assert plan.base is not None and owned(plan.base) is None, "the base must be ours, or it may vanish"
+    # ... and nothing in the policy that was restorable stops being so.
+    _assert_policy_kept(history, plan)
+
+
+def test_the_reviewed_case_a_dbas_retain_backup_in_another_bucket_is_kept():
+    stamp = lambda d: (NOW + timedelta(days=d)).strftime("%Y%m%d%H%M%S")  # noqa: E731
+    ours = [snapshot(f"basic-snapshot-{stamp(d)}", ts(d), labels=OURS, prefix=f"{ROOT}/snapshot-{stamp(d)}")
+            for d in (-40, -32, -28, -2)]
+    dba = snapshot("dba-full", ts(-38), bucket="dba-bucket", prefix="backups", spec={"cleanPolicy": "Retain"})
+    same_bucket = snapshot("dba-in-our-bucket", ts(-37), prefix="backups/dba")
+    plan = plan_retention([*ours, dba, same_bucket], [log("log", ts(-45), ts(0))], now=NOW,
+                          managed=snapshot_ownership("basic", STORAGE, ROOT))
+    assert names(plan.delete) == [ours[0].name]
+    kept = {v.name: why for v, why in plan.ignored}
+    assert kept["dba-full"].startswith("not managed here: kept") and "no app.kubernetes.io/managed-by" in kept[
+        "dba-full"]
+    assert kept["dba-in-our-bucket"].startswith("not managed here: kept")
+
+
+def test_a_filtered_backup_is_never_a_base_and_never_shrinks_the_window():
+    full = [snapshot("a", ts(-40)), snapshot("c", ts(-20)), snapshot("d", ts(-2))]
+    filtered = snapshot("b-filtered", ts(-31), spec={"tableFilter": ["shop.*"]})
+    plan = plan_retention([*full, filtered], [log("log", ts(-45), ts(0))], now=NOW)
+    assert plan.base.name == "a" and plan.delete == () and plan.truncate_until == ts(-40)
+    assert "b-filtered" not in plan.window_before.base_snapshots
+    assert any(v.name == "b-filtered" and "not a full-cluster backup" in why for v, why in plan.ignored)
+
+
+def test_a_restore_in_progress_keeps_its_base_and_its_log():
+    snaps = [snapshot("a", ts(-40)), snapshot("b", ts(-32)), snapshot("c", ts(-28)), snapshot("d", ts(-2))]
+    restore = Protection("a", ts(-40), "Restore tidb/r1 (Running)")
+    plan = plan_retention(snaps, [log("log", ts(-45), ts(0))], now=NOW, protections=[restore])
+    # "a" stays (without the restore it would go), and the log still starts at it: the restore reads from there.
+    assert plan.delete == () and names(plan.keep) == ["a", "b", "c", "d"] and plan.truncate_until == ts(-40)
+    assert any("restore in progress: Restore tidb/r1" in r for r in plan.reasons)
