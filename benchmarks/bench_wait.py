@@ -58,8 +58,12 @@ def _observe_complete(kubeconfig: str, namespaces: list[str], names: set[str], o
 
 
 async def _ours(ns: str, name: str, deadline: float, seen: dict[str, float]) -> None:
+    # As TidbCrMixin.wait_for builds it with the default bounds: a look every 150 s at a CR that did not
+    # change, so that a hopeless RetryFailed (or no status at all) ends the wait after 10 minutes.
     trigger = CustomResourceTrigger(kubernetes_conn_id=CONN, api_group="pingcap.com", plural="backups",
-                                    namespace=ns, name=name, kind="terminal", deadline=deadline, watch_timeout=290)
+                                    namespace=ns, name=name, kind="terminal", deadline=deadline, watch_timeout=290,
+                                    args={"retry_failed_seconds": 600.0, "stuck_seconds": 1800.0},
+                                    reevaluate_every=150.0)
     async for event in trigger.run():
         if event.payload["status"] == "success":
             seen[name] = time.time()
