@@ -178,7 +178,9 @@ def test_a_stopped_log_backup_is_followed_by_a_new_one_and_both_stay_restorable(
     new = cluster.wait_log(lambda v: v.name == found["name"] and (v.checkpoint_ts or 0) > 0)
     window = cluster.window()
     assert len(window.gaps) == 1, window.describe()  # between the old checkpoint and the first new snapshot
-    for target_ts in (window.earliest_ts + TSO_SECOND, window.latest_ts - TSO_SECOND // 2):
+    newest = max((s for s in window.segments if s.bases), key=lambda s: s.end_ts)
+    assert newest.log.name == new.name
+    for target_ts in (window.earliest_ts + TSO_SECOND, (newest.start_ts + newest.end_ts) // 2):
         target = cluster.target()
         run = cluster.run("restore", run_conf={"restore_tso": str(target_ts), "target_cluster": target,
                                                "target_namespace": cluster.namespace})
