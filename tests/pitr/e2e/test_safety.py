@@ -256,6 +256,23 @@ def test_a_restore_to_the_same_time_runs_again_after_a_failure(sandbox, connecti
     assert sorted(r.phase for r in cluster.restores() if r.cluster == target) == ["Complete", "Failed"]
 
 
+# -- 6. pod identity on every CR ------------------------------------------------------------------------------
+def test_the_service_account_reaches_every_cr_the_dags_make(sandbox, connections, airflow_db, clean_faults):
+    cluster = Cluster(sandbox, connections, seed_days=1, compaction=True, service_account="tidb-backup-manager")
+    runs = [cluster.run("snapshot"), cluster.run("compaction")]
+    window = cluster.window()
+    runs.append(cluster.run("restore", run_conf={
+        "restore_tso": str(window.latest_ts - TSO_SECOND), "target_cluster": cluster.target(),
+        "target_namespace": cluster.namespace}))
+    assert [str(run.state) for run in runs] == ["success"] * 3
+    made_by = {f"{run.dag_id}/{run.run_id}" for run in runs}
+    made = {plural: [o for o in cluster.hook.list(plural, cluster.namespace)
+                     if (o["metadata"].get("annotations") or {}).get("tidb-pitr-airflow/run-id") in made_by]
+            for plural in ("backups", "compactbackups", "restores")}
+    assert [len(objs) for objs in made.values()] == [1, 1, 1], made
+    assert [o["spec"].get("serviceAccount") for objs in made.values() for o in objs] == ["tidb-backup-manager"] * 3
+
+
 # -- 7. retention and restore exclude each other --------------------------------------------------------------
 def test_retention_keeps_the_base_of_a_restore_in_progress(sandbox, connections, airflow_db, clean_faults):
     cluster = Cluster(sandbox, connections)

@@ -185,15 +185,20 @@ def log_start(h: Harness) -> None:
     h.wait(lambda o: _checkpoint(o) > 0)
 
 
-def log_pause_resume(h: Harness) -> None:
-    name = _running_log(h)
-    h.record("backups", name)
+def _pause_then_resume(h: Harness, name: str) -> None:
+    """log-pause until Paused, then log-start until the resume is Complete, the tracker caught up each time."""
     h.patch(name, {"logSubcommand": "log-pause"})
     h.wait(lambda o: _phase(o) == "Paused")
     h.tracker_wait()
     h.patch(name, {"logSubcommand": "log-start"})
     h.wait(lambda o: _phase(o) == "Running" and _sub(o, "log-resume") == "Complete")
     h.tracker_wait()
+
+
+def log_pause_resume(h: Harness) -> None:
+    name = _running_log(h)
+    h.record("backups", name)
+    _pause_then_resume(h, name)
     h.patch(name, {"logSubcommand": "log-pause"})
     h.wait(lambda o: _phase(o) == "Paused" and _sub(o, "log-pause") == "Complete")
     h.tracker_wait()
@@ -262,12 +267,7 @@ def log_error_pause(h: Harness) -> None:
         h.wait(lambda o: _phase(o) == "RetryFailed")
     finally:
         h.sandbox.set_faults(log_error_pause=None, log_error_pause_target=None)
-    h.patch(name, {"logSubcommand": "log-pause"})
-    h.wait(lambda o: _phase(o) == "Paused")
-    h.tracker_wait()
-    h.patch(name, {"logSubcommand": "log-start"})
-    h.wait(lambda o: _phase(o) == "Running" and _sub(o, "log-resume") == "Complete")
-    h.tracker_wait()
+    _pause_then_resume(h, name)
 
 
 def log_kernel_sync(h: Harness) -> None:
