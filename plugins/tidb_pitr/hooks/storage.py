@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from airflow.sdk import BaseHook
 
 from ..names import is_snapshot_prefix
+from ..tso import tso_to_dt
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -27,6 +29,7 @@ PROVIDERS: tuple[Provider, ...] = ("s3", "azblob", "local")
 
 BACKUPMETA = "backupmeta"  # BR writes it last: present means the snapshot finished writing
 LOG_CHECKPOINT_DIR = "v1/global_checkpoint/"
+LOG_DATA_DIR = "v1/"  # data files: v1/<YYYYMMDD>/<HH>/<store_id>/<min_ts>-<uuid>.log
 TRUNCATE_SAFEPOINT = "v1_stream_trancate_safepoint.txt"
 SNAPSHOT_FOLDER_PREFIX = "snapshot-"
 S3_DELETE_BATCH = 1000  # DeleteObjects limit
@@ -49,6 +52,15 @@ class SnapshotCheck:
     objects: int
     total_bytes: int
     backupmeta_bytes: int
+
+
+@dataclass(frozen=True)
+class LogVolume:
+    """Log backup data a restore replays, as the listings show it (no object is read)."""
+
+    bytes: int
+    files: int
+    hours: int  # hour folders listed (one listing each)
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,21 @@ def _key(key: str) -> str:
     if not cleaned:
         raise ValueError("empty object key")
     return cleaned
+
+
+def _hour_folders(start: datetime, end: datetime) -> Iterator[str]:
+    """`<YYYYMMDD>/<HH>/` for every UTC hour from start's to end's, then one more (see log_volume)."""
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    while hour <= end + timedelta(hours=1):
+        yield hour.strftime("%Y%m%d/%H/")
+        hour += timedelta(hours=1)
+
+
+def _log_min_ts(key: str) -> int | None:
+    """The TSO a data file's name starts with (`<min_ts>-<uuid>.log`), or None for anything else."""
+    name = key.rsplit("/", 1)[-1]
+    head, dash, _ = name.partition("-")
+    return int(head) if dash and head.isdigit() and name.endswith(".log") else None
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -413,6 +440,30 @@ class BackupStorageHook(BaseHook):
                 if len(data) == 8:
                     best = max(best, struct.unpack("<Q", data)[0])
         return best
+
+    def log_volume(self, log_prefix: str, start_ts: int, end_ts: int) -> LogVolume:
+        """Bytes and count of the log data files a restore of (start_ts, end_ts] replays, from listings only.
+
+        TiKV writes each flush's file as `v1/<YYYYMMDD>/<HH>/<store_id>/<min_ts>-<uuid>.log`, the date and hour
+        (UTC) being those of the file's *max_ts* (tikv `components/backup-stream/src/router.rs`,
+        `path_to_log_file`; the sandbox's `storage/br_log.py` files them under the min_ts hour). So one
+        listing per hour from start's to end's, plus the next hour for files that begin by end_ts and end
+        after it. A file counts when start_ts <= min_ts <= end_ts: that leaves out files wholly before
+        start_ts in its hour, and misses only a file straddling start_ts (one flush per store). A storage
+        error propagates: the caller decides what an unknown volume means.
+        """
+        if end_ts < start_ts:
+            raise ValueError(f"end_ts {end_ts} is before start_ts {start_ts}")
+        folder = _folder(log_prefix, allow_root=False) + LOG_DATA_DIR
+        total = files = hours = 0
+        for hour in _hour_folders(tso_to_dt(start_ts), tso_to_dt(end_ts)):
+            hours += 1
+            for entry in self._backend.objects(folder + hour):
+                min_ts = _log_min_ts(entry.key)
+                if min_ts is not None and start_ts <= min_ts <= end_ts:
+                    total += entry.size
+                    files += 1
+        return LogVolume(bytes=total, files=files, hours=hours)
 
     def truncate_safepoint(self, log_prefix: str) -> int:
         """`br log truncate`'s safepoint (`v1_stream_trancate_safepoint.txt`, sic): nothing before it remains."""

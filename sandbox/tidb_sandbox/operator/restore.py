@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
+from .clusters import TIDBCLUSTER, SimCluster
 from .common import V2_GROUP, finalizer_for, go_duration, now, sleep
-from .context import Context, StorageFailure, storage_block
+from .context import Context, SimConfig, StorageFailure, storage_block
 from .secrets import cluster_problem, storage_secret_problem
 from .tsparse import TsParseError, parse_ts_br
 
@@ -36,6 +38,39 @@ def validate_restore(obj: dict[str, Any]) -> str | None:
 
 class _RestoreFailure(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class RestoreVolume:
+    """What the restore reads, in bytes: the base snapshot (its backupSize) and the log files replayed."""
+
+    snapshot: int = 0
+    log: int = 0
+
+
+def restore_seconds(config: SimConfig, volume: RestoreVolume, tikv: int) -> float:
+    """Running time of a restore: restore_duration, or longer when the rates say the data takes longer.
+
+    BR restores in parallel over the target's TiKV stores, so each rate is per store; a rate of 0 is
+    not simulated and adds nothing.
+    """
+    seconds = 0.0
+    if config.restore_snapshot_rate > 0:
+        seconds += volume.snapshot / (config.restore_snapshot_rate * tikv)
+    if config.restore_log_rate > 0:
+        seconds += volume.log / (config.restore_log_rate * tikv)
+    return max(config.restore_duration, seconds)
+
+
+def tikv_stores(ctx: Context, target: SimCluster) -> int:
+    """The target's TiKV count: a v1 TidbCluster's spec.tikv.replicas; v2 Clusters have no TiKV
+    groups in the sandbox, so they (and a TidbCluster without replicas) count `stores`."""
+    if target.resource == TIDBCLUSTER:
+        obj = ctx.store.find(ctx.rt("pingcap.com", "tidbclusters"), target.namespace, target.name) or {}
+        replicas = ((obj.get("spec") or {}).get("tikv") or {}).get("replicas")
+        if isinstance(replicas, int) and replicas > 0:
+            return replicas
+    return max(ctx.config.stores, 1)
 
 
 def admit_restore(ctx: Context, rt: ResourceType, obj: dict[str, Any]) -> bool:
@@ -95,12 +130,13 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         if not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
-            rows = await _pitr(ctx, namespace, spec, progress)
+            rows, volume = await _pitr(ctx, namespace, spec, progress)
             commit_ts = "0"  # BR reads EndVersion of the log backupmeta, which is 0 (reference 3.2)
         else:
             meta, rows = await ctx.io(br_layout.read_snapshot, ctx.open_storage(namespace, storage_block(spec)))
             progress("Full Restore", 100)
             commit_ts = str(meta.end_version)
+            volume = RestoreVolume(snapshot=meta.backup_size)
         target.data.load(rows, ctx.alloc.next())
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
@@ -114,13 +150,14 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         condition("Failed", "RestoreDataFromRemoteFailed", str(getattr(err, "message", err)))
         _drop_finalizer(ctx, rt, namespace, name)
         return
-    await sleep(ctx.config.restore_duration - (time.monotonic() - started))
+    await sleep(restore_seconds(ctx.config, volume, tikv_stores(ctx, target)) - (time.monotonic() - started))
     condition("Complete", timeCompleted=now(), timeTaken=go_duration(time.monotonic() - started),
               commitTs=commit_ts)
     _drop_finalizer(ctx, rt, namespace, name)
 
 
-async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: Any) -> dict[str, Any]:
+async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
+                progress: Any) -> tuple[dict[str, Any], RestoreVolume]:
     log_block = storage_block(spec)
     log_location = ctx.open_storage(namespace, log_block)
     log_range = await ctx.io(br_layout.log_metadata, log_location)
@@ -138,6 +175,7 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: An
                 f"the cluster ID of the full backup ({meta.cluster_id}) and the log backup "
                 f"({log_range.cluster_id}) mismatch")
         start_ts = meta.end_version
+        snapshot_bytes = meta.backup_size  # what the snapshot's CR shows as backupSize
         progress("Full Restore", 100)
     else:
         try:
@@ -145,13 +183,17 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: An
         except TsParseError as err:
             raise _RestoreFailure(str(err)) from err
         rows = {}
+        snapshot_bytes = 0
     try:
         br_layout.check_restore_range(log_range, start_ts, restored_ts)
     except ValueError as err:
         raise _RestoreFailure(str(err)) from err
     changes = await ctx.io(br_layout.read_log, log_location, start_ts, restored_ts)
+    log_bytes = 0
+    if ctx.config.restore_log_rate > 0:  # only then: the default restore reads storage as it always did
+        log_bytes = await ctx.io(br_layout.log_bytes, log_location, start_ts, restored_ts)
     progress("Restore KV Files", 100)
-    return br_layout.apply_changes(rows, changes)
+    return br_layout.apply_changes(rows, changes), RestoreVolume(snapshot_bytes, log_bytes)
 
 
 def _drop_finalizer(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:

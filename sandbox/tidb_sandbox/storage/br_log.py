@@ -239,14 +239,24 @@ def list_metas(
     return sorted(metas, key=lambda m: (m.flush_ts, m.path))
 
 
-def read_log(loc: Location, after_ts: int, until_ts: int, *, concurrency: int = 32) -> list[Change]:
-    """Changes with after_ts < ts <= until_ts, sorted by ts; only files overlapping the range are fetched."""
-    wanted = [
+def _files_in_range(loc: Location, after_ts: int, until_ts: int, concurrency: int) -> list[LogFile]:
+    """The data files a restore of (after_ts, until_ts] reads: those overlapping the range."""
+    return [
         file
         for meta in list_metas(loc, after_ts=after_ts, until_ts=until_ts, concurrency=concurrency)
         for file in meta.files
         if file.max_ts > after_ts and file.min_ts <= until_ts
     ]
+
+
+def log_bytes(loc: Location, after_ts: int, until_ts: int, *, concurrency: int = 32) -> int:
+    """Bytes of the data files `read_log` fetches for (after_ts, until_ts], from the metas alone."""
+    return sum(file.length for file in _files_in_range(loc, after_ts, until_ts, concurrency))
+
+
+def read_log(loc: Location, after_ts: int, until_ts: int, *, concurrency: int = 32) -> list[Change]:
+    """Changes with after_ts < ts <= until_ts, sorted by ts; only files overlapping the range are fetched."""
+    wanted = _files_in_range(loc, after_ts, until_ts, concurrency)
     try:
         contents = loc.get_many([file.path for file in wanted], concurrency=concurrency)
     except ObjectNotFound as exc:

@@ -10,13 +10,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
-from tidb_pitr.hooks.storage import BackupStorageHook, StorageDeleteError, StorageDeleteRefused
+from botocore.exceptions import ClientError
+from tidb_pitr.hooks.storage import BackupStorageHook, LogVolume, StorageDeleteError, StorageDeleteRefused
+from tidb_pitr.tso import dt_to_tso
+from tidb_sandbox.data.mvcc import Change
+from tidb_sandbox.storage.br_layout import flush_log_history, list_metas, log_bytes
+from tidb_sandbox.storage.local_location import LocalLocation
 from tidb_sandbox.storage.services import (
     AZURITE_DEFAULT_ACCOUNT,
     AZURITE_DEFAULT_KEY,
@@ -228,6 +235,97 @@ def test_read_exists_and_list_keys(store: Store, root: str) -> None:
         hook.read_object(f"{root}/snapshot-20261101000000/nope")
     listed = {entry.key: entry.size for entry in hook.list_keys(f"{root}/snapshot-20261101000000")}
     assert listed == {key: len(data) for key, data in objects.items()}
+
+
+# A restore window across midnight: 22:40 on Nov 1 to 00:20 on Nov 2 (UTC).
+LOG_START = datetime(2026, 11, 1, 22, 40, tzinfo=UTC)
+LOG_END = datetime(2026, 11, 2, 0, 20, tzinfo=UTC)
+
+
+def log_file(log_prefix: str, min_time: datetime, size: int, *, store: int = 1,
+             folder: datetime | None = None) -> dict[str, bytes]:
+    """One TiKV log data file, `v1/<YYYYMMDD>/<HH>/<store>/<min_ts>-<uuid>.log`, filed under `folder`'s hour
+    (TiKV uses the file's max_ts; by default here the min_ts's own hour)."""
+    hour = (folder or min_time).strftime("%Y%m%d/%H")
+    return {f"{log_prefix}/v1/{hour}/{store}/{dt_to_tso(min_time)}-{uuid.uuid4()}.log": b"k" * size}
+
+
+def test_log_volume_counts_files_in_the_hours_and_ts_bounds(store: Store, root: str) -> None:
+    log = f"{root}/log-backup"
+    at = LOG_START.replace(minute=0)  # 22:00
+    replayed = {
+        **log_file(log, LOG_START, 160),  # begins exactly at start_ts
+        **log_file(log, at + timedelta(minutes=45), 100, store=1),
+        **log_file(log, at + timedelta(minutes=50), 110, store=2),
+        **log_file(log, at + timedelta(minutes=90), 120, store=3),
+        **log_file(log, at + timedelta(minutes=130), 130),
+        **log_file(log, LOG_END, 150, store=2),  # begins exactly at end_ts
+        # Begins before end_ts, ends after 01:00: TiKV files it under its max_ts's hour, the next one.
+        **log_file(log, at + timedelta(minutes=139), 140, folder=at + timedelta(hours=3)),
+    }
+    ignored = {
+        **log_file(log, at + timedelta(minutes=10), 1000),  # in the first hour, wholly before start_ts
+        **log_file(log, at - timedelta(minutes=10), 1000),  # an hour before
+        **log_file(log, LOG_END + timedelta(minutes=5), 1000),  # in the last hour, after end_ts
+        **log_file(log, at + timedelta(minutes=185), 1000),  # in the extra hour, after end_ts
+        **log_file(log, at + timedelta(minutes=120), 1000, folder=at + timedelta(hours=5)),  # no hour listed
+        f"{log}/v1/20261101/23/1/notes.txt": b"x" * 1000,
+        f"{log}/v1/20261101/23/1/not-a-tso.log": b"x" * 1000,
+        f"{log}/v1/backupmeta/{dt_to_tso(LOG_START):016X}.meta": b"m" * 1000,
+        **log_file(f"{log}-old", at + timedelta(minutes=50), 1000),  # another log backup beside it
+        **log_file(f"{root}/other/log-backup", at + timedelta(minutes=50), 1000),
+    }
+    store.seed({**replayed, **ignored})
+    hook = store.hook(page_size=2)
+
+    volume = hook.log_volume(log, dt_to_tso(LOG_START), dt_to_tso(LOG_END))
+
+    # Hours 22, 23, 00, 01 (the extra one): one listing each.
+    assert volume == LogVolume(bytes=sum(map(len, replayed.values())), files=len(replayed), hours=4)
+    assert hook.log_volume(log + "/", dt_to_tso(LOG_START), dt_to_tso(LOG_END)) == volume
+
+
+def test_log_volume_matches_what_the_sandbox_restore_reads(store: Store, root: str, tmp_path: Path) -> None:
+    """Log data written by the sandbox's own BR writer (three stores, a flush every 10 minutes over 3 hours):
+    from a flush boundary the hook counts exactly the bytes the sandbox's restore replays."""
+    written = LocalLocation(root=tmp_path / "written", mount_path="/nfs", prefix=None)
+    t0 = datetime(2026, 11, 1, 22, 5, tzinfo=UTC)
+    flushes = []
+    for n in range(1, 19):
+        changes = [Change(dt_to_tso(t0 + timedelta(minutes=10 * n - m)), f"db/t/{n}-{m}", {"id": n, "m": m})
+                   for m in range(1, 10)]
+        flushes.append((changes, dt_to_tso(t0 + timedelta(minutes=10 * n))))
+    flush_log_history(written, flushes)
+    log = f"{root}/log-backup"
+    store.seed({f"{log}/{info.rel}": written.get(info.rel) for info in written.list()})
+    start_ts = flushes[3][1]  # 22:45, right after a flush
+    end_ts = dt_to_tso(t0 + timedelta(minutes=125))  # 00:10, in the middle of one
+
+    volume = store.hook().log_volume(log, start_ts, end_ts)
+
+    files = [f for m in list_metas(written) for f in m.files if f.max_ts > start_ts and f.min_ts <= end_ts]
+    assert volume.bytes == log_bytes(written, start_ts, end_ts) == sum(f.length for f in files) > 0
+    assert (volume.files, volume.hours) == (len(files), 4)
+
+
+def test_log_volume_of_nothing_and_bad_ranges(store: Store, root: str) -> None:
+    hook = store.hook()
+    start, end = dt_to_tso(LOG_START), dt_to_tso(LOG_END)
+    assert hook.log_volume(f"{root}/log-backup", start, end) == LogVolume(bytes=0, files=0, hours=4)
+    assert hook.log_volume(f"{root}/log-backup", start, start).hours == 2
+    with pytest.raises(ValueError, match="before start_ts"):
+        hook.log_volume(f"{root}/log-backup", end, start)
+    with pytest.raises(ValueError):
+        hook.log_volume("", start, end)
+
+
+@pytest.mark.parametrize("provider", ["s3", "azblob"])
+def test_log_volume_storage_error_propagates(storage_connections: None, provider: str) -> None:
+    """A missing bucket is not an empty log: the caller sees the error and reports the volume unknown."""
+    conn_id = S3_CONN if provider == "s3" else AZURE_CONN
+    hook = BackupStorageHook(provider, conn_id=conn_id, bucket="no-such-bucket")  # type: ignore[arg-type]
+    with pytest.raises(ClientError if provider == "s3" else ResourceNotFoundError):
+        hook.log_volume("cluster/log-backup", dt_to_tso(LOG_START), dt_to_tso(LOG_END))
 
 
 # More than two full batches per provider (S3: 1000 keys, Azure: 256 blobs per request).
