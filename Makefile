@@ -5,15 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
 .PHONY: install test lint sandbox demo demo-check bench clean
+
+# Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
+$(SYS_STAMP): scripts/system-packages.sh
+	bash scripts/system-packages.sh
+	mkdir -p $(VENV) && touch $@
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(PY_STAMP): $(BIN)/python requirements.txt requirements-dev.txt constraints.txt sandbox/pyproject.toml
+$(PY_STAMP): $(SYS_STAMP) $(BIN)/python requirements.txt requirements-dev.txt constraints.txt sandbox/pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --no-deps -e sandbox
 	touch $@

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beside .venv and node_modules, installed only when missing:
+#   chromium        the browser the UI tests drive (Playwright uses it; it downloads no browser of its own)
+#   libmariadb-dev  headers and pkg-config data that mysqlclient (Airflow's MySQL provider) builds against
+#   pkg-config      how mysqlclient finds them
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+pkg-config --exists mariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-packages: please install ${missing[*]} (Debian/Ubuntu package names) and run make again" >&2
+  exit 1
+fi
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "system-packages: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
