@@ -20,6 +20,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "plugins")
+# dag.test() runs triggers in its own loop, with no executor whose late "success" could race them (see
+# CustomResourceTrigger.run): no minimum deferral here. The browser tests' Airflow keeps the default.
+os.environ["AIRFLOW__TIDB_PITR__MIN_DEFERRAL_SECONDS"] = "0"
 
 pytest_plugins = ["tidb_sandbox.testing"]
 

@@ -32,6 +32,12 @@ class WaitFailed(AirflowException):
     """The CR reached a failed state, vanished, or the wait ran out; the message says which."""
 
 
+def min_deferral() -> float:
+    """Seconds a deferred wait lasts at least (`[tidb_pitr] min_deferral_seconds`, default 15): see
+    `CustomResourceTrigger.run` for the Airflow race it keeps clear of. 0 where no executor runs (dag.test())."""
+    return conf.getfloat("tidb_pitr", "min_deferral_seconds", fallback=15.0)
+
+
 def default_deferrable() -> bool:
     """Deferrable unless `[tidb_pitr] deferrable = False` (for a deployment without a triggerer).
 
@@ -107,7 +113,7 @@ class TidbCrMixin:
             trigger = CustomResourceTrigger(
                 kubernetes_conn_id=self.kubernetes_conn_id, api_group=self.api_group, plural=plural,
                 namespace=self.namespace, name=name, kind=kind, args=args, deadline=deadline,
-                reevaluate_every=reevaluate_every)
+                reevaluate_every=reevaluate_every, not_before=time.time() + min_deferral())
             # The framework's timeout is a backstop past our own deadline, so the trigger reports first.
             self.defer(trigger=trigger, method_name=method_name,  # type: ignore[attr-defined]
                        timeout=timedelta(seconds=max(60.0, deadline - time.time() + 60)))

@@ -32,11 +32,26 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError))
 
 
+_BULKY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def slim(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CR without what no task reads and every log of the event would print (managedFields, kubectl's
+    copy of the last applied object)."""
+    if obj is None:
+        return None
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _BULKY_ANNOTATIONS}
+    if "annotations" in metadata:
+        metadata["annotations"] = annotations
+    return {**obj, "metadata": metadata}
+
+
 class CustomResourceTrigger(BaseTrigger):
     def __init__(self, *, kubernetes_conn_id: str, api_group: str, plural: str, namespace: str, name: str,
                  kind: str, args: dict[str, Any] | None = None, deadline: float,
                  watch_timeout: int = 240, max_transient_errors: int = 10, backoff_max: float = 30.0,
-                 reevaluate_every: float | None = None) -> None:
+                 reevaluate_every: float | None = None, not_before: float = 0.0) -> None:
         super().__init__()
         self.kubernetes_conn_id = kubernetes_conn_id
         self.api_group = api_group
@@ -51,6 +66,8 @@ class CustomResourceTrigger(BaseTrigger):
         self.backoff_max = backoff_max
         # Time-dependent predicates (lag) must be re-checked even when the CR does not change.
         self.reevaluate_every = reevaluate_every
+        # An event is never yielded before this time (epoch seconds): see `run`.
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
@@ -58,7 +75,7 @@ class CustomResourceTrigger(BaseTrigger):
             "namespace": self.namespace, "name": self.name, "kind": self.kind, "args": self.args,
             "deadline": self.deadline, "watch_timeout": self.watch_timeout,
             "max_transient_errors": self.max_transient_errors, "backoff_max": self.backoff_max,
-            "reevaluate_every": self.reevaluate_every,
+            "reevaluate_every": self.reevaluate_every, "not_before": self.not_before,
         }
 
     def _event(self, status: str, message: str, obj: dict[str, Any] | None,
@@ -67,7 +84,7 @@ class CustomResourceTrigger(BaseTrigger):
         return TriggerEvent({
             "status": status, "message": message, "name": self.name, "namespace": self.namespace,
             "plural": self.plural, "api_group": self.api_group, "kind": self.kind, "args": self.args,
-            "cr": obj, **(details or {}),
+            "cr": slim(obj), **(details or {}),
         })
 
     def _verdict_event(self, verdict: Verdict, obj: dict[str, Any] | None) -> TriggerEvent:
@@ -78,6 +95,18 @@ class CustomResourceTrigger(BaseTrigger):
         return self._event(verdict.status, message, obj, verdict.details)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # Airflow 3.3's scheduler fails a resumed task when the executor's "success" for the deferring attempt
+        # arrives after the trigger's event has already put the task back to running (apache/airflow#71580,
+        # #72716; fixes open). A wait that ends seconds after deferring is the case that loses: hold the event
+        # until `not_before`, which leaves the scheduler time to see the deferring attempt end.
+        async for event in self._decide():
+            delay = self.not_before - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield event
+            return
+
+    async def _decide(self) -> AsyncIterator[TriggerEvent]:
         hook = AsyncTidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
         errors = 0
         last: dict[str, Any] | None = None

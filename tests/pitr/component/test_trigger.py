@@ -80,6 +80,7 @@ def test_serialize_round_trips(connections):
         watch_timeout=7,
         max_transient_errors=3,
         reevaluate_every=5.0,
+        not_before=123.5,
     )
     path, kwargs = trigger.serialize()
     assert path == "tidb_pitr.triggers.custom_resource.CustomResourceTrigger"
@@ -209,3 +210,15 @@ def test_cancellation_leaves_no_watch_behind(sandbox, connections, fresh_cluster
     assert watches, "the trigger watched the CR"
     # The connection closed with the task: the server is no longer streaming to it.
     wait_until(lambda: sandbox.active_watches() <= before, timeout=10)
+
+
+def test_an_event_is_held_until_not_before(connections, fresh_cluster):
+    """A wait the CR decides at once still fires no earlier than `not_before`: the resumed task must not
+    race the executor's report of the deferring attempt (Airflow 3.3, apache/airflow#71580)."""
+    ns, cluster = fresh_cluster()
+    name = unique("snap")
+    TidbOperatorHook(connections["kubernetes"]).create_or_adopt("backups", _snapshot(cluster, name), ns, {})
+    assert _first_event(_trigger(connections["kubernetes"], ns, name))["status"] == "success"  # Complete now
+    started = time.time()
+    event = _first_event(_trigger(connections["kubernetes"], ns, name, not_before=started + 2.0))
+    assert event["status"] == "success" and time.time() - started >= 2.0
