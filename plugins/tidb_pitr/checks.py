@@ -16,6 +16,7 @@ from .inventory import Inventory, hook_for, load_inventory
 from .model import BackupView, State
 from .planning import recoverable_window
 from .tso import tso_iso, tso_to_dt
+from .units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     elif level == "starting":
         grace = cluster.waits.tracker_interval + cluster.waits.start_grace
         log.info("Log backup %s is starting: no checkpoint yet (TiDB Operator writes it every %s); not an RPO "
-                 "breach for the first %s", current.name, cluster.waits.tracker_interval, grace)
+                 "breach for the first %s", current.name, format_duration(cluster.waits.tracker_interval),
+                 format_duration(grace))
     else:
         log.info("Checkpoint lag %.0f s (warn at %.0f s, critical at %.0f s)", lag, warn, critical)
     return result

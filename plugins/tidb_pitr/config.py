@@ -390,6 +390,30 @@ class WaitsConfig(_Model):
 
 # --- cluster and project ---------------------------------------------------------------------------------
 
+class RestoreRatesConfig(_Model):
+    """Restore throughput per TiKV store, for the duration estimate (the TiDB docs' figures by default)."""
+
+    snapshot_gb_per_hour: float = Field(default=280.0, gt=0)
+    log_gb_per_hour: float = Field(default=30.0, gt=0)
+
+
+class RestoreTarget(_Model):
+    """An empty cluster a restore may write into, and how to reach its TiDB over SQL."""
+
+    name: str
+    namespace: str | None = None  # None = the source cluster's namespace
+    sql_conn_id: str | None = Field(default=None, min_length=1)
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _check_label(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value)
+
+    def label(self, default_namespace: str) -> str:
+        return f"{self.name} (namespace {self.namespace or default_namespace})"
+
+
+
 class ClusterConfig(_Model):
     """One TiDB cluster under PITR: where it is, where its backups go, and the policies."""
 
@@ -410,13 +434,17 @@ class ClusterConfig(_Model):
     log_backup: LogBackupConfig = Field(default_factory=LogBackupConfig)
     waits: WaitsConfig = Field(default_factory=WaitsConfig)
     tikv_count: int = Field(default=3, ge=1)
+    restore_rates: RestoreRatesConfig = Field(default_factory=RestoreRatesConfig)
     br: BrPassthrough = Field(default_factory=BrPassthrough)
     service_account: str | None = None
     table_filter: list[str] = Field(default_factory=list)
     owners: list[str] = Field(default_factory=lambda: ["dba"], min_length=1)
     tags: list[str] = Field(default_factory=list)
-    # Allowed restore targets: "name" (same namespace) or "namespace/name"; empty = any cluster but this one.
-    restore_targets: list[str] = Field(default_factory=list)
+    # Airflow `mysql` connection to this cluster's TiDB (SQL checks); unset = those checks are skipped.
+    sql_conn_id: str | None = Field(default=None, min_length=1)
+    # Allowed restore targets: "name" (same namespace), "namespace/name", or {name, namespace, sql_conn_id};
+    # empty = any cluster but this one (the form then takes a free-text name).
+    restore_targets: list[RestoreTarget] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -460,13 +488,18 @@ class ClusterConfig(_Model):
             raise ValueError("must be at least 1 day (e.g. 1d, 30d, P30D)")
         return value
 
-    @field_validator("restore_targets")
+    @field_validator("restore_targets", mode="before")
     @classmethod
-    def _check_targets(cls, value: list[str]) -> list[str]:
+    def _targets_from_strings(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
         for target in value:
-            for part in target.split("/", 1):
-                _dns_label(part, f"{target!r}: each part of a restore target (name or namespace/name) ")
-        return value
+            if isinstance(target, str):
+                namespace, _, name = target.strip().rpartition("/")
+                target = {"name": name, **({"namespace": namespace} if namespace else {})}
+            out.append(target)
+        return out
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ClusterConfig:
@@ -475,10 +508,15 @@ class ClusterConfig(_Model):
             problems.append(("legacy_log_stop", "applies to api_group 'pingcap.com' (TiDB Operator v1) only"))
         if self.storage.force_path_style is not None and self.api_group == V2_GROUP:
             problems.append(("storage.force_path_style", "exists in TiDB Operator v1 ('pingcap.com') only"))
-        for target in self.restore_targets:
-            if self._target_key(target) == (self.namespace, self.tidb_cluster):
-                problems.append(("restore_targets", f"{target!r} is this cluster itself; restoring into the "
-                                                    f"source cluster is refused"))
+        seen: set[tuple[str, str]] = set()
+        for index, target in enumerate(self.restore_targets):
+            key = self._target_key(target)
+            if key == (self.namespace, self.tidb_cluster):
+                problems.append((("restore_targets", index), f"{'/'.join(key)} is this cluster itself; restoring "
+                                 "into the source cluster is refused"))
+            if key in seen:
+                problems.append((("restore_targets", index), f"{'/'.join(key)} is listed twice"))
+            seen.add(key)
         if self.table_filter:
             problems.append(("table_filter", "must be empty: a point-in-time restore starts from a full-cluster "
                                              "snapshot, and a filtered snapshot can never be that base"))
@@ -491,9 +529,8 @@ class ClusterConfig(_Model):
         _raise_if(problems)
         return self
 
-    def _target_key(self, target: str) -> tuple[str, str]:
-        namespace, _, name = target.rpartition("/")
-        return namespace or self.namespace, name
+    def _target_key(self, target: RestoreTarget) -> tuple[str, str]:
+        return target.namespace or self.namespace, target.name
 
     def restore_target_allowed(self, name: str, namespace: str | None = None) -> bool:
         """Whether a restore into `namespace/name` is allowed (never into this cluster itself)."""
@@ -501,6 +538,22 @@ class ClusterConfig(_Model):
         if key == (self.namespace, self.tidb_cluster):
             return False
         return not self.restore_targets or key in {self._target_key(t) for t in self.restore_targets}
+
+    def restore_target(self, name: str, namespace: str | None = None) -> RestoreTarget | None:
+        """The configured target `namespace/name` (namespace filled in), or None when not listed."""
+        key = (namespace or self.namespace, name)
+        for target in self.restore_targets:
+            if self._target_key(target) == key:
+                return target.model_copy(update={"namespace": key[0]})
+        return None
+
+    def target_choices(self) -> dict[str, str]:
+        """`namespace/name` -> a readable label, for the restore form's list (in configured order)."""
+        return {"/".join(self._target_key(t)): t.label(self.namespace) for t in self.restore_targets}
+
+    def target_namespaces(self) -> list[str]:
+        """This namespace and those of the configured restore targets (where this cluster's restores are)."""
+        return sorted({self.namespace, *(t.namespace or self.namespace for t in self.restore_targets)})
 
     def dag_id(self, kind: str) -> str:
         """`tidb_<namespace>_<name>_<kind>`; names are DNS labels (no '_'), so ids of different clusters differ."""
@@ -717,7 +770,8 @@ def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
 _NESTED: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     ProjectConfig: {"clusters": ClusterConfig},
     ClusterConfig: {"storage": StorageConfig, "rpo": RpoConfig, "br": BrPassthrough, "log_backup": LogBackupConfig,
-                    "waits": WaitsConfig},
+                    "waits": WaitsConfig, "restore_targets": RestoreTarget,
+                    "restore_rates": RestoreRatesConfig},
 }
 
 

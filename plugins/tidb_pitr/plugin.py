@@ -1,9 +1,11 @@
-"""The Airflow plugin: registers the custom timetable (needed to (de)serialize DAGs that use it) and macros."""
+"""The Airflow plugin: the custom timetable (needed to (de)serialize DAGs that use it), macros, and the listener
+that writes run notes."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from .run_notes import run_notes
 from .timetables import EveryNDaysTimetable
 from .tso import tso_iso
 
@@ -17,3 +19,4 @@ class TidbPitrPlugin(AirflowPlugin):
     name = "tidb_pitr"
     timetables = [EveryNDaysTimetable]
     macros = [tso_to_iso]
+    listeners = [run_notes]

@@ -21,16 +21,18 @@ from .config import ClusterConfig
 from .hooks.kubernetes import TidbOperatorHook
 from .inventory import Inventory, hook_for, load_inventory
 from .leases import release_restore_lease, retention_lease, take_restore_lease
-from .model import RestoreView, State
+from .model import BackupView, RestoreView, State
 from .names import restore_name
 from .planning import PlanError, RestorePlan, plan_restore, recoverable_window
-from .tso import dt_to_tso, parse_user_time, tso_iso, tso_to_dt
+from .planning.restore import RestoreRates
+from .tso import dt_to_tso, parse_cr_ts, parse_user_time, tso_iso, tso_label, tso_to_dt
 
 log = logging.getLogger(__name__)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 CLUSTER_RESOURCE = {"pingcap.com": ("pingcap.com", "v1alpha1", "tidbclusters"),
                     "br.pingcap.com": ("core.pingcap.com", "v1alpha1", "clusters")}
 RETENTION_POLL = 10.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RESTORE_LEASE_HOLD = timedelta(hours=30)  # longer than a restore's wait; a dead run's lease ends
 
 
@@ -52,7 +54,11 @@ def parse_target_time(params: dict[str, Any]) -> int:
 
 
 def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
-    name, namespace = (params.get("target_cluster") or "").strip(), (params.get("target_namespace") or "").strip()
+    """(namespace, name) from `target_cluster` ("namespace/name" as the form's list gives it, or a name, with
+    `target_namespace` or the source's namespace)."""
+    raw = str(params.get("target_cluster") or "").strip()
+    namespace, _, name = raw.rpartition("/")
+    namespace = namespace or str(params.get("target_namespace") or "").strip() or cluster.namespace
     for field, value in (("target_cluster", name), ("target_namespace", namespace)):
         if not _DNS_LABEL.match(value):
             raise RestoreRefused(f"{field} must be a Kubernetes name (lower-case letters, digits and '-'); "
@@ -62,19 +68,50 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
                              "goes into a separate, empty cluster, never in place")
     if not cluster.restore_target_allowed(name, namespace):
         raise RestoreRefused(f"target_cluster {namespace}/{name} is not an allowed restore target for "
-                             f"{cluster.namespace}/{cluster.name}; allowed: {', '.join(cluster.restore_targets)}")
+                             f"{cluster.namespace}/{cluster.name}; allowed: {', '.join(cluster.target_choices())}")
     return namespace, name
 
 
-def _check_target_exists(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str) -> None:
+def _earlier_restores(hook: TidbOperatorHook, namespace: str, name: str) -> list[RestoreView]:
+    views = [RestoreView.from_cr(o) for o in hook.list(RESTORES, namespace)]
+    return sorted((v for v in views if v.cluster == name), key=lambda v: (v.created or _EPOCH, v.name))
+
+
+def _check_target(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str) -> list[RestoreView]:
+    """The target exists and nothing restores into it now; returns the Restore CRs that went into it before."""
     group, version, plural = CLUSTER_RESOURCE[cluster.api_group]
     if hook.get_object(group, version, plural, name, namespace) is None:
         raise RestoreRefused(f"target_cluster {namespace}/{name} not found ({plural}.{group}): create the "
                              "empty TiDB cluster to restore into first")
-    busy = [RestoreView.from_cr(o) for o in hook.list(RESTORES, namespace)]
-    running = [r.name for r in busy if r.cluster == name and r.state in (State.PENDING, State.RUNNING)]
+    earlier = _earlier_restores(hook, namespace, name)
+    running = [r.name for r in earlier if r.state in (State.PENDING, State.RUNNING)]
     if running:
-        raise RestoreRefused(f"target_cluster {namespace}/{name} already has a restore in progress: {running}")
+        raise RestoreRefused(f"target_cluster {namespace}/{name} already has a restore in progress: "
+                             f"{', '.join(running)}")
+    return earlier
+
+
+def check_target_empty(cluster: ClusterConfig, namespace: str, name: str) -> str:
+    """Refuse a target holding user data, over SQL, before any CR exists; returns what the plan says."""
+    from .sql_checks import listed, target_user_objects
+
+    configured = cluster.restore_target(name, namespace)
+    conn_id = configured.sql_conn_id if configured else None
+    if not conn_id:
+        return (f"WARNING: target {namespace}/{name} has no sql_conn_id in clusters.yaml: not checked for user "
+                "data; BR will fail the restore later (ErrDatabasesAlreadyExisted) if it is not empty")
+    try:
+        found = target_user_objects(conn_id)
+    except Exception as exc:  # the driver's own errors: unreachable, access denied, ...
+        raise RestoreRefused(f"target_cluster {namespace}/{name} could not be checked over SQL through connection "
+                             f"{conn_id!r}: {type(exc).__name__}: {exc}; fix the connection (or remove "
+                             "sql_conn_id to skip the check)") from exc
+    if found:
+        raise RestoreRefused(f"target_cluster {namespace}/{name} is not empty: it holds {listed(found)}; a "
+                             "point-in-time restore needs an empty cluster (BR would fail with "
+                             "ErrDatabasesAlreadyExisted after the Restore CR exists); empty it or choose "
+                             "another target")
+    return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
 
 
 def _retention_holder(inventory: Inventory) -> str | None:
@@ -86,8 +123,23 @@ def _retention_holder(inventory: Inventory) -> str | None:
     return None
 
 
+def _log_volume(cluster: ClusterConfig, log: BackupView, start_ts: int, end_ts: int) -> tuple[int, int] | str:
+    """(bytes, files) of log data to replay, from storage; or why it could not be read."""
+    from .hooks.storage import BackupStorageHook
+
+    if not log.prefix:
+        return f"log backup {log.name} has no storage prefix"
+    try:
+        volume = BackupStorageHook(**cluster.storage.hook_kwargs()).log_volume(log.prefix, start_ts, end_ts)
+    except Exception as exc:  # any storage error only makes the estimate incomplete
+        return f"storage not readable: {type(exc).__name__}: {exc}"
+    return volume.bytes, volume.files
+
+
 def _plan(cluster: ClusterConfig, inventory: Inventory, params: dict[str, Any], target_ts: int,
-          namespace: str, target: str, name: str) -> tuple[RestorePlan, bool]:
+          namespace: str, target: str, name: str,
+          volume: tuple[int, int] | str | None = None) -> tuple[RestorePlan, bool, tuple[int, int] | str]:
+    """The plan, whether to wait for the checkpoint, and the log volume (read from storage unless given)."""
     now = datetime.now(UTC)
     current = inventory.current_log()
     logs = list(inventory.logs)
@@ -100,36 +152,61 @@ def _plan(cluster: ClusterConfig, inventory: Inventory, params: dict[str, Any], 
             wait = True
             logs = [dataclasses.replace(v, checkpoint_ts=target_ts) if v is current else v for v in logs]
         else:
-            window = recoverable_window(inventory.snapshots, inventory.logs)
             raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is after the log checkpoint "
-                                 f"{tso_iso(current.checkpoint_ts)} and the log backup is {current.phase}: "
-                                 f"the recoverable window is {window.describe()}")
+                                 f"{tso_iso(current.checkpoint_ts)} and the log backup is {current.phase}")
+    rates = RestoreRates(snapshot=cluster.restore_rates.snapshot_gb_per_hour * 1e9,
+                         log=cluster.restore_rates.log_gb_per_hour * 1e9)
+    common = {"target_cluster": target, "target_namespace": namespace, "source_cluster": cluster.tidb_cluster,
+              "source_namespace": cluster.namespace, "group": cluster.group(), "tikv_count": cluster.tikv_count,
+              "base_override": params.get("base_snapshot") or None, "name": name,
+              "service_account": cluster.service_account, "rates": rates}
     try:
-        plan = plan_restore(
-            target_ts, inventory.snapshots, logs, target_cluster=target, target_namespace=namespace,
-            source_cluster=cluster.tidb_cluster, source_namespace=cluster.namespace, group=cluster.group(),
-            tikv_count=cluster.tikv_count, base_override=params.get("base_snapshot") or None, name=name,
-            service_account=cluster.service_account)
+        plan = plan_restore(target_ts, inventory.snapshots, logs, **common)
+        if volume is None:
+            volume = _log_volume(cluster, plan.log, plan.base.commit_ts or 0, target_ts)
+        plan = plan_restore(target_ts, inventory.snapshots, logs, **common, log_volume=volume)
     except PlanError as exc:
         raise RestoreRefused(str(exc)) from exc
-    return plan, wait
+    return plan, wait, volume
+
+
+def _describe_restore(view: RestoreView) -> str:
+    point = view.pitr_restored_ts or "latest"
+    with_ts = parse_cr_ts(point) if point.isdigit() else None
+    shown = tso_label(with_ts) if with_ts else point
+    return f"{view.name}: {view.phase or 'no status'} (to {shown}{', ' + view.message if view.message else ''})"
 
 
 def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str = "",
                      run_hash: str = "") -> dict[str, Any]:
+    """Validate, check the target and plan; every refusal carries the recoverable window."""
+    hook = hook_for(cluster)
+    inventory = load_inventory(hook, cluster)
+    try:
+        return _plan_restore_for(cluster, hook, inventory, params, run=run, run_hash=run_hash)
+    except RestoreRefused as exc:
+        message = str(exc)
+        if "recoverable window" not in message:
+            window = recoverable_window(inventory.snapshots, inventory.logs)
+            message = f"{message}; the recoverable window is {window.brief()}"
+        raise RestoreRefused(message) from None
+
+
+def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],
+                      *, run: str, run_hash: str) -> dict[str, Any]:
     target_ts = parse_target_time(params)
     namespace, target = _target(cluster, params)
     now = datetime.now(UTC)
     if target_ts > dt_to_tso(now):
-        raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is {now.isoformat()})")
+        raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is "
+                             f"{now.isoformat(timespec='seconds')})")
     dry_run = bool(params.get("dry_run"))
-    hook = hook_for(cluster)
     name = restore_name(cluster.name, tso_to_dt(target_ts).strftime("%Y%m%d%H%M%S"), run_hash or "manual")
+    plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name)
+    earlier = _check_target(hook, cluster, namespace, target)
+    target_check = check_target_empty(cluster, namespace, target)
     deadline = time.monotonic() + cluster.waits.retention_wait.total_seconds()
     while True:
-        inventory = load_inventory(hook, cluster)
-        plan, wait = _plan(cluster, inventory, params, target_ts, namespace, target, name)
-        _check_target_exists(hook, cluster, namespace, target)
         holder = _retention_holder(inventory)
         if holder is None and not dry_run and run_hash:
             # Ours first (naming the base), then look at retention's again: one of the two sees the other.
@@ -147,17 +224,75 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str
                                  "restore after it has finished")
         log.info("Waiting for %s to finish before restoring", holder)
         time.sleep(RETENTION_POLL)
-    for note in plan.notes:
+        inventory = load_inventory(hook, cluster)
+        plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name, volume)
+    notes = [*plan.notes, target_check]
+    notes.append(f"earlier restores into {namespace}/{target}: " + ("; ".join(_describe_restore(v) for v in earlier)
+                                                                 if earlier else "none"))
+    notes.append(f"recoverable window: {plan.window.brief()}")
+    if dry_run:
+        notes.append("DRY RUN: nothing will be created")
+    for note in notes:
         log.info("plan: %s", note)
     summary = plan.to_dict()
-    log.info("Restore plan: base %s, log %s, estimated %.0f s; Restore CR body: %s", summary["base"]["name"],
-             summary["log"]["name"], summary["estimated_seconds"], plan.body)
+    log.info("Restore CR %s/%s%s: %s", namespace, name, " (not created: dry run)" if dry_run else "", plan.body)
     return {"target_ts": target_ts, "target_time": tso_iso(target_ts), "target_cluster": target,
             "target_namespace": namespace, "log_backup": plan.log.name, "log_prefix": plan.log.prefix,
-            "wait_for_checkpoint": wait, "body": plan.body, "plan": summary, "dry_run": dry_run}
+            "wait_for_checkpoint": wait, "body": plan.body, "plan": summary, "dry_run": dry_run,
+            "notes": notes, "target_check": target_check,
+            "earlier_restores": [{"name": v.name, "phase": v.phase, "message": v.message} for v in earlier]}
 
 
 def release_restore(cluster: ClusterConfig, run_hash: str) -> None:
     hook = hook_for(cluster)
     for view in load_inventory(hook, cluster).logs:
         release_restore_lease(hook, view, run_hash)
+
+
+def _restore_failure(hook: TidbOperatorHook, planned: dict[str, Any]) -> str:
+    """The Restore CR's own verdict, for a failed run: `Restore ns/name Failed (reason): message`."""
+    name, namespace = planned["body"]["metadata"]["name"], planned["target_namespace"]
+    obj = hook.get(RESTORES, name, namespace)
+    if obj is None:
+        return f"Restore {namespace}/{name} was not created"
+    view = RestoreView.from_cr(obj)
+    why = f" ({view.reason})" if view.reason else ""
+    return f"Restore {namespace}/{name} {view.phase or 'without status'}{why}: {view.message or 'no message'}"
+
+
+def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
+    """The run's outcome in one line (also its note), estimate against actual; fails when the restore did."""
+    from .flows.common import failed_upstream
+    from .run_notes import NOTE_KEY, publish_note
+    from .units import format_duration
+
+    ti = context["ti"]
+    planned = ti.xcom_pull(task_ids="plan")
+    if not planned:
+        # Refused at plan. This closing task must fail too: Airflow decides a run's state by its leaves, and a
+        # skipped `report` would make a refused restore a green run.
+        refused = ti.xcom_pull(task_ids="plan", key=NOTE_KEY) or "plan failed (see its log)"
+        raise AirflowFailException(f"the restore did not start: {refused}")
+    failed = failed_upstream(context)
+    if failed:
+        line = f"Failed: {_restore_failure(hook_for(cluster), planned)} (failed tasks: {', '.join(failed)})"
+        publish_note(context, line)
+        raise AirflowFailException(line)
+    restored = ti.xcom_pull(task_ids="restore")
+    if not restored:
+        return {"dry_run": True, "plan": planned["plan"]}
+    estimate = planned["plan"]["estimate"]
+    took = restored["duration_seconds"]
+    ratio = (took / estimate["seconds"]) if took is not None and estimate["seconds"] else None
+    summary = {"restore_point": planned["target_time"], "restore_ts": str(planned["target_ts"]),
+               "target": f"{planned['target_namespace']}/{planned['target_cluster']}",
+               "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
+               "duration_seconds": took, "estimated_seconds": estimate["seconds"],
+               "estimate_complete": estimate["complete"], "actual_to_estimate": ratio}
+    took_text = format_duration(took) if took is not None else "an unknown time"
+    versus = f"estimated {estimate['text']}" + (f"; actual/estimate {ratio:.2f}" if ratio is not None else "")
+    line = (f"Restored {cluster.namespace}/{cluster.name} to {tso_label(int(planned['target_ts']))} into "
+            f"{summary['target']} from {summary['base_snapshot']} in {took_text} ({versus})")
+    log.info("%s", line)
+    publish_note(context, line)
+    return summary

@@ -23,7 +23,7 @@ from .model import RestoreView, State
 from .ownership import snapshot_ownership
 from .planning import plan_retention, recoverable_window
 from .planning.retention import Protection, RetentionPlan
-from .tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
+from .tso import dt_to_tso, tso_iso, tso_label, tso_str, tso_to_dt
 
 log = logging.getLogger(__name__)
 _STAMP = re.compile(r"snapshot-(\d{14})$")
@@ -64,8 +64,7 @@ def _restores_in_progress(hook: TidbOperatorHook, cluster: ClusterConfig, invent
     now = datetime.now(UTC)
     by_prefix = {v.prefix: v for v in inventory.snapshots if v.prefix}
     found: list[Protection] = []
-    namespaces = {cluster.namespace, *(t.rpartition("/")[0] or cluster.namespace for t in cluster.restore_targets)}
-    for namespace in sorted(namespaces):
+    for namespace in cluster.target_namespaces():
         for obj in hook.list(RESTORES, namespace):
             restore = RestoreView.from_cr(obj)
             if restore.state not in (State.PENDING, State.RUNNING) or restore.deleting:
@@ -128,11 +127,14 @@ def _plan(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory, 
         "lease": lease_taken,
         "plan": plan.to_dict(),
     }
-    log.info("retention plan for %s/%s: truncate until %s; delete %s; orphan prefixes %s; kept, not managed here: "
-             "%s%s", cluster.namespace, cluster.name, result["planned_truncate_until"],
-             [d["backup_name"] for d in deletions if d["backup_name"]], orphans,
-             [v.name for v, why in plan.ignored if why.startswith("not managed here")],
-             " (dry run: nothing changes)" if dry_run else "")
+    doomed = [d["backup_name"] for d in deletions if d["backup_name"]]
+    foreign = [v.name for v, why in plan.ignored if why.startswith("not managed here")]
+    until = tso_label(plan.truncate_until) if plan.truncate_until else "nothing"
+    result["summary"] = (f"truncate the log until {until}; delete {', '.join(doomed) or 'no snapshot'}; "
+                         f"orphan prefixes {', '.join(orphans) or 'none'}; "
+                         f"kept, not managed here: {', '.join(foreign) or 'none'}")
+    log.info("%sretention plan for %s/%s: %s", "DRY RUN, nothing changes: " if dry_run else "", cluster.namespace,
+             cluster.name, result["summary"])
     return result
 
 

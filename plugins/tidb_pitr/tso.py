@@ -60,6 +60,11 @@ def tso_iso(ts: int) -> str:
     return tso_to_dt(ts).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def tso_label(ts: int) -> str:
+    """`2022-10-10T04:45:32.283Z (TSO 436562003524714497)`: what logs print wherever a TSO appears."""
+    return f"{tso_iso(ts)} (TSO {ts})"
+
+
 def lag(checkpoint_ts: int, now: datetime) -> timedelta:
     """How far a log backup checkpoint is behind `now` (negative if the checkpoint is ahead)."""
     if now.tzinfo is None or now.utcoffset() is None:

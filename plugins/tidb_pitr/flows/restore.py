@@ -11,41 +11,59 @@ from ..config import ClusterConfig
 from ..operators.restore import TidbRestoreOperator
 from ..sensors.backup import TidbLogCheckpointSensor
 from ..sensors.storage import TidbStorageCheckpointSensor
-from .common import cr_args, dag_kwargs, failed_upstream, run_key
+from ..units import format_duration
+from .common import cr_args, dag_kwargs, run_key
 
 DOC = """
 ### Restore `{ns}/{name}` to a point in time
 
-Trigger it from the UI: pick **restore_time** with the date-time picker (minute precision, in your UI
-timezone; it is sent as UTC), or paste an exact **restore_tso**. Name the empty **target_cluster** and
-its **target_namespace**; the source cluster itself is refused.
+Trigger it from the UI: pick **Restore to** (minute precision, in your UI timezone; it is sent as UTC), or paste
+an exact **restore_tso**, and choose the empty **target cluster** from the list (`restore_targets` in
+clusters.yaml). The recoverable window is printed by every run of the guard (`{guard}`) and in this DAG's
+`plan` log and run note: Airflow draws this form from the DAG file alone, which reads no cluster state (nothing
+may touch the network while a DAG file is parsed), so the form cannot show the live window.
+
+Airflow 3.3's Trigger form always shows its own **Logical Date** for a DAG like this one (it hides it only for
+partitioned DAGs): leave it as it is, it has no effect on the restore. The restore point is **Restore to**.
 
 | task | what it does |
 |---|---|
-| `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete full-cluster one at or before the time, or `base_snapshot`), estimates the duration, checks the target exists and is not being restored into, waits for a running retention (up to {retention_wait}, then refuses), takes a lease that keeps retention from deleting the base, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists |
+| `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete full-cluster one at or before the time, or `base_snapshot`), checks the target exists, is not being restored into and, over SQL (`sql_conn_id`), holds no user database, lists earlier restores into it, estimates the duration from the snapshot's size and the log volume in storage, waits for a running retention (up to {retention_wait}, then refuses), takes a lease that keeps retention from deleting the base, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists, as one line that starts with the reason and gives the window; the run's note carries it too |
 | `proceed` | stops here when `dry_run` is set |
 | `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
 | `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
-| `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete |
-| `report` | the restore point and how long it took; releases the lease, also when the restore failed |
-
-BR refuses a target that is not empty (`ErrDatabasesAlreadyExisted`); that failure is reported as is.
+| `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
+| `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
 """
 
 
+def _target_param(cluster: ClusterConfig) -> Param:
+    choices = cluster.target_choices()
+    if choices:
+        values = list(choices)
+        return Param(values[0], type="string", enum=values, values_display=choices, title="Target cluster",
+                     description="The empty cluster to restore into (restore_targets in clusters.yaml).")
+    return Param(type="string", minLength=1, title="Target cluster",
+                 description="The empty TidbCluster / Cluster to restore into: a name in namespace "
+                             f"{cluster.namespace}, or namespace/name. Not the source. (List restore_targets "
+                             "in clusters.yaml to choose from a list.)")
+
+
 def build(cluster: ClusterConfig) -> DAG:
-    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention_wait=cluster.waits.retention_wait)
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention_wait=format_duration(
+        cluster.waits.retention_wait), guard=cluster.dag_id("log_guard"))
     params = {
         "restore_time": Param(None, type=["null", "string"], format="date-time", title="Restore to",
-                              description="Date and time to restore to (with its timezone). Or use restore_tso."),
-        "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Restore to TSO",
-                             description="An exact TiDB TSO instead of restore_time."),
-        "target_cluster": Param(type="string", minLength=1, title="Target cluster",
-                                description="The empty TidbCluster / Cluster to restore into (not the source)."),
-        "target_namespace": Param(cluster.namespace, type="string", minLength=1, title="Target namespace"),
+                              description="Date and time to restore to, inside the recoverable window (the guard "
+                                          f"{cluster.dag_id('log_guard')} logs it at every run; a refused run "
+                                          "shows it in its note). Or leave empty and give restore_tso."),
+        "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Restore to TSO (optional)",
+                             description="An exact TiDB TSO instead of Restore to."),
+        "target_cluster": _target_param(cluster),
         "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
-                               description="Override the base snapshot (a Backup CR name)."),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and plan only."),
+                               description="A Backup CR name to start from instead of the newest one that fits."),
+        "dry_run": Param(False, type="boolean", title="Dry run: plan and check only, create nothing",
+                         description="Validate, check the target and plan; no lease, no Restore CR."),
     }
     with DAG(schedule=None, params=params, render_template_as_native_obj=True,
              **dag_kwargs(cluster, "restore", doc)) as dag:
@@ -53,9 +71,19 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
-            from ..restore_run import plan_restore_for
+            from ..restore_run import RestoreRefused, plan_restore_for
+            from ..run_notes import publish_note
 
-            return plan_restore_for(cluster, dict(params or {}), run=run_key(context), run_hash=run_hash(context))
+            try:
+                planned = plan_restore_for(cluster, dict(params or {}), run=run_key(context),
+                                           run_hash=run_hash(context))
+            except RestoreRefused as refused:
+                # The reason first, on one line: it is what the user reads in the log and on the run.
+                logging.getLogger(__name__).error("Refused: %s", refused)
+                publish_note(context, f"Refused: {refused}")
+                raise
+            publish_note(context, ("Dry run: " if planned["dry_run"] else "Planned: ") + planned["notes"][0])
+            return planned
 
         @task.short_circuit
         def proceed(planned: dict[str, Any]) -> bool:
@@ -78,30 +106,13 @@ def build(cluster: ClusterConfig) -> DAG:
                                       pitr_cluster=cluster.name, retries=0, **args)
 
         @task(trigger_rule="all_done", retries=0)
-        def report(planned: dict[str, Any], **context: Any) -> dict[str, Any]:
-            from airflow.sdk.exceptions import AirflowFailException
-
+        def report(**context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
-            from ..restore_run import release_restore
+            from ..restore_run import release_restore, restore_report
 
             release_restore(cluster, run_hash(context))
-            failed = failed_upstream(context)
-            if failed:
-                raise AirflowFailException(f"the restore did not complete: {', '.join(failed)} failed (see their "
-                                           "logs)")
-            restored = context["ti"].xcom_pull(task_ids="restore")
-            if not restored:
-                return {"dry_run": True, "plan": planned["plan"]}
-            summary = {"restore_point": planned["target_time"], "restore_ts": str(planned["target_ts"]),
-                       "target": f"{planned['target_namespace']}/{planned['target_cluster']}",
-                       "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
-                       "duration_seconds": restored["duration_seconds"],
-                       "estimated_seconds": planned["plan"]["estimated_seconds"]}
-            logging.getLogger(__name__).info(
-                "Restored %s/%s to %s (TSO %s) into %s in %s s", cluster.namespace, cluster.name,
-                summary["restore_point"], summary["restore_ts"], summary["target"], summary["duration_seconds"])
-            return summary
+            return restore_report(cluster, context)
 
         proceed(planned) >> wait >> storage_caught_up >> restore
-        restore >> report(planned)
+        [planned, restore] >> report()
     return dag

@@ -11,6 +11,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from ..config import ClusterConfig
 from ..operators.delete import TidbDeleteSnapshotOperator
 from ..operators.truncate import TidbLogTruncateOperator
+from ..units import format_duration
 from .common import cr_args, dag_kwargs, failed_upstream, run_key
 
 DOC = """
@@ -40,18 +41,24 @@ How it decides (TiDB Operator's `maxReservedTime` rule, with stricter guards):
 
 
 def build(cluster: ClusterConfig) -> DAG:
-    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention=cluster.retention, root=cluster.storage.root)
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention=format_duration(cluster.retention),
+                     root=cluster.storage.root)
     hour, minute = (int(x) for x in cluster.snapshot_anchor.split(":"))
     # Daily, two hours after the snapshot anchor, in the cluster's zone: after a same-day snapshot has finished.
     schedule = CronTriggerTimetable(f"{minute} {(hour + 2) % 24} * * *", timezone=cluster.timezone)
-    params = {"dry_run": Param(False, type="boolean", title="Dry run", description="Plan and log only; change nothing.")}
+    params = {"dry_run": Param(False, type="boolean", title="Dry run: plan only, change nothing",
+                               description="Plan and log what would be truncated and deleted; change nothing.")}
     with DAG(schedule=schedule, params=params, **dag_kwargs(cluster, "retention", doc)) as dag:
 
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..retention_run import plan_for
+            from ..run_notes import publish_note
 
-            return plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
+            planned = plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
+            if planned["dry_run"]:
+                publish_note(context, f"Dry run, nothing changed: {planned['summary']}")
+            return planned
 
         planned = plan()
         truncate = TidbLogTruncateOperator(
@@ -66,7 +73,7 @@ def build(cluster: ClusterConfig) -> DAG:
         delete = TidbDeleteSnapshotOperator.partial(
             task_id="delete_snapshot", cluster_name=cluster.name, storage=cluster.storage.cr_block(),
             root=cluster.storage.root, storage_provider=storage["provider"], storage_conn_id=storage["conn_id"],
-            bucket=storage["bucket"], **cr_args(cluster),
+            bucket=storage["bucket"], map_index_template="{{ task.backup_name or task.prefix }}", **cr_args(cluster),
         ).expand_kwargs(expired(planned))
 
         @task(trigger_rule="all_done", retries=0)

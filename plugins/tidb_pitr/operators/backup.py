@@ -14,7 +14,8 @@ from ..api import BACKUPS, COMPONENT_SNAPSHOT, FLOW_SNAPSHOT, LABEL_COMPONENT, L
 from ..bodies import snapshot_backup
 from ..model import BackupView, State
 from ..names import snapshot_folder, snapshot_name
-from ..tso import tso_to_dt
+from ..tso import tso_label, tso_to_dt
+from ..units import format_bytes
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels
 
@@ -92,6 +93,8 @@ class TidbSnapshotBackupOperator(TidbBaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         result = snapshot_result(self.check_event(event)["cr"])
-        self.log.info("Snapshot %s complete: commitTs %s, %s bytes at %s", result["name"], result["commit_ts"],
-                      result["backup_size"], result["backup_path"])
+        self.log.info("Snapshot %s complete: commitTs %s, %s at %s", result["name"],
+                      tso_label(int(result["commit_ts"])) if result["commit_ts"] else "none",
+                      format_bytes(result["backup_size"]) if result["backup_size"] is not None else "size unknown",
+                      result["backup_path"])
         return result

@@ -8,6 +8,7 @@ from ..api import COMPACT_BACKUPS, COMPONENT_COMPACT, FLOW_COMPACTION, ApiGroup
 from ..bodies import compact_backup
 from ..model import CompactView
 from ..names import compact_name
+from ..tso import tso_label
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels
 
@@ -47,7 +48,7 @@ class TidbCompactBackupOperator(TidbBaseOperator):
                               annotations=annotations, service_account=self.service_account)
         obj, created = self.hook.create_or_adopt(COMPACT_BACKUPS, body, self.namespace, adoption_labels(labels))
         self.log.info("%s CompactBackup %s/%s over [%s, %s]", "Created" if created else "Adopted", self.namespace,
-                      self.compact_name, self.start_ts, self.end_ts)
+                      self.compact_name, tso_label(int(self.start_ts)), tso_label(int(self.end_ts)))
         event = self.wait_for(context, plural=COMPACT_BACKUPS, name=self.compact_name, kind="terminal", current=obj)
         return self.execute_complete(context, event)
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from ..api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, ApiGroup
 from ..bodies import log_backup, log_control_patch
 from ..model import BackupView, State
+from ..tso import tso_label
 from .base import TidbBaseOperator, WaitFailed, require_cr
 from .labels import adoption_labels, owned_labels
 
@@ -101,5 +102,7 @@ class TidbLogBackupOperator(TidbBaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         result = log_result(self.check_event(event)["cr"])
-        self.log.info("Log backup %s is %s (checkpoint %s)", result["name"], result["phase"], result["checkpoint_ts"])
+        checkpoint = result["checkpoint_ts"]
+        self.log.info("Log backup %s is %s (checkpoint %s)", result["name"], result["phase"],
+                      tso_label(int(checkpoint)) if checkpoint else "none yet")
         return result

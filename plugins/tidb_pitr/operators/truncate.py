@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from ..api import BACKUPS
 from ..bodies import truncate_patch
 from ..model import BackupView
-from ..tso import tso_str
+from ..tso import tso_label, tso_str
 from .base import TidbBaseOperator, WaitFailed, require_cr
 
 
@@ -43,17 +43,17 @@ class TidbLogTruncateOperator(TidbBaseOperator):
                              f"the log backup's start {view.commit_ts}")
         value = tso_str(until)
         if view.truncate_result(value)[0] == "done":
-            self.log.info("Log already truncated until %s", value)
+            self.log.info("Log already truncated until %s", tso_label(until))
             return self._result(obj, value)
         if view.truncate_result(value)[0] == "failed":
             # TiDB Operator never runs a failed truncate again for the same value: ask for one TSO less, which
             # keeps everything the plan keeps and is a new request (the next run may ask for the plan's again).
-            self.log.warning("A truncate until %s failed before (%s); asking for %s instead", value,
-                             view.truncate_result(value)[1], until - 1)
+            self.log.warning("A truncate until %s failed before (%s); asking for %s instead", tso_label(until),
+                             view.truncate_result(value)[1], tso_label(until - 1))
             until -= 1
             value = tso_str(until)
         obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace, truncate_patch(until))
-        self.log.info("Set logTruncateUntil=%s on %s/%s", value, self.namespace, self.backup_name)
+        self.log.info("Set logTruncateUntil=%s on %s/%s", tso_label(until), self.namespace, self.backup_name)
         event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="truncate", args={"until": value},
                               current=obj)
         return self.execute_complete(context, event)

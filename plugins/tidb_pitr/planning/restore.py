@@ -15,11 +15,52 @@ from ..api import COMPONENT_RESTORE, LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_
 from ..bodies import pitr_restore
 from ..model import BackupView, State
 from ..tso import tso_iso, tso_str, tso_to_dt
+from ..units import format_bytes, format_duration
 from .window import Segment, Window, recoverable_window
 
-# PITR restore speed per TiKV node from the TiDB docs: snapshot 280 GB/h, log 30 GB/h.
+# PITR restore speed per TiKV node from the TiDB docs (br-pitr-guide): snapshot 280 GB/h, log 30 GB/h.
 SNAPSHOT_BYTES_PER_HOUR_PER_TIKV = 280e9
 LOG_BYTES_PER_HOUR_PER_TIKV = 30e9
+
+
+@dataclass(frozen=True)
+class RestoreRates:
+    """Restore throughput per TiKV store, in bytes per hour (the docs' figures unless measured otherwise)."""
+
+    snapshot: float = SNAPSHOT_BYTES_PER_HOUR_PER_TIKV
+    log: float = LOG_BYTES_PER_HOUR_PER_TIKV
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long the restore should take: the snapshot part, the log part, and what could not be known."""
+
+    snapshot_bytes: int | None  # the base's backupSize; None when the CR has none
+    log_bytes: int | None  # the log data files to replay, from storage; None when storage could not be read
+    log_files: int
+    seconds: float  # the parts that are known
+    unknown: tuple[str, ...] = ()  # why a part is missing
+
+    @property
+    def complete(self) -> bool:
+        return not self.unknown
+
+    def describe(self) -> str:
+        known = f"about {format_duration(self.seconds)}"
+        parts = []
+        if self.snapshot_bytes is not None:
+            parts.append(f"snapshot {format_bytes(self.snapshot_bytes)}")
+        if self.log_bytes is not None:
+            parts.append(f"log {format_bytes(self.log_bytes)} in {self.log_files} files")
+        text = f"{known} ({', '.join(parts)})" if parts else known
+        if self.unknown:
+            text = f"at least {text}; not counted: {'; '.join(self.unknown)}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "complete": self.complete, "snapshot_bytes": self.snapshot_bytes,
+                "log_bytes": self.log_bytes, "log_files": self.log_files, "unknown": list(self.unknown),
+                "text": self.describe()}
 
 
 class PlanError(ValueError):
@@ -32,10 +73,14 @@ class RestorePlan:
     base: BackupView
     log: BackupView
     log_range: tuple[int, int]  # (log min, checkpoint) of the log used
-    estimated: timedelta
+    estimate: Estimate
     body: dict[str, Any]
     window: Window
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def estimated(self) -> timedelta:
+        return timedelta(seconds=self.estimate.seconds)
 
     def to_dict(self) -> dict[str, Any]:
         base_ts = self.base.commit_ts or 0
@@ -48,7 +93,8 @@ class RestorePlan:
             "log_range": {"start": {"ts": tso_str(self.log_range[0]), "time": tso_iso(self.log_range[0])},
                           "end": {"ts": tso_str(self.log_range[1]), "time": tso_iso(self.log_range[1])}},
             "log_replay_seconds": (tso_to_dt(self.target_ts) - tso_to_dt(base_ts)).total_seconds(),
-            "estimated_seconds": self.estimated.total_seconds(),
+            "estimated_seconds": self.estimate.seconds,
+            "estimate": self.estimate.to_dict(),
             "restore_name": self.body["metadata"]["name"],
             "window": self.window.to_dict(),
             "notes": list(self.notes),
@@ -91,10 +137,14 @@ def plan_restore(
     target_namespace: str, source_cluster: str, source_namespace: str, group: ApiGroup, tikv_count: int = 3,
     name: str, base_override: str | None = None, namespace: str | None = None,
     labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
-    br: Mapping[str, Any] | None = None, log_bytes_per_hour: float | None = None,
-    service_account: str | None = None,
+    br: Mapping[str, Any] | None = None, log_volume: tuple[int, int] | str | None = None,
+    rates: RestoreRates = RestoreRates(), service_account: str | None = None,
 ) -> RestorePlan:
-    """Plan a PITR restore of `source` to `target_ts` into `target_cluster` (an empty cluster)."""
+    """Plan a PITR restore of `source` to `target_ts` into `target_cluster` (an empty cluster).
+
+    `log_volume` is (bytes, files) of the log data to replay as read from storage, or why it could not be
+    read (a string), or None when nobody looked.
+    """
     if (target_namespace, target_cluster) == (source_namespace, source_cluster):
         raise PlanError(f"target_cluster {target_namespace}/{target_cluster} is the source cluster: PITR restores "
                         f"only into an empty cluster, never in place; choose another target_cluster")
@@ -103,18 +153,19 @@ def plan_restore(
     window = recoverable_window(snapshots, logs)
     target = f"{tso_iso(target_ts)} (ts {target_ts})"
     if window.earliest_ts is None or window.latest_ts is None:
-        raise PlanError(f"cannot restore to {target}: {window.describe()}")
+        raise PlanError(f"cannot restore to {tso_iso(target_ts)}: no recoverable window: {window.brief()}")
     if not window.contains(target_ts):
+        # Short, reason first: this line is what the run's note and the failed log show.
         gap = window.gap_at(target_ts)
-        where = (f"inside the gap ({tso_iso(gap[0])}, {tso_iso(gap[1])}) between log backups" if gap
-                 else "before the earliest" if target_ts < window.earliest_ts else "after the latest")
-        raise PlanError(f"cannot restore to {target}: it is {where} restorable time; the recoverable window is "
-                        f"{window.describe()}")
+        where = ("inside a gap between log backups" if gap
+                 else "before the earliest restorable time" if target_ts < window.earliest_ts
+                 else "after the latest restorable time")
+        raise PlanError(f"{tso_iso(target_ts)} is {where}; the recoverable window is {window.brief()}")
     segments = [s for s in window.segments if s.bases]
     base, seg = _override(base_override, target_ts, snapshots, segments) if base_override else _pick(
         target_ts, segments)
     notes: list[str] = []
-    estimated = _estimate(base, target_ts, tikv_count, log_bytes_per_hour, notes)
+    estimate = estimate_restore(base, tikv_count, log_volume, rates)
     all_labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: COMPONENT_RESTORE, **(labels or {})}
     body = pitr_restore(
         group, name=name, namespace=namespace or target_namespace,
@@ -125,20 +176,23 @@ def plan_restore(
     notes.insert(0, f"restore {source_namespace}/{source_cluster} to {target} into "
                     f"{target_namespace}/{target_cluster}: snapshot {base.name} "
                     f"({tso_iso(base.commit_ts or 0)}) then log {seg.log.name} up to the target")
-    return RestorePlan(target_ts, base, seg.log, (seg.min_ts, seg.end_ts), estimated, body, window, notes)
+    notes.append(f"estimated duration: {estimate.describe()}")
+    return RestorePlan(target_ts, base, seg.log, (seg.min_ts, seg.end_ts), estimate, body, window, notes)
 
 
-def _estimate(base: BackupView, target_ts: int, tikv_count: int, log_bytes_per_hour: float | None,
-              notes: list[str]) -> timedelta:
-    snapshot_bytes = base.backup_size or 0
+def estimate_restore(base: BackupView, tikv_count: int, log_volume: tuple[int, int] | str | None,
+                     rates: RestoreRates = RestoreRates()) -> Estimate:
+    """Snapshot bytes at the snapshot rate plus log bytes at the log rate, both spread over the TiKV stores."""
+    unknown = []
+    hours = 0.0
     if base.backup_size is None:
-        notes.append(f"snapshot {base.name} has no backupSize: its restore time is not in the estimate")
-    hours = (tso_to_dt(target_ts) - tso_to_dt(base.commit_ts or 0)) / timedelta(hours=1)
-    if log_bytes_per_hour is None:
-        log_bytes = 0.0
-        notes.append(f"log volume unknown: the {hours:.1f} h of log replay are not in the estimate")
+        unknown.append(f"snapshot {base.name} has no backupSize")
     else:
-        log_bytes = max(log_bytes_per_hour, 0.0) * hours
-    estimate_hours = (snapshot_bytes / (SNAPSHOT_BYTES_PER_HOUR_PER_TIKV * tikv_count)
-                      + log_bytes / (LOG_BYTES_PER_HOUR_PER_TIKV * tikv_count))
-    return timedelta(hours=estimate_hours)
+        hours += base.backup_size / (rates.snapshot * tikv_count)
+    log_bytes, log_files = None, 0
+    if isinstance(log_volume, tuple):
+        log_bytes, log_files = log_volume
+        hours += log_bytes / (rates.log * tikv_count)
+    else:
+        unknown.append(f"the log volume to replay ({log_volume or 'not read from storage'})")
+    return Estimate(base.backup_size, log_bytes, log_files, hours * 3600.0, tuple(unknown))

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..model import BackupView, State
 from ..tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
+from ..units import format_duration
 from .window import Window, is_usable_log, log_segments, recoverable_window, window_from_segments
 
 DEFAULT_RETENTION = timedelta(days=30)
@@ -142,7 +143,7 @@ def plan_retention(
     # backup holds retention back instead of letting it eat into the last `retention` of what can be restored.
     policy_start = dt_to_tso(min(now, tso_to_dt(checkpoint)) - retention)
     reasons.append(f"policy: keep [{tso_iso(policy_start)}, checkpoint {tso_iso(checkpoint)}] restorable "
-                   f"(retention {retention}, log backup {log.name})")
+                   f"(retention {format_duration(retention)}, log backup {log.name})")
     for view, why in ignored:
         if why.startswith("not managed here"):
             reasons.append(f"{view.name}: {why}")

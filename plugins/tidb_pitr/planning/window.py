@@ -15,6 +15,7 @@ from typing import Any
 
 from ..model import BackupView, State
 from ..tso import tso_iso, tso_str, tso_to_dt
+from ..units import format_duration
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,15 @@ class Window:
             text += " with gaps " + ", ".join(f"({tso_iso(a)}, {tso_iso(b)})" for a, b in self.gaps)
         return text
 
+    def brief(self) -> str:
+        """`2026-10-22T00:00:05Z to 2026-11-21T05:29:40Z (30d5h), gap 2026-11-02T10:00:00Z to ...`: no TSOs."""
+        if self.earliest_ts is None or self.latest_ts is None:
+            return "empty (" + "; ".join(self.notes or ("no backups",)) + ")"
+        text = f"{_plain(self.earliest_ts)} to {_plain(self.latest_ts)} ({format_duration(self.span)})"
+        for a, b in self.gaps:
+            text += f", gap {_plain(a)} to {_plain(b)}"
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly; TSOs as strings, since JavaScript numbers cannot hold them exactly."""
         return {
@@ -95,6 +105,10 @@ class Window:
             "gaps": [{"from": _time(a), "to": _time(b)} for a, b in self.gaps],
             "notes": list(self.notes),
         }
+
+
+def _plain(ts: int) -> str:
+    return tso_to_dt(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_usable_snapshot(view: BackupView) -> bool:

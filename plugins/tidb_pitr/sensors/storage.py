@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from ..tso import tso_label
+
 
 class TidbStorageCheckpointSensor(BaseSensorOperator):
     """Waits until the log backup's checkpoint in storage is at or past `target_ts`."""
@@ -30,6 +32,7 @@ class TidbStorageCheckpointSensor(BaseSensorOperator):
 
         checkpoint = BackupStorageHook(**self.storage).log_checkpoint(self.log_prefix)
         target = int(self.target_ts)
-        self.log.info("Checkpoint in storage %s, restore point %s (%s)", checkpoint, target,
+        self.log.info("Checkpoint in storage %s, restore point %s (%s)",
+                      tso_label(checkpoint) if checkpoint else "none yet", tso_label(target),
                       "reached" if checkpoint >= target else "not yet")
         return PokeReturnValue(checkpoint >= target, {"storage_checkpoint": checkpoint})

@@ -15,91 +15,11 @@ from typing import Any
 
 import boto3
 import pytest
-from tidb_pitr.config import ClusterConfig
-from tidb_pitr.factory import dags_for_cluster
-from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-from tidb_pitr.model import BackupView, RestoreView
-from tidb_pitr.planning import recoverable_window
 from tidb_pitr.tso import dt_to_tso
 
-from ..conftest import run_dag, unique, wait_until
+from ..conftest import unique, wait_until
+from .clusters import TSO_SECOND, Cluster
 from .conftest import xcom
-
-SEED_DAYS = 12
-WORKLOAD = {"inserts_per_s": 10, "updates_per_s": 5, "deletes_per_s": 1}
-TSO_SECOND = 1000 << 18
-
-
-class Cluster:
-    """One sandbox cluster, its configuration and its DAGs."""
-
-    def __init__(self, sandbox: Any, connections: dict[str, str], *, seed_days: float = SEED_DAYS,
-                 namespace: str | None = None, group: str = "pingcap.com", **config: Any) -> None:
-        self.sandbox = sandbox
-        self.namespace, self.name = namespace or unique("safe"), unique("tc")
-        self.group = group
-        sandbox.create_cluster(self.namespace, self.name, api_group=group, seed_days=seed_days, storage="s3",
-                               storage_root=self.name, workload=WORKLOAD)
-        base: dict[str, Any] = {
-            "name": self.name, "namespace": self.namespace, "api_group": group,
-            "kubernetes_conn_id": connections["kubernetes"], "retention": "7d", "compaction": False,
-            "storage": {"provider": "s3", "bucket": "my-bucket", "root": self.name, "region": "us-west-1",
-                        "secret_name": "s3-secret", "conn_id": connections["s3"]},
-            "waits": {"tracker_interval": "1s", "start_grace": "5s", "retry_failed_grace": "4s",
-                      "log_job_stuck_after": "8s", "retention_wait": "3s"},
-        }
-        for key, value in config.items():
-            base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
-        self.config = ClusterConfig.model_validate(base)
-        prefix = self.config.dag_id("")
-        self.dags = {dag.dag_id.removeprefix(prefix): dag for dag in dags_for_cluster(self.config)}
-        self.hook = TidbOperatorHook(connections["kubernetes"], api_group=group)
-
-    def run(self, kind: str, *, retries: int | None = None, **kwargs: Any) -> Any:
-        """Run one DAG; `retries` overrides every task's (with no delay) so a test never waits minutes."""
-        dag = self.dags[kind]
-        if retries is not None:
-            for task in dag.tasks:
-                task.retries, task.retry_delay = retries, timedelta(0)
-        run_dag(dag, **kwargs)
-        from airflow.models.dagrun import DagRun
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            found = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).order_by(DagRun.id.desc()).first()
-            session.expunge(found)
-            return found
-
-    def backups(self) -> list[BackupView]:
-        return [BackupView.from_cr(o) for o in self.hook.list("backups", self.namespace)]
-
-    def snapshots(self) -> list[BackupView]:
-        return sorted((v for v in self.backups() if v.mode == "snapshot" and v.cluster == self.name),
-                      key=lambda v: (v.commit_ts or 0, v.name))
-
-    def logs(self) -> list[BackupView]:
-        return sorted((v for v in self.backups() if v.mode == "log" and v.cluster == self.name),
-                      key=lambda v: (v.commit_ts or 0, v.name))
-
-    def live_log(self) -> BackupView:
-        return next(v for v in self.logs() if v.phase in ("Running", "Paused", "RetryFailed"))
-
-    def patch_log(self, spec: dict[str, Any], name: str | None = None) -> None:
-        self.hook.merge_patch("backups", name or self.live_log().name, self.namespace, {"spec": spec})
-
-    def wait_log(self, predicate: Any, timeout: float = 30.0) -> BackupView:
-        return wait_until(lambda: next((v for v in self.logs() if predicate(v)), None), timeout=timeout)
-
-    def restores(self) -> list[RestoreView]:
-        return [RestoreView.from_cr(o) for o in self.hook.list("restores", self.namespace)]
-
-    def target(self) -> str:
-        name = unique("target")
-        self.sandbox.create_cluster(self.namespace, name, api_group=self.group)
-        return name
-
-    def window(self) -> Any:
-        return recoverable_window(self.snapshots(), self.logs())
 
 
 def _s3(sandbox: Any) -> Any:

@@ -235,7 +235,10 @@ def test_project_config_merges_defaults_when_built_directly() -> None:
     ({"storage": {**S3, "conn_id": None}}, "storage.conn_id: is required for provider 's3'"),
     ({"storage": {**S3, "local_mount_path": "/x"}}, "storage.local_mount_path: applies to provider 'local' only"),
     ({"api_group": "br.pingcap.com", "legacy_log_stop": True}, "legacy_log_stop: applies to api_group 'pingcap.com'"),
-    ({"restore_targets": ["demo1"]}, "restore_targets: 'demo1' is this cluster itself"),
+    ({"restore_targets": ["demo1"]}, "restore_targets[0]: test1/demo1 is this cluster itself"),
+    ({"restore_targets": ["r1", {"name": "r1", "namespace": "test1"}]}, "restore_targets[1]: test1/r1 is listed twice"),
+    ({"restore_targets": [{"name": "r1", "sql": "x"}]},
+     "restore_targets[0].sql: unknown key; allowed keys: name, namespace, sql_conn_id"),
     ({"name": "Demo_1"}, "name: must be a DNS-1123 label"),
     ({"br": {"concurrency": 0}}, "br.concurrency: Input should be greater than 0"),
 ])

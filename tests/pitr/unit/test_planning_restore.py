@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from tidb_pitr.api import V1_GROUP, V2_GROUP, ApiGroup
 from tidb_pitr.model import RestoreView
 from tidb_pitr.planning import PlanError, plan_restore, recoverable_window
+from tidb_pitr.planning.restore import RestoreRates
 from tidb_pitr.tso import dt_to_tso, tso_iso
 from tidb_sandbox.k8s.crd import load_crds
 from tidb_sandbox.k8s.validation import prepare_object
@@ -81,14 +82,17 @@ def test_refuses_targets_outside_the_window(target, where):
     with pytest.raises(PlanError) as err:
         plan_restore(target, snaps, logs, **WHERE)
     message = str(err.value)
-    assert where in message and tso_iso(ts(-6)) in message and str(ts(-6)) in message
-    assert tso_iso(ts(0)) in message and str(ts(0)) in message and str(target) in message
+    # Reason first, then the window in plain ISO times (this line becomes the run's note).
+    assert message.startswith(f"{tso_iso(target)} is {where}"), message
+    window = recoverable_window(snaps, logs)
+    assert message.endswith(f"the recoverable window is {window.brief()}") and "T" in window.brief()
+    assert window.brief().startswith(tso_iso(ts(-6)).replace(".000Z", "Z") + " to " + tso_iso(ts(0))[:19])
 
 
 def test_refuses_a_target_in_a_gap_and_without_window():
     snaps = [snapshot("s1", ts(-20)), snapshot("s3", ts(-6))]
     logs = [log("old", ts(-21), ts(-10), phase="Stopped"), log("new", ts(-8), ts(0))]
-    with pytest.raises(PlanError, match="inside the gap"):
+    with pytest.raises(PlanError, match="inside a gap between log backups; .*, gap "):
         plan_restore(ts(-7), snaps, logs, **WHERE)
     assert plan_restore(ts(-12), snaps, logs, **WHERE).log.name == "old"
     with pytest.raises(PlanError, match="no log backup has started"):
@@ -107,12 +111,20 @@ def test_base_override():
 def test_estimate():
     snaps, logs = history()
     plan = plan_restore(ts(-5), snaps, logs, **WHERE)  # 840 GB at 280 GB/h x 3 TiKV = 1 h
+    assert plan.estimated == timedelta(hours=1) and not plan.estimate.complete
+    assert plan.estimate.describe().startswith("at least about 1h (snapshot 840.0 GB)")
+    assert "log volume to replay (not read from storage)" in plan.estimate.describe()
+    plan = plan_restore(ts(-5), snaps, logs, **WHERE, log_volume=(90_000_000_000, 120))  # 90 GB at 30 GB/h x 3
+    assert plan.estimated == timedelta(hours=2) and plan.estimate.complete
+    assert plan.estimate.describe() == "about 2h (snapshot 840.0 GB, log 90.0 GB in 120 files)"
+    assert plan.to_dict()["estimate"]["log_bytes"] == 90_000_000_000
+    plan = plan_restore(ts(-5), snaps, logs, **WHERE, log_volume="storage unreachable: timeout")
+    assert "storage unreachable: timeout" in plan.estimate.describe()
+    plan = plan_restore(ts(-1), snaps, logs, **WHERE, tikv_count=1, log_volume=(0, 0))
+    assert plan.estimated == timedelta(0) and "no backupSize" in plan.estimate.describe()
+    faster = RestoreRates(snapshot=2 * 280e9, log=2 * 30e9)
+    plan = plan_restore(ts(-5), snaps, logs, **WHERE, log_volume=(90_000_000_000, 1), rates=faster)
     assert plan.estimated == timedelta(hours=1)
-    assert any("log volume unknown" in n for n in plan.notes)
-    plan = plan_restore(ts(-5), snaps, logs, **WHERE, log_bytes_per_hour=90e9 / 24)  # 1 day of 90 GB/day
-    assert plan.estimated == timedelta(hours=2)
-    plan = plan_restore(ts(-1), snaps, logs, **WHERE, tikv_count=1)
-    assert plan.estimated == timedelta(0) and any("no backupSize" in n for n in plan.notes)
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,128 @@
+"""A restore started from the form works the first time, and when it cannot, says why where the user looks.
+
+Through `dag.test()` on the sandbox, each test with a cluster of its own (see clusters.Cluster); the targets'
+SQL is the sandbox's MySQL-protocol endpoint, reached through Airflow's MySQL provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .clusters import Cluster
+from .conftest import xcom
+
+
+def _note(run: Any) -> str | None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagRun, run.id).note
+
+
+def _middle(cluster: Cluster) -> str:
+    window = cluster.window()
+    return str((window.earliest_ts + window.latest_ts) // 2)
+
+
+@pytest.fixture
+def clean_faults(sandbox: Any) -> Any:
+    sandbox.clear_faults()
+    yield
+    sandbox.clear_faults()
+
+
+def test_an_empty_target_is_checked_over_sql_restored_and_then_refused_as_full(
+        sandbox, connections, airflow_db, clean_faults):
+    probe = Cluster(sandbox, connections, seed_days=1)
+    target = probe.target(sql=True)
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
+                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    conf = {"restore_tso": _middle(cluster), "target_cluster": f"{cluster.namespace}/{target}"}
+    run = cluster.run("restore", run_conf=conf)
+    assert str(run.state) == "success"
+    assert xcom(run, "plan")["target_check"] == (f"target {cluster.namespace}/{target} checked over SQL "
+                                                 f"({Cluster.sql_conn(target)}): no user databases")
+    assert _note(run).startswith(f"Restored {cluster.namespace}/{cluster.name} to ")
+    # The demo's story: the target now holds the restored data, so the next restore into it is refused.
+    before = [r.name for r in cluster.restores()]
+    run = cluster.run("restore", run_conf=conf)
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    assert [r.name for r in cluster.restores()] == before
+    note = _note(run)
+    assert note.startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty: it holds "
+                           "crm.accounts, crm.events, shop.customers, shop.orders;"), note
+    assert "ErrDatabasesAlreadyExisted" in note and "the recoverable window is 20" in note and "\n" not in note
+
+
+def test_a_target_without_sql_conn_id_is_planned_with_a_warning(sandbox, connections, airflow_db):
+    probe = Cluster(sandbox, connections, seed_days=1)
+    target = probe.target()
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace, restore_targets=[target])
+    run = cluster.run("restore", run_conf={"restore_tso": _middle(cluster),
+                                           "target_cluster": f"{cluster.namespace}/{target}", "dry_run": True})
+    assert str(run.state) == "success"
+    planned = xcom(run, "plan")
+    assert planned["target_check"].startswith(f"WARNING: target {cluster.namespace}/{target} has no sql_conn_id")
+    assert "DRY RUN: nothing will be created" in planned["notes"]
+    assert _note(run).startswith("Dry run: restore ")
+    assert cluster.restores() == []
+
+
+def test_a_target_not_in_the_list_is_refused_by_the_form(sandbox, connections, airflow_db):
+    cluster = Cluster(sandbox, connections, seed_days=1)
+    allowed = cluster.target()
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=cluster.namespace, restore_targets=[allowed])
+    params = cluster.dags["restore"].params
+    assert params.get_param("target_cluster").schema["enum"] == [f"{cluster.namespace}/{allowed}"]
+    assert params.get_param("target_cluster").schema["values_display"] == {
+        f"{cluster.namespace}/{allowed}": f"{allowed} (namespace {cluster.namespace})"}
+    before = cluster.restores()
+    with pytest.raises(Exception, match="target_cluster|enum|is not one of"):
+        cluster.run("restore", run_conf={"restore_tso": _middle(cluster),
+                                         "target_cluster": f"{cluster.namespace}/elsewhere"})
+    assert cluster.restores() == before
+
+
+def test_a_second_restore_to_the_same_time_lists_the_failed_one_and_succeeds(
+        sandbox, connections, airflow_db, clean_faults):
+    cluster = Cluster(sandbox, connections, seed_days=1)
+    target = cluster.target(sql=True)
+    conf = {"restore_tso": _middle(cluster), "target_cluster": target}
+    sandbox.set_faults(fail_next_restore="injected: TiKV is down")
+    failed = cluster.run("restore", run_conf=conf)
+    assert str(failed.state) == "failed"
+    note = _note(failed)
+    assert note.startswith("Failed: Restore ") and "injected: TiKV is down" in note and "Failed (" in note, note
+    second = cluster.run("restore", run_conf=conf)
+    assert str(second.state) == "success"
+    earlier = xcom(second, "plan")["earlier_restores"]
+    assert [(e["phase"], "TiKV is down" in e["message"]) for e in earlier] == [("Failed", True)]
+    assert any(n.startswith(f"earlier restores into {cluster.namespace}/{target}: ") and "Failed" in n
+               for n in xcom(second, "plan")["notes"])
+
+
+def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox, connections, airflow_db):
+    cluster = Cluster(sandbox, connections, seed_days=1)
+    target = cluster.target()
+    conf = {"restore_tso": _middle(cluster), "target_cluster": target}
+    volume = xcom(cluster.run("restore", run_conf={**conf, "dry_run": True}), "plan")["plan"]["estimate"]
+    assert volume["complete"] and volume["snapshot_bytes"] > 0 and volume["log_bytes"] > 0, volume
+    # Rates at which the snapshot takes about 2 s and the log about 3 s on the target's TiKV stores.
+    tikv = cluster.config.tikv_count
+    snapshot_rate, log_rate = volume["snapshot_bytes"] / (2 * tikv), volume["log_bytes"] / (3 * tikv)
+    sandbox.set_config(restore_snapshot_rate=snapshot_rate, restore_log_rate=log_rate)
+    try:
+        # The deployment told the truth about its speed: the plan uses the same rates (GB/h per TiKV).
+        cluster.reconfigure(cluster.config.model_copy(update={"restore_rates": type(cluster.config.restore_rates)(
+            snapshot_gb_per_hour=snapshot_rate * 3600 / 1e9, log_gb_per_hour=log_rate * 3600 / 1e9)}))
+        run = cluster.run("restore", run_conf=conf)
+    finally:
+        sandbox.set_config(restore_snapshot_rate=0.0, restore_log_rate=0.0)
+    assert str(run.state) == "success"
+    report = xcom(run, "report")
+    assert report["estimate_complete"] and 4.0 < report["estimated_seconds"] < 6.0, report
+    assert 0.5 <= report["actual_to_estimate"] <= 2.0, report
+    assert f"actual/estimate {report['actual_to_estimate']:.2f}" in _note(run)
