@@ -1,0 +1,89 @@
+"""What a user does in the Airflow 3.3 UI, as Playwright steps: log in, fill the restore form, follow the run.
+
+Locators go by what the user reads (labels, option texts, button names) and by the form's own field names,
+not by generated CSS classes.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from datetime import datetime
+
+from airflow_stack import Stack
+from playwright.sync_api import Locator, Page, expect
+
+RUN_PAGE = re.compile(r"/dags/[^/]+/runs/[^/?#]+$")
+
+
+def login(page: Page, stack: Stack) -> None:
+    """Through the simple auth manager's login page, as admin with the password standalone generated."""
+    page.goto(f"{stack.url}/")
+    expect(page.get_by_text("Sign into Airflow")).to_be_visible()
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{stack.url}/")
+
+
+def open_trigger_form(page: Page, dag_url: str) -> Locator:
+    page.goto(dag_url)
+    page.get_by_test_id("trigger-dag-button").click()
+    form = page.get_by_role("dialog")
+    expect(form.get_by_text("Restore to", exact=True)).to_be_visible()
+    return form
+
+
+def _labelled(form: Locator, label: str) -> Locator:
+    return form.get_by_role("group").filter(has=form.page.get_by_text(label, exact=True))
+
+
+def _named(form: Locator, param: str) -> Locator:
+    """The field of a DAG param: the form names its inputs element_<param>."""
+    return form.get_by_role("group").filter(has=form.page.locator(f"[name=element_{param}]"))
+
+
+def set_restore_time(form: Locator, when: datetime) -> None:
+    """Type date and time into the "Restore to" picker; it reads them in the UI's timezone, which is UTC here."""
+    field = _labelled(form, "Restore to")
+    field.get_by_test_id("datetime-input").click()
+    picker = form.page.locator("[data-scope=popover][data-part=content]:visible")
+    expect(picker.get_by_text("UTC", exact=True)).to_be_visible()
+    picker.get_by_placeholder("YYYY/MM/DD").fill(f"{when:%Y/%m/%d}")
+    picker.get_by_placeholder("HH:mm").fill(f"{when:%H:%M}")
+    form.page.keyboard.press("Escape")  # closes the picker only
+    expect(field.get_by_test_id("datetime-input")).to_contain_text(f"{when:%b %d, %Y %H:%M}")
+
+
+def choose_target(form: Locator, label: str) -> None:
+    field = _named(form, "target_cluster")
+    field.get_by_role("combobox").click()
+    form.page.get_by_role("option", name=label, exact=True).click()
+    expect(field).to_contain_text(label)
+
+
+def submit(form: Locator) -> str:
+    """Press Trigger; the UI opens the new run's page. Returns its run id."""
+    page = form.page
+    form.get_by_role("button", name="Trigger", exact=True).click()
+    page.wait_for_url(RUN_PAGE)
+    return urllib.parse.unquote(page.url.rsplit("/runs/", 1)[1])
+
+
+def wait_for_run_page(page: Page, run_id: str) -> None:
+    """Until the run's page has drawn its state and its task list (after a reload it shows placeholders first)."""
+    expect(run_state_badge(page, run_id)).to_be_visible()
+    expect(page.get_by_role("table").get_by_role("link", name="plan", exact=True)).to_be_visible()
+
+
+def run_state_badge(page: Page, run_id: str) -> Locator:
+    """The state badge next to the run id at the top of the run's page."""
+    heading = page.get_by_role("heading", name=run_id, exact=True)
+    return heading.locator("xpath=following-sibling::span[@data-testid='state-badge']")
+
+
+def wrap_log_lines(page: Page) -> None:
+    """On a task's log: wrap long lines (Log Settings > Wrap), so a whole message is on screen."""
+    expect(page.get_by_text("Post Execute")).to_be_visible()  # the log has loaded
+    page.get_by_role("button", name="Log Settings").click()
+    page.get_by_role("menuitem", name=re.compile("^Wrap")).click()

@@ -1,0 +1,95 @@
+"""Restores as a user makes them: the restore DAG's Trigger form in headless Chromium, then the run's page.
+
+The form is built in plugins/tidb_pitr/flows/restore.py: "Restore to" (a date-time picker), the target
+cluster chosen from restore_targets, and a refused run carries its reason in the run's note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from airflow_stack import CLUSTER, NAMESPACE, TARGET, UI_TARGET, Stack
+from playwright.sync_api import Page, expect
+
+from .pages import (
+    choose_target,
+    open_trigger_form,
+    run_state_badge,
+    set_restore_time,
+    submit,
+    wait_for_run_page,
+    wrap_log_lines,
+)
+
+# The first test also waits for the stack (sandbox with 40 days of history, Airflow, one guard run).
+pytestmark = pytest.mark.timeout(1200)
+RESTORE_TIMEOUT = 300.0
+
+Shot = Callable[[Page, str], Path]
+
+
+def trigger_restore(page: Page, stack: Stack, when: datetime, target: str, screenshot: Shot) -> str:
+    """Fill the form (time, target from the list) and trigger; returns the run id of the page it opens."""
+    form = open_trigger_form(page, stack.dag_url("restore"))
+    screenshot(page, "1-form")
+    set_restore_time(form, when)
+    choose_target(form, stack.target_label(target))
+    screenshot(page, "2-filled")
+    run_id = submit(form)
+    screenshot(page, "3-triggered")
+    return run_id
+
+
+def rows_digest(stack: Stack, cluster: str, as_of: str | None = None) -> tuple[int, str]:
+    query = f"asOf={as_of}&rows=false" if as_of else "rows=false"
+    rows = stack.sandbox.call("GET", f"/clusters/{NAMESPACE}/{cluster}/rows?{query}")
+    return rows["count"], rows["digest"]
+
+
+def wait_for_end(page: Page, stack: Stack, run_id: str) -> str:
+    """The run's final state (from the REST API), then the page reloaded to show it."""
+    state = stack.api.wait_run(stack.dag_id("restore"), run_id, timeout=RESTORE_TIMEOUT)["state"]
+    page.reload()
+    wait_for_run_page(page, run_id)
+    return state
+
+
+def test_restore_an_hour_back_from_the_form(page: Page, stack: Stack, screenshot: Shot) -> None:
+    when = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    run_id = trigger_restore(page, stack, when, UI_TARGET, screenshot)  # not the list's default: a real choice
+
+    state = wait_for_end(page, stack, run_id)
+    screenshot(page, "4-finished")
+    assert state == "success", f"restore run {run_id} ended {state}; see its page in the screenshot"
+    expect(run_state_badge(page, run_id)).to_have_text("Success")
+    expect(page.get_by_text(re.compile("^Restored "))).to_contain_text(f"into {NAMESPACE}/{UI_TARGET}")
+    # What the form sent, and what the restore made of it: the source's rows at that time, in the target.
+    conf = stack.api.run(stack.dag_id("restore"), run_id)["conf"]
+    assert conf["target_cluster"] == f"{NAMESPACE}/{UI_TARGET}"
+    assert conf["restore_time"].startswith(f"{when:%Y-%m-%dT%H:%M}")
+    restore_ts = stack.api.xcom(stack.dag_id("restore"), run_id, "report")["restore_ts"]
+    assert rows_digest(stack, UI_TARGET) == rows_digest(stack, CLUSTER, as_of=restore_ts)
+
+
+def test_a_time_outside_the_window_is_refused_with_the_reason(page: Page, stack: Stack, screenshot: Shot) -> None:
+    when = (datetime.now(UTC) - timedelta(days=400)).replace(second=0, microsecond=0)
+    # Its own target: the other test's restore leaves demo1-restore-ui not empty, which is refused too.
+    run_id = trigger_restore(page, stack, when, TARGET, screenshot)
+
+    state = wait_for_end(page, stack, run_id)
+    screenshot(page, "4-refused")
+    assert state == "failed"
+    expect(run_state_badge(page, run_id)).to_have_text("Failed")
+    note = page.get_by_text(re.compile("^Refused: "))
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("recoverable window")
+    # The note shows one line; the plan task's log (its row in the run's task list) has the whole refusal.
+    page.get_by_role("table").get_by_role("link", name="plan", exact=True).click()
+    page.wait_for_url(re.compile(r"/runs/[^/]+/tasks/plan"))
+    wrap_log_lines(page)
+    expect(page.get_by_text(re.compile("ERROR - Refused: .*recoverable window"))).to_be_visible()
+    screenshot(page, "5-plan-log")
