@@ -137,8 +137,11 @@ def summary(result: dict[str, Any]) -> None:
         return
     say(f"recoverable window before retention: {json.dumps(result['window_before'])}")
     say(f"recoverable window after retention:  {json.dumps(result['window_after'])}")
-    say(f"retention ({result['retention_runs']} run): log truncated until TSO {result['truncated_until']}; "
-        f"snapshots deleted: {result['deleted']}")
+    from tidb_pitr.tso import tso_label
+
+    until = result["truncated_until"]
+    say(f"retention ({result['retention_runs']} run): log truncated until "
+        f"{tso_label(int(until)) if until else 'nothing'}; snapshots deleted: {result['deleted']}")
     say(f"new snapshot: {json.dumps(result['snapshot'])}")
     say(f"restore point: {json.dumps(result['restore_point'])}")
     say(f"restored rows {'EQUAL' if result['rows_match'] else 'DIFFER FROM'} the source at that point "
