@@ -37,11 +37,15 @@ NAMESPACE, CLUSTER = "test1", "demo1"
 TARGET, UI_TARGET = "demo1-restore", "demo1-restore-ui"  # the demo restores into the first; the UI gets the second
 SQL_CONN_IDS = {CLUSTER: "demo1_sql", TARGET: "demo1_restore_sql", UI_TARGET: "demo1_restore_ui_sql"}
 SEED_DAYS = 40
-# Jobs of seconds, not hours, so a demo or a test sees every phase in a few minutes. Not much shorter: when a
-# trigger fires before the scheduler has seen the deferring attempt exit, Airflow 3.3 marks the resumed attempt
-# failed (apache/airflow#71580, #72716), and on a loaded machine that exit can take several seconds.
-FAST = {"backup_duration": 10, "restore_duration": 12, "truncate_duration": 5, "compact_duration": 5,
-        "checkpoint_interval": 2, "step_delay": 0.5}
+# Jobs of seconds, not hours, so a demo or a test sees every phase in a few minutes. (Waits shorter than the
+# deferral floor, [tidb_pitr] min_deferral_seconds, still last that long: see CustomResourceTrigger.run.)
+FAST = {"backup_duration": 10, "restore_duration": 2, "truncate_duration": 5, "compact_duration": 5,
+        "checkpoint_interval": 2, "step_delay": 0.5,
+        # A restore takes as long as its bytes at these rates per TiKV store (the docs' 280 GB/h and 30 GB/h,
+        # scaled to the sandbox's kilobytes), and the config below tells the plan the same rates.
+        "restore_snapshot_rate": 200_000, "restore_log_rate": 50_000}
+RESTORE_RATES = {"snapshot_gb_per_hour": FAST["restore_snapshot_rate"] * 3600 / 1e9,
+                 "log_gb_per_hour": FAST["restore_log_rate"] * 3600 / 1e9}
 HOST = "127.0.0.1"
 FINISHED = ("success", "failed")
 
@@ -180,6 +184,7 @@ def write_config(workdir: Path) -> Path:
         "storage": {"provider": "s3", "bucket": "my-bucket", "root": CLUSTER, "region": "us-west-1",
                     "secret_name": "s3-secret", "conn_id": "sandbox_s3"},
         "timezone": "UTC", "retention": "30d", "restore_targets": targets, "tags": ["demo"],
+        "restore_rates": RESTORE_RATES,
         # Not 00:00: the sandbox seeds snapshots every other day at 00:00 UTC under the DAG's names, and on
         # every other day the run the scheduler starts on unpause (the latest slot) would take a seeded name.
         "snapshot_anchor": "12:00",

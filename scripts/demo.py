@@ -119,6 +119,7 @@ def scenario(stack: Stack) -> dict[str, Any]:
             "retention_runs": retention_runs,
             "snapshot": snapshot and {k: snapshot.get(k) for k in ("name", "commit_ts", "backup_path")},
             "restore_point": {"ts": str(restore_ts), "time": report.get("restore_point")},
+            "restore_seconds": {"actual": report.get("duration_seconds"), "estimated": report.get("estimated_seconds")},
             "restore_digest": {"source": source["digest"], "restored": restored["digest"]},
             "dag_run_seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
@@ -144,6 +145,10 @@ def summary(result: dict[str, Any]) -> None:
         f"{tso_label(int(until)) if until else 'nothing'}; snapshots deleted: {result['deleted']}")
     say(f"new snapshot: {json.dumps(result['snapshot'])}")
     say(f"restore point: {json.dumps(result['restore_point'])}")
+    took = result["restore_seconds"]
+    if took["actual"] is not None and took["estimated"] is not None:
+        say(f"the restore took {took['actual']:.1f} s; the plan estimated {took['estimated']:.1f} s from the "
+            "snapshot's size and the log volume in storage")
     say(f"restored rows {'EQUAL' if result['rows_match'] else 'DIFFER FROM'} the source at that point "
         f"({result['rows_compared']} rows compared)")
     say(f"DAG run seconds: {json.dumps(result['dag_run_seconds'])}")
