@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,11 +142,18 @@ def stop_sandbox(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    """One sandbox for the session: test1/demo1 (v1) with 6 days of history on S3, a live workload."""
-    handle = start_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7")
+@contextmanager
+def running_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None = None) -> Iterator[SandboxHandle]:
+    """`start_sandbox`, stopped again when the block ends, however it ends (for fixtures)."""
+    handle = start_sandbox(workdir, *extra, settings=settings)
     try:
         yield handle
     finally:
         stop_sandbox(handle.process)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """One sandbox for the session: test1/demo1 (v1) with 6 days of history on S3, a live workload."""
+    with running_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7") as handle:
+        yield handle

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
-from tidb_sandbox.testing import SandboxHandle, start_sandbox, stop_sandbox
+from tidb_sandbox.testing import SandboxHandle, running_sandbox
 
 from .recorder import VERSION, Recorder, alternatives, reduce, sequence_matches
 
@@ -41,11 +41,9 @@ def _cases() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def contract_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     # Resyncs more often than the default (2 s) so that waiting out a cache or a requeue costs less.
-    handle = start_sandbox(tmp_path_factory.mktemp("contract"), "--rng-seed", "11", settings={"resync_interval": 0.5})
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("contract"), "--rng-seed", "11",
+                         settings={"resync_interval": 0.5}) as handle:
         yield handle
-    finally:
-        stop_sandbox(handle.process)
 
 
 @pytest.fixture(scope="module")
@@ -288,10 +286,15 @@ def missing_secret_snapshot(h: Harness) -> None:
     name = _unique("snap")
     h.create("backups", _backup(name, cluster, h.storage(f"{cluster}/{name}", secret="late-secret"),
                                 backupType="full"))
+    _heals_when_the_secret_arrives(h, lambda o: _phase(o) in ("Complete", "Failed"))
+
+
+def _heals_when_the_secret_arrives(h: Harness, done: Any) -> None:
+    """RetryFailed while `late-secret` is missing, requeued, then on to `done` once it exists."""
     h.wait(lambda o: _phase(o) == "RetryFailed")
     h.hold()
     h.secret("late-secret", h.s3_keys())
-    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+    h.wait(done)
 
 
 def missing_secret_keys(h: Harness) -> None:
@@ -312,10 +315,7 @@ def missing_secret_log(h: Harness) -> None:
     name = _unique("log")
     h.create("backups", _backup(name, cluster, h.storage(f"{cluster}/{name}", secret="late-secret"),
                                 backupMode="log", logSubcommand="log-start"))
-    h.wait(lambda o: _phase(o) == "RetryFailed")
-    h.hold()
-    h.secret("late-secret", h.s3_keys())
-    h.wait(lambda o: _sub(o, "log-start") == "Complete")
+    _heals_when_the_secret_arrives(h, lambda o: _sub(o, "log-start") == "Complete")
     h.hold(0.3)
 
 
@@ -334,10 +334,7 @@ def missing_secret_restore(h: Harness) -> None:
     restore = _unique("restore")
     h.create("restores", {"metadata": {"name": restore}, "spec": {
         "br": {"cluster": target}, **h.storage(f"{cluster}/{snap}", secret="late-secret")}})
-    h.wait(lambda o: _phase(o) == "RetryFailed")
-    h.hold()
-    h.secret("late-secret", h.s3_keys())
-    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+    _heals_when_the_secret_arrives(h, lambda o: _phase(o) in ("Complete", "Failed"))
 
 
 def crash_log_job(h: Harness) -> None:

@@ -10,19 +10,16 @@ from typing import Any
 import pymysql
 import pytest
 from kubernetes import client, config
-from tidb_sandbox.testing import SandboxHandle, sql_params, start_sandbox, stop_sandbox
+from tidb_sandbox.testing import SandboxHandle, running_sandbox, sql_params
 
 NAMESPACE, SOURCE, TARGET = "test1", "demo1", "demo1-restore"
 
 
 @pytest.fixture(scope="module")
 def sql_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(tmp_path_factory.mktemp("sql-sandbox"), "--seed-days", "0.1", "--no-azurite",
-                           "--rng-seed", "5")
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sql-sandbox"), "--seed-days", "0.1", "--no-azurite",
+                         "--rng-seed", "5") as handle:
         yield handle
-    finally:
-        stop_sandbox(handle.process)
 
 
 @pytest.fixture(scope="module")
