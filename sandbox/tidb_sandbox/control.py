@@ -72,8 +72,10 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
         return _json(all_settings(sandbox.config, sandbox.sql_config))
 
     async def set_config(request: web.Request) -> web.Response:
+        body = await _body(request)
+        sandbox.sql.times.settle()  # GC runs made under the old settings stay made
         try:
-            update_settings(sandbox.config, sandbox.sql_config, await _body(request))
+            update_settings(sandbox.config, sandbox.sql_config, body)
         except (ValueError, TypeError) as exc:
             return _bad(str(exc))
         return _json(all_settings(sandbox.config, sandbox.sql_config))

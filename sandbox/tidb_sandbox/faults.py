@@ -26,6 +26,12 @@ class Faults:
     hang_backups: bool = False
     # Restores stay Running (before touching the target) until this is switched off.
     hang_restores: bool = False
+    # "db.table": the next restore (snapshot or pitr) whose restored rows hold a row of that table writes
+    # one of them wrong: the row with the smallest key gets its first column after `id` (in the table's
+    # definition order) that holds a number or a string changed, a number + 1, a string + "-corrupt". All
+    # else is restored exactly and the restore completes as usual (as if BR's own checksum were off);
+    # consumed by that restore. Restores without a row of the table leave it armed.
+    corrupt_restore: str | None = None
     # Log backup checkpoints stop advancing while this is on.
     freeze_checkpoint: bool = False
     # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
@@ -101,6 +107,14 @@ class Faults:
     def take_operator_restart(self) -> float | None:
         seconds, self.restart_operator = self.restart_operator, None
         return seconds
+
+    def take_restore_corruption(self, tables: set[str]) -> str | None:
+        """The table to corrupt when `tables` (lower-case "db.table" of the restored rows) has it; consumed."""
+        table = (self.corrupt_restore or "").strip()
+        if not table or table.lower() not in tables:
+            return None
+        self.corrupt_restore = None
+        return table
 
     def take_restore_failure(self) -> str | None:
         message, self.fail_next_restore = self.fail_next_restore, None

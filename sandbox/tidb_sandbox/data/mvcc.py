@@ -102,6 +102,14 @@ class ClusterData:
                         found[key] = (stamps[at], dict(value))
             return found
 
+    def deleted_at(self, key: str, ts: int) -> bool:
+        """Whether a read at `ts` sees `key` deleted: it has a version at or before `ts`, and that is a
+        deletion (a key that never had a version is not deleted, it is absent)."""
+        with self._lock:
+            stamps = self._ts.get(key) or []
+            at = bisect.bisect_right(stamps, ts) - 1
+            return at >= 0 and self._values[key][at] is None
+
     def rows_now(self) -> dict[str, Row]:
         with self._lock:
             return {key: dict(value) for key, value in self._live.items()}

@@ -162,13 +162,25 @@ class Workload:
 
     def tick(self, elapsed_s: float) -> list[Change]:
         """Changes for `elapsed_s` seconds of traffic, stamped now and applied to the data."""
+        if not self._missing:
+            self._forget_dropped()
         changes = self.schema_changes(self.alloc.next()) if self._missing else []
+        if not self.tables:  # everything it wrote to was dropped
+            return []
         counts = {kind: poisson(self.rng, rate * elapsed_s) for kind, rate in self.rates.items()}
         kinds = [kind for kind, count in counts.items() for _ in range(count)]
         self.rng.shuffle(kinds)
         changes += [change for kind in kinds if (change := self.op(kind, self.alloc.next())) is not None]
         self.data.apply(changes)
         return changes
+
+    def _forget_dropped(self) -> None:
+        """Stop writing to tables whose definition is gone (DROP DATABASE): in TiDB the application's writes
+        to them fail from then on, and nothing of theirs comes back."""
+        gone = [t for t in self.tables if self.data.get(t.table.key) is None]
+        for table in gone:
+            self.tables.remove(table)
+            del self._live[(table.table.database, table.table.name)]
 
     def op(self, kind: str, ts: int) -> Change | None:
         """One operation at `ts` (not yet applied); updates/deletes when no table has rows do nothing."""

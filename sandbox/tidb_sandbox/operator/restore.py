@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from ..data.schema import parse_key, table_key
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .clusters import TIDBCLUSTER, SimCluster
@@ -137,6 +139,10 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             progress("Full Restore", 100)
             commit_ts = str(meta.end_version)
             volume = RestoreVolume(snapshot=meta.backup_size)
+        if ctx.faults.corrupt_restore:
+            corrupt = ctx.faults.take_restore_corruption(restored_tables(rows))
+            if corrupt:
+                rows = corrupt_one_row(rows, corrupt)
         target.data.load(rows, ctx.alloc.next())
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
@@ -194,6 +200,44 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
         log_bytes = await ctx.io(br_layout.log_bytes, log_location, start_ts, restored_ts)
     progress("Restore KV Files", 100)
     return br_layout.apply_changes(rows, changes), RestoreVolume(snapshot_bytes, log_bytes)
+
+
+def restored_tables(rows: dict[str, Any]) -> set[str]:
+    """Lower-case "db.table" of every table with at least one row among `rows`."""
+    found = set()
+    for key in rows:
+        parts = parse_key(key)
+        if parts is not None and parts.is_row:
+            found.add(f"{parts.database}.{parts.table}".lower())
+    return found
+
+
+def corrupt_one_row(rows: dict[str, Any], table: str) -> dict[str, Any]:
+    """Fault `corrupt_restore`: a copy of `rows` where the table's row with the smallest key has one value
+    changed: its first column after `id` (definition order, then the row's other columns by name) holding
+    a number (+ 1) or a string (+ "-corrupt"); `id` itself only when no other column qualifies."""
+    database, _, name = table.lower().partition(".")
+    keys = sorted(k for k in rows if (p := parse_key(k)) is not None and p.is_row
+                  and p.database.lower() == database and (p.table or "").lower() == name)
+    key = keys[0]
+    parts = parse_key(key)
+    assert parts is not None and parts.table is not None
+    row = dict(rows[key])
+    definition = rows.get(table_key(parts.database, parts.table)) or {}
+    order = [str(c["name"]) for c in definition.get("columns") or [] if c.get("name") in row]
+    order += sorted(c for c in row if c not in order)
+    for column in [c for c in order if c != "id"] + ["id"]:
+        value = row.get(column)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            continue
+        if isinstance(value, str):
+            row[column] = value + "-corrupt"
+        elif isinstance(value, int):
+            row[column] = value + 1
+        else:
+            row[column] = float(Decimal(str(value)) + 1)
+        break
+    return {**rows, key: row}
 
 
 def _drop_finalizer(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:

@@ -11,6 +11,7 @@ from ..data.schema import TableDef, is_definition_key, parse_key, table_prefix
 INFORMATION_SCHEMA = "INFORMATION_SCHEMA"
 SYSTEM_SCHEMAS = (INFORMATION_SCHEMA, "METRICS_SCHEMA", "PERFORMANCE_SCHEMA", "mysql")
 # TiDB's bootstrap creates an empty `test`; it is not a record, so a fresh cluster stays empty for BR.
+# DROP DATABASE test leaves a deletion of the key `test`, which hides it from then on.
 TEST_SCHEMA = "test"
 
 
@@ -47,10 +48,12 @@ class Catalog:
         # A table whose database record is missing still belongs to a database.
         for info in self.tables.values():
             self.user_databases.setdefault(info.database, {})
+        self.test_dropped = TEST_SCHEMA not in self.user_databases and data.deleted_at(TEST_SCHEMA, ts)
 
     def schema_names(self) -> list[str]:
         """As SHOW DATABASES lists them: INFORMATION_SCHEMA first, then by name."""
-        rest = sorted({*SYSTEM_SCHEMAS[1:], TEST_SCHEMA, *self.user_databases})
+        test = [] if self.test_dropped else [TEST_SCHEMA]
+        rest = sorted({*SYSTEM_SCHEMAS[1:], *test, *self.user_databases})
         return [INFORMATION_SCHEMA, *rest]
 
     def find_database(self, name: str) -> str | None:

@@ -19,6 +19,12 @@ class SqlConfig:
     # tidb_gc_life_time is 10m0s (and its minimum too); the sandbox takes any value >= 0, so tests can
     # age a snapshot quickly.
     gc_life_time: float = 600.0
+    # Seconds between the GC worker's runs, each of which moves the safe point to the run's time minus
+    # gc_life_time (TiDB's tidb_gc_run_interval / tikv_gc_run_interval, default 10m0s, also its minimum;
+    # runs come on the worker's minute ticks, see readts.ReadTimes.gc_run). 0, the sandbox's default, runs
+    # it continuously: the safe point is now minus gc_life_time at every read, the strictest a real cluster
+    # can be; 600 imitates TiDB's default, where it lags now minus gc_life_time by up to 11 minutes.
+    gc_run_interval: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}

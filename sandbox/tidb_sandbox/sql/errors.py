@@ -3,7 +3,8 @@
 Codes and texts follow TiDB's sources (pkg/errno, pkg/parser/mysql/state.go): 8055 is
 `variable.ErrSnapshotTooOld` as `gcutil.ValidateSnapshot` returns it for SET @@tidb_snapshot, 9006 is
 client-go's `ErrGCTooEarly` for reads (AS OF) below the safe point, 1292 with the "Incorrect ... value"
-text is `types.ErrWrongValue`.
+text is `types.ErrWrongValue`, 1008 is `infoschema.ErrDatabaseDropExists`, 1044 is
+`plannererrors.ErrDBaccessDenied`; TiDB's plain `errors.New` texts go out as 1105.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from mysql_mimic.errors import SQLSTATES, MysqlError
 
 from ..data.tso import tso_to_dt
 
+DB_DROP_EXISTS = 1008
+DB_ACCESS_DENIED = 1044
 ACCESS_DENIED = 1045
 NO_DB = 1046
 BAD_DB = 1049
@@ -28,8 +31,8 @@ SNAPSHOT_TOO_OLD = 8055
 GC_TOO_EARLY = 9006
 
 # mysql-mimic looks SQLSTATEs up in this table (HY000 when missing); it has no other way to extend it.
-SQLSTATES.update({BAD_DB: b"42000", BAD_FIELD: b"42S22", NO_SUCH_TABLE: b"42S02", WRONG_VALUE: b"22007",
-                  UNKNOWN_SYSTEM_VARIABLE: b"HY000"})
+SQLSTATES.update({DB_ACCESS_DENIED: b"42000", BAD_DB: b"42000", BAD_FIELD: b"42S22", NO_SUCH_TABLE: b"42S02",
+                  WRONG_VALUE: b"22007", UNKNOWN_SYSTEM_VARIABLE: b"HY000", DB_DROP_EXISTS: b"HY000"})
 
 
 def _error(code: int, message: str) -> MysqlError:
@@ -99,6 +102,23 @@ def snapshot_too_old(safe_point: int) -> MysqlError:
 def gc_too_early(read_ts: int, safe_point: int) -> MysqlError:
     return _error(GC_TOO_EARLY, "GC life time is shorter than transaction duration, transaction starts at "
                                 f"{go_time(read_ts)}, GC safe point is {go_time(safe_point)}")
+
+
+def drop_missing_database(database: str) -> MysqlError:
+    return _error(DB_DROP_EXISTS, f"Can't drop database '{database}'; database doesn't exist")
+
+
+def db_access_denied(user: str, database: str) -> MysqlError:
+    """The planner's refusal, naming the user as its grant matched: root is root@'%' (its mysql.user row)."""
+    return _error(DB_ACCESS_DENIED, f"Access denied for user '{user}'@'%' to database '{database}'")
+
+
+def write_in_snapshot() -> MysqlError:
+    return _error(UNKNOWN, "can not execute write statement when 'tidb_snapshot' is set")
+
+
+def drop_mysql_forbidden() -> MysqlError:
+    return _error(UNKNOWN, "Drop 'mysql' database is forbidden")
 
 
 def access_denied(user: str, host: str, using_password: bool) -> str:

@@ -61,11 +61,15 @@ def query(select: exp.Select, view: str, catalog: Catalog, tz: timezone) -> Resu
     if view.upper() not in VIEWS:
         raise errors.not_supported(f"INFORMATION_SCHEMA.{view}")
     columns, make_rows = VIEWS[view.upper()]
+    return evaluate(select, f"INFORMATION_SCHEMA.{view}", columns, make_rows(catalog, tz))
+
+
+def evaluate(select: exp.Select, label: str, columns: list[tuple[str, ColumnType]], rows: list[Row]) -> ResultSet:
+    """A SELECT over one in-memory table (`label` names it in refusals), with the clauses listed above."""
     for arg in ("joins", "group", "having", "distinct", "windows", "qualify", "laterals", "pivots"):
         if select.args.get(arg):
-            raise errors.not_supported(f"{arg.upper()} on INFORMATION_SCHEMA")
-    types = dict(columns)
-    rows = make_rows(catalog, tz)
+            raise errors.not_supported(f"{arg.upper()} on {label}")
+    types = _Types(dict(columns), label)
     where = select.args.get("where")
     if where is not None:
         rows = [row for row in rows if _eval(where.this, row, types) is True]
@@ -89,9 +93,20 @@ def query(select: exp.Select, view: str, catalog: Catalog, tz: timezone) -> Resu
         elif isinstance(node, exp.Column):
             out.append((item.alias or node.name, _column_name(node, types, "field list")))
         else:
-            raise errors.not_supported(f"SELECT {item.sql(dialect='mysql')} FROM INFORMATION_SCHEMA.{view}")
+            raise errors.not_supported(f"SELECT {item.sql(dialect='mysql')} FROM {label}")
     result = [[row[column] for _, column in out] for row in rows]
-    return ResultSet(result, [ResultColumn(name, types[column]) for name, column in out])
+    return ResultSet(result, [ResultColumn(name, types.columns[column]) for name, column in out])
+
+
+class _Types:
+    """A table's column types, and its name for refusals."""
+
+    def __init__(self, columns: dict[str, ColumnType], label: str) -> None:
+        self.columns = columns
+        self.label = label
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
 
 
 def _unalias(node: exp.Expression) -> exp.Expression:
@@ -113,9 +128,9 @@ def _limit(select: exp.Select, rows: list[Row]) -> list[Row]:
     return rows[skip : skip + number(limit.expression)]
 
 
-def _column_name(node: exp.Expression, types: dict[str, ColumnType], where: str) -> str:
+def _column_name(node: exp.Expression, types: _Types, where: str) -> str:
     if not isinstance(node, exp.Column):
-        raise errors.not_supported(f"{node.sql(dialect='mysql')} in the {where} on INFORMATION_SCHEMA")
+        raise errors.not_supported(f"{node.sql(dialect='mysql')} in the {where} on {types.label}")
     name = node.name.upper()
     if name not in types:
         raise errors.bad_field(node.name, where)
@@ -126,7 +141,7 @@ def _sort_key(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else (value if value is not None else 0)
 
 
-def _literal(node: exp.Expression, row: Row, types: dict[str, ColumnType]) -> Any:
+def _literal(node: exp.Expression, row: Row, types: _Types) -> Any:
     if isinstance(node, exp.Column):
         return row[_column_name(node, types, "where clause")]
     if isinstance(node, exp.Null):
@@ -142,7 +157,7 @@ def _literal(node: exp.Expression, row: Row, types: dict[str, ColumnType]) -> An
         return -value if isinstance(value, int | float) else None
     if isinstance(node, exp.Paren):
         return _literal(node.this, row, types)
-    raise errors.not_supported(f"{node.sql(dialect='mysql')} in a WHERE on INFORMATION_SCHEMA")
+    raise errors.not_supported(f"{node.sql(dialect='mysql')} in a WHERE on {types.label}")
 
 
 def _compare(left: Any, right: Any) -> int | None:
@@ -172,7 +187,7 @@ _COMPARISONS: dict[type[exp.Expression], Callable[[int], bool]] = {
 }
 
 
-def _eval(node: exp.Expression, row: Row, types: dict[str, ColumnType]) -> bool | None:
+def _eval(node: exp.Expression, row: Row, types: _Types) -> bool | None:
     """Three-valued: True, False or None (NULL)."""
     if isinstance(node, exp.Paren):
         return _eval(node.this, row, types)
@@ -195,4 +210,4 @@ def _eval(node: exp.Expression, row: Row, types: dict[str, ColumnType]) -> bool 
         return like(_literal(node.this, row, types), _literal(node.expression, row, types))
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
         return _literal(node.this, row, types) is None
-    raise errors.not_supported(f"{node.sql(dialect='mysql')} in a WHERE on INFORMATION_SCHEMA")
+    raise errors.not_supported(f"{node.sql(dialect='mysql')} in a WHERE on {types.label}")

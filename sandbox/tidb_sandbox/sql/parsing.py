@@ -1,6 +1,6 @@
 """From query text to one statement: the TiDB syntax sqlglot does not know (ADMIN CHECKSUM TABLE,
-AS OF TIMESTAMP) is taken out first, the rest is parsed by sqlglot's MySQL dialect, and what cannot be a
-statement becomes TiDB's 1064 syntax error."""
+AS OF TIMESTAMP) and DROP DATABASE are taken out first, the rest is parsed by sqlglot's MySQL dialect,
+and what cannot be a statement becomes TiDB's 1064 syntax error."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from . import errors
 
 _DIALECT = Dialect.get_or_raise("mysql")
 
-# Statements this endpoint answers (ADMIN only as ADMIN CHECKSUM TABLE).
+# Statements this endpoint answers (ADMIN only as ADMIN CHECKSUM TABLE, DROP only as DROP DATABASE).
 HANDLED = {"SELECT", "SHOW", "SET", "USE", "BEGIN", "START", "COMMIT", "ROLLBACK"}
 # Other statements TiDB has: refused as not supported rather than as a syntax error.
 KNOWN = {
@@ -31,6 +31,8 @@ KNOWN = {
 _NAME = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 _ADMIN_CHECKSUM = re.compile(r"^ADMIN\s+CHECKSUM\s+TABLE\s+(.*)$", re.IGNORECASE | re.DOTALL)
 _TABLE_NAME = re.compile(rf"^\s*({_NAME})(?:\s*\.\s*({_NAME}))?\s*$")
+_DROP_DATABASE = re.compile(r"^DROP\s+(?:DATABASE|SCHEMA)\b", re.IGNORECASE)
+_DROP_DATABASE_ARGS = re.compile(rf"^\s*(IF\s+EXISTS\s+)?({_NAME})\s*$", re.IGNORECASE | re.DOTALL)
 # Where an AS OF expression ends (at parenthesis depth 0).
 _CLAUSE_WORDS = {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "UNION", "FOR", "LOCK", "JOIN", "INNER", "LEFT",
                  "RIGHT", "CROSS", "NATURAL", "STRAIGHT_JOIN", "WINDOW", "INTO"}
@@ -68,6 +70,20 @@ def admin_checksum_tables(text: str) -> list[tuple[str | None, str]] | None:
         tables.append((_unquote(first), _unquote(second)) if second else (None, _unquote(first)))
         offset += len(part) + 1
     return tables
+
+
+def drop_database(text: str) -> tuple[str, bool] | None:
+    """(database, IF EXISTS) of DROP {DATABASE | SCHEMA} [IF EXISTS] name, None for any other statement."""
+    match = _DROP_DATABASE.match(text)
+    if match is None:
+        return None
+    rest = text[match.end():]
+    args = _DROP_DATABASE_ARGS.match(rest)
+    if args is None or args.group(2).upper() in ("IF", "EXISTS"):
+        start = match.end() + len(rest) - len(rest.lstrip())
+        near = text[start:]
+        raise errors.parse_error(near, start + len(first_word(near) or near[:1]))
+    return _unquote(args.group(2)), args.group(1) is not None
 
 
 @dataclass(frozen=True)

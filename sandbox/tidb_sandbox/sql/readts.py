@@ -1,14 +1,17 @@
 """Read timestamps: @@tidb_snapshot values, AS OF TIMESTAMP expressions, and the GC safe point.
 
 Datetimes are read in the session time zone (UTC unless the client sets `time_zone`) and become TSOs of
-millisecond precision, as in TiDB (`oracle.GoTimeToTS`). The safe point is computed on demand as now
-minus gc_life_time (TiDB's GC worker advances it every few minutes; the sandbox keeps no service safe
-points, e.g. a log backup's).
+millisecond precision, as in TiDB (`oracle.GoTimeToTS`). The GC safe point follows TiDB's GC worker
+(`pkg/store/gcworker/gc_worker.go`): a run sets it to the run's time minus gc_life_time, runs come every
+gc_run_interval (0, the default: continuously, i.e. at every read), and it never moves back. The sandbox
+keeps no service safe points (e.g. a log backup's) and no running transactions that would hold it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlglot import expressions as exp
@@ -18,6 +21,7 @@ from . import errors
 from .config import SqlConfig
 
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?)?$")
+GC_TICK_MS = 60_000  # gcWorkerTickInterval
 _INTERVAL_UNITS = {"MICROSECOND": "microseconds", "SECOND": "seconds", "MINUTE": "minutes", "HOUR": "hours",
                    "DAY": "days"}
 
@@ -83,19 +87,72 @@ def _datetime_of(expr: exp.Expression, tz: timezone, now: datetime) -> datetime:
     raise errors.not_supported(f"AS OF TIMESTAMP {expr.sql(dialect='mysql')}")
 
 
+@dataclass(frozen=True)
+class GcRun:
+    """What the GC worker's last run left in mysql.tidb: its time and the safe point it set."""
+
+    run_ms: int  # tikv_gc_last_run_time, Unix milliseconds
+    safe_point: int  # tikv_gc_safe_point, a TSO (millisecond precision, as TiDB stores it)
+
+
 class ReadTimes:
     """Now, the GC safe point, and the checks TiDB makes on a read TSO."""
 
     def __init__(self, alloc: TsoAllocator, config: SqlConfig) -> None:
         self.alloc = alloc
         self.config = config
+        self.started_ts = alloc.next()  # the GC worker starts with TiDB and runs at once
+        self._lock = threading.Lock()
+        self._last: GcRun | None = None
 
     def now(self) -> int:
         return self.alloc.next()
 
+    def gc_run(self, now: int) -> GcRun:
+        """The GC worker's last run as of `now`, brought up to date lazily.
+
+        As `GCWorker.checkPrepare` does on each tick of the leader (every minute, `gcWorkerTickInterval`,
+        the first at start): a run is due gc_run_interval after the last one (`checkGCInterval`), sets
+        safe point = its time - gc_life_time (`calcNewTxnSafePoint`), and is skipped, without recording its
+        time, when that would move the safe point back (a raised life time: "last safe point is later than
+        current one"), so a later tick tries again. A run interval under a minute ticks at that interval
+        (TiDB's minimum is 10m); 0 runs at every read.
+        """
+        life_ms = round(self.config.gc_life_time * 1000)
+        every_ms = round(self.config.gc_run_interval * 1000)
+        start_ms, now_ms = physical_ms(self.started_ts), physical_ms(now)
+        with self._lock:
+            last = self._last or self._run(start_ms, life_ms, None)
+            if every_ms <= 0:
+                last = self._run(now_ms, life_ms, last)
+            else:
+                tick_ms = min(GC_TICK_MS, every_ms)
+                period_ms = -(-every_ms // tick_ms) * tick_ms  # the first tick at or after each due time
+
+                def tick_at_or_after(ms: int) -> int:
+                    return start_ms + -(-(ms - start_ms) // tick_ms) * tick_ms
+
+                # The first run that moves the safe point forward, then one per period up to now.
+                first = tick_at_or_after(max(last.run_ms + every_ms, physical_ms(last.safe_point) + life_ms + 1))
+                if first <= now_ms:
+                    last = self._run(first + (now_ms - first) // period_ms * period_ms, life_ms, last)
+            self._last = last
+            return last
+
+    @staticmethod
+    def _run(run_ms: int, life_ms: int, last: GcRun | None) -> GcRun:
+        safe_point = max(0, run_ms - life_ms) << LOGICAL_BITS
+        if last is not None and safe_point <= last.safe_point:
+            return last  # TiDB never decreases the safe point
+        return GcRun(run_ms, safe_point)
+
     def safe_point(self, now: int) -> int:
-        kept_ms = int(self.config.gc_life_time * 1000)
-        return max(0, physical_ms(now) - kept_ms) << LOGICAL_BITS
+        return self.gc_run(now).safe_point
+
+    def settle(self) -> None:
+        """Bring the GC state up to now under the current settings: call before they change, so that runs
+        made under the old settings stay made (e.g. a safe point that a short life time advanced)."""
+        self.gc_run(self.now())
 
     def check_snapshot(self, ts: int) -> None:
         """SET @@tidb_snapshot: not in the future, not below the safe point (TiDB's 8055)."""

@@ -132,7 +132,8 @@ class SqlEndpoints:
     def open(self, cluster: SimCluster) -> SqlEndpoint:
         key = (cluster.namespace, cluster.name)
         self.close(*key)
-        backend = Backend(cluster.data, self.times, self.config, lambda: cluster_release(self.store, cluster))
+        backend = Backend(cluster.data, self.times, self.config, lambda: cluster_release(self.store, cluster),
+                          host=f"{cluster.name}-tidb-0")  # TiDB Operator's pod of the <cluster>-tidb StatefulSet
         endpoint = SqlEndpoint(cluster.namespace, cluster.name, backend,
                                lambda: credentials.read_password(self.store, cluster.namespace, cluster.name))
         self._endpoints[key] = endpoint

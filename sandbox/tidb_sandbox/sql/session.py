@@ -1,8 +1,8 @@
 """One client connection: a mysql-mimic Session that answers like TiDB.
 
 mysql-mimic keeps the protocol, session variables, SET NAMES / autocommit / time_zone, USE and
-BEGIN/COMMIT; everything else goes through `_tidb_middleware`, and what it does not know is refused
-with TiDB's 1105 rather than answered with a guess.
+BEGIN/COMMIT; everything else goes through `_tidb_middleware` (ADMIN CHECKSUM TABLE and DROP DATABASE
+before it), and what it does not know is refused with TiDB's 1105 rather than answered with a guess.
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ from sqlglot import expressions as exp
 
 from ..data.mvcc import ClusterData
 from ..operator.common import go_duration
-from . import errors, infoschema, tables
+from . import ddl, errors, infoschema, systables, tables
 from .catalog import INFORMATION_SCHEMA, Catalog
 from .config import SqlConfig
-from .parsing import AsOf, admin_checksum_tables, parse_statement, select_item_texts, split_as_of, statement_text
+from .parsing import (
+    AsOf,
+    admin_checksum_tables,
+    drop_database,
+    parse_statement,
+    select_item_texts,
+    split_as_of,
+    statement_text,
+)
 from .readts import ReadTimes, as_of_ts, format_datetime, snapshot_value_ts
 from .static import static_select
 from .tidb import VERSION_COMMENT, tidb_version, version
@@ -44,6 +52,7 @@ class Backend:
     times: ReadTimes
     config: SqlConfig
     release: Callable[[], str]
+    host: str = "tidb-0"  # the TiDB pod's host name, as the GC leader names itself in mysql.tidb
 
 
 def tidb_variables(release: str) -> dict[str, VariableSchema]:
@@ -60,6 +69,7 @@ def tidb_variables(release: str) -> dict[str, VariableSchema]:
         "lower_case_table_names": (int, 2, False),
         "tidb_snapshot": (str, "", True),
         "tidb_gc_life_time": (str, "10m0s", False),  # answered from SqlConfig, see _Variables
+        "tidb_gc_run_interval": (str, "10m0s", False),
     }
 
 
@@ -69,8 +79,11 @@ class _Variables(SessionVariables):
         self.config = config
 
     def get_variable(self, name: str) -> Any:
+        # TiDB reads both from mysql.tidb (sysvar.go: GetGlobal of TiDBGCLifetime / TiDBGCRunInterval).
         if name.lower() == "tidb_gc_life_time":
             return go_duration(self.config.gc_life_time)
+        if name.lower() == "tidb_gc_run_interval":
+            return go_duration(self.config.gc_run_interval)
         return super().get_variable(name)
 
 
@@ -100,6 +113,10 @@ class TidbSession(Session):
         if checksum_of is not None:
             self._as_of = None
             return await self._admin_checksum(checksum_of)
+        dropping = drop_database(text)
+        if dropping is not None:
+            self._as_of = None
+            return self._drop_database(*dropping)
         text, self._as_of = split_as_of(text)
         self._text = text
         expression = parse_statement(text)
@@ -165,6 +182,8 @@ class TidbSession(Session):
         if not isinstance(table, exp.Table) or select.args.get("joins"):
             raise errors.not_supported("SELECT from more than one table or from a subquery")
         database = table.text("db") or self.database
+        if database and database.lower() == "mysql" and table.name.lower() == "tidb":
+            return self._mysql_tidb(select)
         ts, tz, current = self._read_ts(self._as_of), self.timezone(), self.database
         if database and database.upper() == INFORMATION_SCHEMA:
             return await self._in_thread(
@@ -195,6 +214,21 @@ class TidbSession(Session):
             return item.alias
         texts = select_item_texts(self._text)
         return texts[0] if len(texts) == 1 else "COUNT(*)"
+
+    def _mysql_tidb(self, select: exp.Select) -> AllowedResult:
+        if self._as_of is not None or self.snapshot_ts:
+            raise errors.not_supported("reading mysql.tidb at a past TSO")
+        now = self.backend.times.now()
+        rows = systables.tidb_rows(self.backend.times, now, self.backend.host)
+        return infoschema.evaluate(select, "mysql.tidb", systables.TIDB_COLUMNS, rows)
+
+    def _drop_database(self, name: str, if_exists: bool) -> AllowedResult:
+        """On the event loop, like the workload's writes (see ddl.drop_database)."""
+        ddl.check_drop_database(name, str(self.username), self.snapshot_ts)
+        dropped = ddl.drop_database(self.backend.data, self.backend.times, name, if_exists)
+        if dropped is not None and self.database and self.database.lower() == name.lower():
+            self.database = None  # executeDropDatabase clears the session's current database
+        return None
 
     async def _admin_checksum(self, names: list[tuple[str | None, str]]) -> AllowedResult:
         ts, current = self._read_ts(None), self.database
