@@ -403,6 +403,8 @@ class RestoreTarget(_Model):
     name: str
     namespace: str | None = None  # None = the source cluster's namespace
     sql_conn_id: str | None = Field(default=None, min_length=1)
+    # A cluster kept for drills: a drill may drop every user database in it afterwards.
+    scratch: bool = False
 
     @field_validator("name", "namespace")
     @classmethod
@@ -410,7 +412,75 @@ class RestoreTarget(_Model):
         return None if value is None else _dns_label(value)
 
     def label(self, default_namespace: str) -> str:
-        return f"{self.name} (namespace {self.namespace or default_namespace})"
+        scratch = ", scratch" if self.scratch else ""
+        return f"{self.name} (namespace {self.namespace or default_namespace}{scratch})"
+
+
+_CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def check_cron(value: str) -> str:
+    from croniter import croniter
+
+    if value in _CRON_PRESETS or croniter.is_valid(value):
+        return value
+    raise ValueError(f"must be a cron expression such as '0 4 * * 0' (minute hour day month weekday) or one of "
+                     f"{', '.join(_CRON_PRESETS)}")
+
+
+class DrillConfig(_Model):
+    """A scheduled restore drill: restore into a scratch cluster and compare every table with the source."""
+
+    # Cron in the cluster's timezone; default weekly, Sundays, 4 hours after the snapshot anchor.
+    schedule: str | None = None
+    target: str  # a restore_targets entry with scratch: true ("name" or "namespace/name")
+    tables: list[str] = Field(default_factory=lambda: ["*.*"], min_length=1)
+    mode: Literal["recent", "random"] = "recent"
+    # recent: T is this long before the log checkpoint.
+    margin: Duration = timedelta(minutes=1)
+    # The source must stay readable at T for at least this long after the plan (its GC safe point moves on).
+    gc_headroom: Duration = timedelta(minutes=2)
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @field_validator("tables")
+    @classmethod
+    def _check_tables(cls, value: list[str]) -> list[str]:
+        from .planning.drill import check_filter
+
+        problems = check_filter(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _positive(self) -> DrillConfig:
+        _raise_if([(name, "must be positive") for name in ("margin", "gc_headroom")
+                   if getattr(self, name) <= timedelta(0)])
+        return self
+
+
+class NotifierConfig(_Model):
+    """An Airflow notifier (a `BaseNotifier` subclass) and its arguments, e.g. the HTTP provider's
+    `airflow.providers.http.notifications.HttpNotifier` with `http_conn_id`, `endpoint`, `json`. Its templated
+    fields see `tidb_pitr` (cluster, event, summary and the figures) besides Airflow's context."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    class_path: str = Field(alias="class")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_path")
+    @classmethod
+    def _check_class(cls, value: str) -> str:
+        if not _DOTTED.fullmatch(value):
+            raise ValueError("must be the dotted path of a BaseNotifier class, e.g. "
+                             "'airflow.providers.http.notifications.HttpNotifier'")
+        return value
 
 
 
@@ -445,6 +515,9 @@ class ClusterConfig(_Model):
     # Allowed restore targets: "name" (same namespace), "namespace/name", or {name, namespace, sql_conn_id};
     # empty = any cluster but this one (the form then takes a free-text name).
     restore_targets: list[RestoreTarget] = Field(default_factory=list)
+    drill: DrillConfig | None = None
+    # Called when a drill fails or finds a difference (BaseNotifiers, built when a run needs them).
+    notifiers: list[NotifierConfig] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -516,6 +589,9 @@ class ClusterConfig(_Model):
                                  "into the source cluster is refused"))
             if key in seen:
                 problems.append((("restore_targets", index), f"{'/'.join(key)} is listed twice"))
+            if target.scratch and not target.sql_conn_id:
+                problems.append((("restore_targets", index, "sql_conn_id"), "is required with scratch: true: a "
+                                 "drill compares and empties a scratch cluster over SQL"))
             seen.add(key)
         if self.table_filter:
             problems.append(("table_filter", "must be empty: a point-in-time restore starts from a full-cluster "
@@ -526,8 +602,41 @@ class ClusterConfig(_Model):
                                            "if you run a controller for it yourself"))
         if self.compaction_v2_controller and self.api_group != V2_GROUP:
             problems.append(("compaction_v2_controller", "applies to api_group 'br.pingcap.com' only"))
+        if self.drill is not None:
+            problems.extend(self._drill_problems(self.drill))
         _raise_if(problems)
         return self
+
+    def _drill_problems(self, drill: DrillConfig) -> list[Problem]:
+        scratch = [t for t in self.restore_targets if t.scratch]
+        allowed = ", ".join("/".join(self._target_key(t)) for t in scratch) or "none: mark one 'scratch: true'"
+        target = self.drill_target()
+        problems: list[Problem] = []
+        if not self.sql_conn_id:
+            problems.append(("sql_conn_id", "is required for a drill: the source is read over SQL as of the "
+                                            "restore time to compare the tables"))
+        if target is None or not target.scratch:
+            problems.append(("drill.target", f"{drill.target!r} must be one of restore_targets marked 'scratch: "
+                                             f"true' (a drill empties it afterwards); allowed: {allowed}"))
+        return problems
+
+    def drill_target(self) -> RestoreTarget | None:
+        """The drill's target as configured (namespace filled in), or None when it names no restore target."""
+        if self.drill is None:
+            return None
+        namespace, _, name = self.drill.target.rpartition("/")
+        return self.restore_target(name, namespace or None)
+
+    def scratch_choices(self) -> dict[str, str]:
+        """The restore targets a drill may use and empty (`scratch: true`), as in `target_choices`."""
+        return {"/".join(self._target_key(t)): t.label(self.namespace) for t in self.restore_targets if t.scratch}
+
+    def drill_schedule(self) -> str:
+        """The drill's cron: as configured, or weekly on Sundays 4 hours after the snapshot anchor."""
+        if self.drill is not None and self.drill.schedule:
+            return self.drill.schedule
+        hour, minute = (int(p) for p in self.snapshot_anchor.split(":"))
+        return f"{minute} {(hour + 4) % 24} * * 0"
 
     def _target_key(self, target: RestoreTarget) -> tuple[str, str]:
         return target.namespace or self.namespace, target.name
@@ -771,7 +880,7 @@ _NESTED: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     ProjectConfig: {"clusters": ClusterConfig},
     ClusterConfig: {"storage": StorageConfig, "rpo": RpoConfig, "br": BrPassthrough, "log_backup": LogBackupConfig,
                     "waits": WaitsConfig, "restore_targets": RestoreTarget,
-                    "restore_rates": RestoreRatesConfig},
+                    "restore_rates": RestoreRatesConfig, "drill": DrillConfig, "notifiers": NotifierConfig},
 }
 
 

@@ -5,7 +5,10 @@ Through Airflow's MySQL provider (`MySqlHook`, an Airflow `mysql` connection per
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 # TiDB's memory and system schemas (`IsMemOrSysDB`): never user data.
 SYSTEM_DATABASES = frozenset({"mysql", "sys", "information_schema", "performance_schema", "metrics_schema"})
@@ -39,10 +42,120 @@ def listed(objects: list[str], limit: int = MAX_LISTED) -> str:
 
 def target_user_objects(conn_id: str) -> list[str]:
     """The user databases and tables of the TiDB behind `conn_id` (raises what the driver raises)."""
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
-
-    hook = MySqlHook(mysql_conn_id=conn_id)
+    hook = _hook(conn_id)
     databases = [row[0] for row in hook.get_records("SELECT SCHEMA_NAME FROM INFORMATION_SCHEMA.SCHEMATA")]
     tables = [(row[0], row[1]) for row in hook.get_records(
         "SELECT TABLE_SCHEMA, TABLE_NAME FROM INFORMATION_SCHEMA.TABLES")]
     return user_objects(databases, tables)
+
+
+# --- restore drills: GC, table checksums, emptying a scratch cluster --------------------------------------
+
+# TiDB refuses reads below the GC safe point: 9006 (GC life time is shorter than the read) and 8055
+# (snapshot is older than the safe point, on SET @@tidb_snapshot).
+GC_ERRORS = frozenset({9006, 8055})
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+class SourceNotReadable(Exception):
+    """The source cannot be read at the asked time any more: the GC has passed it."""
+
+
+def parse_go_duration(text: str) -> timedelta:
+    """`10m0s`, `1h30m0s`, `24h0m0s`: how TiDB prints tidb_gc_life_time (Go's time.Duration.String)."""
+    value = text.strip()
+    parts = _GO_DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"not a Go duration: {text!r}")
+    return timedelta(seconds=sum(float(n) * _GO_UNITS[u] for n, u in parts))
+
+
+def parse_gc_time(text: str) -> datetime:
+    """The GC worker's times in mysql.tidb: Go layout `20060102-15:04:05.000 -0700` (tikvutil.GCTimeFormat)."""
+    value = text.strip()
+    for layout in ("%Y%m%d-%H:%M:%S.%f %z", "%Y%m%d-%H:%M:%S %z"):
+        try:
+            return datetime.strptime(value, layout)
+        except ValueError:
+            continue
+    raise ValueError(f"not a TiDB GC time (20060102-15:04:05.000 -0700): {text!r}")
+
+
+def _hook(conn_id: str) -> Any:
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    return MySqlHook(mysql_conn_id=conn_id)
+
+
+def gc_state(conn_id: str) -> Any:
+    """The source's GC life time and safe point, as TiDB's GC worker keeps them (mysql.tidb) and the
+    variable says (tidb_gc_life_time)."""
+    from .planning.drill import GcState
+    from .tso import dt_to_tso
+
+    hook = _hook(conn_id)
+    life = hook.get_first("SELECT @@GLOBAL.tidb_gc_life_time")
+    row = hook.get_first("SELECT VARIABLE_VALUE FROM mysql.tidb WHERE VARIABLE_NAME = 'tikv_gc_safe_point'")
+    if not life or not row:
+        raise ValueError(f"connection {conn_id!r}: TiDB did not report tidb_gc_life_time and "
+                         "mysql.tidb.tikv_gc_safe_point")
+    return GcState(life_time=parse_go_duration(str(life[0])), safe_point_ts=dt_to_tso(parse_gc_time(str(row[0]))))
+
+
+def _error_code(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def quote_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) -> dict[str, Any]:
+    """`db.table` -> TableSum for each user table the rules select, read now or as of `at_ts`.
+
+    Raises SourceNotReadable when `at_ts` is below the GC safe point."""
+    from .planning.drill import TableSum, select_tables
+
+    conn = _hook(conn_id).get_conn()
+    try:
+        cursor = conn.cursor()
+        try:
+            if at_ts is not None:
+                cursor.execute(f"SET @@tidb_snapshot = '{int(at_ts)}'")
+            cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TIDB_TABLE_ID FROM INFORMATION_SCHEMA.TABLES")
+            found = {f"{db}.{name}": table_id for db, name, kind, table_id in cursor.fetchall()
+                     if str(kind).upper() == "BASE TABLE"}
+            names = select_tables(found, rules)
+            sums: dict[str, Any] = {}
+            if names:
+                listed_names = ", ".join(quote_name(n.split(".", 1)[0]) + "." + quote_name(n.split(".", 1)[1])
+                                         for n in names)
+                cursor.execute(f"ADMIN CHECKSUM TABLE {listed_names}")
+                for db, table, crc, kvs, size in cursor.fetchall():
+                    key = f"{db}.{table}"
+                    match = next((n for n in names if n.lower() == key.lower()), key)
+                    sums[match] = TableSum(int(crc), int(kvs), int(size), found.get(match))
+            return sums
+        finally:
+            cursor.close()
+    except Exception as exc:
+        if at_ts is not None and _error_code(exc) in GC_ERRORS:
+            raise SourceNotReadable(str(exc)) from exc
+        raise
+    finally:
+        conn.close()
+
+
+def drop_user_databases(conn_id: str) -> list[str]:
+    """DROP every user database of the TiDB behind `conn_id`; returns what it dropped. Only for a cluster
+    the configuration marks `scratch: true` (the caller checks)."""
+    hook = _hook(conn_id)
+    databases = [row[0] for row in hook.get_records("SELECT SCHEMA_NAME FROM INFORMATION_SCHEMA.SCHEMATA")]
+    tables = [(row[0], row[1]) for row in hook.get_records(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM INFORMATION_SCHEMA.TABLES")]
+    dropped = sorted({o.split(".", 1)[0] for o in user_objects(databases, tables)})
+    for db in dropped:
+        hook.run(f"DROP DATABASE IF EXISTS {quote_name(db)}")
+    return dropped

@@ -321,3 +321,57 @@ def test_hundred_clusters_load(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, data))
     assert len(config.clusters) == 100
     assert len({c.dag_id("snapshot") for c in config.clusters}) == 100
+
+
+# --- drills and notifiers ---------------------------------------------------------------------------------
+
+SCRATCH = {"name": "scratch1", "scratch": True, "sql_conn_id": "tidb_scratch1"}
+
+
+def test_a_drill_needs_a_scratch_target_with_sql_and_the_source_sql(tmp_path: Path) -> None:
+    found = problems(tmp_path, {"clusters": [cluster(restore_targets=["keep1", {**SCRATCH, "sql_conn_id": None}],
+                                                     drill={"target": "keep1"})]})
+    path = tmp_path / "clusters.yaml"
+    assert found == [
+        f'{path}: cluster "demo1": restore_targets[1].sql_conn_id: is required with scratch: true: a drill '
+        "compares and empties a scratch cluster over SQL",
+        f'{path}: cluster "demo1": sql_conn_id: is required for a drill: the source is read over SQL as of the '
+        "restore time to compare the tables",
+        f"{path}: cluster \"demo1\": drill.target: 'keep1' must be one of restore_targets marked 'scratch: true' "
+        "(a drill empties it afterwards); allowed: test1/scratch1",
+    ]
+    found = problems(tmp_path, {"clusters": [cluster(sql_conn_id="tidb_demo1", drill={"target": "scratch1"},
+                                                     restore_targets=[{**SCRATCH, "sql_conn_id": None}])]})
+    assert found == [f'{path}: cluster "demo1": restore_targets[0].sql_conn_id: is required with scratch: true: a '
+                     "drill compares and empties a scratch cluster over SQL"]
+
+
+def test_a_drill_defaults_to_weekly_after_the_snapshot_and_recent_mode() -> None:
+    config = ClusterConfig.model_validate(cluster(sql_conn_id="tidb_demo1", snapshot_anchor="22:30",
+                                                  restore_targets=[SCRATCH], drill={"target": "test1/scratch1"}))
+    assert config.drill is not None and config.drill.mode == "recent" and config.drill.tables == ["*.*"]
+    assert config.drill_schedule() == "30 2 * * 0"
+    assert config.drill_target() == ClusterConfig.model_validate(cluster(restore_targets=[SCRATCH])).restore_target(
+        "scratch1")
+    assert config.scratch_choices() == {"test1/scratch1": "scratch1 (namespace test1, scratch)"}
+
+
+@pytest.mark.parametrize(("drill", "expected"), [
+    ({"schedule": "every sunday"}, "drill.schedule: must be a cron expression such as '0 4 * * 0'"),
+    ({"mode": "sometimes"}, "drill.mode: Input should be 'recent' or 'random'"),
+    ({"tables": ["shop"]}, "drill.tables: 'shop' must be 'db.table'"),
+    ({"margin": "0s"}, "drill.margin: must be positive"),
+])
+def test_bad_drill_fields_are_named(tmp_path: Path, drill: dict[str, Any], expected: str) -> None:
+    found = problems(tmp_path, {"clusters": [cluster(sql_conn_id="s", restore_targets=[SCRATCH],
+                                                     drill={"target": "scratch1", **drill})]})
+    assert len(found) == 1 and f'cluster "demo1": {expected}' in found[0], found
+
+
+def test_notifiers_are_dotted_class_paths_with_arguments(tmp_path: Path) -> None:
+    config = ClusterConfig.model_validate(cluster(notifiers=[{
+        "class": "airflow.providers.http.notifications.HttpNotifier",
+        "args": {"http_conn_id": "alerts", "json": {"text": "{{ tidb_pitr.summary }}"}}}]))
+    assert config.notifiers[0].class_path == "airflow.providers.http.notifications.HttpNotifier"
+    found = problems(tmp_path, {"clusters": [cluster(notifiers=[{"class": "HttpNotifier"}])]})
+    assert len(found) == 1 and "notifiers[0].class: must be the dotted path of a BaseNotifier class" in found[0]

@@ -1,0 +1,216 @@
+"""Restore drills, the pure part: when to restore to, which tables to compare, and how the comparison reads.
+
+A drill restores the source as of a time T into an empty scratch cluster and compares `ADMIN CHECKSUM TABLE`
+of each table there with the same statement on the source read as of T (`@@tidb_snapshot`). That read is
+exact only while T is after the source's GC safe point, so T is chosen with that in mind (`recent`), or the
+tables are reported as not verified when it is not (`random` at an old T). No I/O here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ..tso import LOGICAL_BITS, tso_iso
+from ..units import format_duration
+from .restore import PlanError
+from .window import Window
+
+MODES = ("recent", "random")
+# TiDB's system schemas: never user data, never compared (`IsMemOrSysDB`).
+SYSTEM_SCHEMAS = frozenset({"mysql", "sys", "information_schema", "performance_schema", "metrics_schema"})
+_MS = 1 << LOGICAL_BITS
+
+
+@dataclass(frozen=True)
+class GcState:
+    """What the source's GC keeps readable: reads at or after `safe_point_ts` are exact."""
+
+    life_time: timedelta
+    safe_point_ts: int
+
+
+def _ms(ts: int) -> int:
+    return ts >> LOGICAL_BITS
+
+
+def restorable_ranges(window: Window) -> list[tuple[int, int]]:
+    """The window as closed ranges of TSOs, its gaps (open intervals) left out."""
+    if window.earliest_ts is None or window.latest_ts is None:
+        return []
+    ranges, start = [], window.earliest_ts
+    for a, b in sorted(window.gaps):
+        ranges.append((start, a))
+        start = b
+    ranges.append((start, window.latest_ts))
+    return [(a, b) for a, b in ranges if a <= b]
+
+
+def pick_random(window: Window, rng: random.Random) -> int:
+    """A time uniform over the restorable part of the window (millisecond steps, gaps excluded)."""
+    ranges = restorable_ranges(window)
+    if not ranges:
+        raise PlanError(f"no recoverable window to drill in: {window.brief()}")
+    weights = [_ms(b) - _ms(a) + 1 for a, b in ranges]
+    a, b = rng.choices(ranges, weights=weights)[0]
+    ts = rng.randint(_ms(a), _ms(b)) * _MS
+    return min(max(ts, a), b)  # a range shorter than a millisecond keeps its own ends
+
+
+def verifiable(ts: int, gc: GcState, headroom: timedelta) -> bool:
+    """Whether the source can be read at `ts` for at least `headroom` more (the safe point moves on)."""
+    return timedelta(milliseconds=_ms(ts) - _ms(gc.safe_point_ts)) >= headroom
+
+
+def pick_recent(window: Window, checkpoint_ts: int, gc: GcState, *, margin: timedelta,
+                headroom: timedelta) -> int:
+    """`margin` before the log checkpoint, inside the window, and readable on the source for `headroom`.
+
+    Raises PlanError with the reason when no such time exists (the log too far behind for the GC life time,
+    or no window yet)."""
+    if window.latest_ts is None or window.earliest_ts is None:
+        raise PlanError(f"no recoverable window to drill in: {window.brief()}")
+    ts = max(checkpoint_ts - int(margin.total_seconds() * 1000) * _MS, 0)
+    ts = min(ts, window.latest_ts)
+    if not window.contains(ts):
+        raise PlanError(f"{tso_iso(ts)}, {format_duration(margin)} before the log checkpoint "
+                        f"{tso_iso(checkpoint_ts)}, is not in the recoverable window {window.brief()}")
+    if not verifiable(ts, gc, headroom):
+        behind = timedelta(milliseconds=_ms(gc.safe_point_ts) - _ms(ts))
+        raise PlanError(
+            f"the source cannot be read at {tso_iso(ts)} for the comparison: its GC safe point "
+            f"{tso_iso(gc.safe_point_ts)} (tidb_gc_life_time {format_duration(gc.life_time)}) is "
+            f"{'past it' if behind > timedelta(0) else 'less than ' + format_duration(headroom) + ' before it'}; "
+            f"the log checkpoint {tso_iso(checkpoint_ts)} is too far behind. Fix the log backup's lag, or raise "
+            f"tidb_gc_life_time above the lag plus {format_duration(headroom)}")
+    return ts
+
+
+# --- which tables ----------------------------------------------------------------------------------------
+
+def check_filter(rules: Sequence[str]) -> list[str]:
+    """Problems with table-filter rules (`db.table`, wildcards `* ? [...]`, `!` to exclude), one per rule."""
+    problems = []
+    for rule in rules:
+        body = rule[1:] if rule.startswith("!") else rule
+        db, dot, table = body.partition(".")
+        if not dot or not db or not table or "." in table:
+            problems.append(f"{rule!r} must be 'db.table' (wildcards * ? [..] allowed, '!' in front excludes)")
+    return problems
+
+
+def selected(db: str, table: str, rules: Sequence[str]) -> bool:
+    """BR's table-filter semantics: the last rule that matches decides; no rule matching means excluded.
+    Names match case-insensitively, as TiDB's (lower_case_table_names = 2). System schemas never match."""
+    if db.lower() in SYSTEM_SCHEMAS:
+        return False
+    decision = False
+    for rule in rules:
+        negate = rule.startswith("!")
+        db_rule, _, table_rule = (rule[1:] if negate else rule).partition(".")
+        if fnmatch.fnmatchcase(db.lower(), db_rule.lower()) and fnmatch.fnmatchcase(table.lower(),
+                                                                                  table_rule.lower()):
+            decision = not negate
+    return decision
+
+
+def select_tables(names: Iterable[str], rules: Sequence[str]) -> list[str]:
+    """The `db.table` names the rules select, sorted."""
+    return sorted(n for n in names if selected(*n.split(".", 1), rules))
+
+
+# --- the comparison --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableSum:
+    """One row of ADMIN CHECKSUM TABLE, and the table's id (BR keeps ids on an empty cluster)."""
+
+    crc64_xor: int
+    total_kvs: int
+    total_bytes: int
+    table_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # As strings: a crc64 does not fit in a JavaScript number.
+        return {"crc64_xor": str(self.crc64_xor), "total_kvs": self.total_kvs, "total_bytes": self.total_bytes,
+                "table_id": self.table_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TableSum:
+        return cls(int(data["crc64_xor"]), int(data["total_kvs"]), int(data["total_bytes"]),
+                   None if data.get("table_id") is None else int(data["table_id"]))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Source at T against the restored target, table by table."""
+
+    matched: tuple[str, ...] = ()
+    mismatched: tuple[tuple[str, str], ...] = ()  # (table, what differs)
+    missing: tuple[str, ...] = ()  # at the source at T, not in the restore
+    unexpected: tuple[str, ...] = ()  # in the restore, not at the source at T
+    kvs_only: tuple[tuple[str, str], ...] = field(default=())  # crc not comparable: (table, why)
+
+    @property
+    def passed(self) -> bool:
+        return not (self.mismatched or self.missing or self.unexpected)
+
+    @property
+    def compared(self) -> int:
+        return len(self.matched) + len(self.mismatched) + len(self.kvs_only)
+
+    def differences(self) -> list[str]:
+        """Every difference, one short phrase each, in table order."""
+        found = [f"{t}: {what}" for t, what in self.mismatched]
+        found += [f"{t}: missing from the restore" for t in self.missing]
+        found += [f"{t}: in the restore but not in the source at T" for t in self.unexpected]
+        return sorted(found)
+
+    def first_differences(self, limit: int = 3) -> str:
+        found = self.differences()
+        more = f" and {len(found) - limit} more" if len(found) > limit else ""
+        return "; ".join(found[:limit]) + more
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "compared": self.compared, "matched": list(self.matched),
+                "mismatched": [{"table": t, "what": w} for t, w in self.mismatched],
+                "missing": list(self.missing), "unexpected": list(self.unexpected),
+                "crc_not_comparable": [{"table": t, "why": w} for t, w in self.kvs_only]}
+
+
+def _what_differs(source: TableSum, target: TableSum, *, crc: bool) -> str | None:
+    parts = []
+    if crc and source.crc64_xor != target.crc64_xor:
+        parts.append(f"Checksum_crc64_xor {source.crc64_xor} at the source, {target.crc64_xor} restored")
+    if source.total_kvs != target.total_kvs:
+        parts.append(f"Total_kvs {source.total_kvs} vs {target.total_kvs}")
+    if source.total_bytes != target.total_bytes:
+        parts.append(f"Total_bytes {source.total_bytes} vs {target.total_bytes}")
+    return ", ".join(parts) or None
+
+
+def compare(source: Mapping[str, TableSum], target: Mapping[str, TableSum]) -> Comparison:
+    """Compare the two sides' checksums; the table lists must match too.
+
+    `ADMIN CHECKSUM TABLE` folds each key, and keys carry the table id. BR gives restored tables their
+    original ids on an empty cluster (`prealloc_table_id` in br/pkg/restore), but a table it had to give a
+    new id cannot match on the crc; its Total_kvs and Total_bytes still must (ids are fixed-width in keys)."""
+    matched, mismatched, kvs_only = [], [], []
+    for table in sorted(set(source) & set(target)):
+        s, t = source[table], target[table]
+        ids_differ = s.table_id is not None and t.table_id is not None and s.table_id != t.table_id
+        what = _what_differs(s, t, crc=not ids_differ)
+        if what:
+            mismatched.append((table, what))
+        elif ids_differ:
+            kvs_only.append((table, f"table id {s.table_id} at the source, {t.table_id} restored: "
+                                    "crc64 not comparable, Total_kvs and Total_bytes equal"))
+        else:
+            matched.append(table)
+    return Comparison(matched=tuple(matched), mismatched=tuple(mismatched),
+                      missing=tuple(sorted(set(source) - set(target))),
+                      unexpected=tuple(sorted(set(target) - set(source))), kvs_only=tuple(kvs_only))
