@@ -5,13 +5,15 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from .config import ClusterConfig, ProjectConfig
-from .flows import compaction, guard, restore, retention, snapshot
+from .flows import compaction, drill, guard, restore, retention, snapshot
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
     dags = [snapshot.build(cluster), guard.build(cluster), retention.build(cluster), restore.build(cluster)]
     if cluster.compaction:
         dags.append(compaction.build(cluster))
+    if cluster.drill:
+        dags.append(drill.build(cluster))
     return dags
 
 

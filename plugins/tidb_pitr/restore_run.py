@@ -205,6 +205,7 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
     plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name)
     earlier = _check_target(hook, cluster, namespace, target)
     target_check = check_target_empty(cluster, namespace, target)
+    checking = _verify_plan(cluster, params, namespace, target, target_ts)  # refusals before the lease
     deadline = time.monotonic() + cluster.waits.retention_wait.total_seconds()
     while True:
         holder = _retention_holder(inventory)
@@ -226,7 +227,7 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
         time.sleep(RETENTION_POLL)
         inventory = load_inventory(hook, cluster)
         plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name, volume)
-    notes = [*plan.notes, target_check]
+    notes = [*plan.notes, target_check, *([checking["note"]] if checking else [])]
     notes.append(f"earlier restores into {namespace}/{target}: " + ("; ".join(_describe_restore(v) for v in earlier)
                                                                  if earlier else "none"))
     notes.append(f"recoverable window: {plan.window.brief()}")
@@ -239,14 +240,53 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
     return {"target_ts": target_ts, "target_time": tso_iso(target_ts), "target_cluster": target,
             "target_namespace": namespace, "log_backup": plan.log.name, "log_prefix": plan.log.prefix,
             "wait_for_checkpoint": wait, "body": plan.body, "plan": summary, "dry_run": dry_run,
-            "notes": notes, "target_check": target_check,
+            "notes": notes, "target_check": target_check, "verify": checking,
             "earlier_restores": [{"name": v.name, "phase": v.phase, "message": v.message} for v in earlier]}
+
+
+def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str, target: str,
+                 target_ts: int) -> dict[str, Any] | None:
+    """With `verify`: the connections to compare through, and whether the source can still be read at T."""
+    if not params.get("verify"):
+        return None
+    from .planning.drill import verifiable
+    from .sql_checks import gc_state
+
+    configured = cluster.restore_target(target, namespace)
+    missing = [field for field, value in (("sql_conn_id (of the cluster)", cluster.sql_conn_id),
+                                          (f"restore_targets {namespace}/{target} sql_conn_id",
+                                           configured.sql_conn_id if configured else None)) if not value]
+    if missing:
+        raise RestoreRefused(f"verify needs {' and '.join(missing)} in clusters.yaml: both sides are compared "
+                             "over SQL")
+    try:
+        gc = gc_state(str(cluster.sql_conn_id))
+    except Exception as exc:  # the driver's own errors
+        raise RestoreRefused(f"verify: the source's GC safe point could not be read through "
+                             f"{cluster.sql_conn_id!r}: {type(exc).__name__}: {exc}") from exc
+    headroom = cluster.drill.gc_headroom if cluster.drill else timedelta(minutes=2)
+    readable = verifiable(target_ts, gc, headroom)
+    note = ("verify: every user table will be compared with the source as of the restore time" if readable else
+            f"verify: the restore time is older than the source's GC safe point {tso_iso(gc.safe_point_ts)}: the "
+            "tables cannot be compared and will be reported as not verified")
+    assert configured is not None
+    return {"tables": ["*.*"], "verifiable": readable, "source_conn_id": cluster.sql_conn_id,
+            "target_conn_id": configured.sql_conn_id, "note": note}
 
 
 def release_restore(cluster: ClusterConfig, run_hash: str) -> None:
     hook = hook_for(cluster)
     for view in load_inventory(hook, cluster).logs:
         release_restore_lease(hook, view, run_hash)
+
+
+def _verified_text(checked: dict[str, Any]) -> str:
+    verdict = checked.get("verdict")
+    if verdict == "passed":
+        return f"; verified: {checked['comparison']['compared']} tables equal to the source"
+    if verdict == "not verified":
+        return f"; NOT VERIFIED ({checked.get('why_not_verified')}): {len(checked['not_verified'])} tables not compared"
+    return ""
 
 
 def _restore_failure(hook: TidbOperatorHook, planned: dict[str, Any]) -> str:
@@ -281,6 +321,7 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
     restored = ti.xcom_pull(task_ids="restore")
     if not restored:
         return {"dry_run": True, "plan": planned["plan"]}
+    checked = ti.xcom_pull(task_ids="verify") or {}
     estimate = planned["plan"]["estimate"]
     took = restored["duration_seconds"]
     ratio = (took / estimate["seconds"]) if took is not None and estimate["seconds"] else None
@@ -288,11 +329,13 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
                "target": f"{planned['target_namespace']}/{planned['target_cluster']}",
                "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
                "duration_seconds": took, "estimated_seconds": estimate["seconds"],
-               "estimate_complete": estimate["complete"], "actual_to_estimate": ratio}
+               "estimate_complete": estimate["complete"], "actual_to_estimate": ratio,
+               "verify": checked.get("verdict", "not requested")}
     took_text = format_duration(took) if took is not None else "an unknown time"
     versus = f"estimated {estimate['text']}" + (f"; actual/estimate {ratio:.2f}" if ratio is not None else "")
     line = (f"Restored {cluster.namespace}/{cluster.name} to {tso_label(int(planned['target_ts']))} into "
-            f"{summary['target']} from {summary['base_snapshot']} in {took_text} ({versus})")
+            f"{summary['target']} from {summary['base_snapshot']} in {took_text} ({versus})"
+            f"{_verified_text(checked)}")
     log.info("%s", line)
     publish_note(context, line)
     return summary

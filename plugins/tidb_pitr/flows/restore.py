@@ -8,11 +8,9 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from ..config import ClusterConfig
-from ..operators.restore import TidbRestoreOperator
-from ..sensors.backup import TidbLogCheckpointSensor
-from ..sensors.storage import TidbStorageCheckpointSensor
 from ..units import format_duration
-from .common import cr_args, dag_kwargs, run_key
+from .common import dag_kwargs, run_key
+from .restore_steps import read_source_at_t, restore_steps, verify_restored
 
 DOC = """
 ### Restore `{ns}/{name}` to a point in time
@@ -32,7 +30,9 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | `proceed` | stops here when `dry_run` is set |
 | `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
 | `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
+| `read_source_at_t` | with `verify`: `ADMIN CHECKSUM TABLE` of every user table on the source as of the restore time, right away, while the source can still be read at that time (its GC life time) |
 | `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
+| `verify` | with `verify`: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
 | `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
 """
 
@@ -62,6 +62,10 @@ def build(cluster: ClusterConfig) -> DAG:
         "target_cluster": _target_param(cluster),
         "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
                                description="A Backup CR name to start from instead of the newest one that fits."),
+        "verify": Param(False, type="boolean", title="Verify: compare every table with the source afterwards",
+                        description="ADMIN CHECKSUM TABLE on the target against the source read as of the restore "
+                                    "time; needs sql_conn_id on the cluster and the target, and a time inside the "
+                                    "source's GC life time (tidb_gc_life_time)."),
         "dry_run": Param(False, type="boolean", title="Dry run: plan and check only, create nothing",
                          description="Validate, check the target and plan; no lease, no Restore CR."),
     }
@@ -90,20 +94,7 @@ def build(cluster: ClusterConfig) -> DAG:
             return not planned["dry_run"]
 
         planned = plan()
-        args = {**cr_args(cluster), "namespace": "{{ ti.xcom_pull(task_ids='plan')['target_namespace'] }}"}
-        wait = TidbLogCheckpointSensor(
-            task_id="wait_for_checkpoint", cr_name="{{ ti.xcom_pull(task_ids='plan')['log_backup'] }}",
-            target_ts="{{ ti.xcom_pull(task_ids='plan')['target_ts'] }}", poll_interval=15.0,
-            **{**cr_args(cluster)})
-
-        storage_caught_up = TidbStorageCheckpointSensor(
-            task_id="wait_for_storage_checkpoint", storage=cluster.storage.hook_kwargs(),
-            log_prefix="{{ ti.xcom_pull(task_ids='plan')['log_prefix'] }}",
-            target_ts="{{ ti.xcom_pull(task_ids='plan')['target_ts'] }}",
-            timeout=cluster.rpo.critical.total_seconds())
-
-        restore = TidbRestoreOperator(task_id="restore", body="{{ ti.xcom_pull(task_ids='plan')['body'] }}",
-                                      pitr_cluster=cluster.name, retries=0, **args)
+        wait, storage_caught_up, restore = restore_steps(cluster)
 
         @task(trigger_rule="all_done", retries=0)
         def report(**context: Any) -> dict[str, Any]:
@@ -113,6 +104,9 @@ def build(cluster: ClusterConfig) -> DAG:
             release_restore(cluster, run_hash(context))
             return restore_report(cluster, context)
 
-        proceed(planned) >> wait >> storage_caught_up >> restore
-        [planned, restore] >> report()
+        source = read_source_at_t(planned)
+        proceed(planned) >> source >> wait >> storage_caught_up >> restore
+        checked = verify_restored(planned, source)
+        restore >> checked
+        [planned, restore, checked] >> report()
     return dag

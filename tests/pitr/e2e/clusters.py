@@ -25,12 +25,13 @@ class Cluster:
     """One sandbox cluster, its configuration and its DAGs."""
 
     def __init__(self, sandbox: Any, connections: dict[str, str], *, seed_days: float = SEED_DAYS,
-                 namespace: str | None = None, group: str = "pingcap.com", **config: Any) -> None:
+                 namespace: str | None = None, group: str = "pingcap.com", source_sql: bool = False,
+                 **config: Any) -> None:
         self.sandbox = sandbox
         self.namespace, self.name = namespace or unique("safe"), unique("tc")
         self.group = group
-        sandbox.create_cluster(self.namespace, self.name, api_group=group, seed_days=seed_days, storage="s3",
-                               storage_root=self.name, workload=WORKLOAD)
+        described = sandbox.create_cluster(self.namespace, self.name, api_group=group, seed_days=seed_days,
+                                           storage="s3", storage_root=self.name, workload=WORKLOAD)
         base: dict[str, Any] = {
             "name": self.name, "namespace": self.namespace, "api_group": group,
             "kubernetes_conn_id": connections["kubernetes"], "retention": "7d", "compaction": False,
@@ -39,6 +40,8 @@ class Cluster:
             "waits": {"tracker_interval": "1s", "start_grace": "5s", "retry_failed_grace": "4s",
                       "log_job_stuck_after": "8s", "retention_wait": "3s"},
         }
+        if source_sql:  # the source's own TiDB over SQL (`sql_conn_id`), as drills and `verify` read it
+            base["sql_conn_id"] = self.sql_connection(self.name, described["sql"])
         for key, value in config.items():
             base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
         self.reconfigure(ClusterConfig.model_validate(base))
@@ -100,10 +103,11 @@ class Cluster:
     def sql_conn(name: str) -> str:
         return f"sql_{name.replace('-', '_')}"
 
-    def sql_connection(self, name: str, url: str) -> str:
+    @staticmethod
+    def sql_connection(name: str, url: str) -> str:
         """`AIRFLOW_CONN_<ID>` for the TiDB at `url`, as a deployment defines a mysql connection."""
         params = sql_params(url)
-        conn_id = self.sql_conn(name)
+        conn_id = Cluster.sql_conn(name)
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
             {"conn_type": "mysql", "host": params["host"], "port": params["port"], "login": params["user"],
              "password": params["password"]})

@@ -1,0 +1,130 @@
+"""Restore drill: on a schedule, restore into a scratch cluster and prove, table by table, that it equals the
+source at the restore time; then empty the scratch cluster and record the verdict and the RTO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from ..config import ClusterConfig
+from ..planning.drill import MODES
+from .common import dag_kwargs, failed_upstream, run_key
+from .restore_steps import read_source_at_t, restore_steps, verify_restored
+
+DOC = """
+### Restore drill of `{ns}/{name}` into scratch cluster `{target}` ({schedule}, {tz})
+
+A backup is only as good as its last restore. Each run picks a restore time T (`recent`: {margin} before the
+log checkpoint, inside the source's GC life time; `random`: anywhere in the recoverable window, gaps excluded),
+restores into the empty scratch cluster through the same plan and operators as `{restore}`, and compares
+`ADMIN CHECKSUM TABLE` (Checksum_crc64_xor, Total_kvs, Total_bytes) of every selected table ({tables}) with the
+same statement on the source read as of T (`@@tidb_snapshot`). That read is exact only while T is after the
+source's GC safe point: when it is not, the tables are reported **not verified**, never passed.
+
+| task | what it does |
+|---|---|
+| `plan` | checks the target is a `scratch: true` restore target, reads the source's GC life time and safe point over SQL, picks T, then plans the restore exactly as `{restore}` does (empty-target check over SQL, base snapshot, estimate, lease). Refusals are one line, before anything changes |
+| `read_source_at_t` | `ADMIN CHECKSUM TABLE` of each selected table on the source as of T, right away, while T is still readable |
+| `wait_for_checkpoint`, `wait_for_storage_checkpoint` | until the log (and the log in storage, which BR checks) has passed T |
+| `restore` | the `pitr` Restore CR into the scratch cluster, waited for (deferred) |
+| `verify` | the same checksums on the restored cluster; the table lists must match too; fails naming the first differing tables |
+| `empty_target` | drops the user databases the drill restored (only on a `scratch: true` target, only when this run made a Restore), so the next drill or restore finds it empty |
+| `record` | T, base snapshot, log range, tables compared, mismatches, RTO (run start to Restore Complete) against the estimate: an Asset event `{asset}`, this task's XCom (the last drill), the metric `tidb_pitr.drill_rto_seconds`, the run's note; calls the cluster's notifiers when the drill failed |
+| `verdict` | fails the run unless the drill passed (a `random` or given T the source can no longer be read at may end restored but not verified; a `recent` drill must compare) |
+"""
+
+
+def drill_asset(cluster: ClusterConfig) -> Asset:
+    return Asset(f"tidb://{cluster.namespace}/{cluster.name}/drills", group="tidb-pitr")
+
+
+def _params(cluster: ClusterConfig) -> dict[str, Param]:
+    assert cluster.drill is not None
+    choices = cluster.scratch_choices()
+    target = cluster.drill_target()
+    assert target is not None  # the config's own check
+    default = f"{target.namespace}/{target.name}"
+    return {
+        "mode": Param(cluster.drill.mode, type="string", enum=list(MODES), title="Mode",
+                      values_display={"recent": "recent: just before the log checkpoint, fully verified",
+                                      "random": "random: anywhere in the recoverable window"}),
+        "target_cluster": Param(default, type="string", enum=list(choices), values_display=choices,
+                                title="Scratch cluster", description="Restored into, compared, then emptied."),
+        "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Drill at TSO (optional)",
+                             description="An exact restore time instead of the mode's choice."),
+    }
+
+
+def build(cluster: ClusterConfig) -> DAG:
+    assert cluster.drill is not None
+    asset = drill_asset(cluster)
+    schedule = cluster.drill_schedule()
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, target=cluster.drill.target, schedule=schedule,
+                     tz=cluster.timezone, margin=cluster.drill.margin, restore=cluster.dag_id("restore"),
+                     tables=", ".join(cluster.drill.tables), asset=asset.uri)
+    timetable = CronTriggerTimetable(schedule, timezone=cluster.timezone)
+    with DAG(schedule=timetable, params=_params(cluster), render_template_as_native_obj=True,
+             **dag_kwargs(cluster, "drill", doc)) as dag:
+
+        @task(retries=0)
+        def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from ..drill_run import plan_drill
+            from ..operators.labels import run_hash
+            from ..restore_run import RestoreRefused
+            from ..run_notes import publish_note
+
+            try:
+                planned = plan_drill(cluster, dict(params or {}), run=run_key(context), run_hash=run_hash(context))
+            except RestoreRefused as refused:
+                publish_note(context, f"Drill refused: {refused}")
+                raise
+            publish_note(context, "Drilling: " + planned["notes"][0])
+            return planned
+
+        planned = plan()
+        source = read_source_at_t(planned)
+        wait, storage_caught_up, restore = restore_steps(cluster)
+
+        @task(trigger_rule="all_done", retries=1)
+        def empty_target(**context: Any) -> dict[str, Any]:
+            from ..drill_run import empty_scratch_target
+
+            return empty_scratch_target(cluster, context["ti"].xcom_pull(task_ids="plan"))
+
+        @task(trigger_rule="all_done", retries=0, outlets=[asset])
+        def record(**context: Any) -> dict[str, Any]:
+            from ..drill_run import FAILED, drill_record, publish_drill
+            from ..operators.labels import run_hash
+            from ..restore_run import release_restore
+            from ..run_notes import NOTE_KEY
+
+            ti = context["ti"]
+            planned = ti.xcom_pull(task_ids="plan")
+            if planned:
+                release_restore(cluster, run_hash(context))
+            checked = ti.xcom_pull(task_ids="verify") or ti.xcom_pull(task_ids="verify", key="result")
+            result = drill_record(cluster, planned, ti.xcom_pull(task_ids="restore"), checked,
+                                  ti.xcom_pull(task_ids="empty_target"), failed_upstream(context),
+                                  context["dag_run"], refused=ti.xcom_pull(task_ids="plan", key=NOTE_KEY))
+            publish_drill(cluster, context, asset, result, notify_failure=result["verdict"] == FAILED)
+            return result
+
+        @task(trigger_rule="all_done", retries=0)
+        def verdict(result: dict[str, Any]) -> str:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ..drill_run import FAILED, NOT_VERIFIED
+
+            if not result or result.get("verdict") == FAILED:
+                raise AirflowFailException((result or {}).get("summary") or "the drill failed")
+            if result["verdict"] == NOT_VERIFIED and result.get("mode") == "recent":
+                # A recent drill exists to prove the restore equal; one that could not compare proves nothing.
+                raise AirflowFailException(result["summary"])
+            return result["verdict"]
+
+        checked = verify_restored(planned, source)
+        source >> wait >> storage_caught_up >> restore >> checked >> empty_target() >> (done := record())
+        verdict(done)
+    return dag

@@ -1,0 +1,62 @@
+"""The steps a restore and a drill share: wait for the log to pass T (in the CR, then in storage), the Restore
+CR, and the comparison with the source (read at T before the restore, the target after it). All read the
+`plan` task's XCom, which both DAGs' plans write in the same shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from ..config import ClusterConfig
+from ..operators.restore import TidbRestoreOperator
+from ..sensors.backup import TidbLogCheckpointSensor
+from ..sensors.storage import TidbStorageCheckpointSensor
+from .common import cr_args
+
+
+def from_plan(key: str) -> str:
+    """A template reading one field of the `plan` task's XCom."""
+    return "{{ ti.xcom_pull(task_ids='plan')['" + key + "'] }}"
+
+
+def restore_steps(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
+    """The waits and the Restore CR, from the `plan` task's XCom: shared by the restore and drill DAGs."""
+    wait = TidbLogCheckpointSensor(task_id="wait_for_checkpoint", cr_name=from_plan("log_backup"),
+                                   target_ts=from_plan("target_ts"), poll_interval=15.0, **cr_args(cluster))
+    storage_caught_up = TidbStorageCheckpointSensor(
+        task_id="wait_for_storage_checkpoint", storage=cluster.storage.hook_kwargs(),
+        log_prefix=from_plan("log_prefix"), target_ts=from_plan("target_ts"),
+        timeout=cluster.rpo.critical.total_seconds())
+    restore = TidbRestoreOperator(task_id="restore", body=from_plan("body"), pitr_cluster=cluster.name, retries=0,
+                                  **{**cr_args(cluster), "namespace": from_plan("target_namespace")})
+    return wait, storage_caught_up, restore
+
+
+@task
+def read_source_at_t(planned: dict[str, Any]) -> dict[str, Any]:
+    """ADMIN CHECKSUM TABLE on the source as of the restore time, when the plan asks for a comparison."""
+    from ..drill_run import read_source
+
+    check = planned.get("verify")
+    if not check:
+        return {"requested": False}
+    return {"requested": True, **read_source(check["source_conn_id"], int(planned["target_ts"]), check["tables"],
+                                             check["verifiable"])}
+
+
+@task(task_id="verify", retries=0)
+def verify_restored(planned: dict[str, Any], source: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """The same checksums on the restored target, compared; fails naming the first differing tables."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ..drill_run import FAILED, differs_line, verify_restore
+
+    if not source.get("requested"):
+        return {"verdict": "not requested"}
+    result = verify_restore(planned["verify"]["target_conn_id"], source, planned["verify"]["tables"])
+    if result["verdict"] == FAILED:
+        context["ti"].xcom_push(key="result", value=result)
+        raise AirflowFailException(f"the restore differs from the source at {planned['target_time']}: "
+                                   f"{differs_line(result['comparison'])}")
+    return result

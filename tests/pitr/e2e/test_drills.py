@@ -1,0 +1,262 @@
+"""Restore drills on the sandbox: a drill proves table by table that a restore equals the source at T, says so
+honestly when it cannot, fails naming the table when it differs, and touches nothing but its scratch target.
+
+Each test has clusters of its own (clusters.Cluster); both sides are read over the sandbox's MySQL-protocol
+endpoints through Airflow's MySQL provider; the notifier is the HTTP provider's, posting to a local server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+from ..conftest import unique
+from .clusters import Cluster
+from .conftest import xcom
+
+USER_TABLES = ["crm.accounts", "crm.events", "shop.customers", "shop.orders"]
+
+
+def _note(run: Any) -> str:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagRun, run.id).note or ""
+
+
+def _task_states(run: Any) -> dict[str, str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == run.dag_id,
+                                                 TaskInstance.run_id == run.run_id)
+        return {ti.task_id: str(ti.state) for ti in tis}
+
+
+def _drill_events(cluster: Cluster) -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    uri = f"tidb://{cluster.namespace}/{cluster.name}/drills"
+    with create_session() as session:
+        events = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).filter(
+            AssetModel.uri == uri).order_by(AssetEvent.id)
+        return [dict(e.extra or {}) for e in events]
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received.append({"path": self.path, "json": json.loads(body or b"null")})  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[list[dict[str, Any]]]:
+    """A real HTTP endpoint and an Airflow http connection `drill_alerts` to it: what the notifier posted."""
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    os.environ["AIRFLOW_CONN_DRILL_ALERTS"] = json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"})
+    try:
+        yield server.received  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        os.environ.pop("AIRFLOW_CONN_DRILL_ALERTS", None)
+
+
+NOTIFIER = {"class": "airflow.providers.http.notifications.HttpNotifier",
+            "args": {"http_conn_id": "drill_alerts", "endpoint": "/drill",
+                     "json": {"text": "{{ tidb_pitr.summary }}", "cluster": "{{ tidb_pitr.cluster }}",
+                              "event": "{{ tidb_pitr.event }}"}}}
+
+
+@pytest.fixture
+def statsd() -> Iterator[socket.socket]:
+    """A UDP StatsD listener, and Airflow's metrics sent to it as the task runner sets them up."""
+    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    env = {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+           "AIRFLOW__METRICS__STATSD_PORT": str(listener.getsockname()[1])}
+    os.environ.update(env)
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
+    try:
+        yield listener
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+        stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+        listener.close()
+
+
+def _datagrams(listener: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.extend(listener.recv(65535).decode().splitlines())
+        except TimeoutError:
+            return out
+
+
+def drill_cluster(sandbox: Any, connections: dict[str, str], *, notifiers: list[Any] | None = None,
+                  **drill: Any) -> tuple[Cluster, str]:
+    """A seeded source with SQL, an empty scratch cluster beside it, and a drill between them."""
+    namespace, scratch = unique("drill"), unique("scratch")
+    described = sandbox.create_cluster(namespace, scratch)
+    conn_id = Cluster.sql_connection(scratch, described["sql"])
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=namespace, source_sql=True,
+                      restore_targets=[{"name": scratch, "scratch": True, "sql_conn_id": conn_id}],
+                      drill={"target": scratch, **drill}, notifiers=notifiers or [])
+    return cluster, scratch
+
+
+def _user_objects(scratch: str) -> list[str]:
+    from tidb_pitr.sql_checks import target_user_objects
+
+    return target_user_objects(Cluster.sql_conn(scratch))
+
+
+@pytest.fixture
+def clean_sandbox(sandbox: Any) -> Iterator[None]:
+    sandbox.clear_faults()
+    yield
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def short_gc_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A sandbox of its own whose TiDBs keep 5 s of history. Not the session's: as in TiDB, a GC safe point never
+    moves back, so a short GC life time would leave every later test's old reads refused."""
+    from tidb_sandbox.testing import running_sandbox
+
+    with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 5}) as own:
+        os.environ["AIRFLOW_CONN_SHORT_GC_K8S"] = json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
+        os.environ["AIRFLOW_CONN_SHORT_GC_S3"] = json.dumps(
+            {"conn_type": "aws", "login": own.env["TIDB_SANDBOX_S3_ACCESS_KEY"],
+             "password": own.env["TIDB_SANDBOX_S3_SECRET_KEY"],
+             "extra": {"endpoint_url": own.env["TIDB_SANDBOX_S3_ENDPOINT"],
+                       "region_name": own.env["TIDB_SANDBOX_S3_REGION"]}})
+        yield own, {"kubernetes": "short_gc_k8s", "s3": "short_gc_s3"}
+
+
+def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empty(
+        sandbox, connections, airflow_db, clean_sandbox, statsd):
+    cluster, scratch = drill_cluster(sandbox, connections)
+    run = cluster.run("drill")
+    assert str(run.state) == "success", _task_states(run)
+    record = xcom(run, "record")
+    assert record["verdict"] == "passed" and record["mode"] == "recent", record
+    assert record["tables"] == USER_TABLES and record["comparison"]["matched"] == USER_TABLES
+    assert record["tables_compared"] == 4 and record["mismatches"] == "" and record["not_verified"] == []
+    assert record["rto_seconds"] > 0 and record["estimated_seconds"] > 0
+    assert record["base_snapshot"] in {s.name for s in cluster.snapshots()}
+    # The restore point is the one the source was read at, and the restore really went there.
+    [restore] = [r for r in cluster.restores() if r.cluster == scratch]
+    assert restore.phase == "Complete" and restore.pitr_restored_ts == record["restore_ts"]
+    assert _note(run).startswith(f"Drill passed: {cluster.namespace}/{cluster.name} at ")
+    # Emptied afterwards: no user database over SQL, no row in the cluster.
+    assert record["emptied"] == {"emptied": True, "dropped": ["crm", "shop"]}
+    assert _user_objects(scratch) == []
+    assert sandbox.rows(cluster.namespace, scratch)["count"] == 0
+    [event] = _drill_events(cluster)
+    assert event["verdict"] == "passed" and event["tables_compared"] == 4 and event["restore_ts"] == record[
+        "restore_ts"]
+    gauges = [g for g in _datagrams(statsd) if g.startswith("airflow.tidb_pitr.drill_rto_seconds:")]
+    assert gauges and gauges[-1].endswith("|g") and float(gauges[-1].split(":")[1].split("|")[0]) == pytest.approx(
+        record["rto_seconds"]), gauges
+    # The next drill finds the scratch cluster empty and passes again.
+    assert str(cluster.run("drill").state) == "success"
+
+
+def test_a_corrupted_row_fails_the_drill_naming_the_table_and_calls_the_notifier(
+        sandbox, connections, airflow_db, clean_sandbox, webhook):
+    cluster, scratch = drill_cluster(sandbox, connections, notifiers=[NOTIFIER])
+    sandbox.set_faults(corrupt_restore="shop.orders")
+    run = cluster.run("drill")
+    assert str(run.state) == "failed"
+    states = _task_states(run)
+    assert states["restore"] == "success" and states["verify"] == "failed" and states["verdict"] == "failed"
+    record = xcom(run, "record")
+    assert record["verdict"] == "failed"
+    assert record["mismatches"].startswith("shop.orders: Checksum_crc64_xor "), record["mismatches"]
+    assert "crm." not in record["mismatches"] and "shop.customers" not in record["mismatches"]
+    note = _note(run)
+    assert note.startswith("Drill FAILED: ") and "shop.orders: Checksum_crc64_xor" in note and "\n" not in note
+    [posted] = webhook
+    assert posted["path"] == "/drill" and posted["json"]["event"] == "drill_failed"
+    assert posted["json"]["cluster"] == f"{cluster.namespace}/{cluster.name}"
+    assert "shop.orders" in posted["json"]["text"]
+    # A failed drill still empties what it restored.
+    assert _user_objects(scratch) == []
+
+
+def test_a_random_drill_older_than_the_gc_safe_point_is_reported_not_verified(
+        short_gc_sandbox, airflow_db, webhook):
+    # The source keeps 5 s of history: no time of its day-long window can be read at for a comparison.
+    cluster, scratch = drill_cluster(*short_gc_sandbox, mode="random", notifiers=[NOTIFIER])
+    run = cluster.run("drill")
+    assert str(run.state) == "success", _task_states(run)
+    record = xcom(run, "record")
+    assert record["verdict"] == "not verified" and record["mode"] == "random"
+    assert record["not_verified"] == USER_TABLES and record["tables_compared"] == 0
+    assert "GC safe point" in record["why_not_verified"]
+    assert _note(run).startswith("Drill restored but NOT VERIFIED: ")
+    assert "will be reported as not verified" in xcom(run, "plan")["notes"][0]
+    assert webhook == []  # not a failure: nothing to alert on, and never reported as passed
+    assert _user_objects(scratch) == []
+
+
+def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, airflow_db, clean_sandbox):
+    cluster, scratch = drill_cluster(sandbox, connections)
+    keep = cluster.target(sql=True)
+    # A DBA restored into the scratch cluster to look at something: the drill must refuse, and drop nothing.
+    middle = (cluster.window().earliest_ts + cluster.window().latest_ts) // 2
+    assert str(cluster.run("restore", run_conf={"restore_tso": str(middle),
+                                                "target_cluster": f"{cluster.namespace}/{scratch}"}).state) == "success"
+    before = sandbox.rows(cluster.namespace, scratch)["digest"]
+    run = cluster.run("drill")
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    assert _note(run).startswith(f"Drill refused: target_cluster {cluster.namespace}/{scratch} is not empty: it "
+                                 "holds crm.accounts")
+    assert xcom(run, "empty_target") == {"emptied": False,
+                                         "why": "the drill did not plan a restore: the target was not touched"}
+    assert sandbox.rows(cluster.namespace, scratch)["digest"] == before
+    # Only scratch targets can be chosen: the form refuses another cluster before anything runs.
+    restores = len(cluster.restores())
+    with pytest.raises(Exception, match="target_cluster|enum|is not one of"):
+        cluster.run("drill", run_conf={"target_cluster": f"{cluster.namespace}/{keep}"})
+    assert len(cluster.restores()) == restores
+
+
+def test_a_restore_with_verify_compares_every_table(sandbox, connections, airflow_db, clean_sandbox):
+    cluster, scratch = drill_cluster(sandbox, connections)
+    tso = str(sandbox.tso() - (30_000 << 18))  # 30 s ago: inside the source's GC life time
+    run = cluster.run("restore", run_conf={"restore_tso": tso, "target_cluster": f"{cluster.namespace}/{scratch}",
+                                           "verify": True})
+    assert str(run.state) == "success", _task_states(run)
+    assert xcom(run, "verify")["verdict"] == "passed"
+    assert xcom(run, "report")["verify"] == "passed"
+    assert "; verified: 4 tables equal to the source" in _note(run)
