@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
-.PHONY: install test lint sandbox demo demo-check bench clean
+.PHONY: install test lint sandbox demo demo-check bench soak clean
 
 # Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
 $(SYS_STAMP): scripts/system-packages.sh
@@ -53,6 +53,10 @@ demo-check: install
 bench: install
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_wait.py
+
+# The reliability figure: 50 restore drills at random times, each compared with the source (minutes).
+soak: install
+	$(BIN)/python benchmarks/soak_restore.py
 
 clean:
 	rm -rf $(VENV) node_modules .sandbox .demo .pytest_cache .ruff_cache

@@ -35,7 +35,9 @@ from tidb_sandbox.testing import SandboxHandle, sql_params, start_sandbox  # noq
 
 NAMESPACE, CLUSTER = "test1", "demo1"
 TARGET, UI_TARGET = "demo1-restore", "demo1-restore-ui"  # the demo restores into the first; the UI gets the second
-SQL_CONN_IDS = {CLUSTER: "demo1_sql", TARGET: "demo1_restore_sql", UI_TARGET: "demo1_restore_ui_sql"}
+SCRATCH = "demo1-scratch"  # the drill's: restored into, compared with the source, emptied again
+SQL_CONN_IDS = {CLUSTER: "demo1_sql", TARGET: "demo1_restore_sql", UI_TARGET: "demo1_restore_ui_sql",
+                SCRATCH: "demo1_scratch_sql"}
 SEED_DAYS = 40
 # Jobs of seconds, not hours, so a demo or a test sees every phase in a few minutes. (Waits shorter than the
 # deferral floor, [tidb_pitr] min_deferral_seconds, still last that long: see CustomResourceTrigger.run.)
@@ -178,6 +180,7 @@ def write_config(workdir: Path) -> Path:
     import yaml
 
     targets = [{"name": name, "sql_conn_id": SQL_CONN_IDS[name]} for name in (TARGET, UI_TARGET)]
+    targets.append({"name": SCRATCH, "sql_conn_id": SQL_CONN_IDS[SCRATCH], "scratch": True})
     config = {"clusters": [{
         "name": CLUSTER, "namespace": NAMESPACE, "api_group": "pingcap.com", "kubernetes_conn_id": "sandbox_k8s",
         "sql_conn_id": SQL_CONN_IDS[CLUSTER],
@@ -185,6 +188,7 @@ def write_config(workdir: Path) -> Path:
                     "secret_name": "s3-secret", "conn_id": "sandbox_s3"},
         "timezone": "UTC", "retention": "30d", "restore_targets": targets, "tags": ["demo"],
         "restore_rates": RESTORE_RATES,
+        "drill": {"target": SCRATCH, "mode": "recent"},
         # Not 00:00: the sandbox seeds snapshots every other day at 00:00 UTC under the DAG's names, and on
         # every other day the run the scheduler starts on unpause (the latest slot) would take a seeded name.
         "snapshot_anchor": "12:00",
@@ -336,9 +340,11 @@ def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print) 
                                 str(workdir / "kubeconfig.yaml"), settings=FAST)
         cleanup.callback(stop_group, sandbox.process)
         ui_target = sandbox.create_cluster(NAMESPACE, UI_TARGET)  # empty, no workload: a target
+        scratch = sandbox.create_cluster(NAMESPACE, SCRATCH)
         sql_urls = {CLUSTER: sandbox.sql_url(NAMESPACE, CLUSTER), TARGET: sandbox.sql_url(NAMESPACE, TARGET),
-                    UI_TARGET: ui_target["sql"]}
-        say(f"sandbox up: {sandbox.url}; kubeconfig {sandbox.kubeconfig}; targets {TARGET}, {UI_TARGET}")
+                    UI_TARGET: ui_target["sql"], SCRATCH: scratch["sql"]}
+        say(f"sandbox up: {sandbox.url}; kubeconfig {sandbox.kubeconfig}; targets {TARGET}, {UI_TARGET}; "
+            f"scratch {SCRATCH}")
         home = workdir / "airflow"
         home.mkdir(parents=True, exist_ok=True)
         config = write_config(workdir)
