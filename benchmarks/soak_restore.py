@@ -8,7 +8,7 @@ deletes snapshots), the source's GC life time longer than the history (so every 
 scratch cluster that each drill restores into, compares and empties. Prints each drill, then passes,
 failures (with their T), not-verified counts and the RTO distribution; the last line is one JSON object.
 
-    .venv/bin/python benchmarks/soak_restore.py [--drills 50] [--seed-days 3] [--every 10]
+    .venv/bin/python benchmarks/soak_restore.py [--drills 50] [--seed-days 6] [--every 10]
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _figures(results: list[dict[str, Any]], maintenance: dict[str, list[dict[str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--drills", type=int, default=50)
-    parser.add_argument("--seed-days", type=float, default=3)
+    parser.add_argument("--seed-days", type=float, default=6)
     parser.add_argument("--every", type=int, default=10, help="a snapshot and a retention run every N drills")
     args = parser.parse_args()
     airflow = Path(sys.executable).with_name("airflow")
