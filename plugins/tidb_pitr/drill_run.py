@@ -151,14 +151,8 @@ def verify_restore(conn_id: str, source: dict[str, Any], rules: list[str]) -> di
 
 
 def differs_line(comparison: dict[str, Any] | None) -> str:
-    if not comparison:
-        return ""
-    found = [f"{m['table']}: {m['what']}" for m in comparison["mismatched"]]
-    found += [f"{t}: missing from the restore" for t in comparison["missing"]]
-    found += [f"{t}: in the restore but not in the source at T" for t in comparison["unexpected"]]
-    found.sort()
-    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-    return "; ".join(found[:3]) + more
+    """The first differing tables in one line, from a `Comparison.to_dict()`."""
+    return (comparison or {}).get("first_differences", "")
 
 
 # --- emptying the scratch target -------------------------------------------------------------------------

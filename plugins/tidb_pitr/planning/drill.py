@@ -176,7 +176,8 @@ class Comparison:
         return "; ".join(found[:limit]) + more
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "compared": self.compared, "matched": list(self.matched),
+        return {"passed": self.passed, "compared": self.compared, "first_differences": self.first_differences(),
+                "matched": list(self.matched),
                 "mismatched": [{"table": t, "what": w} for t, w in self.mismatched],
                 "missing": list(self.missing), "unexpected": list(self.unexpected),
                 "crc_not_comparable": [{"table": t, "why": w} for t, w in self.kvs_only]}
