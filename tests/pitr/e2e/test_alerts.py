@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any
 
 import pytest
 from tidb_pitr import metrics
@@ -72,3 +73,66 @@ def test_retention_sends_the_bytes_it_deleted_and_a_restore_its_duration(sandbox
     assert sent[metrics.RESTORE_SECONDS] == pytest.approx(report["duration_seconds"]) and report["duration_seconds"] > 0
 
 
+
+
+ALERT_NOTIFIER = {"class": "airflow.providers.http.notifications.HttpNotifier",
+                  "args": {"http_conn_id": "drill_alerts", "endpoint": "/rpo",
+                           "json": {"text": "{{ tidb_pitr.summary }}", "event": "{{ tidb_pitr.event }}",
+                                    "cluster": "{{ tidb_pitr.cluster }}", "level": "{{ tidb_pitr.level }}",
+                                    "lag": "{{ tidb_pitr.lag_seconds }}", "window": "{{ tidb_pitr.window }}"}}}
+
+
+@pytest.fixture
+def asset_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Payloads to hand the next `dag.test()` run as its triggering asset events: recorded in the DB as the
+    triggerer records a watcher's event (`extra = {"from_trigger": True, "payload": ...}`) and consumed by the
+    run, as the scheduler links them (dag.test() itself takes no asset events)."""
+    from airflow.models import dagrun
+    from airflow.models.asset import AssetEvent, AssetModel
+
+    payloads: list[dict[str, Any]] = []
+    real = dagrun.get_or_create_dagrun
+
+    def with_events(**kwargs: Any) -> Any:
+        run, session = real(**kwargs), kwargs["session"]
+        uri = kwargs["dag"].timetable.asset_condition.objects[0].uri
+        asset = session.query(AssetModel).filter(AssetModel.uri == uri).one()
+        for payload in payloads:
+            event = AssetEvent(asset_id=asset.id, extra={"from_trigger": True, "payload": payload})
+            session.add(event)
+            run.consumed_asset_events.append(event)
+        session.commit()
+        return run
+
+    monkeypatch.setattr(dagrun, "get_or_create_dagrun", with_events)
+    return payloads
+
+
+def test_the_alert_dag_calls_the_notifier_with_level_lag_and_window(sandbox, connections, airflow_db, webhook,
+                                                                    asset_events):
+    from tidb_pitr.flows.rpo_alert import rpo_trigger
+
+    cluster = Cluster(sandbox, connections, seed_days=1, rpo={"warn": "3s", "critical": "6s"},
+                      notifiers=[ALERT_NOTIFIER])
+    trigger = rpo_trigger(cluster.config)
+    figures = trigger.assess(cluster.hook.list("backups", cluster.namespace))
+    assert figures["level"] == "ok" and figures["log_backup"] == cluster.live_log().name
+    # What the watcher yields when the checkpoint stands still: warn, then critical, seconds apart (one run
+    # may consume both: the scheduler links every event queued since the last run).
+    asset_events += [trigger._payload("warn", {**figures, "lag_seconds": 3.4}),
+                     trigger._payload("critical", {**figures, "lag_seconds": 6.2})]
+    run = cluster.run("rpo_alert")
+    assert str(run.state) == "success"
+    assert [c["path"] for c in webhook] == ["/rpo", "/rpo"]
+    warn, critical = (c["json"] for c in webhook)
+    assert warn["event"] == "rpo_warn" and warn["level"] == "warn" and warn["lag"] == "3.4"
+    assert critical["event"] == "rpo_critical" and critical["lag"] == "6.2"
+    assert warn["cluster"] == key(cluster) and warn["text"].startswith(f"RPO WARN for {key(cluster)}: ")
+    assert warn["window"] == figures["window"] and " to " in warn["window"]
+    assert [a["level"] for a in xcom(run, "notify")] == ["warn", "critical"]
+
+
+def test_a_run_without_a_watcher_event_notifies_nobody(sandbox, connections, airflow_db, webhook, asset_events):
+    cluster = Cluster(sandbox, connections, seed_days=1, notifiers=[ALERT_NOTIFIER])
+    run = cluster.run("rpo_alert")
+    assert str(run.state) == "success" and webhook == []
