@@ -9,14 +9,16 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from tidb_pitr.hooks.kubernetes import TidbOperatorHook
 from tidb_pitr.triggers.rpo import RpoLagTrigger
 
 WARN, CRITICAL = 3.0, 6.0
 
 
-def _trigger(connections: dict[str, str], ns: str, name: str, **extra: Any) -> RpoLagTrigger:
+def _trigger(connections: dict[str, str], ns: str, name: str, critical: float = CRITICAL,
+             **extra: Any) -> RpoLagTrigger:
     made = RpoLagTrigger(kubernetes_conn_id=connections["kubernetes"], api_group="pingcap.com", namespace=ns,
-                         tidb_cluster=name, cluster=f"{ns}/{name}", warn_seconds=WARN, critical_seconds=CRITICAL,
+                         tidb_cluster=name, cluster=f"{ns}/{name}", warn_seconds=WARN, critical_seconds=critical,
                          starting_grace_seconds=5.0, reevaluate_every=2.0, **extra)
     # As the triggerer makes it: from what the DAG processor stored.
     path, kwargs = made.serialize()
@@ -81,3 +83,47 @@ def test_frozen_checkpoint_is_warn_then_critical_then_recovered_once_each(sandbo
     checkpoint = datetime.fromisoformat(warn["checkpoint_time"].replace("Z", "+00:00")).timestamp()
     assert 0 <= t_warn - (checkpoint + WARN) < 1.5, t_warn - (checkpoint + WARN)
     assert 0 <= t_crit - (checkpoint + CRITICAL) < 1.5, t_crit - (checkpoint + CRITICAL)
+
+
+class _Store:
+    """Stands in for the triggerer's asset_state_store (aget/aset), holding what a previous run announced."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values, self.writes = dict(values), []
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+        self.writes.append(value)
+
+
+def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, connections, fresh_cluster, thawed):
+    ns, name = fresh_cluster(seed_days=1)
+    sandbox.set_faults(freeze_checkpoint=True)
+    time.sleep(WARN + 1.5)  # in warn now (critical is far), announced as such by the watcher before its restart
+    trigger = _trigger(connections, ns, name, critical=12.0)
+    assert trigger.assess(TidbOperatorHook(connections["kubernetes"]).list("backups", ns))["level"] == "warn"
+    trigger.asset_state_store = _Store(rpo_announced="warn")
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for event in trigger.run():
+                seen.append(event.payload["level"])
+                if event.payload["level"] == "critical":
+                    await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=False)
+
+        task = asyncio.create_task(consume())
+        deadline = time.monotonic() + 40
+        while len(seen) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    # Without the store it would have said warn again first.
+    assert seen == ["critical", "recovered"], seen
+    assert trigger.asset_state_store.writes == ["critical", "ok"]

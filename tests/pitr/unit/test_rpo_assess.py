@@ -1,0 +1,54 @@
+"""What the RPO watcher makes of a namespace's Backup CRs: whose lag, which level (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tidb_pitr.triggers.rpo import RpoLagTrigger
+from tidb_pitr.tso import dt_to_tso
+
+from .crs import backup_cr
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _trigger() -> RpoLagTrigger:
+    return RpoLagTrigger(kubernetes_conn_id="k8s", api_group="pingcap.com", namespace="tidb", tidb_cluster="basic",
+                         cluster="tidb/basic", warn_seconds=3.0, critical_seconds=6.0, starting_grace_seconds=5.0)
+
+
+def _ago(seconds: float) -> int:
+    return dt_to_tso(NOW - timedelta(seconds=seconds))
+
+
+def _log(name: str, *, started: float, checkpoint: float | None, **kw) -> dict:
+    return backup_cr(name, mode="log", phase=kw.pop("phase", "Running"), commit_ts=_ago(started),
+                     checkpoint_ts=None if checkpoint is None else _ago(checkpoint), **kw)
+
+
+def test_the_live_logs_lag_sets_the_level():
+    snap = backup_cr("snap", commit_ts=_ago(3000), size=10)
+    ok = _trigger().assess([snap, _log("log", started=3600, checkpoint=2)], NOW)
+    assert ok["level"] == "ok" and ok["lag_seconds"] == 2 and ok["log_backup"] == "log"
+    assert " to " in ok["window"]  # the window in brief, from the same CRs
+    assert _trigger().assess([snap, _log("log", started=3600, checkpoint=4)], NOW)["level"] == "warn"
+    assert _trigger().assess([snap, _log("log", started=3600, checkpoint=8)], NOW)["level"] == "critical"
+
+
+def test_no_checkpoint_is_starting_for_the_grace_then_critical():
+    assert _trigger().assess([_log("log", started=1, checkpoint=None)], NOW)["level"] == "starting"
+    late = _trigger().assess([_log("log", started=10, checkpoint=None)], NOW)
+    assert late["level"] == "critical" and late["lag_seconds"] is None
+
+
+def test_no_live_log_goes_by_the_newest_one_and_no_log_at_all_is_critical():
+    stopped = _trigger().assess([_log("log", started=3600, checkpoint=100, phase="Stopped")], NOW)
+    assert stopped["level"] == "critical" and stopped["lag_seconds"] == 100 and stopped["log_phase"] == "Stopped"
+    nothing = _trigger().assess([], NOW)
+    assert nothing["level"] == "critical" and nothing["log_backup"] is None
+
+
+def test_other_clusters_in_the_namespace_do_not_count():
+    mine = _log("log", started=3600, checkpoint=1)
+    theirs = _log("other-log", started=60, checkpoint=500, cluster="other")
+    assert _trigger().assess([theirs, mine], NOW)["log_backup"] == "log"
