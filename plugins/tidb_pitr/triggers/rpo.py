@@ -13,17 +13,17 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from ..api import BACKUPS
-from ..checks import lag_seconds, started_at
-from ..hooks.kubernetes import AsyncTidbOperatorHook
-from ..inventory import inventory_of
 from ..planning import recoverable_window
 from ..planning.rpo import OK, RECOVERED, announce, rpo_level, seconds_to_next_level
 from ..tso import tso_iso
+
+if TYPE_CHECKING:
+    from ..hooks.kubernetes import AsyncTidbOperatorHook
 
 STATE_KEY = "rpo_announced"
 
@@ -60,6 +60,11 @@ class RpoLagTrigger(BaseEventTrigger):
     def assess(self, objects: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
         """The level and figures for these Backup CRs at `now`: the live log's lag (or, with none live, the
         newest log's, which no longer moves), and the recoverable window in brief."""
+        # Here, not at the top: every DAG file parse imports this module (the asset's watcher), and these pull in
+        # the Kubernetes clients, a second of parse time the DAGs do not need.
+        from ..checks import lag_seconds, started_at
+        from ..inventory import inventory_of
+
         now = now or datetime.now(UTC)
         inventory = inventory_of(objects, self.tidb_cluster, self.namespace)
         current = inventory.current_log() or inventory.newest_log()
@@ -120,6 +125,8 @@ class RpoLagTrigger(BaseEventTrigger):
 
     # -- running ---------------------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from ..hooks.kubernetes import AsyncTidbOperatorHook
+
         announced = await self._load_announced()
         hook = AsyncTidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
         errors = 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tidb_pitr.triggers.rpo import RpoLagTrigger
 from tidb_pitr.tso import dt_to_tso
@@ -52,3 +54,17 @@ def test_other_clusters_in_the_namespace_do_not_count():
     mine = _log("log", started=3600, checkpoint=1)
     theirs = _log("other-log", started=60, checkpoint=500, cluster="other")
     assert _trigger().assess([theirs, mine], NOW)["log_backup"] == "log"
+
+
+def test_the_alert_dag_module_does_not_load_the_kubernetes_clients():
+    # Every parse of the DAG file builds the asset's watcher: the clients (a second of imports) wait for run().
+    import subprocess
+    import sys
+
+    code = ("import sys; import tidb_pitr.flows.rpo_alert; "
+            "print(sorted(m for m in ('kubernetes', 'kubernetes_asyncio') if m in sys.modules))")
+    plugins = str(Path(__file__).resolve().parents[3] / "plugins")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([plugins, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
