@@ -1,4 +1,5 @@
-"""What the RPO watcher makes of a namespace's Backup CRs: whose lag, which level (no I/O)."""
+"""What the RPO watcher makes of a namespace's Backup CRs (whose lag, which level), what it imports at parse time,
+and the bytes retention reports deleted: no I/O."""
 
 from __future__ import annotations
 
@@ -68,3 +69,16 @@ def test_the_alert_dag_module_does_not_load_the_kubernetes_clients():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
                          env=env)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_retention_counts_the_bytes_of_the_planned_snapshots_that_are_gone():
+    from tidb_pitr.inventory import inventory_of
+    from tidb_pitr.retention_run import deleted_bytes
+
+    planned = {"deletions": [{"backup_name": "a"}, {"backup_name": "b"}, {"backup_name": None, "prefix": "orphan"}],
+               "sizes": {"a": 100, "b": 20}}
+    left = inventory_of([backup_cr("b", commit_ts=_ago(10)), backup_cr("c", commit_ts=_ago(5))], "basic", "tidb")
+    assert deleted_bytes(planned, left) == 100  # b is still there: not counted
+    going = inventory_of([backup_cr("b", commit_ts=_ago(10), deleting=True)], "basic", "tidb")
+    assert deleted_bytes(planned, going) == 120  # a CR held by its finalizer is deleted
+    assert deleted_bytes(None, left) == 0 and deleted_bytes({"deletions": [], "sizes": {}}, left) == 0
