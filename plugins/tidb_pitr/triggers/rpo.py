@@ -86,15 +86,17 @@ class RpoLagTrigger(BaseEventTrigger):
 
     def _payload(self, what: str, figures: dict[str, Any]) -> dict[str, Any]:
         lag = figures["lag_seconds"]
-        lag_text = "unknown (no checkpoint)" if lag is None else f"{lag:.0f} s"
+        lag_text = "unknown" if lag is None else f"{lag:.0f} s"
         if what == RECOVERED:
             message = f"RPO recovered for {self.cluster}: checkpoint lag {lag_text}"
+        elif lag is None:
+            what_log = f"log backup {figures['log_backup']}" if figures["log_backup"] else "no log backup at all"
+            message = (f"RPO {what.upper()} for {self.cluster}: no log checkpoint ({what_log}); new writes are not "
+                       "protected by point-in-time recovery")
         else:
             limit = self.warn_seconds if what == "warn" else self.critical_seconds
-            since = figures["checkpoint_time"] or "the log backup started"
             message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over {limit:.0f} s; "
-                       f"a restore now loses what was written since {since}"
-                       + ("" if figures["log_backup"] else " (no log backup)"))
+                       f"a restore now loses what was written since {figures['checkpoint_time']}")
         return {"status": what, "message": message, "cluster": self.cluster, **figures, "level": what,
                 "warn_seconds": self.warn_seconds, "critical_seconds": self.critical_seconds,
                 "observed_at": datetime.now(UTC).isoformat()}

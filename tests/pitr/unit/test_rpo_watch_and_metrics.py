@@ -82,3 +82,16 @@ def test_retention_counts_the_bytes_of_the_planned_snapshots_that_are_gone():
     going = inventory_of([backup_cr("b", commit_ts=_ago(10), deleting=True)], "basic", "tidb")
     assert deleted_bytes(planned, going) == 120  # a CR held by its finalizer is deleted
     assert deleted_bytes(None, left) == 0 and deleted_bytes({"deletions": [], "sizes": {}}, left) == 0
+
+
+def test_alert_messages_say_what_is_lost():
+    trigger = _trigger()
+    late = trigger.assess([_log("log", started=3600, checkpoint=8)], NOW)
+    payload = trigger._payload("critical", late)
+    assert payload["status"] == payload["level"] == "critical" and payload["cluster"] == "tidb/basic"
+    assert payload["message"].startswith("RPO CRITICAL for tidb/basic: checkpoint lag 8 s is over 6 s; a restore "
+                                         "now loses what was written since 20")
+    none = trigger._payload("critical", trigger.assess([], NOW))
+    assert "no log checkpoint (no log backup at all)" in none["message"] and none["lag_seconds"] is None
+    back = trigger._payload("recovered", trigger.assess([_log("log", started=3600, checkpoint=1)], NOW))
+    assert back["message"] == "RPO recovered for tidb/basic: checkpoint lag 1 s"
