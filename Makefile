@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
-.PHONY: install test lint sandbox demo demo-check bench soak clean
+.PHONY: install test lint sandbox demo demo-check bench bench-alert soak clean
 
 # Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
 $(SYS_STAMP): scripts/system-packages.sh
@@ -50,9 +50,15 @@ demo: install
 demo-check: install
 	$(BIN)/python scripts/demo.py --check
 
+# bench_alert in process (about a minute): the RPO watcher's trigger and the notifier, without Airflow around them.
 bench: install
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_wait.py
+	$(BIN)/python benchmarks/bench_alert.py --mode in-process
+
+# The whole alert path through `airflow standalone` (triggerer, scheduler, executor): several minutes.
+bench-alert: install
+	$(BIN)/python benchmarks/bench_alert.py --mode airflow
 
 # The reliability figure: 50 restore drills at random times, each compared with the source (minutes).
 soak: install

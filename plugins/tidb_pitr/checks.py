@@ -13,8 +13,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from .config import ClusterConfig
 from .inventory import Inventory, hook_for, load_inventory
+from .metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
 from .model import BackupView, State
-from .planning import recoverable_window
+from .planning import Window, is_usable_snapshot, recoverable_window
+from .planning.rpo import rpo_level
 from .tso import tso_iso, tso_to_dt
 from .units import format_duration
 
@@ -119,15 +121,9 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     inventory = load_inventory(hook_for(cluster), cluster)
     current = live_log(cluster, inventory)
     lag = lag_seconds(current.checkpoint_ts)
+    gauge(CHECKPOINT_LAG, lag, cluster)
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
-    if lag is None and starting(current, cluster):
-        level = "starting"
-    elif lag is not None and lag <= warn:
-        level = "ok"
-    elif lag is not None and lag <= critical:
-        level = "warn"
-    else:
-        level = "critical"
+    level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, cluster))
     result = {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag,
               "level": level, "warn_seconds": warn, "critical_seconds": critical}
     if level == "critical":
@@ -168,5 +164,18 @@ def current_window(cluster: ClusterConfig) -> dict[str, Any]:
     inventory = load_inventory(hook_for(cluster), cluster)
     window = recoverable_window(inventory.snapshots, inventory.logs)
     log.info("Recoverable window of %s/%s: %s", cluster.namespace, cluster.name, window.describe())
+    publish_window_metrics(cluster, inventory, window)
     return window.to_dict()
+
+
+def last_snapshot_age(inventory: Inventory, now: datetime | None = None) -> float | None:
+    """Seconds since the commitTs of the newest snapshot usable as a PITR base (None: there is none)."""
+    usable = [v.commit_ts for v in inventory.snapshots if is_usable_snapshot(v) and v.commit_ts]
+    return lag_seconds(max(usable), now) if usable else None
+
+
+def publish_window_metrics(cluster: ClusterConfig, inventory: Inventory, window: Window) -> None:
+    """The window's span and the newest base's age as gauges (an empty window has no span to report)."""
+    gauge(WINDOW_SPAN, window.span.total_seconds() if window.earliest_ts is not None else None, cluster)
+    gauge(LAST_SNAPSHOT_AGE, last_snapshot_age(inventory), cluster)
 

@@ -255,8 +255,7 @@ EVENT_FIELDS = ("verdict", "mode", "restore_time", "restore_ts", "base_snapshot"
 def publish_drill(cluster: ClusterConfig, context: Any, asset: Any, record: dict[str, Any], *,
                   notify_failure: bool) -> None:
     """The record as the run's note, an Asset event, the RTO metric; the notifiers when the drill failed."""
-    from airflow.sdk.observability.stats import Stats
-
+    from .metrics import DRILL_RTO, gauge
     from .notifiers import notify
     from .run_notes import publish_note
 
@@ -265,9 +264,7 @@ def publish_drill(cluster: ClusterConfig, context: Any, asset: Any, record: dict
     extra = {k: record.get(k) for k in EVENT_FIELDS}
     extra["not_verified"] = len(record.get("not_verified") or [])
     context["outlet_events"][asset].extra = extra
-    tags = {"cluster": f"{cluster.namespace}/{cluster.name}"}
-    if record.get("rto_seconds") is not None:
-        Stats.gauge("tidb_pitr.drill_rto_seconds", record["rto_seconds"], tags=tags)
+    gauge(DRILL_RTO, record.get("rto_seconds"), cluster)
     if notify_failure:
         failures = notify(cluster, context, "drill_failed", record["summary"],
                           **{k: record.get(k) for k in EVENT_FIELDS if k != "summary"})

@@ -5,11 +5,12 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from .config import ClusterConfig, ProjectConfig
-from .flows import compaction, drill, guard, restore, retention, snapshot
+from .flows import compaction, drill, guard, restore, retention, rpo_alert, snapshot
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
-    dags = [snapshot.build(cluster), guard.build(cluster), retention.build(cluster), restore.build(cluster)]
+    dags = [snapshot.build(cluster), guard.build(cluster), retention.build(cluster), restore.build(cluster),
+            rpo_alert.build(cluster)]
     if cluster.compaction:
         dags.append(compaction.build(cluster))
     if cluster.drill:

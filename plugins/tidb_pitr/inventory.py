@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .api import BACKUPS
 from .config import ClusterConfig
@@ -62,14 +64,16 @@ class Inventory:
         return NextLog(log_backup_name(base, generation), cluster.storage.prefix(log_folder(generation)), generation)
 
 
-def _belongs(view: BackupView, cluster: ClusterConfig) -> bool:
-    return view.cluster == cluster.tidb_cluster and view.cluster_namespace == cluster.namespace
+def inventory_of(objects: Iterable[Mapping[str, Any]], tidb_cluster: str, namespace: str) -> Inventory:
+    """The Inventory of one cluster from the Backup CRs of its namespace (pure: the trigger lists them itself)."""
+    views = [BackupView.from_cr(obj) for obj in objects]
+    mine = sorted((v for v in views if v.cluster == tidb_cluster and v.cluster_namespace == namespace),
+                  key=lambda v: (v.created or _EPOCH, v.name))
+    return Inventory(snapshots=[v for v in mine if v.mode == "snapshot"], logs=[v for v in mine if v.mode == "log"])
 
 
 def load_inventory(hook: TidbOperatorHook, cluster: ClusterConfig) -> Inventory:
-    views = [BackupView.from_cr(obj) for obj in hook.list(BACKUPS, cluster.namespace)]
-    mine = sorted((v for v in views if _belongs(v, cluster)), key=lambda v: (v.created or _EPOCH, v.name))
-    return Inventory(snapshots=[v for v in mine if v.mode == "snapshot"], logs=[v for v in mine if v.mode == "log"])
+    return inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
 
 
 def hook_for(cluster: ClusterConfig) -> TidbOperatorHook:

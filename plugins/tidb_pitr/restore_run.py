@@ -303,6 +303,7 @@ def _restore_failure(hook: TidbOperatorHook, planned: dict[str, Any]) -> str:
 def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
     """The run's outcome in one line (also its note), estimate against actual; fails when the restore did."""
     from .flows.common import failed_upstream
+    from .metrics import RESTORE_SECONDS, gauge
     from .run_notes import NOTE_KEY, publish_note
     from .units import format_duration
 
@@ -338,4 +339,5 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
             f"{_verified_text(checked)}")
     log.info("%s", line)
     publish_note(context, line)
+    gauge(RESTORE_SECONDS, took, cluster)
     return summary

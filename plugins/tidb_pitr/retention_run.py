@@ -126,6 +126,8 @@ def _plan(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory, 
         "planned_deletions": deletions,
         "lease": lease_taken,
         "plan": plan.to_dict(),
+        # backupSize of each snapshot to delete, for the metric once they are gone (`deleted_bytes`).
+        "sizes": {v.name: v.backup_size for v in plan.delete if v.backup_size is not None},
     }
     doomed = [d["backup_name"] for d in deletions if d["backup_name"]]
     foreign = [v.name for v, why in plan.ignored if why.startswith("not managed here")]
@@ -184,12 +186,26 @@ def _orphan_prefixes(cluster: ClusterConfig, inventory: Inventory, base_ts: int 
     return orphans
 
 
-def finish(cluster: ClusterConfig, *, run: str, failed_tasks: list[str]) -> dict[str, Any]:
+def deleted_bytes(planned: dict[str, Any] | None, inventory: Inventory) -> int:
+    """backupSize of the planned snapshots that are gone now (or going: finalizers may keep a CR a while)."""
+    if not planned:
+        return 0
+    present = {v.name for v in inventory.snapshots if not v.deleting}
+    names = {d["backup_name"] for d in planned.get("deletions") or () if d.get("backup_name")}
+    return sum(size for name, size in (planned.get("sizes") or {}).items() if name in names and name not in present)
+
+
+def finish(cluster: ClusterConfig, *, run: str, failed_tasks: list[str],
+           planned: dict[str, Any] | None = None) -> dict[str, Any]:
     """Release the lease, check the window still covers the policy, and fail if an action failed."""
+    from .metrics import RETENTION_DELETED_BYTES, gauge
+
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
     for view in inventory.logs:
         release_retention_lease(hook, view, run)
+    # Sent before any failure below: what was deleted is gone whether or not another action failed.
+    gauge(RETENTION_DELETED_BYTES, deleted_bytes(planned, inventory), cluster)
     if failed_tasks:
         raise AirflowFailException(f"retention did not finish: {', '.join(failed_tasks)} failed (see their logs); "
                                    "the next run plans again from what is left")

@@ -80,7 +80,8 @@ def build(cluster: ClusterConfig) -> DAG:
         def finish(**context: Any) -> dict[str, Any]:
             from ..retention_run import finish as close
 
-            return close(cluster, run=run_key(context), failed_tasks=failed_upstream(context))
+            return close(cluster, run=run_key(context), failed_tasks=failed_upstream(context),
+                         planned=context["ti"].xcom_pull(task_ids="plan"))
 
         # Deleting snapshots older than the verified base is safe whatever the truncate did: not after it.
         planned >> truncate

@@ -275,23 +275,35 @@ class AsyncTidbOperatorHook:
         items = result.get("items") or []
         return (items[0] if items else None), (result.get("metadata") or {}).get("resourceVersion", "")
 
+    async def list_all(self, api_client: Any, plural: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """Every CR of `plural` in the namespace, and the list's resourceVersion (for `watch`)."""
+        result = await self.objects(api_client).list_namespaced_custom_object(
+            self.api_group.group, self.api_group.version, namespace, plural)
+        return list(result.get("items") or []), (result.get("metadata") or {}).get("resourceVersion", "")
+
     async def watch_one(self, api_client: Any, plural: str, name: str, namespace: str, resource_version: str,
                         timeout_seconds: int) -> AsyncIterator[dict[str, Any]]:
         """Events for one CR from `resource_version`; ends when the server ends the watch."""
+        async for event in self.watch(api_client, plural, namespace, resource_version, timeout_seconds,
+                                      field_selector=f"metadata.name={name}"):
+            yield event
+
+    async def watch(self, api_client: Any, plural: str, namespace: str, resource_version: str,
+                    timeout_seconds: int, *, field_selector: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Events for the namespace's CRs of `plural` (or those `field_selector` picks) from `resource_version`;
+        ends when the server ends the watch."""
         from kubernetes_asyncio import watch
 
+        selector = {"field_selector": field_selector} if field_selector else {}
         stream = watch.Watch()
         try:
             async for event in stream.stream(
                     self.objects(api_client).list_namespaced_custom_object, self.api_group.group,
-                    self.api_group.version, namespace, plural, field_selector=f"metadata.name={name}",
-                    resource_version=resource_version, timeout_seconds=timeout_seconds,
-                    allow_watch_bookmarks=True,
+                    self.api_group.version, namespace, plural, resource_version=resource_version,
+                    timeout_seconds=timeout_seconds, allow_watch_bookmarks=True,
                     # The hook's client caps requests at 60 s unless told otherwise; a watch outlives that.
-                    _request_timeout=timeout_seconds + 15):
+                    _request_timeout=timeout_seconds + 15, **selector):
                 yield event
         finally:
             stream.stop()
             await stream.close()
-
-

@@ -6,8 +6,14 @@ Blob. The config is written to a temp file and named by TIDB_PITR_CONFIG before 
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +92,78 @@ def xcom(run: Any, task_id: str) -> Any:
         row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
                                                  key="return_value")).first()
         return XComModel.deserialize_value(row) if row is not None else None
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received.append({"path": self.path, "json": json.loads(body or b"null"), "at": time.time()})  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[list[dict[str, Any]]]:
+    """A real HTTP endpoint and an Airflow http connection `drill_alerts` to it: what the notifier posted."""
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    os.environ["AIRFLOW_CONN_DRILL_ALERTS"] = json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"})
+    try:
+        yield server.received  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        os.environ.pop("AIRFLOW_CONN_DRILL_ALERTS", None)
+
+
+@contextmanager
+def statsd_listener(*, influxdb_tags: bool = False) -> Iterator[socket.socket]:
+    """A UDP StatsD listener, and Airflow's metrics sent to it as the task runner sets them up; with
+    `influxdb_tags`, tags ride in the name (`[metrics] statsd_influxdb_enabled`), as the README advises."""
+    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    env = {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+           "AIRFLOW__METRICS__STATSD_PORT": str(listener.getsockname()[1]),
+           "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": str(influxdb_tags)}
+    os.environ.update(env)
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
+    try:
+        yield listener
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+        stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+        listener.close()
+
+
+@pytest.fixture
+def statsd() -> Iterator[socket.socket]:
+    with statsd_listener() as listener:
+        yield listener
+
+
+@pytest.fixture
+def tagged_statsd() -> Iterator[socket.socket]:
+    with statsd_listener(influxdb_tags=True) as listener:
+        yield listener
+
+
+def datagrams(listener: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.extend(listener.recv(65535).decode().splitlines())
+        except TimeoutError:
+            return out

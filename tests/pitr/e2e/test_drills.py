@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 
 from ..conftest import unique
 from .clusters import Cluster
-from .conftest import xcom
+from .conftest import datagrams, xcom
 
 USER_TABLES = ["crm.accounts", "crm.events", "shop.customers", "shop.orders"]
 
@@ -53,71 +50,10 @@ def _drill_events(cluster: Cluster) -> list[dict[str, Any]]:
         return [dict(e.extra or {}) for e in events]
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received.append({"path": self.path, "json": json.loads(body or b"null")})  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[list[dict[str, Any]]]:
-    """A real HTTP endpoint and an Airflow http connection `drill_alerts` to it: what the notifier posted."""
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    os.environ["AIRFLOW_CONN_DRILL_ALERTS"] = json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"})
-    try:
-        yield server.received  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        os.environ.pop("AIRFLOW_CONN_DRILL_ALERTS", None)
-
-
 NOTIFIER = {"class": "airflow.providers.http.notifications.HttpNotifier",
             "args": {"http_conn_id": "drill_alerts", "endpoint": "/drill",
                      "json": {"text": "{{ tidb_pitr.summary }}", "cluster": "{{ tidb_pitr.cluster }}",
                               "event": "{{ tidb_pitr.event }}"}}}
-
-
-@pytest.fixture
-def statsd() -> Iterator[socket.socket]:
-    """A UDP StatsD listener, and Airflow's metrics sent to it as the task runner sets them up."""
-    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
-    from airflow.sdk.observability import stats
-    from airflow.sdk.observability.metrics import stats_utils
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    env = {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-           "AIRFLOW__METRICS__STATSD_PORT": str(listener.getsockname()[1])}
-    os.environ.update(env)
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
-    try:
-        yield listener
-    finally:
-        for name in env:
-            os.environ.pop(name, None)
-        stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
-        listener.close()
-
-
-def _datagrams(listener: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.extend(listener.recv(65535).decode().splitlines())
-        except TimeoutError:
-            return out
 
 
 def drill_cluster(sandbox: Any, connections: dict[str, str], *, notifiers: list[Any] | None = None,
@@ -184,7 +120,7 @@ def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empt
     [event] = _drill_events(cluster)
     assert event["verdict"] == "passed" and event["tables_compared"] == 4 and event["restore_ts"] == record[
         "restore_ts"]
-    gauges = [g for g in _datagrams(statsd) if g.startswith("airflow.tidb_pitr.drill_rto_seconds:")]
+    gauges = [g for g in datagrams(statsd) if g.startswith("airflow.tidb_pitr.drill_rto_seconds:")]
     assert gauges and gauges[-1].endswith("|g") and float(gauges[-1].split(":")[1].split("|")[0]) == pytest.approx(
         record["rto_seconds"]), gauges
     # The next drill finds the scratch cluster empty and passes again.

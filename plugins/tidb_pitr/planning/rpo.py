@@ -1,0 +1,50 @@
+"""RPO levels and when to announce them: pure, shared by the guard's check and the alert trigger.
+
+The lag is `now - checkpoint`: it grows by itself while the checkpoint stands still, so a level can change with
+no change to any CR. `announce` says which level changes are worth telling a person about, once each.
+"""
+
+from __future__ import annotations
+
+OK, STARTING, WARN, CRITICAL = "ok", "starting", "warn", "critical"
+RECOVERED = "recovered"
+# How bad a level is; `starting` (a log just started, no checkpoint yet) is not a breach.
+SEVERITY = {OK: 0, STARTING: 0, WARN: 1, CRITICAL: 2}
+
+
+def rpo_level(lag: float | None, warn: float, critical: float, *, starting: bool = False) -> str:
+    """The level of a checkpoint lag (seconds) against the thresholds. No lag (no checkpoint) is critical,
+    unless the log backup has only just started."""
+    if lag is None:
+        return STARTING if starting else CRITICAL
+    if lag <= warn:
+        return OK
+    if lag <= critical:
+        return WARN
+    return CRITICAL
+
+
+def announce(announced: str, level: str) -> tuple[str, str | None]:
+    """(the level now announced, what to announce or None), after seeing `level`.
+
+    Getting worse is announced (warn, critical); getting back to ok after an announced breach is announced as
+    `recovered`. Getting better without recovering (critical to warn) is not: the breach goes on, and a lag
+    that then worsens again must not announce critical twice for one breach.
+    """
+    if SEVERITY[level] > SEVERITY[announced]:
+        return level, level
+    if SEVERITY[level] == 0 and SEVERITY[announced] > 0:
+        return OK, RECOVERED
+    return announced, None
+
+
+def seconds_to_next_level(lag: float | None, warn: float, critical: float) -> float | None:
+    """How long until the lag crosses the next threshold above it if the checkpoint does not move (None: no
+    threshold is left above it, or there is no lag to grow)."""
+    if lag is None:
+        return None
+    for threshold in (warn, critical):
+        if lag <= threshold:
+            # Just past it: the levels are inclusive (`lag <= warn` is ok).
+            return threshold - lag + 0.001
+    return None

@@ -1,0 +1,204 @@
+"""The RPO watcher: an event trigger (an Asset's watcher) on the cluster's log backup, for alerts within seconds.
+
+It watches the namespace's Backup CRs (the live log backup can change: a new one follows a Stopped one) and
+re-evaluates the checkpoint lag whenever a CR changes and whenever the lag, growing by itself while nothing
+changes, is due to cross the next threshold (and at least every `reevaluate_every` seconds). It yields one
+event per announced change (`planning.rpo.announce`): warn, critical, recovered. It runs until the triggerer
+stops it: errors are logged and retried with backoff, and the 10-minute guard stays as the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from ..api import BACKUPS
+from ..planning import recoverable_window
+from ..planning.rpo import OK, RECOVERED, announce, rpo_level, seconds_to_next_level
+from ..tso import tso_iso
+
+if TYPE_CHECKING:
+    from ..hooks.kubernetes import AsyncTidbOperatorHook
+
+STATE_KEY = "rpo_announced"
+
+
+class RpoLagTrigger(BaseEventTrigger):
+    def __init__(self, *, kubernetes_conn_id: str, api_group: str, namespace: str, tidb_cluster: str,
+                 cluster: str, warn_seconds: float, critical_seconds: float, starting_grace_seconds: float,
+                 reevaluate_every: float = 30.0, watch_timeout: int = 240, backoff_max: float = 30.0) -> None:
+        super().__init__()
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.api_group = api_group
+        self.namespace = namespace
+        self.tidb_cluster = tidb_cluster
+        self.cluster = cluster  # `namespace/name` as the config names it, for the alert
+        self.warn_seconds = warn_seconds
+        self.critical_seconds = critical_seconds
+        # After a log start there is no checkpoint for up to a tracker interval: not a breach for this long.
+        self.starting_grace_seconds = starting_grace_seconds
+        self.reevaluate_every = reevaluate_every
+        self.watch_timeout = watch_timeout
+        self.backoff_max = backoff_max
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        # Only configuration: the triggerer identifies an asset watcher by its classpath and kwargs.
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "kubernetes_conn_id": self.kubernetes_conn_id, "api_group": self.api_group,
+            "namespace": self.namespace, "tidb_cluster": self.tidb_cluster, "cluster": self.cluster,
+            "warn_seconds": self.warn_seconds, "critical_seconds": self.critical_seconds,
+            "starting_grace_seconds": self.starting_grace_seconds, "reevaluate_every": self.reevaluate_every,
+            "watch_timeout": self.watch_timeout, "backoff_max": self.backoff_max,
+        }
+
+    # -- deciding (no I/O) -------------------------------------------------------------------------------
+    def assess(self, objects: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
+        """The level and figures for these Backup CRs at `now`: the live log's lag (or, with none live, the
+        newest log's, which no longer moves), and the recoverable window in brief."""
+        # Here, not at the top: every DAG file parse imports this module (the asset's watcher), and these pull in
+        # the Kubernetes clients, a second of parse time the DAGs do not need.
+        from ..checks import lag_seconds, started_at
+        from ..inventory import inventory_of
+
+        now = now or datetime.now(UTC)
+        inventory = inventory_of(objects, self.tidb_cluster, self.namespace)
+        current = inventory.current_log() or inventory.newest_log()
+        checkpoint = current.checkpoint_ts if current is not None else None
+        lag = lag_seconds(checkpoint, now)
+        began = started_at(current) if current is not None else None
+        starting = (current is not None and lag is None and began is not None
+                    and now - began <= timedelta(seconds=self.starting_grace_seconds))
+        window = recoverable_window(inventory.snapshots, inventory.logs)
+        return {
+            "level": rpo_level(lag, self.warn_seconds, self.critical_seconds, starting=starting),
+            "lag_seconds": None if lag is None else round(lag, 3),
+            "log_backup": current.name if current is not None else None,
+            "log_phase": current.phase if current is not None else None,
+            "checkpoint_ts": str(checkpoint) if checkpoint else None,
+            "checkpoint_time": tso_iso(checkpoint) if checkpoint else None,
+            "window": window.brief(),
+        }
+
+    def _payload(self, what: str, figures: dict[str, Any]) -> dict[str, Any]:
+        lag = figures["lag_seconds"]
+        lag_text = "unknown" if lag is None else f"{lag:.0f} s"
+        if what == RECOVERED:
+            message = f"RPO recovered for {self.cluster}: checkpoint lag {lag_text}"
+        elif lag is None:
+            what_log = f"log backup {figures['log_backup']}" if figures["log_backup"] else "no log backup at all"
+            message = (f"RPO {what.upper()} for {self.cluster}: no log checkpoint ({what_log}); new writes are not "
+                       "protected by point-in-time recovery")
+        else:
+            limit = self.warn_seconds if what == "warn" else self.critical_seconds
+            message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over {limit:.0f} s; "
+                       f"a restore now loses what was written since {figures['checkpoint_time']}")
+        return {"status": what, "message": message, "cluster": self.cluster, **figures, "level": what,
+                "warn_seconds": self.warn_seconds, "critical_seconds": self.critical_seconds,
+                "observed_at": datetime.now(UTC).isoformat()}
+
+    def _next_check(self, figures: dict[str, Any]) -> float:
+        due = seconds_to_next_level(figures["lag_seconds"], self.warn_seconds, self.critical_seconds)
+        return max(0.05, min(self.reevaluate_every, due if due is not None else self.reevaluate_every))
+
+    # -- the announced level, kept across triggerer restarts when Airflow gives a store -------------------
+    async def _load_announced(self) -> str:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return OK
+        try:
+            value = await store.aget(STATE_KEY, OK)
+        except Exception as exc:  # a store that cannot answer costs at most one repeated alert
+            self.log.warning("could not read the announced RPO level: %s", exc)
+            return OK
+        return value if value in ("ok", "warn", "critical") else OK
+
+    async def _save_announced(self, level: str) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is not None:
+            try:
+                await store.aset(STATE_KEY, level)
+            except Exception as exc:
+                self.log.warning("could not store the announced RPO level: %s", exc)
+
+    # -- running ---------------------------------------------------------------------------------------
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from ..hooks.kubernetes import AsyncTidbOperatorHook
+
+        announced = await self._load_announced()
+        hook = AsyncTidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
+        errors = 0
+        while True:
+            try:
+                async with hook.connection() as api:
+                    items, version = await hook.list_all(api, BACKUPS, self.namespace)
+                    objects = {o["metadata"]["name"]: o for o in items}
+                    errors = 0
+                    # The watch is read by a task of its own into a queue, so that waiting for the next
+                    # threshold is a plain timeout on the queue, and no event is yielded under a timeout.
+                    queue: asyncio.Queue[Any] = asyncio.Queue()
+                    pump = asyncio.create_task(self._pump(hook, api, version, queue))
+                    try:
+                        while True:
+                            figures = self.assess(list(objects.values()))
+                            announced, what = announce(announced, figures["level"])
+                            if what is not None:
+                                await self._save_announced(announced)
+                                yield TriggerEvent(self._payload(what, figures))
+                            try:
+                                item = await asyncio.wait_for(queue.get(), self._next_check(figures))
+                            except TimeoutError:
+                                continue  # nothing changed but time: the lag is assessed again
+                            while True:
+                                if isinstance(item, BaseException):
+                                    raise item
+                                _apply(objects, item)
+                                if queue.empty():
+                                    break
+                                item = queue.get_nowait()
+                    finally:
+                        pump.cancel()
+                        await asyncio.gather(pump, return_exceptions=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if getattr(exc, "status", None) == 410:
+                    self.log.info("watch of backups in %s expired (410); listing again", self.namespace)
+                    continue
+                errors += 1
+                delay = min(self.backoff_max, 0.5 * 2 ** min(errors - 1, 10)) * random.uniform(0.5, 1.0)
+                self.log.warning("RPO watch of %s: %s: %s (%d in a row); again in %.1fs", self.cluster,
+                                 type(exc).__name__, exc, errors, delay)
+                await asyncio.sleep(delay)
+
+    async def _pump(self, hook: AsyncTidbOperatorHook, api: Any, version: str, queue: asyncio.Queue[Any]) -> None:
+        """Watch the namespace's Backups from `version` into `queue`, again each time the server ends the watch;
+        an error goes into the queue too and ends the pump (the caller lists again)."""
+        try:
+            while True:
+                async for event in hook.watch(api, BACKUPS, self.namespace, version, self.watch_timeout):
+                    obj = event.get("raw_object") or event.get("object")
+                    if isinstance(obj, dict):
+                        version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                        if event.get("type") != "BOOKMARK":
+                            await queue.put(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await queue.put(exc)
+
+
+def _apply(objects: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
+    """One watch event applied to the namespace's Backups by name."""
+    obj = event.get("raw_object") or event.get("object") or {}
+    name = (obj.get("metadata") or {}).get("name")
+    if not name:
+        return
+    if event.get("type") == "DELETED":
+        objects.pop(name, None)
+    else:
+        objects[name] = obj

@@ -1,0 +1,129 @@
+"""RpoLagTrigger against the sandbox: a frozen checkpoint is warn, then critical, then (thawed) recovered, each
+announced once and in order, within about a second of the lag crossing the line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from tidb_pitr.hooks.kubernetes import TidbOperatorHook
+from tidb_pitr.triggers.rpo import RpoLagTrigger
+
+WARN, CRITICAL = 3.0, 6.0
+
+
+def _trigger(connections: dict[str, str], ns: str, name: str, critical: float = CRITICAL,
+             **extra: Any) -> RpoLagTrigger:
+    made = RpoLagTrigger(kubernetes_conn_id=connections["kubernetes"], api_group="pingcap.com", namespace=ns,
+                         tidb_cluster=name, cluster=f"{ns}/{name}", warn_seconds=WARN, critical_seconds=critical,
+                         starting_grace_seconds=5.0, reevaluate_every=2.0, **extra)
+    # As the triggerer makes it: from what the DAG processor stored.
+    path, kwargs = made.serialize()
+    assert path == "tidb_pitr.triggers.rpo.RpoLagTrigger"
+    return RpoLagTrigger(**kwargs)
+
+
+@pytest.fixture
+def thawed(sandbox: Any):
+    sandbox.clear_faults()
+    yield
+    sandbox.clear_faults()
+
+
+def test_serialize_round_trips(connections):
+    trigger = _trigger(connections, "ns", "tc", watch_timeout=7, backoff_max=3.0)
+    path, kwargs = trigger.serialize()
+    assert RpoLagTrigger(**kwargs).serialize() == (path, kwargs)
+    assert kwargs["watch_timeout"] == 7 and kwargs["warn_seconds"] == WARN
+
+
+def test_frozen_checkpoint_is_warn_then_critical_then_recovered_once_each(sandbox, connections, fresh_cluster,
+                                                                          thawed):
+    ns, name = fresh_cluster(seed_days=1)
+    trigger = _trigger(connections, ns, name)
+    seen: list[tuple[float, dict[str, Any]]] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            seen.append((time.time(), event.payload))
+
+    async def wait_for(count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(seen) < count:
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(consume())
+        try:
+            await asyncio.sleep(2.5)
+            assert seen == [], "a healthy log backup announced something"
+            await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=True)
+            await wait_for(2, 30)
+            await asyncio.sleep(1.5)  # nothing more while it stays critical
+            assert len(seen) == 2, seen
+            await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=False)
+            await wait_for(3, 30)
+            await asyncio.sleep(2.5)  # and nothing after the recovery
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [p["level"] for _, p in seen] == ["warn", "critical", "recovered"], seen
+    (t_warn, warn), (t_crit, crit), (_, back) = seen
+    assert warn["cluster"] == f"{ns}/{name}" and warn["log_backup"] == f"{name}-log-backup"
+    assert WARN < warn["lag_seconds"] <= CRITICAL and crit["lag_seconds"] > CRITICAL and back["lag_seconds"] <= WARN
+    assert warn["checkpoint_ts"] == crit["checkpoint_ts"] != back["checkpoint_ts"]
+    assert warn["status"] == "warn" and "RPO WARN" in warn["message"] and " to " in warn["window"]
+    # Told when the lag crossed the line, not at the next poll: the crossing is checkpoint + threshold.
+    checkpoint = datetime.fromisoformat(warn["checkpoint_time"].replace("Z", "+00:00")).timestamp()
+    assert 0 <= t_warn - (checkpoint + WARN) < 1.5, t_warn - (checkpoint + WARN)
+    assert 0 <= t_crit - (checkpoint + CRITICAL) < 1.5, t_crit - (checkpoint + CRITICAL)
+
+
+class _Store:
+    """Stands in for the triggerer's asset_state_store (aget/aset), holding what a previous run announced."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values, self.writes = dict(values), []
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+        self.writes.append(value)
+
+
+def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, connections, fresh_cluster, thawed):
+    ns, name = fresh_cluster(seed_days=1)
+    sandbox.set_faults(freeze_checkpoint=True)
+    time.sleep(WARN + 1.5)  # in warn now (critical is far), announced as such by the watcher before its restart
+    trigger = _trigger(connections, ns, name, critical=12.0)
+    assert trigger.assess(TidbOperatorHook(connections["kubernetes"]).list("backups", ns))["level"] == "warn"
+    trigger.asset_state_store = _Store(rpo_announced="warn")
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for event in trigger.run():
+                seen.append(event.payload["level"])
+                if event.payload["level"] == "critical":
+                    await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=False)
+
+        task = asyncio.create_task(consume())
+        deadline = time.monotonic() + 40
+        while len(seen) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    # Without the store it would have said warn again first.
+    assert seen == ["critical", "recovered"], seen
+    assert trigger.asset_state_store.writes == ["critical", "ok"]
