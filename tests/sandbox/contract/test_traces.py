@@ -21,6 +21,7 @@ import yaml
 from kubernetes import client, config
 from tidb_sandbox.testing import SandboxHandle, running_sandbox
 
+from ..component.test_operator_backup import storage_checkpoint
 from .recorder import VERSION, Recorder, alternatives, reduce, sequence_matches
 
 TRACES = sorted((Path(__file__).parent / "traces").glob("*.yaml"))
@@ -402,13 +403,23 @@ def _pitr_body(h: Harness, cluster: str, snap: str, log_prefix: str, target: str
         "pitrFullBackupStorageProvider": h.storage(f"{cluster}/{snap}"), **h.storage(log_prefix)}}
 
 
+def _wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        time.sleep(0.2)
+
+
 def pitr_restore(h: Harness) -> None:
     cluster = h.new_cluster()
     log = _running_log(h)
     snap, done = _snapshot_done(h, cluster)
     commit = int(done["status"]["commitTs"])
     h.wait_on("backups", log, lambda o: _checkpoint(o) > commit)
-    h.tracker_wait()  # the storage checkpoint passes the CR's too
+    # BR reads the checkpoint in storage, which trails the CR's: wait for it to pass the restore point (a
+    # fixed pause is not enough on a loaded machine).
+    _wait_until(lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
     target = h.new_cluster(_unique("target"), workload=False)
     h.create("restores", _pitr_body(h, cluster, snap, h.vars["prefix"], target, commit + 1))
     h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
