@@ -8,9 +8,9 @@ from airflow.plugins_manager import AirflowPlugin
 from .run_notes import run_notes
 from .timetables import EveryNDaysTimetable
 from .tso import tso_iso
-from .ui.app import URL_PREFIX
-from .ui.app import app as status_app
+from .ui.lazy import LazyAsgiApp
 
+URL_PREFIX = "/tidb-pitr"  # tidb_pitr.ui.app's routes are below it
 BUNDLE_URL = f"{URL_PREFIX}/static/tidb_pitr.js"
 
 
@@ -24,7 +24,7 @@ class TidbPitrPlugin(AirflowPlugin):
     timetables = [EveryNDaysTimetable]
     macros = [tso_to_iso]
     listeners = [run_notes]
-    fastapi_apps = [{"app": status_app, "url_prefix": URL_PREFIX, "name": "TiDB PITR status"}]
+    fastapi_apps = [{"app": LazyAsgiApp("tidb_pitr.ui.app:app"), "url_prefix": URL_PREFIX, "name": "TiDB PITR status"}]
     # One component, two places: the whole page in the nav, and the DAG's own cluster on each of its DAGs' pages
     # (the component gets `dagId` there and shows only that cluster).
     react_apps = [

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from ..config import ClusterConfig, ConfigError, load_config
 
-URL_PREFIX = "/tidb-pitr"
 BUNDLE = Path(__file__).with_name("tidb_pitr.js")
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
 mimetypes.add_type("text/javascript", ".js")
