@@ -109,13 +109,14 @@ def gap_causes(window: Window) -> tuple[Gap, ...]:
 
 
 def _open_gap(window: Window) -> Gap | None:
-    """The newest log's stretch after the window when that log has no snapshot yet."""
+    """After the window, up to the newest log's checkpoint, when that log has no snapshot yet."""
     if not window.segments:
         return None
     newest = max(window.segments, key=lambda s: (s.log.commit_ts or 0, s.log.name))
     if newest.bases:
         return None
-    start = max(window.latest_ts, newest.min_ts) if window.latest_ts is not None else newest.min_ts
+    # From the end of the window: the time between the old log's checkpoint and the new log's start is lost too.
+    start = window.latest_ts if window.latest_ts is not None else newest.min_ts
     if start >= newest.end_ts:
         return None
     if window.latest_ts is None:
