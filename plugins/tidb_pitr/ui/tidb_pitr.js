@@ -65,7 +65,7 @@
 
   function Row(props) {
     return h("div", { style: { display: "flex", gap: 8, margin: "2px 0", lineHeight: 1.5 } },
-      h("span", { style: { minWidth: 150, color: "#4a5568" } }, props.label), h("span", null, props.children));
+      h("span", { style: { minWidth: 130, flexShrink: 0, color: "#4a5568" } }, props.label), h("span", null, props.children));
   }
 
   function Badge(props) {
@@ -79,57 +79,78 @@
   // -- the timeline ------------------------------------------------------------------------------------------------
   const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
 
+  const ZOOMS = { policy: "retention period", day: "last 24 hours", hour: "last hour" };
+  const STEPS = [60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400]
+    .map((s) => s * 1000);
+
+  function span(line, zoom) { // [from, to] in ms: the published range, or the last day / hour before now
+    const now = Date.parse(line.now.time), to = Date.parse(line.range.to.time);
+    if (zoom === "day") return [now - 86400000, now + 3600000];
+    if (zoom === "hour") return [now - 3600000, now + 180000];
+    return [Date.parse(line.range.from.time), to];
+  }
+
   function Timeline(props) {
-    const { status, showTso, onPick } = props;
+    const { status, showTso, onPick, zoom } = props;
     const line = status.timeline;
-    const from = Date.parse(line.range.from.time), to = Date.parse(line.range.to.time);
-    const x = (iso) => PAD + (W - 2 * PAD) * (Date.parse(iso) - from) / (to - from);
+    const [from, to] = span(line, zoom);
+    const pos = (ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
+    const x = (iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
     const inRange = (iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
+    const overlaps = (a, b) => Date.parse(b) > from && Date.parse(a) < to;
     const parts = [];
 
-    // Day ticks, labelled every few days in the user's timezone.
-    const dayMs = 86400000, days = (to - from) / dayMs, every = Math.max(1, Math.ceil(days / 10));
-    const first = new Date(from); first.setHours(0, 0, 0, 0);
-    for (let t = first.getTime() + dayMs, i = 0; t < to; t += dayMs, i++) {
-      const tx = x(new Date(t).toISOString());
+    // Ticks at a round step giving about ten labels, in the user's timezone.
+    const step = STEPS.find((s) => (to - from) / s <= 12) || STEPS[STEPS.length - 1];
+    const offset = new Date(from).getTimezoneOffset() * 60000;
+    const daily = step >= 86400000;
+    for (let t = Math.ceil((from - offset) / step) * step + offset; t < to; t += step) {
+      const tx = pos(t);
       parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: "#a0aec0" }));
-      if (i % every === 0) {
+      if (tx > 30 && tx < W - 30) {
+        const d = new Date(t);
         parts.push(h("text", { key: "label" + t, x: tx, y: AXIS_Y + 14, fontSize: 11, textAnchor: "middle",
-          fill: "#4a5568" }, new Date(t).toLocaleDateString(undefined, { month: "short", day: "numeric" })));
+          fill: "#4a5568" }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+          : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })));
       }
     }
     parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: "#a0aec0" }));
 
     // Log coverage: grey where the log has data, green where a restore can reach.
     line.coverage.forEach((seg, i) => {
+      if (!overlaps(seg.from.time, seg.to.time)) return;
       parts.push(h("rect", { key: "cov" + i, "data-kind": "coverage", x: x(seg.from.time), y: BAND_Y,
         width: Math.max(1, x(seg.to.time) - x(seg.from.time)), height: BAND_H, fill: COLORS.coverage },
         h("title", null, `log backup ${seg.log} (${seg.state}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
-      if (seg.restorable_from) {
+      if (seg.restorable_from && overlaps(seg.restorable_from.time, seg.to.time)) {
         parts.push(h("rect", { key: "rest" + i, "data-kind": "restorable", x: x(seg.restorable_from.time), y: BAND_Y,
           width: Math.max(1, x(seg.to.time) - x(seg.restorable_from.time)), height: BAND_H, fill: COLORS.restorable,
           style: { cursor: "crosshair" } },
           h("title", null, "restorable: click to restore to this time")));
       }
     });
-    // Gaps over the coverage: nothing here can be restored.
+    // Gaps over the coverage (at least a few pixels wide, so a short one is seen): nothing here can be restored.
     line.gaps.forEach((gap, i) => {
+      if (!overlaps(gap.from.time, gap.to.time)) return;
       parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + gap.cause,
-        x: x(gap.from.time), y: BAND_Y - 4, width: Math.max(3, x(gap.to.time) - x(gap.from.time)),
-        height: BAND_H + 8, fill: COLORS.gap, opacity: 0.85 },
+        x: x(gap.from.time), y: BAND_Y - 4, width: Math.max(4, x(gap.to.time) - x(gap.from.time)),
+        height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
         h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${gap.cause}`)));
     });
-    // Policy start, truncation point, now.
+    // Policy start, truncation point, now; labels turn left near the right edge.
     const vline = (key, iso, color, label, dash, y) => {
       if (!inRange(iso)) return;
-      const lx = x(iso);
+      const lx = x(iso), right = lx > W - 140;
       parts.push(h("g", { key, "data-kind": key },
-        h("line", { x1: lx, x2: lx, y1: 14, y2: AXIS_Y, stroke: color, strokeWidth: 2, strokeDasharray: dash }),
-        h("text", { x: lx + 3, y, fontSize: 11, fill: color }, label),
-        h("title", null, `${label}: ${utc(iso)}`)));
+        h("line", { x1: lx, x2: lx, y1: y - 10, y2: AXIS_Y, stroke: color, strokeWidth: 2, strokeDasharray: dash }),
+        h("text", { x: right ? lx - 4 : lx + 4, y, fontSize: 11, fill: color, textAnchor: right ? "end" : "start" },
+          label), h("title", null, `${label}: ${utc(iso)}`)));
     };
-    vline("policy_start", line.policy_start.time, COLORS.policy, "policy start", "4 3", 12);
-    if (line.truncation) vline("truncation", line.truncation.time, COLORS.truncation, "log truncated to", "2 2", 24);
+    vline("policy_start", line.policy_start.time, COLORS.policy, "policy start (now − retention)", "4 3", 12);
+    if (line.truncation) {
+      vline("truncation", line.truncation.time, COLORS.truncation,
+        line.truncation.truncated ? "log truncated to" : "log start", "2 2", 24);
+    }
     vline("now", line.now.time, COLORS.now, "now", null, 12);
 
     // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
@@ -154,12 +175,19 @@
     const click = (event) => {
       const svg = event.currentTarget, box = svg.getBoundingClientRect();
       const vx = (event.clientX - box.left) * W / box.width;
-      const when = new Date(from + (vx - PAD) / (W - 2 * PAD) * (to - from));
-      onPick(when);
+      onPick(new Date(from + (vx - PAD) / (W - 2 * PAD) * (to - from)));
     };
     return h("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "timeline " + status.cluster,
-      "data-testid": "tidb-pitr-timeline", style: { maxWidth: W, display: "block", fontFamily: FONT },
-      onClick: click }, parts);
+      "data-testid": "tidb-pitr-timeline", "data-zoom": zoom, style: { maxWidth: W, display: "block",
+        fontFamily: FONT }, onClick: click }, parts);
+  }
+
+  function ZoomButtons(props) {
+    return h("div", { role: "group", "aria-label": "timeline range", style: { display: "flex", gap: 4, margin: "4px 0" } },
+      Object.entries(ZOOMS).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
+        onClick: () => props.setZoom(key), style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "1px 8px",
+          fontSize: 12, background: props.zoom === key ? "#2b6cb0" : "white",
+          color: props.zoom === key ? "white" : "#1a202c" } }, label)));
   }
 
   function Legend() {
@@ -250,6 +278,7 @@
   function ClusterCard(props) {
     const { entry, showTso } = props;
     const [when, setWhen] = useState(null);
+    const [zoom, setZoom] = useState("policy");
     const status = entry.status;
     const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
       fontSize: 14, background: "white", color: "#1a202c" };
@@ -276,7 +305,8 @@
             h(Time, { at: g.from, showTso }), " to ", h(Time, { at: g.to, showTso }), ": ", g.cause)))
           : h("div", { style: { color: "#4a5568", marginTop: 4 } }, "No gaps.")),
       h(Section, { title: "Timeline" },
-        h(Timeline, { status, showTso, onPick: (d) => setWhen(d.getTime()) }), h(Legend)),
+        h(ZoomButtons, { zoom, setZoom }),
+        h(Timeline, { status, showTso, zoom, onPick: (d) => setWhen(d.getTime()) }), h(Legend)),
       h("div", { style: { display: "flex", gap: 8, marginTop: 6 } },
         when ? null : h("button", { type: "button", onClick: () => setWhen(Date.parse(win.latest.time || status.generated_at)),
           style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 8px" } }, "Restore to a time…")),
@@ -288,7 +318,10 @@
             h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
               `warn ${duration(rpo.warn_seconds)}, critical ${duration(rpo.critical_seconds)}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
-          h(Row, { label: "Log backup" }, rpo.log_backup || "none running")),
+          h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
+          h(Row, { label: "Log reaches back to" }, status.timeline.truncation ?
+            [h(Time, { key: "t", at: status.timeline.truncation, showTso }),
+              status.timeline.truncation.truncated ? " (truncated)" : " (its start)"] : "—")),
         h(Section, { title: "Last snapshot" }, last ? [
           h(Row, { key: "n", label: "Name" }, last.name, last.managed ? "" : " (not managed here)"),
           h(Row, { key: "s", label: "State" }, h(Badge, { color: last.state === "Complete" ? COLORS.ok :
@@ -297,11 +330,14 @@
         ] : "none"),
         h(Section, { title: "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
           : plan.refused ? h("div", { style: { color: COLORS.critical } }, plan.refused) : [
-            h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? plan.delete.map((d) => d.name).join(", ")
-              : "nothing"),
+            h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? h("ul", { style: { margin: 0,
+              paddingLeft: 16 } }, plan.delete.map((d) => h("li", { key: d.name, title: d.commit_time ?
+              "commitTs " + utc(d.commit_time) : "" }, d.name))) : "nothing"),
             h(Row, { key: "t", label: "Would truncate to" }, plan.truncate_until ?
               h(Time, { at: plan.truncate_until, showTso }) : "no truncate"),
             h(Row, { key: "b", label: "Base kept" }, plan.base ? plan.base.name : "—"),
+            !plan.delete.length && !plan.truncate_until && plan.reasons.length ?
+              h(Row, { key: "w", label: "Why" }, plan.reasons[plan.reasons.length - 1]) : null,
           ]),
         h(Section, { title: "Last restore" }, entry.last_restore ? [
           h(Row, { key: "r", label: "Run" }, h("a", { href: url(`dags/${entry.dag_ids.restore}/runs/` +
