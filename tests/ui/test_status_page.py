@@ -6,6 +6,7 @@ second test runs it again through the REST API after replacing the log backup.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -16,6 +17,7 @@ import pytest
 from airflow_stack import CLUSTER, NAMESPACE, UI_TARGET, Stack
 from playwright.sync_api import Locator, Page, expect
 
+from .conftest import SCREENSHOTS as ARTIFACTS
 from .pages import run_state_badge
 
 pytestmark = pytest.mark.timeout(1200)
@@ -104,3 +106,14 @@ def test_a_replaced_log_backup_shows_a_gap(page: Page, stack: Stack, screenshot:
     expect(timeline).to_have_attribute("data-zoom", "hour")
     expect(timeline.locator("[data-kind=gap]")).to_have_count(1)
     screenshot(page, "2-last-hour")
+    (ARTIFACTS / "tidb-pitr-api-clusters.json").write_text(json.dumps(stack.api.call("GET", "/tidb-pitr/api/clusters"),
+                                                                     indent=2))
+
+
+def test_a_dag_page_has_its_clusters_tab(page: Page, stack: Stack, screenshot: Shot) -> None:
+    page.goto(stack.dag_url("restore"))
+    page.get_by_role("link", name="TiDB PITR cluster").or_(page.get_by_role("tab", name="TiDB PITR cluster")) \
+        .or_(page.get_by_role("button", name="TiDB PITR cluster")).first.click()
+    card = page.get_by_role("article", name=f"cluster {CLUSTER_ID}")
+    expect(card.get_by_role("region", name="Recoverable window")).to_contain_text("Earliest", timeout=30_000)
+    screenshot(page, "1-dag-tab")
