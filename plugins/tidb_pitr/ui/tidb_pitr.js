@@ -202,7 +202,7 @@
         "snapshot, not managed here"),
       item(h("path", { d: "M3,2L13,12M13,2L3,12", stroke: COLORS.failed, strokeWidth: 2.5 }), "failed snapshot"),
       item(h("rect", { x: 3, y: 2, width: 10, height: 10, fill: COLORS.running }), "running"),
-      "Click inside the green band to restore to that time.");
+      h("div", { style: { marginTop: 2 } }, "Click inside the green band to restore to that time; hover for details."));
   }
 
   // -- restore to here -----------------------------------------------------------------------------------------------
