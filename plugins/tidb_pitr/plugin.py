@@ -1,5 +1,5 @@
-"""The Airflow plugin: the custom timetable (needed to (de)serialize DAGs that use it), macros, and the listener
-that writes run notes."""
+"""The Airflow plugin: the custom timetable (needed to (de)serialize DAGs that use it), macros, the listener
+that writes run notes, and the TiDB PITR page (a FastAPI app under /tidb-pitr and the React app it serves)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from airflow.plugins_manager import AirflowPlugin
 from .run_notes import run_notes
 from .timetables import EveryNDaysTimetable
 from .tso import tso_iso
+from .ui.lazy import LazyAsgiApp
+
+URL_PREFIX = "/tidb-pitr"  # tidb_pitr.ui.app's routes are below it
+BUNDLE_URL = f"{URL_PREFIX}/static/tidb_pitr.js"
 
 
 def tso_to_iso(ts: int | str) -> str:
@@ -20,3 +24,11 @@ class TidbPitrPlugin(AirflowPlugin):
     timetables = [EveryNDaysTimetable]
     macros = [tso_to_iso]
     listeners = [run_notes]
+    fastapi_apps = [{"app": LazyAsgiApp("tidb_pitr.ui.app:app"), "url_prefix": URL_PREFIX, "name": "TiDB PITR status"}]
+    # One component, two places: the whole page in the nav, and the DAG's own cluster on each of its DAGs' pages
+    # (the component gets `dagId` there and shows only that cluster).
+    react_apps = [
+        {"name": "TiDB PITR", "bundle_url": BUNDLE_URL, "destination": "nav", "url_route": "tidb-pitr",
+         "nav_top_level": True},
+        {"name": "TiDB PITR cluster", "bundle_url": BUNDLE_URL, "destination": "dag", "url_route": "tidb-pitr-dag"},
+    ]

@@ -58,7 +58,7 @@ def check_not_held(cluster: ClusterConfig, inventory: Inventory) -> None:
             f" nothing is deleted or truncated until a later run of {cluster.dag_id('snapshot')} succeeds")
 
 
-def _restores_in_progress(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory) -> list[Protection]:
+def restores_in_progress(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory) -> list[Protection]:
     """Restores pending or running from this cluster's backups (their CRs), and restores about to start
     (their leases): their bases stay, and the log is not truncated past them."""
     now = datetime.now(UTC)
@@ -104,7 +104,7 @@ def plan_for(cluster: ClusterConfig, *, dry_run: bool, run: str = "") -> dict[st
 
 def _plan(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory, *, dry_run: bool,
           lease_taken: bool) -> dict[str, Any]:
-    protections = _restores_in_progress(hook, cluster, inventory)
+    protections = restores_in_progress(hook, cluster, inventory)
     owned = snapshot_ownership(cluster.name, cluster.storage.cr_block(), cluster.storage.root)
     plan = plan_retention(inventory.snapshots, inventory.logs, now=datetime.now(UTC), retention=cluster.retention,
                           managed=owned, protections=protections)

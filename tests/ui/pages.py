@@ -72,8 +72,9 @@ def submit(form: Locator) -> str:
 
 def wait_for_run_page(page: Page, run_id: str) -> None:
     """Until the run's page has drawn its state and its task list (after a reload it shows placeholders first)."""
-    expect(run_state_badge(page, run_id)).to_be_visible()
-    expect(page.get_by_role("table").get_by_role("link", name="plan", exact=True)).to_be_visible()
+    # On a loaded 2-core machine the run's page can take well over the default 5 s to draw after a reload.
+    expect(run_state_badge(page, run_id)).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("table").get_by_role("link", name="plan", exact=True)).to_be_visible(timeout=30_000)
 
 
 def run_state_badge(page: Page, run_id: str) -> Locator:

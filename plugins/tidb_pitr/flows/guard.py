@@ -20,6 +20,7 @@ DOC = """
 | `ensure_log_backup` | creates it when there is none (storage `{root}/log-backup`), resumes a paused one, and fails loudly on Failed or an error pause, saying what to do; never papers over them |
 | `measure_rpo` | checkpoint lag against the RPO: over {warn} logs a warning, over {critical} fails the run (alert on it). Right after a start there is no checkpoint for up to a tracker interval ({tracker}): that is *starting*, for {grace} more |
 | `publish_window` | computes the recoverable window from the live CRs and returns it (XCom) |
+| `publish_status` | what the TiDB PITR page shows (XCom): the window with the cause of each gap, the timeline (log coverage, every snapshot, the truncation point), the checkpoint lag and its level, the last snapshot, the next retention plan as a dry run. Runs whatever failed before it |
 
 **Stopped** is terminal for a log backup CR. The guard then fails, saying so; trigger it with
 `start_new_log_backup` on to start `<name>-<n>` at `{root}/log-backup-<n>`, and take a snapshot after
@@ -65,6 +66,12 @@ def build(cluster: ClusterConfig) -> DAG:
 
             return current_window(cluster)
 
-        # Both are leaves, so a critical RPO fails the run even though the window is always published.
-        found >> ensure >> [measure_rpo(), publish_window()]
+        @task(trigger_rule="all_done")
+        def publish_status() -> dict[str, Any]:
+            from ..status_run import cluster_status
+
+            return cluster_status(cluster)
+
+        # All leaves, so a critical RPO fails the run even though the window and the status are always published.
+        found >> ensure >> [measure_rpo(), publish_window(), publish_status()]
     return dag

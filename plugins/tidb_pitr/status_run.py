@@ -1,0 +1,66 @@
+"""What the guard publishes for the status page every run: window, timeline, RPO, last snapshot, next retention.
+
+The web tier has no Kubernetes or storage credentials, so the page shows only this (the guard's XCom). It reads
+CRs only: the retention plan here is a dry run without the storage checks of the real run. No credentials in it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .checks import lag_seconds, starting
+from .config import ClusterConfig
+from .inventory import hook_for, load_inventory
+from .ownership import snapshot_ownership
+from .planning import plan_retention, recoverable_window
+from .planning.timeline import build_timeline, last_snapshot, rpo_level, window_with_causes
+from .retention_run import RetentionHeld, check_not_held, restores_in_progress
+from .tso import tso_iso, tso_str
+
+STATUS_VERSION = 1
+
+
+def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
+    warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
+    lag = lag_seconds(live.checkpoint_ts, now) if live is not None else None
+    level = rpo_level(lag, warn=warn, critical=critical, starting=live is not None and starting(live, cluster, now))
+    checkpoint = live.checkpoint_ts if live is not None else None
+    return {"log_backup": live.name if live is not None else None,
+            "checkpoint": {"ts": tso_str(checkpoint), "time": tso_iso(checkpoint)} if checkpoint else None,
+            "lag_seconds": lag, "level": level, "warn_seconds": warn, "critical_seconds": critical}
+
+
+def _retention(plan: Any) -> dict[str, Any]:
+    """The slim dry run: what would go, and how far the log would be truncated."""
+    data = plan.to_dict()
+    return {"dry_run": True, "policy_start": data["policy_start"], "base": data["base"],
+            "delete": [{"name": d["name"], "commit_ts": d["commit_ts"], "commit_time": d["commit_time"]}
+                       for d in data["delete"]],
+            "truncate_until": data["truncate_until"], "refused": data["refused"], "held": None,
+            "reasons": data["reasons"]}
+
+
+def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
+    hook = hook_for(cluster)
+    inventory = load_inventory(hook, cluster)
+    now = datetime.now(UTC)
+    owned = snapshot_ownership(cluster.name, cluster.storage.cr_block(), cluster.storage.root)
+    window = recoverable_window(inventory.snapshots, inventory.logs)
+    timeline = build_timeline(inventory.snapshots, inventory.logs, now=now, retention=cluster.retention,
+                              managed=owned, window=window)
+    try:
+        check_not_held(cluster, inventory)
+        plan = plan_retention(inventory.snapshots, inventory.logs, now=now, retention=cluster.retention,
+                              managed=owned, protections=restores_in_progress(hook, cluster, inventory))
+        retention = _retention(plan)
+    except RetentionHeld as held:
+        retention = {"dry_run": True, "held": str(held), "delete": [], "truncate_until": None, "refused": None,
+                     "base": None, "policy_start": None, "reasons": []}
+    return {
+        "version": STATUS_VERSION, "cluster": f"{cluster.namespace}/{cluster.name}",
+        "generated_at": now.isoformat().replace("+00:00", "Z"), "retention_seconds": cluster.retention.total_seconds(),
+        "window": window_with_causes(window), "timeline": timeline.to_dict(),
+        "rpo": _rpo(cluster, inventory.current_log(), now),
+        "last_snapshot": last_snapshot(inventory.snapshots, now, owned), "retention_plan": retention,
+    }

@@ -1,0 +1,109 @@
+"""`/tidb-pitr`: what the guard DAGs published, per configured cluster, read from Airflow's metadata DB.
+
+The web tier has no Kubernetes or storage credentials and needs none: the clusters come from the config file,
+everything else from the XComs and runs of the clusters' DAGs. Every route needs an Airflow user (the UI's
+`_token` cookie or a bearer token), and a cluster is listed only when that user may read its guard DAG.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
+from airflow.models.dagrun import DagRun
+from airflow.models.xcom import XComModel
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import ClusterConfig, ConfigError, load_config
+
+BUNDLE = Path(__file__).with_name("tidb_pitr.js")
+STATUS_TASK, DRILL_TASK = "publish_status", "record"
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/javascript", ".cjs")
+
+app = FastAPI(title="TiDB PITR", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _age(value: str | datetime | None, now: datetime) -> float | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (now - value).total_seconds() if value else None
+
+
+def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] | None:
+    """The `return_value` of `task_id` in the newest run of `dag_id` that has one, with that run's id and state."""
+    row = session.execute(
+        select(XComModel, DagRun.run_id, DagRun.state, DagRun.end_date)
+        .join(DagRun, XComModel.dag_run_id == DagRun.id)
+        .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value",
+               XComModel.map_index == -1)
+        .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    xcom, run_id, state, end = row
+    return {"value": XComModel.deserialize_value(xcom), "run_id": run_id, "run_state": str(state),
+            "run_end": _iso(end), "written": _iso(xcom.timestamp)}
+
+
+def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
+    run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)
+                          .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)).first()
+    if run is None:
+        return None
+    conf = run.conf or {}
+    return {"run_id": run.run_id, "state": str(run.state), "note": run.note, "start": _iso(run.start_date),
+            "end": _iso(run.end_date), "restore_time": conf.get("restore_time") or conf.get("restore_tso"),
+            "target_cluster": conf.get("target_cluster")}
+
+
+def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
+    kinds = ["log_guard", "snapshot", "retention", "restore"] + (["compaction"] if cluster.compaction else []) \
+        + (["drill"] if cluster.drill else [])
+    dag_ids = {kind: cluster.dag_id(kind) for kind in kinds}
+    published = newest_xcom(session, dag_ids["log_guard"], STATUS_TASK)
+    status = published.pop("value") if published else None
+    drill = None
+    if "drill" in dag_ids and dag_ids["drill"] in readable:
+        found = newest_xcom(session, dag_ids["drill"], DRILL_TASK)
+        drill = {**found, "record": found.pop("value")} if found else None
+    restore = last_run(session, dag_ids["restore"]) if dag_ids["restore"] in readable else None
+    return {
+        "name": cluster.name, "namespace": cluster.namespace, "id": f"{cluster.namespace}/{cluster.name}",
+        "timezone": cluster.timezone, "dag_ids": dag_ids,
+        "restore_targets": [{"value": k, "label": v} for k, v in cluster.target_choices().items()],
+        "status": status, "published": published,
+        "age_seconds": _age(status.get("generated_at"), now) if isinstance(status, dict) else None,
+        "last_restore": restore, "last_drill": drill,
+    }
+
+
+@app.get("/api/clusters")
+def clusters(user: GetUserDep, session: SessionDep) -> dict[str, Any]:
+    """Every configured cluster the user may read, with what its guard published last."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise HTTPException(status_code=500, detail=f"the clusters configuration cannot be read: {exc}") from None
+    readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
+    now = datetime.now(UTC)
+    shown = [c for c in config.clusters if c.dag_id("log_guard") in readable]
+    return {"now": _iso(now), "clusters": [cluster_entry(session, c, now, readable) for c in shown]}
+
+
+@app.get("/static/tidb_pitr.js", dependencies=[Depends(requires_authenticated())])
+def bundle() -> FileResponse:
+    """The page's code: plain JavaScript over the host's React (no build step)."""
+    return FileResponse(BUNDLE, media_type="text/javascript", headers={"Cache-Control": "no-cache"})

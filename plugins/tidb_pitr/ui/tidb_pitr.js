@@ -1,0 +1,399 @@
+// The TiDB PITR page, an Airflow 3.3 React app plugin. Plain JavaScript over the host's global React (no build
+// step): Airflow's UI imports this file and renders globalThis["TiDB PITR"] (the nav page) or
+// globalThis["TiDB PITR cluster"] (a DAG's tab, with props.dagId). It shows what the clusters' log backup guards
+// published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
+// session (the UI's _token cookie goes with every same-origin request).
+(function () {
+  "use strict";
+  const React = globalThis.React;
+  const h = React.createElement;
+  const { useState, useEffect, useCallback } = React;
+
+  const COLORS = {
+    ok: "#2f855a", warn: "#b7791f", critical: "#c53030", starting: "#2b6cb0",
+    coverage: "#cbd5e0", restorable: "#68d391", gap: "#fc8181", truncation: "#805ad5", now: "#1a202c",
+    policy: "#4a5568", complete: "#2f855a", failed: "#c53030", running: "#dd6b20", foreign: "#3182ce",
+  };
+  const FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
+
+  function url(path) {
+    return new URL(path, document.baseURI).href;
+  }
+
+  // -- time and durations: the user's timezone on screen, UTC on hover --------------------------------------------
+  const LOCAL = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short",
+  });
+
+  function utc(iso) {
+    return iso ? new Date(iso).toISOString().replace(".000Z", "Z") + " (UTC)" : "";
+  }
+
+  function Time(props) {
+    const at = props.at; // {ts, time} or an ISO string
+    const iso = typeof at === "string" ? at : at && at.time;
+    if (!iso) return h("span", null, "—");
+    const ts = typeof at === "object" && at.ts;
+    return h("span", { title: utc(iso), className: "tidb-pitr-time" }, LOCAL.format(new Date(iso)),
+      props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts) : null);
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    let s = Math.max(0, Math.round(seconds));
+    const parts = [];
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]]) {
+      const n = Math.floor(s / size);
+      s -= n * size;
+      if (n && parts.length < 2) parts.push(n + unit);
+    }
+    return parts.length ? parts.join(" ") : "0s";
+  }
+
+  function localInputValue(date) { // for <input type=datetime-local>: the user's local time, to the second
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:` +
+      `${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+
+  // -- small pieces ------------------------------------------------------------------------------------------------
+  function Section(props) {
+    return h("section", { "aria-label": props.title, style: { marginTop: 14 } },
+      h("h3", { style: { fontSize: 15, fontWeight: 600, margin: "0 0 6px" } }, props.title), props.children);
+  }
+
+  function Row(props) {
+    return h("div", { style: { display: "flex", gap: 8, margin: "2px 0", lineHeight: 1.5 } },
+      h("span", { style: { minWidth: 130, flexShrink: 0, color: "#4a5568" } }, props.label), h("span", null, props.children));
+  }
+
+  function Badge(props) {
+    return h("span", {
+      className: "tidb-pitr-badge", "data-level": props.level,
+      style: { background: props.color, color: "white", borderRadius: 4, padding: "1px 7px", fontSize: 13,
+        fontWeight: 600 },
+    }, props.children);
+  }
+
+  // -- the timeline ------------------------------------------------------------------------------------------------
+  const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
+
+  const ZOOMS = { policy: "retention period", day: "last 24 hours", hour: "last hour" };
+  const STEPS = [60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400]
+    .map((s) => s * 1000);
+
+  function span(line, zoom) { // [from, to] in ms: the published range, or the last day / hour before now
+    const now = Date.parse(line.now.time), to = Date.parse(line.range.to.time);
+    if (zoom === "day") return [now - 86400000, now + 3600000];
+    if (zoom === "hour") return [now - 3600000, now + 180000];
+    return [Date.parse(line.range.from.time), to];
+  }
+
+  function Timeline(props) {
+    const { status, showTso, onPick, zoom } = props;
+    const line = status.timeline;
+    const [from, to] = span(line, zoom);
+    const pos = (ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
+    const x = (iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
+    const inRange = (iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
+    const overlaps = (a, b) => Date.parse(b) > from && Date.parse(a) < to;
+    const parts = [];
+
+    // Ticks at a round step giving about ten labels, in the user's timezone.
+    const step = STEPS.find((s) => (to - from) / s <= 12) || STEPS[STEPS.length - 1];
+    const offset = new Date(from).getTimezoneOffset() * 60000;
+    const daily = step >= 86400000;
+    for (let t = Math.ceil((from - offset) / step) * step + offset; t < to; t += step) {
+      const tx = pos(t);
+      parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: "#a0aec0" }));
+      if (tx > 30 && tx < W - 30) {
+        const d = new Date(t);
+        parts.push(h("text", { key: "label" + t, x: tx, y: AXIS_Y + 14, fontSize: 11, textAnchor: "middle",
+          fill: "#4a5568" }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+          : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })));
+      }
+    }
+    parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: "#a0aec0" }));
+
+    // Log coverage: grey where the log has data, green where a restore can reach.
+    line.coverage.forEach((seg, i) => {
+      if (!overlaps(seg.from.time, seg.to.time)) return;
+      parts.push(h("rect", { key: "cov" + i, "data-kind": "coverage", x: x(seg.from.time), y: BAND_Y,
+        width: Math.max(1, x(seg.to.time) - x(seg.from.time)), height: BAND_H, fill: COLORS.coverage },
+        h("title", null, `log backup ${seg.log} (${seg.state}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
+      if (seg.restorable_from && overlaps(seg.restorable_from.time, seg.to.time)) {
+        parts.push(h("rect", { key: "rest" + i, "data-kind": "restorable", x: x(seg.restorable_from.time), y: BAND_Y,
+          width: Math.max(1, x(seg.to.time) - x(seg.restorable_from.time)), height: BAND_H, fill: COLORS.restorable,
+          style: { cursor: "crosshair" } },
+          h("title", null, "restorable: click to restore to this time")));
+      }
+    });
+    // Gaps over the coverage (at least a few pixels wide, so a short one is seen): nothing here can be restored.
+    line.gaps.forEach((gap, i) => {
+      if (!overlaps(gap.from.time, gap.to.time)) return;
+      parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + gap.cause,
+        x: x(gap.from.time), y: BAND_Y - 4, width: Math.max(4, x(gap.to.time) - x(gap.from.time)),
+        height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
+        h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${gap.cause}`)));
+    });
+    // Policy start, truncation point, now; labels turn left near the right edge.
+    const vline = (key, iso, color, label, dash, y) => {
+      if (!inRange(iso)) return;
+      const lx = x(iso), right = lx > W - 140;
+      parts.push(h("g", { key, "data-kind": key },
+        h("line", { x1: lx, x2: lx, y1: y - 10, y2: AXIS_Y, stroke: color, strokeWidth: 2, strokeDasharray: dash }),
+        h("text", { x: right ? lx - 4 : lx + 4, y, fontSize: 11, fill: color, textAnchor: right ? "end" : "start" },
+          label), h("title", null, `${label}: ${utc(iso)}`)));
+    };
+    vline("policy_start", line.policy_start.time, COLORS.policy, "policy start (now − retention)", "4 3", 12);
+    if (line.truncation) {
+      vline("truncation", line.truncation.time, COLORS.truncation,
+        line.truncation.truncated ? "log truncated to" : "log start", "2 2", 24);
+    }
+    vline("now", line.now.time, COLORS.now, "now", null, 12);
+
+    // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
+    line.marks.filter((m) => inRange(m.time)).forEach((m) => {
+      const mx = x(m.time), title = `snapshot ${m.name}: ${m.state}${m.managed ? "" :
+        " — not managed here (" + m.not_managed_because + ")"}, ${utc(m.time)}` + (showTso && m.ts ? `, TSO ${m.ts}` : "");
+      let shape;
+      if (m.state === "Failed" || m.state === "Invalid") {
+        shape = h("path", { d: `M${mx - 5},${MARK_Y - 5}L${mx + 5},${MARK_Y + 5}M${mx + 5},${MARK_Y - 5}L${mx - 5},${MARK_Y + 5}`,
+          stroke: COLORS.failed, strokeWidth: 2.5 });
+      } else if (m.state === "Complete") {
+        shape = h("circle", { cx: mx, cy: MARK_Y, r: 6, fill: m.managed ? COLORS.complete : "white",
+          stroke: m.managed ? COLORS.complete : COLORS.foreign, strokeWidth: 2 });
+      } else {
+        shape = h("rect", { x: mx - 5, y: MARK_Y - 5, width: 10, height: 10, fill: COLORS.running });
+      }
+      parts.push(h("g", { key: "mark" + m.name, "data-kind": "snapshot", "data-state": m.state,
+        "data-managed": String(m.managed), "aria-label": "snapshot " + m.name },
+        h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: "#a0aec0" }), shape, h("title", null, title)));
+    });
+
+    const click = (event) => {
+      const svg = event.currentTarget, box = svg.getBoundingClientRect();
+      const vx = (event.clientX - box.left) * W / box.width;
+      onPick(new Date(from + (vx - PAD) / (W - 2 * PAD) * (to - from)));
+    };
+    return h("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "timeline " + status.cluster,
+      "data-testid": "tidb-pitr-timeline", "data-zoom": zoom, style: { maxWidth: W, display: "block",
+        fontFamily: FONT }, onClick: click }, parts);
+  }
+
+  function ZoomButtons(props) {
+    return h("div", { role: "group", "aria-label": "timeline range", style: { display: "flex", gap: 4, margin: "4px 0" } },
+      Object.entries(ZOOMS).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
+        onClick: () => props.setZoom(key), style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "1px 8px",
+          fontSize: 12, background: props.zoom === key ? "#2b6cb0" : "white",
+          color: props.zoom === key ? "white" : "#1a202c" } }, label)));
+  }
+
+  function Legend() {
+    const item = (shape, text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
+      marginRight: 14 } }, h("svg", { width: 16, height: 14 }, shape), text);
+    return h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 2 } },
+      item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.restorable }), "restorable"),
+      item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.coverage }), "log, no snapshot before"),
+      item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.gap }), "gap"),
+      item(h("circle", { cx: 8, cy: 7, r: 5, fill: COLORS.complete }), "snapshot, managed here"),
+      item(h("circle", { cx: 8, cy: 7, r: 5, fill: "white", stroke: COLORS.foreign, strokeWidth: 2 }),
+        "snapshot, not managed here"),
+      item(h("path", { d: "M3,2L13,12M13,2L3,12", stroke: COLORS.failed, strokeWidth: 2.5 }), "failed snapshot"),
+      item(h("rect", { x: 3, y: 2, width: 10, height: 10, fill: COLORS.running }), "running"),
+      h("div", { style: { marginTop: 2 } }, "Click inside the green band to restore to that time; hover for details."));
+  }
+
+  // -- restore to here -----------------------------------------------------------------------------------------------
+  function inWindow(window, date) {
+    if (!window || !window.earliest.time || !window.latest.time) return "there is no recoverable window";
+    const t = date.getTime();
+    if (t < Date.parse(window.earliest.time) || t > Date.parse(window.latest.time)) {
+      return `outside the recoverable window (${LOCAL.format(new Date(window.earliest.time))} to ` +
+        `${LOCAL.format(new Date(window.latest.time))})`;
+    }
+    const gap = window.gaps.find((g) => t > Date.parse(g.from.time) && t < Date.parse(g.to.time));
+    return gap ? "inside a gap: " + gap.cause : null;
+  }
+
+  function RestoreForm(props) {
+    const { entry, when, setWhen } = props;
+    const targets = entry.restore_targets;
+    const [target, setTarget] = useState(targets.length ? targets[0].value : "");
+    const [busy, setBusy] = useState(false);
+    const [result, setResult] = useState(null);
+    const date = when ? new Date(when) : null;
+    const valid = date && !isNaN(date.getTime());
+    const problem = valid ? inWindow(entry.status && entry.status.window, date) : "type a date and time";
+    const dagId = entry.dag_ids.restore;
+
+    const submit = async (event) => {
+      event.preventDefault();
+      setBusy(true);
+      setResult(null);
+      try {
+        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
+          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ logical_date: null,
+            conf: { restore_time: date.toISOString(), target_cluster: target } }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
+        setResult({ runId: body.dag_run_id });
+      } catch (error) {
+        setResult({ error: String(error.message || error) });
+      } finally {
+        setBusy(false);
+      }
+    };
+    const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
+    const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "4px 6px", fontSize: 14 };
+    return h("form", { "aria-label": "Restore to here", onSubmit: submit,
+      style: { border: "1px solid #cbd5e0", borderRadius: 6, padding: 12, marginTop: 10, background: "#f7fafc" } },
+      h("div", { style: { fontWeight: 600, marginBottom: 8 } }, `Restore ${entry.id} to a point in time`),
+      h("div", { style: { display: "flex", gap: 16, flexWrap: "wrap", alignItems: "flex-end" } },
+        h("label", { style: field }, "Restore to (your time zone)",
+          h("input", { type: "datetime-local", step: 1, name: "restore_time", style: input,
+            value: valid ? localInputValue(date) : "",
+            onChange: (e) => setWhen(e.target.value ? new Date(e.target.value).getTime() : null) })),
+        h("label", { style: field }, "Target cluster",
+          h("select", { name: "target_cluster", value: target, style: input, onChange: (e) => setTarget(e.target.value) },
+            targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
+        h("button", { type: "submit", disabled: busy || !!problem || !target,
+          style: { ...input, background: problem ? "#e2e8f0" : "#2b6cb0", color: problem ? "#718096" : "white",
+            fontWeight: 600, cursor: problem ? "not-allowed" : "pointer" } }, busy ? "Triggering…" : "Trigger restore"),
+        h("button", { type: "button", style: input, onClick: () => setWhen(null) }, "Close")),
+      valid ? h("div", { style: { fontSize: 13, marginTop: 6 } }, "UTC: ", h("code", null, date.toISOString())) : null,
+      problem ? h("div", { role: "alert", style: { color: COLORS.critical, fontSize: 13, marginTop: 6 } },
+        "Cannot restore: " + problem) : null,
+      result && result.runId ? h("div", { role: "status", style: { marginTop: 8 } }, "Triggered ",
+        h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(result.runId)}`),
+          style: { color: "#2b6cb0", textDecoration: "underline" } }, result.runId)) : null,
+      result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 8 } },
+        "Refused by Airflow: " + result.error) : null);
+  }
+
+  // -- one cluster -----------------------------------------------------------------------------------------------------
+  function ClusterCard(props) {
+    const { entry, showTso } = props;
+    const [when, setWhen] = useState(null);
+    const [zoom, setZoom] = useState("policy");
+    const status = entry.status;
+    const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
+      fontSize: 14, background: "white", color: "#1a202c" };
+    const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
+      h("h2", { style: { fontSize: 18, fontWeight: 700, margin: 0 } }, entry.id),
+      h("span", { style: { fontSize: 13, color: entry.age_seconds > 1800 ? COLORS.critical : "#4a5568" },
+        "data-testid": "data-age" }, status ? ["Published by ",
+          h("a", { href: url(`dags/${entry.dag_ids.log_guard}/runs/${encodeURIComponent(entry.published.run_id)}`),
+            style: { textDecoration: "underline" } }, "the guard"),
+          ` ${duration(entry.age_seconds)} ago`, entry.age_seconds > 1800 ? " — stale: is the guard DAG running?" : ""]
+          : "Nothing published yet: run the guard DAG " + entry.dag_ids.log_guard));
+    if (!status) return h("article", { style: card, "aria-label": "cluster " + entry.id }, header);
+
+    const win = status.window, rpo = status.rpo, last = status.last_snapshot, plan = status.retention_plan;
+    return h("article", { style: card, "aria-label": "cluster " + entry.id, "data-cluster": entry.id }, header,
+      h(Section, { title: "Recoverable window" },
+        win.earliest.time ? [
+          h(Row, { key: "e", label: "Earliest" }, h(Time, { at: win.earliest, showTso })),
+          h(Row, { key: "l", label: "Latest" }, h(Time, { at: win.latest, showTso })),
+          h(Row, { key: "s", label: "Span" }, duration(win.span_seconds)),
+        ] : h("div", { style: { color: COLORS.critical } }, "No recoverable window. " + win.notes.join("; ")),
+        status.timeline.gaps.length ? h("ul", { "aria-label": "gaps", style: { margin: "6px 0 0 18px", padding: 0 } },
+          status.timeline.gaps.map((g, i) => h("li", { key: i, style: { color: COLORS.critical } },
+            h(Time, { at: g.from, showTso }), " to ", h(Time, { at: g.to, showTso }), ": ", g.cause)))
+          : h("div", { style: { color: "#4a5568", marginTop: 4 } }, "No gaps.")),
+      h(Section, { title: "Timeline" },
+        h(ZoomButtons, { zoom, setZoom }),
+        h(Timeline, { status, showTso, zoom, onPick: (d) => setWhen(d.getTime()) }), h(Legend)),
+      h("div", { style: { display: "flex", gap: 8, marginTop: 6 } },
+        when ? null : h("button", { type: "button", onClick: () => setWhen(Date.parse(win.latest.time || status.generated_at)),
+          style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 8px" } }, "Restore to a time…")),
+      when ? h(RestoreForm, { entry, when, setWhen }) : null,
+      h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
+        h(Section, { title: "Log backup" },
+          h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
+            rpo.lag_seconds === null ? rpo.level : duration(rpo.lag_seconds) + " · " + rpo.level),
+            h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
+              `warn ${duration(rpo.warn_seconds)}, critical ${duration(rpo.critical_seconds)}`)),
+          h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
+          h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
+          h(Row, { label: "Log reaches back to" }, status.timeline.truncation ?
+            [h(Time, { key: "t", at: status.timeline.truncation, showTso }),
+              status.timeline.truncation.truncated ? " (truncated)" : " (its start)"] : "—")),
+        h(Section, { title: "Last snapshot" }, last ? [
+          h(Row, { key: "n", label: "Name" }, last.name, last.managed ? "" : " (not managed here)"),
+          h(Row, { key: "s", label: "State" }, h(Badge, { color: last.state === "Complete" ? COLORS.ok :
+            last.state === "Failed" ? COLORS.critical : COLORS.running }, last.state)),
+          h(Row, { key: "a", label: "Age" }, duration(last.age_seconds), " (", h(Time, { at: last.time }), ")"),
+        ] : "none"),
+        h(Section, { title: "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
+          : plan.refused ? h("div", { style: { color: COLORS.critical } }, plan.refused) : [
+            h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? h("ul", { style: { margin: 0,
+              paddingLeft: 16 } }, plan.delete.map((d) => h("li", { key: d.name, title: d.commit_time ?
+              "commitTs " + utc(d.commit_time) : "" }, d.name))) : "nothing"),
+            h(Row, { key: "t", label: "Would truncate to" }, plan.truncate_until ?
+              h(Time, { at: plan.truncate_until, showTso }) : "no truncate"),
+            h(Row, { key: "b", label: "Base kept" }, plan.base ? plan.base.name : "—"),
+            !plan.delete.length && !plan.truncate_until && plan.reasons.length ?
+              h(Row, { key: "w", label: "Why" }, plan.reasons[plan.reasons.length - 1]) : null,
+          ]),
+        h(Section, { title: "Last restore" }, entry.last_restore ? [
+          h(Row, { key: "r", label: "Run" }, h("a", { href: url(`dags/${entry.dag_ids.restore}/runs/` +
+            encodeURIComponent(entry.last_restore.run_id)), style: { textDecoration: "underline" } },
+            entry.last_restore.run_id)),
+          h(Row, { key: "s", label: "Outcome" }, entry.last_restore.state),
+          h(Row, { key: "t", label: "Restore to" }, entry.last_restore.restore_time ?
+            h(Time, { at: entry.last_restore.restore_time }) : "—", entry.last_restore.target_cluster ?
+            " into " + entry.last_restore.target_cluster : ""),
+          entry.last_restore.note ? h(Row, { key: "n", label: "Note" }, entry.last_restore.note) : null,
+        ] : "none yet"),
+        h(Section, { title: "Last drill" }, !entry.dag_ids.drill ? "no drill configured" : entry.last_drill ? [
+          h(Row, { key: "v", label: "Verdict" }, entry.last_drill.record.verdict),
+          h(Row, { key: "s", label: "Summary" }, entry.last_drill.record.summary),
+          h(Row, { key: "w", label: "Recorded" }, h(Time, { at: entry.last_drill.written })),
+        ] : "none yet")));
+  }
+
+  // -- the page ------------------------------------------------------------------------------------------------------
+  function TidbPitrPage(props) {
+    const [data, setData] = useState(null);
+    const [error, setError] = useState(null);
+    const [showTso, setShowTso] = useState(false);
+    const load = useCallback(() => {
+      fetch(url("tidb-pitr/api/clusters"), { credentials: "same-origin" })
+        .then((r) => r.ok ? r.json() : r.text().then((t) => { throw new Error(`${r.status}: ${t}`); }))
+        .then((d) => { setData(d); setError(null); }, (e) => setError(String(e.message || e)));
+    }, []);
+    useEffect(() => {
+      load();
+      const timer = setInterval(load, 60000);
+      return () => clearInterval(timer);
+    }, [load]);
+
+    let clusters = data ? data.clusters : [];
+    if (props && props.dagId) { // a DAG's tab: only the cluster that DAG belongs to
+      clusters = clusters.filter((c) => Object.values(c.dag_ids).includes(props.dagId));
+    }
+    const page = { fontFamily: FONT, padding: 16, maxWidth: 1100, color: "inherit" };
+    return h("div", { style: page, "data-testid": "tidb-pitr-page" },
+      h("div", { style: { display: "flex", alignItems: "center", gap: 16, marginBottom: 12 } },
+        h("h1", { style: { fontSize: 22, fontWeight: 700, margin: 0 } }, "TiDB PITR"),
+        h("label", { style: { fontSize: 13 } }, h("input", { type: "checkbox", checked: showTso,
+          onChange: (e) => setShowTso(e.target.checked), style: { marginRight: 4 } }), "Show TSOs"),
+        h("button", { type: "button", onClick: load, style: { border: "1px solid #a0aec0", borderRadius: 4,
+          padding: "2px 8px", fontSize: 13 } }, "Reload")),
+      h("p", { style: { fontSize: 13, color: "#718096", margin: "0 0 12px" } },
+        "What each cluster's log backup guard published on its last run. Times in your time zone; hover for UTC."),
+      error ? h("div", { role: "alert", style: { color: COLORS.critical } }, "Could not load: " + error) : null,
+      !data && !error ? "Loading…" : null,
+      data && !clusters.length ? h("div", null, props && props.dagId ? "This DAG is not a TiDB PITR DAG."
+        : "No clusters configured (or none you may read).") : null,
+      clusters.map((c) => h(ClusterCard, { key: c.id, entry: c, showTso })));
+  }
+
+  globalThis["TiDB PITR"] = TidbPitrPage;
+  globalThis["TiDB PITR cluster"] = TidbPitrPage;
+  globalThis.AirflowPlugin = TidbPitrPage;
+})();

@@ -1,0 +1,31 @@
+"""The TiDB PITR page's registration: where it appears, what it loads, and that loading the plugin stays cheap."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tidb_pitr.plugin import BUNDLE_URL, URL_PREFIX, TidbPitrPlugin
+
+BUNDLE = Path(__file__).resolve().parents[3] / "plugins" / "tidb_pitr" / "ui" / "tidb_pitr.js"
+
+
+def test_the_page_is_in_the_nav_and_on_dag_pages_from_one_bundle():
+    apps = {a["name"]: a for a in TidbPitrPlugin.react_apps}
+    assert apps["TiDB PITR"]["destination"] == "nav" and apps["TiDB PITR cluster"]["destination"] == "dag"
+    assert {a["bundle_url"] for a in apps.values()} == {BUNDLE_URL} and BUNDLE_URL.startswith(URL_PREFIX + "/")
+    assert len({a["url_route"] for a in apps.values()}) == 2  # Airflow drops a react app whose route repeats
+    (mounted,) = TidbPitrPlugin.fastapi_apps
+    assert mounted["url_prefix"] == URL_PREFIX and not URL_PREFIX.startswith(("/api/v2", "/ui", "/auth"))
+    text = BUNDLE.read_text()
+    for name in apps:  # the host renders globalThis[<name>]
+        assert f'globalThis["{name}"] = TidbPitrPage' in text
+    assert "require(" not in text and "\nimport " not in text  # a plain script over the host's React
+
+
+def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
+    probe = ("import sys, tidb_pitr.plugin; "
+             "print(sorted(m for m in ('fastapi', 'tidb_pitr.ui.app') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BUNDLE.parents[2]), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
