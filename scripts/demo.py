@@ -185,7 +185,9 @@ def _both_zones(when: datetime) -> str:
 def how_to_restore_from_ui(stack: Stack) -> None:
     """What to click for a restore of one's own: the DAG, the target left empty for it, the window now."""
     window = window_times(window_now(stack))
-    say(f"Restore from the UI: open {stack.dag_url('restore')} and press Trigger;")
+    say(f"The TiDB PITR page ({stack.url}/plugin/tidb-pitr, also under the nav's TiDB PITR entry) draws the "
+        "window: click inside its green band to restore to that time.")
+    say(f"Or restore from the DAG's form: open {stack.dag_url('restore')} and press Trigger;")
     say(f"  Target cluster: pick \"{stack.target_label(UI_TARGET)}\": it is empty "
         f"({TARGET} now holds the demo's restore and would be refused);")
     if window is None:
