@@ -3,6 +3,7 @@ small DAG passes each one to the cluster's notifiers, seconds after the lag cros
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
@@ -45,7 +46,8 @@ def rpo_asset(cluster: ClusterConfig) -> Asset:
 def alerts_from(events: Any) -> list[dict[str, Any]]:
     """The watcher's payloads out of the triggering asset events, oldest first (several may make one run)."""
     out = []
-    for event in events or ():
+    # In the order they happened (a stable sort: events without a timestamp keep the order given).
+    for event in sorted(events or (), key=lambda e: getattr(e, "timestamp", None) or datetime.min.replace(tzinfo=UTC)):
         payload = (getattr(event, "extra", None) or {}).get("payload")
         if isinstance(payload, dict) and payload.get("level"):
             out.append(payload)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -97,8 +98,11 @@ def asset_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         run, session = real(**kwargs), kwargs["session"]
         uri = kwargs["dag"].timetable.asset_condition.objects[0].uri
         asset = session.query(AssetModel).filter(AssetModel.uri == uri).one()
-        for payload in payloads:
-            event = AssetEvent(asset_id=asset.id, extra={"from_trigger": True, "payload": payload})
+        start = datetime.now(UTC)
+        for index, payload in enumerate(payloads):
+            # A second apart, as the watcher's events are: the run sees them in the order they happened.
+            event = AssetEvent(asset_id=asset.id, extra={"from_trigger": True, "payload": payload},
+                               timestamp=start + timedelta(seconds=index))
             session.add(event)
             run.consumed_asset_events.append(event)
         session.commit()
