@@ -44,6 +44,10 @@ def _differing(restored: dict[str, Any], source: dict[str, Any]) -> list[str]:
 def test_one_row_of_the_table_is_wrong_after_the_next_restore_then_restores_are_exact(sandbox, crs, new_cluster):
     ns, cluster = new_cluster()
     log_name, _ = _start_log(crs, GROUP, ns, cluster, s3_storage(f"{cluster}/log"))
+    # The snapshot must hold rows of both tables the fault names below: wait for the workload to write them (a
+    # clean-clone run once took the snapshot before the first shop.orders row).
+    wait_for(lambda: sandbox.rows(ns, cluster)["rows"],
+             lambda rows: all(any(k.startswith(p) for k in rows) for p in ("shop/orders/", "crm/events/")))
     snap = unique("snap")
     crs.create_namespaced_custom_object(GROUP, VERSION, ns, "backups",
                                         _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}")))
