@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from .api import RESTORES
-from .config import ClusterConfig
+from .config import ClusterConfig, DrillConfig
 from .hooks.kubernetes import TidbOperatorHook
 from .inventory import Inventory, hook_for, load_inventory
 from .leases import release_restore_lease, retention_lease, take_restore_lease
@@ -264,7 +264,8 @@ def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str,
     except Exception as exc:  # the driver's own errors
         raise RestoreRefused(f"verify: the source's GC safe point could not be read through "
                              f"{cluster.sql_conn_id!r}: {type(exc).__name__}: {exc}") from exc
-    headroom = cluster.drill.gc_headroom if cluster.drill else timedelta(minutes=2)
+    headroom = (cluster.drill.gc_headroom if cluster.drill
+                else DrillConfig.model_fields["gc_headroom"].default)  # one default, the drill's
     readable = verifiable(target_ts, gc, headroom)
     note = ("verify: every user table will be compared with the source as of the restore time" if readable else
             f"verify: the restore time is older than the source's GC safe point {tso_iso(gc.safe_point_ts)}: the "

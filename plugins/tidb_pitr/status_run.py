@@ -14,7 +14,8 @@ from .config import ClusterConfig
 from .inventory import hook_for, load_inventory
 from .ownership import snapshot_ownership
 from .planning import plan_retention, recoverable_window
-from .planning.timeline import build_timeline, last_snapshot, rpo_level, window_with_causes
+from .planning.rpo import rpo_level
+from .planning.timeline import build_timeline, last_snapshot, window_with_causes
 from .retention_run import RetentionHeld, check_not_held, restores_in_progress
 from .tso import tso_iso, tso_str
 
@@ -24,7 +25,7 @@ STATUS_VERSION = 1
 def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
     lag = lag_seconds(live.checkpoint_ts, now) if live is not None else None
-    level = rpo_level(lag, warn=warn, critical=critical, starting=live is not None and starting(live, cluster, now))
+    level = rpo_level(lag, warn, critical, starting=live is not None and starting(live, cluster, now))
     checkpoint = live.checkpoint_ts if live is not None else None
     return {"log_backup": live.name if live is not None else None,
             "checkpoint": {"ts": tso_str(checkpoint), "time": tso_iso(checkpoint)} if checkpoint else None,

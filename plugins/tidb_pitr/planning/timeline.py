@@ -171,15 +171,6 @@ def window_with_causes(window: Window) -> dict[str, Any]:
     return out
 
 
-def rpo_level(lag_seconds: float | None, *, warn: float, critical: float, starting: bool) -> str:
-    """ok / warn / critical against the thresholds; *starting* for a log with no checkpoint yet, just started."""
-    if lag_seconds is None:
-        return "starting" if starting else "critical"
-    if lag_seconds <= warn:
-        return "ok"
-    return "warn" if lag_seconds <= critical else "critical"
-
-
 def last_snapshot(snapshots: Sequence[BackupView], now: datetime,
                   managed: Ownership = lambda view: None) -> dict[str, Any] | None:
     """The newest snapshot CR (by creation, then commitTs): its state and how old it is."""

@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from tidb_pitr.planning import recoverable_window
-from tidb_pitr.planning.timeline import build_timeline, last_snapshot, rpo_level, window_with_causes
+from tidb_pitr.planning.rpo import rpo_level
+from tidb_pitr.planning.timeline import build_timeline, last_snapshot, window_with_causes
 from tidb_pitr.tso import dt_to_tso, tso_iso
 
 from .crs import log, snapshot
@@ -56,9 +57,9 @@ def test_marks_say_state_and_ownership_and_json_holds_tsos_as_strings():
 
 
 def test_rpo_levels_and_the_last_snapshot():
-    assert [rpo_level(x, warn=600, critical=1800, starting=False) for x in (10, 600, 601, 1800, 1801, None)] == [
+    assert [rpo_level(x, 600, 1800, starting=False) for x in (10, 600, 601, 1800, 1801, None)] == [
         "ok", "ok", "warn", "warn", "critical", "critical"]
-    assert rpo_level(None, warn=600, critical=1800, starting=True) == "starting"
+    assert rpo_level(None, 600, 1800, starting=True) == "starting"
     snaps = [snapshot("a", ts(-3), created=T - timedelta(days=3)),
              snapshot("b", None, "Failed", created=T - timedelta(hours=2))]
     newest = last_snapshot(snaps, T)
