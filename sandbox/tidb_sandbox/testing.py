@@ -29,6 +29,7 @@ from .sql.credentials import env_var as sql_env_var
 FAST_SETTINGS = {
     "step_delay": 0.05, "backup_duration": 0.3, "restore_duration": 0.3, "truncate_duration": 0.1,
     "compact_duration": 0.2, "checkpoint_interval": 0.3, "tracker_interval": 0.6, "storage_checkpoint_lag": 0.3,
+    "tidb_connect_timeout": 1.5, "tidb_connect_poll": 0.25,
 }
 START_TIMEOUT = 180.0
 

@@ -52,6 +52,10 @@ class SimConfig:
     stores: int = 3  # TiKV stores the data is spread over in storage
     # TiDB Operator v2 (main, v2.0.1) has no CompactBackup controller; its older docs showed one working.
     v2_compact_controller: bool = False
+    # Dumpling/Lightning Jobs retry their TiDB login every 5 s for 30 min upstream (constants.PollInterval,
+    # CheckTimeout), then fail with the poll's timeout; scaled down here.
+    tidb_connect_timeout: float = 3.0
+    tidb_connect_poll: float = 0.5
     kernel_sync: bool = True  # v1.6.4+ log-backup kernel-state sync (error pause reported as RetryFailed)
 
     def update(self, changes: dict[str, Any]) -> None:

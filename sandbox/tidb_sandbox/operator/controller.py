@@ -18,6 +18,8 @@ from .cleaner import BackupCleaner
 from .common import V2_GROUP
 from .compact import run_compact
 from .context import Context
+from .export import admit_logical, is_logical, run_export, validate_logical
+from .lightning import run_import
 from .logbackup import LogBackupController
 from .restore import admit_restore, run_restore, validate_restore
 from .snapshot import admit_snapshot, run_snapshot_backup, validate_backup
@@ -139,6 +141,9 @@ class Operator:
         phase = status.get("phase")
         if phase == "Invalid":
             return
+        if is_logical(spec):
+            self._reconcile_logical(rt, obj, "backups", snapshot_key)
+            return
         if phase is None or (phase == "RetryFailed" and spec.get("backupMode") != "log"):
             message = validate_backup(rt, obj)
             if message:
@@ -164,12 +169,31 @@ class Operator:
         key = f"restore:{rt.group}/{namespace}/{name}"
         if phase not in (None, "RetryFailed") or self.ctx.job_running(key):
             return
+        if is_logical(obj.get("spec") or {}):
+            self._reconcile_logical(rt, obj, "restores", key)
+            return
         message = validate_restore(obj)
         if message:
             self._invalid(rt, obj, message)
             return
         if admit_restore(self.ctx, rt, obj):
             self.ctx.start_job(key, lambda: run_restore(self.ctx, rt, namespace, name))
+
+    def _reconcile_logical(self, rt: ResourceType, obj: dict[str, Any], plural: str, key: str) -> None:
+        """Dumpling (`from:`) and Lightning (`to:`) CRs: validated, admitted, then their Job (export.py,
+        lightning.py)."""
+        phase = (obj.get("status") or {}).get("phase")
+        if phase not in (None, "RetryFailed") or self.ctx.job_running(key):
+            return
+        access = "from" if plural == "backups" else "to"
+        message = validate_logical(rt, obj, access)
+        if message:
+            self._invalid(rt, obj, message)
+            return
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if admit_logical(self.ctx, rt, obj, access):
+            job = run_export if plural == "backups" else run_import
+            self.ctx.start_job(key, lambda: job(self.ctx, rt, namespace, name))
 
     def _reconcile_compact(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.group == V2_GROUP and not self.ctx.config.v2_compact_controller:

@@ -25,7 +25,7 @@ def validate_backup(rt: ResourceType, obj: dict[str, Any]) -> str | None:
     where = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
     br = spec.get("br")
     if not br:
-        return f"missing br config in spec of {where} (Dumpling backups are not simulated)"
+        return f"missing br config in spec of {where}"
     if not br.get("cluster"):
         return f"cluster should be configured for BR in spec of {where}"
     block = storage_block(spec)

@@ -1,0 +1,106 @@
+"""TiDB Lightning restores (v1 `Restore` with `to:` and no `br`): Scheduled -> Running -> Complete | Failed.
+
+Follows backup-manager's `import` (`cmd/backup-manager/app/import/manager.go`, `import.go`, release-1.6): the
+Job downloads `spec.s3.path` (`GetBackupDataPath`; the `.tgz` a Dumpling Backup's `backupPath` names), unpacks
+it, reads the commit TS from `metadata`, runs Lightning (`--backend=tidb`) against `to:`, and completes with
+`commitTs`, `timeStarted`, `timeCompleted`. Each step fails with its own reason and message.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from functools import partial
+from itertools import count
+from typing import Any
+
+from ..k8s.crd import ResourceType
+from ..storage import dumpling_layout
+from .common import now, sleep
+from .context import Context, StorageFailure, storage_block
+from .export import LOGICAL_STORAGE, Access, connect_error, resolve_host
+
+ROOT = "/backup"  # constants.BackupRootPath: where the Job puts what it downloads
+
+
+def _split_path(kind: str, path: str) -> tuple[str, str, str]:
+    """`s3://bucket/dir/backup-x.tgz` (or without the scheme) -> (bucket, dir, file)."""
+    rest = path.split("://", 1)[1] if "://" in path else path
+    bucket, _, key = rest.partition("/")
+    return bucket, posixpath.dirname(key), posixpath.basename(key)
+
+
+async def run_import(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
+    condition = partial(ctx.set_condition, rt, namespace, name)
+    await sleep(ctx.config.step_delay)
+    obj = ctx.get(rt, namespace, name)
+    if obj is None:
+        return
+    spec = obj.get("spec") or {}
+    block = storage_block(spec)
+    kind = next(iter(block)) if block else "unknown"
+    if kind not in LOGICAL_STORAGE:  # makeImportJob: RetryFailed upstream, the Job is never made
+        condition("RetryFailed", "UnsupportedStorageType", f"restore {namespace}/{name}, unsupported storage "
+                                                           f"type {kind}")
+        return
+    conf = block[kind]
+    raw = conf.get("path") or ""
+    backup_path = raw if raw.startswith(f"{kind}://") else f"{kind}://{raw}"
+    started = time.monotonic()
+    time_started = now()
+    condition("Running")
+    bucket, prefix, file = _split_path(kind, backup_path)
+    local = posixpath.join(ROOT, backup_path.split("://", 1)[1])
+    try:
+        location = ctx.open_storage(namespace, {kind: {**conf, "bucket": bucket, "prefix": prefix}})
+        data = await ctx.io(location.get, file)
+    except StorageFailure as err:
+        condition("Failed", "DownloadBackupDataFailed", f"download backup {backup_path} data failed, err: "
+                                                        f"{err.message}")
+        return
+    except Exception as err:
+        message = getattr(err, "message", err)
+        condition("Failed", "DownloadBackupDataFailed",
+                  f"download backup {backup_path} data failed, err: cluster {namespace}/{name}, execute rclone "
+                  f"copyto command for download backup data {backup_path} failed, errMsg: {message}, "
+                  "err: exit status 3")
+        return
+    folder = file.removesuffix(dumpling_layout.ARCHIVE_EXTENSION)
+    try:
+        files = dumpling_layout.unarchive(data, folder)
+    except ValueError as err:
+        condition("Failed", "UnarchiveBackupDataFailed", f"unarchive backup {local} data failed, err: {err}")
+        return
+    unpacked = posixpath.join(posixpath.dirname(local), folder)
+    if dumpling_layout.METADATA not in files:
+        condition("Failed", "GetCommitTsFailed", f"file {unpacked}/metadata does not exist or is not regular file")
+        return
+    try:
+        commit_ts = dumpling_layout.commit_ts_from_metadata(files[dumpling_layout.METADATA].decode())
+    except ValueError as err:
+        condition("Failed", "GetCommitTsFailed", str(err))
+        return
+    access = Access.of(ctx, namespace, spec.get("to") or {})
+    target = resolve_host(ctx, namespace, access.host)
+    problem = connect_error(ctx, access, target)
+    if problem is None and target is not None and not target.data.is_empty():
+        # Lightning's pre-check of the tidb backend finds the tables it would create already there.
+        problem = "[Lightning:PreCheck:ErrCheckTableEmpty]check table empty failed: target tables are not empty"
+    rows: dict[str, Any] = {}
+    if problem is None:
+        try:
+            rows = dumpling_layout.load_dump(files, count(1000, 2))
+        except (ValueError, KeyError) as err:
+            problem = f"[Lightning:Restore:ErrRestoreTable]restore table failed: {err}"
+    if problem is not None or target is None:
+        # Upstream prints the args as they are, the password too (import.go `loadTidbClusterData`).
+        args = (f"[--status-addr=0.0.0.0:8289 --backend=tidb --server-mode=false --log-file=- "
+                f"--tidb-user={access.user} --tidb-password={access.password} --tidb-host={access.host} --d={unpacked} "
+                f"--tidb-port={access.port}]")
+        condition("Failed", "LoaderBackupDataFailed",
+                  f"loader backup {local} data failed, err: cluster {namespace}/{name}, execute loader command "
+                  f"{args} failed, output: Error: {problem}\n, err: exit status 1")
+        return
+    target.data.load(rows, ctx.alloc.next())
+    await sleep(ctx.config.restore_duration - (time.monotonic() - started))
+    condition("Complete", timeStarted=time_started, timeCompleted=now(), commitTs=commit_ts)
