@@ -484,6 +484,84 @@ class NotifierConfig(_Model):
 
 
 
+# --- logical backups (Dumpling / Lightning, TiDB Operator v1 only) -----------------------------------------
+
+DUMPLING_DEFAULT_OPTIONS = ("--threads=16", "--rows=10000")  # TiDB Operator's defaults (seed 004)
+
+
+class LogicalKeepConfig(_Model):
+    """Which logical backups made here stay: the newest `count`, and any younger than `age` (either keeps one),
+    as BackupSchedule's maxBackups / maxReservedTime. The newest Complete one always stays."""
+
+    count: int | None = Field(default=None, ge=1)
+    age: Duration | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> LogicalKeepConfig:
+        problems: list[Problem] = []
+        if self.count is None and self.age is None:
+            problems.append(("count", "set count and/or age (e.g. count: 7, age: 7d): otherwise nothing says "
+                                      "which logical backups to keep"))
+        if self.age is not None and self.age <= timedelta(0):
+            problems.append(("age", "must be positive"))
+        _raise_if(problems)
+        return self
+
+
+class LogicalBackupConfig(_Model):
+    """Dumpling `Backup` CRs with `from:` (TiDB Operator v1), on a schedule, with their own retention."""
+
+    schedule: str | None = None  # cron in the cluster's timezone; default daily at `anchor`
+    anchor: str = "02:00"
+    keep: LogicalKeepConfig = Field(default_factory=lambda: LogicalKeepConfig(count=7))
+    options: list[str] = Field(default_factory=lambda: list(DUMPLING_DEFAULT_OPTIONS))  # spec.dumpling.options
+    table_filter: list[str] = Field(default_factory=list)  # spec.tableFilter
+    storage_class_name: str | None = None
+    storage_size: str = "10Gi"
+    # The TiDB the Job connects to: `from:` / `to:`; the Secret holds the password (key `password`).
+    tidb_secret: str = ""  # default backup-<tidb_cluster>-tidb-secret, as TiDB Operator's docs name it
+    tidb_host: str = ""  # default <tidb_cluster>-tidb.<namespace>.svc, the TiDB service
+    tidb_port: int = Field(default=4000, ge=1, le=65535)
+    tidb_user: str = "root"
+    # S3 (s3_provider aws with region, or ceph / minio / ... with endpoint); default: the cluster's storage
+    # when that is S3, under <root>/logical.
+    storage: StorageConfig | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @field_validator("anchor", mode="before")
+    @classmethod
+    def _check_anchor(cls, value: Any) -> Any:
+        return check_anchor(value)
+
+    @field_validator("table_filter")
+    @classmethod
+    def _check_filter(cls, value: list[str]) -> list[str]:
+        from .planning.drill import check_filter
+
+        problems = check_filter(value) if value else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("storage_size")
+    @classmethod
+    def _check_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?", value):
+            raise ValueError("must be a Kubernetes quantity such as '10Gi' (the PVC Dumpling writes to first)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_storage(self) -> LogicalBackupConfig:
+        if self.storage is not None and self.storage.provider != "s3":
+            _raise_if([("storage.provider", "must be 's3' (s3_provider aws, ceph, minio, ...): TiDB Operator's "
+                                            "Dumpling backups go to S3-compatible storage or GCS only")])
+        return self
+
+
 class ClusterConfig(_Model):
     """One TiDB cluster under PITR: where it is, where its backups go, and the policies."""
 
@@ -518,6 +596,8 @@ class ClusterConfig(_Model):
     drill: DrillConfig | None = None
     # Called when a drill fails or finds a difference (BaseNotifiers, built when a run needs them).
     notifiers: list[NotifierConfig] = Field(default_factory=list)
+    # Dumpling logical backups and Lightning restores (TiDB Operator v1 only); unset = no such DAGs.
+    logical_backup: LogicalBackupConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -604,6 +684,7 @@ class ClusterConfig(_Model):
             problems.append(("compaction_v2_controller", "applies to api_group 'br.pingcap.com' only"))
         if self.drill is not None:
             problems.extend(self._drill_problems(self.drill))
+        problems.extend(self._logical_problems())
         _raise_if(problems)
         return self
 
@@ -619,6 +700,26 @@ class ClusterConfig(_Model):
             problems.append(("drill.target", f"{drill.target!r} must be one of restore_targets marked 'scratch: "
                                              f"true' (a drill empties it afterwards); allowed: {allowed}"))
         return problems
+
+    def _logical_problems(self) -> list[Problem]:
+        if self.logical_backup is None:
+            return []
+        if self.api_group == V2_GROUP:
+            return [("logical_backup", "applies to api_group 'pingcap.com' (TiDB Operator v1) only: TiDB Operator "
+                                       "v2 has no Dumpling backups or Lightning restores (its Backup and Restore "
+                                       "require .spec.br)")]
+        if self.logical_backup.storage is None and self.storage.provider != "s3":
+            return [("logical_backup.storage", f"is required when the cluster's storage is "
+                                               f"{self.storage.provider!r}: Dumpling backups go to S3-compatible "
+                                               "storage (or GCS) only")]
+        return []
+
+    def logical_storage(self) -> StorageConfig:
+        """Where Dumpling writes: `logical_backup.storage`, or the cluster's S3 storage at `<root>/logical`."""
+        assert self.logical_backup is not None
+        if self.logical_backup.storage is not None:
+            return self.logical_backup.storage
+        return self.storage.model_copy(update={"root": f"{self.storage.root}/logical"})
 
     def drill_target(self) -> RestoreTarget | None:
         """The drill's target as configured (namespace filled in), or None when it names no restore target."""
@@ -880,7 +981,9 @@ _NESTED: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     ProjectConfig: {"clusters": ClusterConfig},
     ClusterConfig: {"storage": StorageConfig, "rpo": RpoConfig, "br": BrPassthrough, "log_backup": LogBackupConfig,
                     "waits": WaitsConfig, "restore_targets": RestoreTarget,
-                    "restore_rates": RestoreRatesConfig, "drill": DrillConfig, "notifiers": NotifierConfig},
+                    "restore_rates": RestoreRatesConfig, "drill": DrillConfig, "notifiers": NotifierConfig,
+                    "logical_backup": LogicalBackupConfig},
+    LogicalBackupConfig: {"keep": LogicalKeepConfig, "storage": StorageConfig},
 }
 
 
