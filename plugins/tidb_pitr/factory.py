@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from .config import ClusterConfig, ProjectConfig
-from .flows import compaction, drill, guard, restore, retention, rpo_alert, snapshot
+from .flows import compaction, drill, guard, logical_backup, logical_restore, restore, retention, rpo_alert, snapshot
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
@@ -15,6 +15,8 @@ def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
         dags.append(compaction.build(cluster))
     if cluster.drill:
         dags.append(drill.build(cluster))
+    if cluster.logical_backup:
+        dags += [logical_backup.build(cluster), logical_restore.build(cluster)]
     return dags
 
 

@@ -539,6 +539,21 @@ class BackupStorageHook(BaseHook):
             raise StorageDeleteError(self.url(), failures)
         return len(cleaned)
 
+    def delete_dump(self, root: str, key: str) -> None:
+        """Delete one Dumpling archive, `<root>/backup-<RFC3339>.tgz` (absent is fine); nothing else.
+
+        Logical backups share their folder (`root`) with any other Dumpling backup written there, so only
+        the one archive a CR of this project names is deleted, never a folder."""
+        from ..logical import is_dump_key
+
+        cleaned = _key(key)
+        if not is_dump_key(root, cleaned):
+            raise StorageDeleteRefused(f"refusing to delete {self.url(cleaned)}: only Dumpling archives "
+                                       f"{root}/backup-<RFC3339>.tgz may be deleted")
+        failures = self._delete_all([cleaned])
+        if failures:
+            raise StorageDeleteError(self.url(cleaned), failures)
+
     def _delete_all(self, keys: Iterable[str]) -> dict[str, str]:
         """Run the backend's batches in a pool, at most `max_concurrency` in flight, so listing never runs far ahead."""
         failures: dict[str, str] = {}
