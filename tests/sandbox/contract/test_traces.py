@@ -465,11 +465,44 @@ def delete_log(h: Harness) -> None:
     h.wait(lambda o: h.recorder is not None and h.recorder.deleted())
 
 
+def _dumpling_body(name: str, cluster: str, h: Harness) -> dict[str, Any]:
+    """Seed 004's Backup, with the sandbox's names."""
+    return {"metadata": {"name": name}, "spec": {
+        "from": {"host": f"{cluster}-tidb.{h.namespace}", "port": 4000, "user": "root",
+                 "secretName": f"backup-{cluster}-tidb-secret"},
+        **h.storage(h.vars["prefix"]), "storageSize": "10Gi"}}
+
+
+def dumpling_export(h: Harness) -> None:
+    cluster = h.new_cluster()
+    name = _unique("dump")
+    h.vars["prefix"] = f"{cluster}/logical"
+    h.create("backups", _dumpling_body(name, cluster, h))
+    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+
+
+def lightning_import(h: Harness) -> None:
+    cluster = h.new_cluster()
+    name = _unique("dump")
+    h.vars["prefix"] = f"{cluster}/logical"
+    h.create("backups", _dumpling_body(name, cluster, h), record=False)
+    done = h.wait_on("backups", name, lambda o: _phase(o) in ("Complete", "Failed"))
+    h.vars["commit"] = done["status"]["commitTs"]
+    target = h.new_cluster(_unique("target"), workload=False)
+    s3 = {k: v for k, v in h.storage("")["s3"].items() if k != "prefix"}
+    h.create("restores", {"metadata": {"name": _unique("import")}, "spec": {
+        "to": {"host": f"{target}-tidb.{h.namespace}.svc", "port": 4000, "user": "root",
+               "secretName": f"backup-{target}-tidb-secret"},
+        "s3": {**s3, "path": done["status"]["backupPath"]}, "storageSize": "10Gi"}})
+    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+
+
 SCENARIOS: dict[str, Callable[[Harness], None]] = {f.__name__: f for f in (
     snapshot, log_start, log_pause_resume, log_stop, log_truncate, log_truncate_skip, log_truncate_failed,
     log_error_pause, log_kernel_sync, missing_secret_snapshot, missing_secret_keys, missing_secret_log,
     missing_secret_restore, crash_log_job, compact, backup_type_db, cluster_not_ready, operator_restart,
-    pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log)}
+    pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log,
+    dumpling_export, lightning_import)}
 
 
 def test_every_trace_cites_upstream_and_has_a_scenario() -> None:
