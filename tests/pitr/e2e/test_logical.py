@@ -128,8 +128,20 @@ def test_backups_are_verified_retention_keeps_count_and_never_foreign_ones(logic
 def test_lightning_restore_gives_the_source_rows_at_the_dump_tso(logical: Cluster, sandbox: Any):
     cluster = logical
     target = cluster.logical_target  # type: ignore[attr-defined]
-    newest = [v for v in _logical(cluster) if v.name != "dba-dump"][-1]
-    run = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}"})
+    ours = [v for v in _logical(cluster) if v.name != "dba-dump"]
+    newest = ours[-1]
+    dry = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}",
+                                                   "backup": ours[0].name, "dry_run": True})
+    assert str(dry.state) == "success" and xcom(dry, "plan")["backup"] == ours[0].name
+    assert _note(dry).startswith(f"Dry run: Lightning restore of {ours[0].name} (snapshot TSO {ours[0].commit_ts}")
+    assert not cluster.restores()
+    refused = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}",
+                                                       "backup": "no-such-backup"})
+    assert str(refused.state) == "failed"
+    assert _note(refused) == f"Refused: backup {cluster.namespace}/no-such-backup not found"
+    # Every field given: dag.test() keeps an earlier run's conf in the DAG's params.
+    run = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}",
+                                                   "backup": None, "dry_run": False})
     assert str(run.state) == "success", _note(run)
     planned = xcom(run, "plan")
     assert planned["backup"] == newest.name and planned["body"]["spec"]["s3"]["path"] == newest.backup_path
@@ -142,7 +154,8 @@ def test_lightning_restore_gives_the_source_rows_at_the_dump_tso(logical: Cluste
     assert {k: v for k, v in copied.items() if k.count("/") == 2} == {
         k: v for k, v in source.items() if k.count("/") == 2}
 
-    again = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}"})
+    again = cluster.run("logical_restore", run_conf={"target_cluster": f"{cluster.namespace}/{target}",
+                                                     "backup": None, "dry_run": False})
     assert str(again.state) == "failed"
     assert _note(again).startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty")
 
