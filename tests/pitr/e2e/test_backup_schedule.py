@@ -55,8 +55,13 @@ def _storage_keys(sandbox: Any, root: str) -> set[str]:
 @pytest.fixture(scope="module")
 def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> dict[str, Any]:
     """The cluster, its schedule's log backup Running and one snapshot of the schedule Complete."""
-    cluster = Cluster(sandbox, connections, seed_days=0, managed_by="backup_schedule", backup_schedule=SCHEDULE,
-                      notifiers=[ALERT_NOTIFIER])
+    namespace, scratch, target = unique("sched"), unique("scratch"), unique("target")
+    scratch_sql = Cluster.sql_connection(scratch, sandbox.create_cluster(namespace, scratch)["sql"])
+    sandbox.create_cluster(namespace, target)
+    cluster = Cluster(sandbox, connections, seed_days=0, namespace=namespace, source_sql=True,
+                      managed_by="backup_schedule", backup_schedule=SCHEDULE, notifiers=[ALERT_NOTIFIER],
+                      restore_targets=[target, {"name": scratch, "scratch": True, "sql_conn_id": scratch_sql}],
+                      drill={"target": scratch, "margin": "2s"})
     crs = _crs(sandbox)
     crs.create_namespaced_custom_object("pingcap.com", "v1alpha1", cluster.namespace, "backupschedules",
                                         _schedule_body(cluster))
@@ -71,12 +76,12 @@ def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> dic
     cluster.wait_log(lambda v: v.name == log.name and (v.checkpoint_ts or 0) > (snapshot.commit_ts or 0)
                      + 4 * TSO_SECOND, timeout=60)
     sandbox.call("DELETE", "/audit")  # from here on, every API call is a DAG's (or the test's reads)
-    return {"cluster": cluster, "snapshot": snapshot, "log": log.name, "crs": crs,
+    return {"cluster": cluster, "snapshot": snapshot, "log": log.name, "crs": crs, "target": target,
             "names_before": {v.name for v in cluster.backups()}, "keys_before": _storage_keys(sandbox, cluster.name)}
 
 
 def test_a_managed_cluster_gets_only_the_dags_that_create_and_delete_nothing(scheduled):
-    assert sorted(scheduled["cluster"].dags) == ["log_guard", "restore", "rpo_alert"]
+    assert sorted(scheduled["cluster"].dags) == ["drill", "log_guard", "restore", "rpo_alert"]
 
 
 def test_guard_window_and_restore_use_the_schedules_backups(sandbox, scheduled):
@@ -96,10 +101,10 @@ def test_guard_window_and_restore_use_the_schedules_backups(sandbox, scheduled):
     assert status["retention_plan"]["by"] == "backup_schedule" and status["rpo"]["log_backup"] == scheduled["log"]
 
     # A restore to a time between the schedule's snapshot and its log's checkpoint, rows compared with the source.
-    target = cluster.target()
+    target = scheduled["target"]
     target_ts = (int(window["earliest"]["ts"]) + int(window["latest"]["ts"])) // 2
-    restore = cluster.run("restore", run_conf={"restore_tso": str(target_ts), "target_cluster": target,
-                                               "target_namespace": cluster.namespace})
+    restore = cluster.run("restore", run_conf={"restore_tso": str(target_ts),
+                                               "target_cluster": f"{cluster.namespace}/{target}"})
     assert str(restore.state) == "success"
     plan = xcom(restore, "plan")["plan"]
     assert plan["base"]["name"] == snapshot.name and plan["log"]["name"] == scheduled["log"]
@@ -117,6 +122,15 @@ def test_rpo_alerts_follow_the_schedules_log(scheduled, webhook, asset_events): 
     asset_events.append(trigger._payload("critical", {**figures, "lag_seconds": 2400.0}))
     assert str(cluster.run("rpo_alert").state) == "success"
     assert [c["json"]["event"] for c in webhook] == ["rpo_critical"]
+
+
+def test_a_drill_passes_on_the_schedules_backups(scheduled):
+    cluster = scheduled["cluster"]
+    run = cluster.run("drill")
+    assert str(run.state) == "success"
+    record = xcom(run, "record")
+    assert record["verdict"] == "passed" and record["tables_compared"] > 0, record
+    assert record["base_snapshot"] == scheduled["snapshot"].name
 
 
 def test_the_guard_fails_critical_on_the_schedules_log(sandbox, scheduled):
