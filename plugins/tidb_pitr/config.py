@@ -598,6 +598,10 @@ class ClusterConfig(_Model):
     notifiers: list[NotifierConfig] = Field(default_factory=list)
     # Dumpling logical backups and Lightning restores (TiDB Operator v1 only); unset = no such DAGs.
     logical_backup: LogicalBackupConfig | None = None
+    # Who takes the snapshots and runs the log backup: this project (`airflow`), or a TiDB Operator v1
+    # BackupSchedule named `backup_schedule` (then the project creates and deletes no backup of this cluster).
+    managed_by: Literal["airflow", "backup_schedule"] = "airflow"
+    backup_schedule: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -685,8 +689,34 @@ class ClusterConfig(_Model):
         if self.drill is not None:
             problems.extend(self._drill_problems(self.drill))
         problems.extend(self._logical_problems())
+        problems.extend(self._schedule_problems())
         _raise_if(problems)
         return self
+
+    def _schedule_problems(self) -> list[Problem]:
+        if self.managed_by != "backup_schedule":
+            return [("backup_schedule", "applies only with managed_by: backup_schedule")] if self.backup_schedule \
+                else []
+        if self.api_group == V2_GROUP:
+            return [("managed_by", "TiDB Operator v2 (br.pingcap.com) has no BackupSchedule controller (its "
+                                   "operator runs Backup, Restore, TiBR and TiBRGC only): a BackupSchedule there "
+                                   "never makes a backup. Use managed_by: airflow (the default)")]
+        if not self.backup_schedule:
+            return [("backup_schedule", "is required with managed_by: backup_schedule: the BackupSchedule's name")]
+        problems: list[Problem] = []
+        try:
+            _dns_label(self.backup_schedule)
+        except ValueError as err:
+            problems.append(("backup_schedule", str(err)))
+        if self.compaction:
+            problems.append(("compaction", "must be false with managed_by: backup_schedule: the schedule's "
+                                           "compactBackupTemplate compacts its log"))
+        return problems
+
+    @property
+    def schedule_managed(self) -> bool:
+        """Backups made and deleted by a TiDB Operator BackupSchedule: no snapshot or retention DAG here."""
+        return self.managed_by == "backup_schedule"
 
     def _drill_problems(self, drill: DrillConfig) -> list[Problem]:
         scratch = [t for t in self.restore_targets if t.scratch]

@@ -9,8 +9,9 @@ from .flows import compaction, drill, guard, logical_backup, logical_restore, re
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
-    dags = [snapshot.build(cluster), guard.build(cluster), retention.build(cluster), restore.build(cluster),
-            rpo_alert.build(cluster)]
+    dags = [guard.build(cluster), restore.build(cluster), rpo_alert.build(cluster)]
+    if not cluster.schedule_managed:  # else a BackupSchedule takes and deletes the backups: nothing to do here
+        dags += [snapshot.build(cluster), retention.build(cluster)]
     if cluster.compaction:
         dags.append(compaction.build(cluster))
     if cluster.drill:

@@ -40,6 +40,11 @@ class Inventory:
         """Log backups asked to start and not started yet (Scheduled, Prepare, RetryFailed on a Secret, ...)."""
         return [v for v in self.logs if not v.commit_ts and not v.deleting and not v.state.terminal]
 
+    def log_tasks_besides(self, name: str) -> list[BackupView]:
+        """Log backups other than `name` that hold, or are about to take, the cluster's one log task (whoever
+        made them): a second log-start would fail in BR (ErrStreamLogTaskExist) or stop theirs from starting."""
+        return [v for v in self.logs if v.name != name and not v.deleting and not v.state.terminal]
+
     def current_log(self) -> BackupView | None:
         """The live log task; with two (an error the guard reports), the newest."""
         live = self.live_logs()

@@ -50,6 +50,36 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
     window = recoverable_window(inventory.snapshots, inventory.logs)
     timeline = build_timeline(inventory.snapshots, inventory.logs, now=now, retention=cluster.retention,
                               managed=owned, window=window)
+    if cluster.schedule_managed:
+        retention = _schedule_retention(cluster, hook, inventory)
+    else:
+        retention = _own_retention(cluster, hook, inventory, now, owned)
+    return {
+        "version": STATUS_VERSION, "cluster": f"{cluster.namespace}/{cluster.name}",
+        "generated_at": now.isoformat().replace("+00:00", "Z"), "retention_seconds": cluster.retention.total_seconds(),
+        "window": window_with_causes(window), "timeline": timeline.to_dict(),
+        "rpo": _rpo(cluster, inventory.current_log(), now),
+        "last_snapshot": last_snapshot(inventory.snapshots, now, owned), "retention_plan": retention,
+    }
+
+
+def _schedule_retention(cluster: ClusterConfig, hook: Any, inventory: Any) -> dict[str, Any]:
+    """The BackupSchedule's next GC in the retention plan's shape, its hazards as the reasons."""
+    from .schedule_run import load_schedule, schedule_plan
+
+    try:
+        plan = schedule_plan(cluster, load_schedule(hook, cluster), inventory)
+    except Exception as err:  # the page still shows the rest
+        return {"dry_run": True, "held": str(err), "delete": [], "truncate_until": None, "refused": None,
+                "base": None, "policy_start": None, "reasons": [], "by": "backup_schedule"}
+    gc = plan["gc"]
+    return {"dry_run": True, "policy_start": None, "base": None, "delete": gc["delete"],
+            "truncate_until": gc["truncate_until"], "refused": None, "held": None,
+            "reasons": [f"BackupSchedule {plan['schedule']} {plan['summary']}", *plan["hazards"]],
+            "by": "backup_schedule"}
+
+
+def _own_retention(cluster: ClusterConfig, hook: Any, inventory: Any, now: datetime, owned: Any) -> dict[str, Any]:
     try:
         check_not_held(cluster, inventory)
         plan = plan_retention(inventory.snapshots, inventory.logs, now=now, retention=cluster.retention,
@@ -58,10 +88,4 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
     except RetentionHeld as held:
         retention = {"dry_run": True, "held": str(held), "delete": [], "truncate_until": None, "refused": None,
                      "base": None, "policy_start": None, "reasons": []}
-    return {
-        "version": STATUS_VERSION, "cluster": f"{cluster.namespace}/{cluster.name}",
-        "generated_at": now.isoformat().replace("+00:00", "Z"), "retention_seconds": cluster.retention.total_seconds(),
-        "window": window_with_causes(window), "timeline": timeline.to_dict(),
-        "rpo": _rpo(cluster, inventory.current_log(), now),
-        "last_snapshot": last_snapshot(inventory.snapshots, now, owned), "retention_plan": retention,
-    }
+    return retention

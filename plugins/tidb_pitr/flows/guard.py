@@ -29,7 +29,64 @@ one are not.
 """
 
 
+SCHEDULE_DOC = """
+### Log backup guard of `{ns}/{name}`, every 10 minutes (backups by BackupSchedule `{schedule}`)
+
+TiDB Operator's BackupSchedule `{schedule}` takes this cluster's snapshots, runs its log backup and deletes
+old backups. This guard never creates, resumes or stops a log backup; it watches the schedule's.
+
+| task | what it does |
+|---|---|
+| `find_log_backup` | the schedule's log backup (its `status.logBackup`), live; fails naming it when it is gone (`maxBackups`, tidb-operator#6320), stopped or failed, or when another log backup runs for the cluster |
+| `measure_rpo` | checkpoint lag of that log backup against the RPO: over {warn} logs a warning, over {critical} fails the run |
+| `schedule_report` | what the schedule's GC deletes and truncates next (its `maxReservedTime` / `maxBackups` rule), and warnings for the spec's known hazards (tidb-operator#6320, #6068) |
+| `publish_window` | the recoverable window over the schedule's snapshots and log (XCom) |
+| `publish_status` | what the TiDB PITR page shows; its retention plan is the schedule's next GC |
+"""
+
+
+def _build_for_schedule(cluster: ClusterConfig) -> DAG:
+    doc = SCHEDULE_DOC.format(ns=cluster.namespace, name=cluster.name, schedule=cluster.backup_schedule,
+                              warn=cluster.rpo.warn, critical=cluster.rpo.critical)
+    with DAG(schedule=timedelta(minutes=10), **dag_kwargs(cluster, "log_guard", doc)) as dag:
+
+        @task
+        def find_log_backup() -> dict[str, Any]:
+            from ..schedule_run import find_schedule_log
+
+            return find_schedule_log(cluster)
+
+        @task(retries=0)
+        def measure_rpo() -> dict[str, Any]:
+            from ..checks import measure_rpo as measure
+
+            return measure(cluster)
+
+        @task(trigger_rule="all_done")
+        def schedule_report() -> dict[str, Any]:
+            from ..schedule_run import schedule_report as report
+
+            return report(cluster)
+
+        @task(trigger_rule="all_done")
+        def publish_window() -> dict[str, Any]:
+            from ..checks import current_window
+
+            return current_window(cluster)
+
+        @task(trigger_rule="all_done")
+        def publish_status() -> dict[str, Any]:
+            from ..status_run import cluster_status
+
+            return cluster_status(cluster)
+
+        find_log_backup() >> [measure_rpo(), schedule_report(), publish_window(), publish_status()]
+    return dag
+
+
 def build(cluster: ClusterConfig) -> DAG:
+    if cluster.schedule_managed:
+        return _build_for_schedule(cluster)
     waits = cluster.waits
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, log=cluster.log_backup_name, root=cluster.storage.root,
                      warn=cluster.rpo.warn, critical=cluster.rpo.critical, tracker=waits.tracker_interval,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, ApiGroup
+from airflow.sdk.exceptions import AirflowFailException
+
+from ..api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, LABEL_MANAGED_BY, ApiGroup
 from ..bodies import log_backup, log_control_patch
 from ..model import BackupView, State
 from ..tso import tso_label
@@ -72,6 +74,7 @@ class TidbLogBackupOperator(TidbBaseOperator):
     def _start(self, context: Any) -> dict[str, Any]:
         obj = self.hook.get(BACKUPS, self.backup_name, self.namespace)
         if obj is None:
+            self._refuse_a_second_task()
             labels, annotations = owned_labels(context, cluster=self.cluster or "", component=COMPONENT_LOG,
                                                pitr_cluster=self.pitr_cluster, flow=FLOW_LOG_GUARD)
             body = log_backup(self.group, name=self.backup_name, namespace=self.namespace,
@@ -99,6 +102,21 @@ class TidbLogBackupOperator(TidbBaseOperator):
                 return self.execute_complete(context, event)
         event = self.wait_for(context, plural=BACKUPS, name=self.backup_name, kind="log_started", current=obj)
         return self.execute_complete(context, event)
+
+    def _refuse_a_second_task(self) -> None:
+        """TiDB runs one log backup task per cluster: never start one while another CR has it or is taking it."""
+        from ..inventory import inventory_of
+
+        namespace = self.cluster_namespace or self.namespace
+        inventory = inventory_of(self.hook.list(BACKUPS, self.namespace), self.cluster or "", namespace)
+        others = inventory.log_tasks_besides(self.backup_name)
+        if others:
+            held = "; ".join(f"log backup {v.namespace}/{v.name} ({v.phase or 'no status yet'}, made by "
+                             f"{v.label(LABEL_MANAGED_BY) or 'someone else'})" for v in others)
+            raise AirflowFailException(
+                f"refusing to start log backup {self.namespace}/{self.backup_name}: {held} already holds the log "
+                f"task of {namespace}/{self.cluster}. TiDB runs one log backup per cluster: stop that one "
+                "(logSubcommand: log-stop) or let this project use it")
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         result = log_result(self.check_event(event)["cr"])

@@ -70,7 +70,8 @@ def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
 
 
 def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
-    kinds = ["log_guard", "snapshot", "retention", "restore"] + (["compaction"] if cluster.compaction else []) \
+    kinds = ["log_guard", "restore"] + ([] if cluster.schedule_managed else ["snapshot", "retention"]) \
+        + (["compaction"] if cluster.compaction else []) \
         + (["drill"] if cluster.drill else [])
     dag_ids = {kind: cluster.dag_id(kind) for kind in kinds}
     published = newest_xcom(session, dag_ids["log_guard"], STATUS_TASK)

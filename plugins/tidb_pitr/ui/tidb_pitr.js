@@ -328,7 +328,8 @@
             last.state === "Failed" ? COLORS.critical : COLORS.running }, last.state)),
           h(Row, { key: "a", label: "Age" }, duration(last.age_seconds), " (", h(Time, { at: last.time }), ")"),
         ] : "none"),
-        h(Section, { title: "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
+        h(Section, { title: plan.by === "backup_schedule" ? "Next BackupSchedule GC (dry run)" :
+          "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
           : plan.refused ? h("div", { style: { color: COLORS.critical } }, plan.refused) : [
             h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? h("ul", { style: { margin: 0,
               paddingLeft: 16 } }, plan.delete.map((d) => h("li", { key: d.name, title: d.commit_time ?
@@ -336,6 +337,9 @@
             h(Row, { key: "t", label: "Would truncate to" }, plan.truncate_until ?
               h(Time, { at: plan.truncate_until, showTso }) : "no truncate"),
             h(Row, { key: "b", label: "Base kept" }, plan.base ? plan.base.name : "—"),
+            plan.by === "backup_schedule" ? h(Row, { key: "w", label: "Schedule" }, h("ul", { style: {
+              margin: 0, paddingLeft: 16, color: plan.reasons.length > 1 ? COLORS.warn : undefined } },
+              plan.reasons.map((r) => h("li", { key: r }, r)))) :
             !plan.delete.length && !plan.truncate_until && plan.reasons.length ?
               h(Row, { key: "w", label: "Why" }, plan.reasons[plan.reasons.length - 1]) : null,
           ]),

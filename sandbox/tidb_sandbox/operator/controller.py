@@ -14,6 +14,7 @@ from typing import Any
 
 from ..k8s.crd import ResourceType
 from ..k8s.store import Event
+from .backupschedule import BackupScheduleController
 from .cleaner import BackupCleaner
 from .common import V2_GROUP
 from .compact import run_compact
@@ -28,7 +29,7 @@ from .tidbcluster import sync_cluster_status
 log = logging.getLogger(__name__)
 
 OPERATOR_GROUPS = ("pingcap.com", V2_GROUP)
-WATCHED = ("backups", "restores", "compactbackups")
+WATCHED = ("backups", "restores", "compactbackups", "backupschedules")
 
 
 class Operator:
@@ -36,6 +37,7 @@ class Operator:
         self.ctx = ctx
         self.logs = LogBackupController(ctx)
         self.cleaner = BackupCleaner(ctx, self.logs)
+        self.schedules = BackupScheduleController(ctx)
         self._pending: dict[tuple[str, str, str, str], None] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -125,6 +127,8 @@ class Operator:
             self._reconcile_restore(rt, obj)
         elif plural == "compactbackups":
             self._reconcile_compact(rt, obj)
+        elif plural == "backupschedules":
+            self.schedules.reconcile(rt, obj)
 
     def _invalid(self, rt: ResourceType, obj: dict[str, Any], message: str) -> None:
         meta = obj["metadata"]
