@@ -711,6 +711,11 @@ class ClusterConfig(_Model):
         if self.compaction:
             problems.append(("compaction", "must be false with managed_by: backup_schedule: the schedule's "
                                            "compactBackupTemplate compacts its log"))
+        if self.logical_backup is not None:
+            # The project deletes nothing on a schedule's cluster, and its logical retention would delete dumps.
+            problems.append(("logical_backup", "must be unset with managed_by: backup_schedule: the project makes "
+                                               "and deletes no backup there; give the BackupSchedule a Dumpling "
+                                               "backupTemplate (seed 004) instead"))
         return problems
 
     @property

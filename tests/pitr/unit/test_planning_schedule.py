@@ -106,3 +106,11 @@ def test_only_the_schedules_labels_make_a_backup_the_schedules() -> None:
     assert made_by_schedule(_snap("a", 1), "bs")
     assert not made_by_schedule(_snap("a", 1), "other")
     assert not made_by_schedule(BackupView.from_cr(backup_cr("x", commit_ts=_at(1))), "bs")
+
+
+def test_a_managed_cluster_refuses_the_projects_logical_backups(tmp_path: Path) -> None:
+    # Their retention would delete dumps on a cluster where the project promises to delete nothing.
+    [problem] = problems(tmp_path, {"clusters": [cluster(managed_by="backup_schedule", backup_schedule="bs",
+                                                         logical_backup={})]})
+    assert "logical_backup: must be unset with managed_by: backup_schedule" in problem
+    assert "Dumpling backupTemplate" in problem
