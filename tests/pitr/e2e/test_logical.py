@@ -121,7 +121,9 @@ def test_backups_are_verified_retention_keeps_count_and_never_foreign_ones(logic
     first = xcom(runs[0], "backup")["backup_path"].removeprefix("s3://my-bucket/")
     assert first not in keys  # the oldest of ours went, archive and CR
     assert {v.backup_path.removeprefix("s3://my-bucket/") for v in ours} <= keys
-    assert set(foreign) <= keys and any(v.name == "dba-dump" for v in _logical(cluster))
+    dba = next(v for v in _logical(cluster) if v.name == "dba-dump")  # the foreign CR and its archive stay
+    assert dba.phase == "Complete" and dba.backup_path.removeprefix("s3://my-bucket/") in keys
+    assert set(foreign) <= keys
     assert "dba-dump" in xcom(runs[-1], "retention")["foreign"]
 
 
