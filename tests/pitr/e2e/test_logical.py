@@ -193,8 +193,9 @@ def test_wrong_tidb_password_fails_with_the_operators_message(sandbox: Any, conn
     core = client.CoreV1Api(kube_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
     core.create_namespaced_secret(cluster.namespace, {"metadata": {"name": "wrong-tidb-secret"}, "data": {
         "password": base64.b64encode(b"not-the-password").decode()}})
-    run = cluster.run("logical_backup", retries=0)
+    run = cluster.run("logical_backup", retries=1)  # the retry adopts the Failed CR, never makes a second one
     assert str(run.state) == "failed"
+    assert len(_logical(cluster)) == 1
     note = _note(run)
     assert note.startswith(f"Failed: Backup {cluster.namespace}/{cluster.name}-logical-"), note
     assert "Failed: ConnectTidbFailed: timed out waiting for the condition" in note
