@@ -213,3 +213,20 @@ def test_v2_cluster_refuses_logical_backup_with_the_reason(tmp_path: Path):
     assert str(refused.value) == (f'{path}: cluster "demo1": logical_backup: applies to api_group \'pingcap.com\' '
                                   "(TiDB Operator v1) only: TiDB Operator v2 has no Dumpling backups or Lightning "
                                   "restores (its Backup and Restore require .spec.br)")
+
+
+def test_the_dag_file_adds_both_dags_for_a_configured_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = tmp_path / "clusters.yaml"
+    path.write_text(json.dumps({"clusters": [{
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com",
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "conn_id": "s3"},
+        "logical_backup": {"keep": {"count": 3}, "anchor": "04:15"}}]}))
+    monkeypatch.setenv("TIDB_PITR_CONFIG", str(path))
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[3] / "dags"), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    backup, restore = bag.get_dag("tidb_test1_demo1_logical_backup"), bag.get_dag("tidb_test1_demo1_logical_restore")
+    assert [t.task_id for t in backup.topological_sort()] == ["backup", "verify", "retention"]
+    assert backup.timetable.summary == "15 4 * * *"
+    assert set(restore.params) == {"target_cluster", "backup", "dry_run"}
