@@ -121,7 +121,9 @@ def test_backups_are_verified_retention_keeps_count_and_never_foreign_ones(logic
     first = xcom(runs[0], "backup")["backup_path"].removeprefix("s3://my-bucket/")
     assert first not in keys  # the oldest of ours went, archive and CR
     assert {v.backup_path.removeprefix("s3://my-bucket/") for v in ours} <= keys
-    assert set(foreign) <= keys and any(v.name == "dba-dump" for v in _logical(cluster))
+    dba = next(v for v in _logical(cluster) if v.name == "dba-dump")  # the foreign CR and its archive stay
+    assert dba.phase == "Complete" and dba.backup_path.removeprefix("s3://my-bucket/") in keys
+    assert set(foreign) <= keys
     assert "dba-dump" in xcom(runs[-1], "retention")["foreign"]
 
 
@@ -191,8 +193,9 @@ def test_wrong_tidb_password_fails_with_the_operators_message(sandbox: Any, conn
     core = client.CoreV1Api(kube_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
     core.create_namespaced_secret(cluster.namespace, {"metadata": {"name": "wrong-tidb-secret"}, "data": {
         "password": base64.b64encode(b"not-the-password").decode()}})
-    run = cluster.run("logical_backup", retries=0)
+    run = cluster.run("logical_backup", retries=1)  # the retry adopts the Failed CR, never makes a second one
     assert str(run.state) == "failed"
+    assert len(_logical(cluster)) == 1
     note = _note(run)
     assert note.startswith(f"Failed: Backup {cluster.namespace}/{cluster.name}-logical-"), note
     assert "Failed: ConnectTidbFailed: timed out waiting for the condition" in note
@@ -210,3 +213,20 @@ def test_v2_cluster_refuses_logical_backup_with_the_reason(tmp_path: Path):
     assert str(refused.value) == (f'{path}: cluster "demo1": logical_backup: applies to api_group \'pingcap.com\' '
                                   "(TiDB Operator v1) only: TiDB Operator v2 has no Dumpling backups or Lightning "
                                   "restores (its Backup and Restore require .spec.br)")
+
+
+def test_the_dag_file_adds_both_dags_for_a_configured_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = tmp_path / "clusters.yaml"
+    path.write_text(json.dumps({"clusters": [{
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com",
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "conn_id": "s3"},
+        "logical_backup": {"keep": {"count": 3}, "anchor": "04:15"}}]}))
+    monkeypatch.setenv("TIDB_PITR_CONFIG", str(path))
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[3] / "dags"), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    backup, restore = bag.get_dag("tidb_test1_demo1_logical_backup"), bag.get_dag("tidb_test1_demo1_logical_restore")
+    assert [t.task_id for t in backup.topological_sort()] == ["backup", "verify", "retention"]
+    assert backup.timetable.summary == "15 4 * * *"
+    assert set(restore.params) == {"target_cluster", "backup", "dry_run"}

@@ -119,3 +119,22 @@ def test_passwords_printed_by_the_operator_are_masked():
     line = "execute loader command [--tidb-user=root --tidb-password=s3cr3t --tidb-host=h] failed --password=x1"
     assert redact(line) == ("execute loader command [--tidb-user=root --tidb-password=****** --tidb-host=h] "
                             "failed --password=******")
+
+
+def test_the_storage_hook_deletes_one_dumpling_archive_and_nothing_else(tmp_path: Path):
+    from tidb_pitr.hooks.storage import BackupStorageHook, StorageDeleteRefused
+
+    root = tmp_path / "demo1" / "logical"
+    (root / "theirs").mkdir(parents=True)
+    ours, tmp, theirs = (root / "backup-2026-12-01T02:00:00Z.tgz", root / "backup-2026-12-01T02:00:00Z.tgz.tmp",
+                         root / "theirs" / "backup-2026-12-01T02:00:00Z.tgz")
+    for path in (ours, tmp, theirs):
+        path.write_bytes(b"x")
+    hook = BackupStorageHook("local", conn_id=None, bucket=str(tmp_path))
+    for key in ("demo1/logical/theirs/backup-2026-12-01T02:00:00Z.tgz", "demo1/logical/backup-2026-12-01T02:00:00Z"
+                ".tgz.tmp", "demo1/logical", "demo1/logical/../logical/backup-2026-12-01T02:00:00Z.tgz"):
+        with pytest.raises((StorageDeleteRefused, ValueError)):
+            hook.delete_dump("demo1/logical", key)
+    hook.delete_dump("demo1/logical", "demo1/logical/backup-2026-12-01T02:00:00Z.tgz")
+    hook.delete_dump("demo1/logical", "demo1/logical/backup-2026-12-01T02:00:00Z.tgz")  # gone already: fine
+    assert not ours.exists() and tmp.exists() and theirs.exists()

@@ -58,7 +58,7 @@ def _archive(sandbox: Any, backup_path: str) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
-def test_seed_backups_aws_and_ceph_dump_then_lightning_restores_the_rows(sandbox, crs, new_cluster):
+def test_seed_backups_aws_and_ceph_dump_then_lightning_restores_the_rows(sandbox, crs, core, new_cluster):
     namespace, cluster = new_cluster()
     wait_for(lambda: sandbox.rows(namespace, cluster)["rows"], lambda rows: len(rows) > 20, timeout=30)
     for example in ("22-backup-demo1-backup-s3.yaml", "23-backup-demo1-backup-s3.yaml"):
@@ -92,6 +92,22 @@ def test_seed_backups_aws_and_ceph_dump_then_lightning_restores_the_rows(sandbox
     restored = sandbox.rows(target_ns, target)["rows"]
     data = {k: v for k, v in source_rows.items() if k.count("/") == 2}
     assert data and {k: v for k, v in restored.items() if k.count("/") == 2} == data
+
+    # Into the same (now filled) target again, and with a wrong password: Lightning's failures.
+    again = dict(restore, metadata={"name": unique("import"), "namespace": target_ns})
+    status = _run(crs, again, "restores")["status"]
+    assert (status["phase"], status["conditions"][-1]["reason"]) == ("Failed", "LoaderBackupDataFailed")
+    assert "not empty" in status["conditions"][-1]["message"]
+    other_ns, other = new_cluster(workload={})
+    core.create_namespaced_secret(other_ns, {"metadata": {"name": "wrong"}, "stringData": {"password": "nope"}})
+    bad = {**restore, "metadata": {"name": unique("import"), "namespace": other_ns},
+           "spec": {**restore["spec"], "to": {**restore["spec"]["to"], "host": f"{other}-tidb.{other_ns}",
+                                              "secretName": "wrong"}}}
+    status = _run(crs, bad, "restores")["status"]
+    message = status["conditions"][-1]["message"]
+    assert (status["phase"], status["conditions"][-1]["reason"]) == ("Failed", "LoaderBackupDataFailed")
+    # As upstream: the command line with the password, then Lightning's error.
+    assert "--tidb-password=nope" in message and "Access denied for user 'root'" in message
 
 
 def test_wrong_password_fails_as_the_export_job_does(sandbox, crs, core, new_cluster):

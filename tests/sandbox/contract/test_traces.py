@@ -497,12 +497,23 @@ def lightning_import(h: Harness) -> None:
     h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
 
 
+def dumpling_wrong_password(h: Harness) -> None:
+    cluster = h.new_cluster(workload=False)
+    h.secret("wrong-tidb-secret", {"password": "not-the-password"})
+    name = _unique("dump")
+    h.vars["prefix"] = f"{cluster}/logical"
+    body = _dumpling_body(name, cluster, h)
+    body["spec"]["from"]["secretName"] = "wrong-tidb-secret"
+    h.create("backups", body)
+    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+
+
 SCENARIOS: dict[str, Callable[[Harness], None]] = {f.__name__: f for f in (
     snapshot, log_start, log_pause_resume, log_stop, log_truncate, log_truncate_skip, log_truncate_failed,
     log_error_pause, log_kernel_sync, missing_secret_snapshot, missing_secret_keys, missing_secret_log,
     missing_secret_restore, crash_log_job, compact, backup_type_db, cluster_not_ready, operator_restart,
     pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log,
-    dumpling_export, lightning_import)}
+    dumpling_export, lightning_import, dumpling_wrong_password)}
 
 
 def test_every_trace_cites_upstream_and_has_a_scenario() -> None:
