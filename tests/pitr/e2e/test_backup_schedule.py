@@ -107,7 +107,9 @@ def test_guard_window_and_restore_use_the_schedules_backups(sandbox, scheduled):
                                                "target_cluster": f"{cluster.namespace}/{target}"})
     assert str(restore.state) == "success"
     plan = xcom(restore, "plan")["plan"]
-    assert plan["base"]["name"] == snapshot.name and plan["log"]["name"] == scheduled["log"]
+    base = next(v for v in cluster.snapshots() if v.name == plan["base"]["name"])  # the cron may have made one more
+    assert base.label("tidb.pingcap.com/backup-schedule") == SCHEDULE and (base.commit_ts or 0) <= target_ts
+    assert plan["base"]["backup_path"] == base.backup_path and plan["log"]["name"] == scheduled["log"]
     source = sandbox.rows(cluster.namespace, cluster.name, target_ts)
     restored = sandbox.rows(cluster.namespace, target)
     assert restored["count"] == source["count"] > 0 and restored["digest"] == source["digest"]
