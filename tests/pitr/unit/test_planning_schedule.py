@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tidb_pitr.config import ClusterConfig
 from tidb_pitr.factory import dags_for_cluster
 from tidb_pitr.model import BackupView
@@ -114,3 +116,24 @@ def test_a_managed_cluster_refuses_the_projects_logical_backups(tmp_path: Path) 
                                                          logical_backup={})]})
     assert "logical_backup: must be unset with managed_by: backup_schedule" in problem
     assert "Dumpling backupTemplate" in problem
+
+
+# The guard's dry run must predict what the schedule's GC does: the same rules as the sandbox's controller (which
+# follows upstream's code), checked on random histories. Tests may read both sides; the packages never do.
+@settings(max_examples=150, deadline=None)
+@given(ages=st.lists(st.floats(min_value=0.1, max_value=48), min_size=1, max_size=8, unique=True),
+       log_start=st.floats(min_value=0, max_value=60), lag=st.floats(min_value=0, max_value=2),
+       reserved=st.integers(min_value=1, max_value=30))
+def test_the_dry_run_agrees_with_the_schedule_controller(ages: list[float], log_start: float, lag: float,
+                                                         reserved: int) -> None:
+    from tidb_sandbox.operator.backupschedule import expired_with_log
+
+    ordered = sorted(ages, reverse=True)  # oldest first: made (and committed) in that order
+    crs = [backup_cr(f"s{i}", commit_ts=_at(age), labels=LABELS, created=NOW - timedelta(hours=age))
+           for i, age in enumerate(ordered)]
+    log_cr = backup_cr("log-bs", mode="log", phase="Running", commit_ts=_at(log_start), checkpoint_ts=_at(lag),
+                       labels=LABELS, created=NOW - timedelta(hours=log_start))
+    gc = next_gc({"maxReservedTime": f"{reserved}h"}, [BackupView.from_cr(c) for c in [*crs, log_cr]], NOW)
+    expired, truncate = expired_with_log(crs, log_cr, timedelta(hours=reserved))
+    assert [v.name for v in gc.delete] == [c["metadata"]["name"] for c in expired]
+    assert (gc.truncate_until or 0) == truncate

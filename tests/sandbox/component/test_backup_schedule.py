@@ -182,3 +182,25 @@ def test_every_seed_schedule_is_accepted_and_run(crs, new_cluster):
             assert bs["status"]["logBackup"] == f"log-{name}" and _get(crs, ns, f"log-{name}") is not None
     v2_now = _get(crs, ns, v2["metadata"]["name"], "backupschedules", group="br.pingcap.com")
     assert not v2_now.get("status"), "TiDB Operator v2 has no BackupSchedule controller"
+
+
+def test_compact_backup_template_compacts_the_schedules_log_in_intervals(crs, new_cluster):
+    """`createCompact`: from the log start, at most three intervals at a time, never past the checkpoint, at the
+    log backup's own prefix; `lastCompactProgress` follows the finished ones."""
+    ns, cluster = new_cluster()
+    name = unique("bs")
+    body = _schedule(name, cluster, cluster, maxReservedTime="3h", compactInterval="2s")
+    body["spec"]["compactBackupTemplate"] = {"br": {"cluster": cluster}, **s3_storage(f"{cluster}/log")}
+    crs.create_namespaced_custom_object(V1, VERSION, ns, "backupschedules", body)
+    log_cr = _running_log(crs, ns, f"log-{name}")
+    bs = wait_for(lambda: _get(crs, ns, name, "backupschedules"),
+                  lambda o: bool((o.get("status") or {}).get("lastCompact")), timeout=30)
+    compact = _get(crs, ns, bs["status"]["lastCompact"], "compactbackups")
+    assert compact["metadata"]["name"].startswith(f"compact-{name}-")
+    assert compact["spec"]["s3"]["prefix"] == log_cr["spec"]["s3"]["prefix"]
+    start = datetime.strptime(compact["spec"]["startTs"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    end = datetime.strptime(compact["spec"]["endTs"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert start.strftime("%Y-%m-%dT%H:%M:%SZ") == bs["status"]["logBackupStartTs"]
+    assert timedelta(seconds=2) <= end - start <= timedelta(seconds=6)
+    wait_for(lambda: _get(crs, ns, name, "backupschedules"),
+             lambda o: (o.get("status") or {}).get("lastCompactProgress") is not None, timeout=60)
