@@ -288,6 +288,31 @@ def test_watches_by_name_see_only_their_object_and_requests_are_counted(sandbox,
     assert after["activeWatches"] == before["activeWatches"]
 
 
+def test_a_watch_ends_when_its_client_goes_away(sandbox, crs, core):
+    # A triggerer killed mid-wait closes its connections; the API server must drop those watches at once, not
+    # keep them until their timeout.
+    import socket
+    import urllib.parse
+
+    ns = _ns(core)
+    before = sandbox.active_watches()
+    url = urllib.parse.urlsplit(sandbox.url)
+    clients = []
+    for _ in range(3):
+        client = socket.create_connection((url.hostname, url.port), timeout=10)
+        client.sendall(f"GET /apis/pingcap.com/{VERSION}/namespaces/{ns}/backupschedules?watch=true"
+                       f"&timeoutSeconds=600 HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        clients.append(client)
+    assert sandbox.active_watches() == before + 3
+    for client in clients:
+        client.close()
+    deadline = time.monotonic() + 30
+    while sandbox.active_watches() != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandbox.active_watches() == before
+
+
 def test_faults_503_409_and_cut_watches(sandbox, crs, core):
     ns = _ns(core)
     crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("x"))
