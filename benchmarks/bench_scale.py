@@ -186,23 +186,33 @@ def list_runs(stack: Any, dag_ids: list[str], after: datetime) -> list[dict[str,
             return runs
 
 
+def first_runs(stack: Any, dag_ids: list[str], after: datetime) -> list[dict[str, Any]]:
+    """The first run of each DAG that started after `after`."""
+    first: dict[str, dict[str, Any]] = {}
+    for run in sorted(list_runs(stack, dag_ids, after), key=lambda r: r["start_date"] or ""):
+        first.setdefault(run["dag_id"], run)
+    return list(first.values())
+
+
 def wait_runs(stack: Any, dag_ids: list[str], after: datetime, timeout: float,
               say: Any) -> list[dict[str, Any]]:
-    """One finished run per DAG (the first that started after `after`), or whatever there is at the timeout."""
+    """One finished run per DAG (the first that started after `after`), or whatever there is at the timeout
+    or at Ctrl-C (the figures are then of the runs that finished; the unfinished ones are counted by state)."""
     deadline = time.monotonic() + timeout
     last_said = 0.0
-    while True:
-        runs = list_runs(stack, dag_ids, after)
-        first: dict[str, dict[str, Any]] = {}
-        for run in sorted(runs, key=lambda r: r["start_date"] or ""):
-            first.setdefault(run["dag_id"], run)
-        done = [r for r in first.values() if r["state"] in FINISHED]
-        if len(done) == len(dag_ids) or time.monotonic() > deadline:
-            return list(first.values())
-        if time.monotonic() - last_said > 60:
-            say(f"  {len(first)}/{len(dag_ids)} runs started, {len(done)} finished")
-            last_said = time.monotonic()
-        time.sleep(5)
+    try:
+        while True:
+            runs = first_runs(stack, dag_ids, after)
+            done = [r for r in runs if r["state"] in FINISHED]
+            if len(done) == len(dag_ids) or time.monotonic() > deadline:
+                return runs
+            if time.monotonic() - last_said > 60:
+                say(f"  {len(runs)}/{len(dag_ids)} runs started, {len(done)} finished")
+                last_said = time.monotonic()
+            time.sleep(5)
+    except KeyboardInterrupt:
+        say("  interrupted: reporting the runs as they are")
+        return first_runs(stack, dag_ids, after)
 
 
 def run_figures(runs: list[dict[str, Any]], expected: int, since: float) -> dict[str, Any]:
@@ -238,7 +248,8 @@ def main() -> int:
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--next-slot", action="store_true",
                         help="also measure the guards' next 10-minute slot, started by the scheduler alone")
-    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for each wave of runs")
+    parser.add_argument("--timeout", type=float, default=3600,
+                        help="seconds to wait for each wave of runs; then (or at Ctrl-C) figures of what ended")
     args = parser.parse_args()
 
     from production_stack import ProductionStack
