@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
-.PHONY: install test lint sandbox demo demo-check bench bench-alert soak clean
+.PHONY: install test lint sandbox demo demo-check bench bench-alert bench-triggerer bench-scale soak clean
 
 # Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
 $(SYS_STAMP): scripts/system-packages.sh
@@ -59,6 +59,16 @@ bench: install
 # The whole alert path through `airflow standalone` (triggerer, scheduler, executor): several minutes.
 bench-alert: install
 	$(BIN)/python benchmarks/bench_alert.py --mode airflow
+
+# 1000 CR waits in one triggerer process (Airflow's TriggerRunner) against the sandbox, with a shared-watch
+# prototype as the comparison: memory per wait, CPU, connections held, reaction latency (about 10 minutes).
+bench-triggerer: install
+	$(BIN)/python benchmarks/bench_triggerer.py
+
+# 100 clusters on the production-shaped stack (Celery, PostgreSQL, Redis): every guard of a slot and 100
+# deferrable snapshots at once; scheduler/triggerer CPU and memory, API requests per minute (30+ minutes).
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py
 
 # The reliability figure: 50 restore drills at random times, each compared with the source (minutes).
 soak: install

@@ -7,8 +7,10 @@ This file only reads the config and builds DAGs: nothing here touches Kubernetes
 A broken config fails the import with a message naming the cluster and the field.
 """
 
+from airflow.sdk import get_parsing_context
 from tidb_pitr.config import config_path, load_config
 from tidb_pitr.factory import build_dags
 
-for _dag in build_dags(load_config(config_path())):
+# A task's process parses this file to run one DAG: the parsing context names it (None in the dag-processor).
+for _dag in build_dags(load_config(config_path()), only_dag_id=get_parsing_context().dag_id):
     globals()[_dag.dag_id] = _dag

@@ -176,27 +176,39 @@ def mysql_connection(url: str) -> str:
                        "login": params["user"], "password": params["password"], "schema": ""})
 
 
-def write_config(workdir: Path) -> Path:
-    import yaml
-
-    targets = [{"name": name, "sql_conn_id": SQL_CONN_IDS[name]} for name in (TARGET, UI_TARGET)]
-    targets.append({"name": SCRATCH, "sql_conn_id": SQL_CONN_IDS[SCRATCH], "scratch": True})
-    config = {"clusters": [{
-        "name": CLUSTER, "namespace": NAMESPACE, "api_group": "pingcap.com", "kubernetes_conn_id": "sandbox_k8s",
-        "sql_conn_id": SQL_CONN_IDS[CLUSTER],
-        "storage": {"provider": "s3", "bucket": "my-bucket", "root": CLUSTER, "region": "us-west-1",
-                    "secret_name": "s3-secret", "conn_id": "sandbox_s3"},
-        "timezone": "UTC", "retention": "30d", "restore_targets": targets, "tags": ["demo"],
+def cluster_entry(name: str, *, kubernetes_conn_id: str = "sandbox_k8s", storage_conn_id: str = "sandbox_s3",
+                  sql_conn_id: str | None = None, targets: list[dict[str, Any]] | None = None,
+                  drill: dict[str, Any] | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+    """One clusters.yaml entry for a cluster of the sandbox (namespace test1, S3 bucket my-bucket, root = name)."""
+    entry: dict[str, Any] = {
+        "name": name, "namespace": NAMESPACE, "api_group": "pingcap.com", "kubernetes_conn_id": kubernetes_conn_id,
+        **({"sql_conn_id": sql_conn_id} if sql_conn_id else {}),
+        "storage": {"provider": "s3", "bucket": "my-bucket", "root": name, "region": "us-west-1",
+                    "secret_name": "s3-secret", "conn_id": storage_conn_id},
+        "timezone": "UTC", "retention": "30d", "restore_targets": targets or [], "tags": tags or ["demo"],
         "restore_rates": RESTORE_RATES,
-        "drill": {"target": SCRATCH, "mode": "recent"},
+        **({"drill": drill} if drill else {}),
         # Not 00:00: the sandbox seeds snapshots every other day at 00:00 UTC under the DAG's names, and on
         # every other day the run the scheduler starts on unpause (the latest slot) would take a seeded name.
         "snapshot_anchor": "12:00",
         # The sandbox's operator tracks checkpoints every 0.6 s where TiDB Operator's does every minute.
-        "waits": {"tracker_interval": "1s", "start_grace": "5s"}}]}
+        "waits": {"tracker_interval": "1s", "start_grace": "5s"}}
+    return entry
+
+
+def write_clusters(workdir: Path, clusters: list[dict[str, Any]]) -> Path:
+    import yaml
+
     path = workdir / "clusters.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.write_text(yaml.safe_dump({"clusters": clusters}, sort_keys=False))
     return path
+
+
+def write_config(workdir: Path) -> Path:
+    targets = [{"name": name, "sql_conn_id": SQL_CONN_IDS[name]} for name in (TARGET, UI_TARGET)]
+    targets.append({"name": SCRATCH, "sql_conn_id": SQL_CONN_IDS[SCRATCH], "scratch": True})
+    return write_clusters(workdir, [cluster_entry(CLUSTER, sql_conn_id=SQL_CONN_IDS[CLUSTER], targets=targets,
+                                                  drill={"target": SCRATCH, "mode": "recent"})])
 
 
 def sandbox_connections(sandbox: SandboxHandle, sql_urls: dict[str, str]) -> dict[str, str]:

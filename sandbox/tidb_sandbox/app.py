@@ -123,7 +123,11 @@ class Sandbox:
         from .control import install_control  # late: control imports Sandbox for typing only
 
         install_control(app, self)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # A watch ends when its client goes away, as kube-apiserver's does (its watch handler returns on the
+        # request context's Done, staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go): aiohttp
+        # cancels the handler of a closed connection only when asked, or a killed client's idle watches
+        # would stay registered until their timeout.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.options.port)
         await site.start()

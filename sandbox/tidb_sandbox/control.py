@@ -176,6 +176,10 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
         sandbox.audit.entries.clear()
         return _json({"entries": []})
 
+    async def requests(request: web.Request) -> web.Response:
+        """Kubernetes API requests since start (the audit's counters), and the watches open now."""
+        return _json({**sandbox.audit.totals(), "activeWatches": sandbox.store.active_watches})
+
     async def tso(request: web.Request) -> web.Response:
         return _json({"tso": sandbox.alloc.next()})
 
@@ -195,4 +199,5 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
     r.add_post(f"{PREFIX}/watch-history/compact", compact)
     r.add_get(f"{PREFIX}/audit", audit)
     r.add_delete(f"{PREFIX}/audit", clear_audit)
+    r.add_get(f"{PREFIX}/requests", requests)
     r.add_get(f"{PREFIX}/tso", tso)

@@ -89,6 +89,10 @@ class SandboxHandle:
     def active_watches(self) -> int:
         return int(self.call("GET", "/info")["activeWatches"])
 
+    def request_counts(self) -> dict[str, Any]:
+        """Kubernetes API requests since start: total, byVerb, byResource ("verb plural"), activeWatches."""
+        return self.call("GET", "/requests")
+
     def audit(self) -> list[dict[str, Any]]:
         return self.call("GET", "/audit")["entries"]
 

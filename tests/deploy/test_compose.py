@@ -1,20 +1,22 @@
 """docker-compose.yaml, .env.example and the Dockerfiles, checked by parsing (no Docker engine is used).
 
-PyYAML's safe_load resolves the `<<: *anchor` merges the way Compose does. `${...}` references are expanded by a
-small re-implementation of Compose's interpolation (`:-`, `-`, `:?`, `?`, `:+`, `+`, nesting, `$$`), so the
-connection JSON can be checked as the containers would receive it.
+PyYAML's safe_load resolves the `<<: *anchor` merges the way Compose does. `${...}` references are expanded by
+scripts/compose_file.py (Compose's interpolation: `:-`, `-`, `:?`, `?`, `:+`, `+`, nesting, `$$`), so the
+connection JSON can be checked as the containers would receive it; the production-shaped stack
+(scripts/production_stack.py) runs the same expanded environment.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from compose_file import _NAME, MissingRequired, interpolate, walk_refs
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -34,103 +36,6 @@ KUBECONFIG_TARGET = "/opt/airflow/secrets/kubeconfig.yaml"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|(^|_)KEY($|_)|ACCESS_KEY", re.IGNORECASE)
 # Names of settings that hold where a secret is, not the secret itself.
 SECRET_LOCATION = re.compile(r"_(FILE|PATH)$")
-
-
-# --- Compose interpolation -----------------------------------------------------------------------------------------
-
-_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
-_OPERATORS = (":?", ":-", ":+", "?", "-", "+")
-
-
-class MissingRequired(Exception):
-    """A `${VAR:?message}` / `${VAR?message}` whose variable is missing."""
-
-
-def _closing_brace(text: str, open_at: int) -> int:
-    depth = 0
-    for i in range(open_at, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    raise ValueError(f"unbalanced ${{ in {text!r}")
-
-
-def _split(body: str) -> tuple[str, str | None, str]:
-    match = _NAME.match(body)
-    assert match, f"bad variable reference ${{{body}}}"
-    rest = body[match.end():]
-    if not rest:
-        return match.group(), None, ""
-    for op in _OPERATORS:
-        if rest.startswith(op):
-            return match.group(), op, rest[len(op):]
-    raise AssertionError(f"unsupported interpolation ${{{body}}}")
-
-
-def _walk_refs(text: str) -> Iterator[tuple[str, str | None, str]]:
-    """Every `${NAME...}` / `$NAME` as (name, operator, argument), nested ones included; `$$` is skipped."""
-    i = 0
-    while i < len(text):
-        if text[i] != "$":
-            i += 1
-            continue
-        nxt = text[i + 1:i + 2]
-        if nxt == "$":
-            i += 2
-        elif nxt == "{":
-            end = _closing_brace(text, i + 1)
-            name, op, arg = _split(text[i + 2:end])
-            yield name, op, arg
-            yield from _walk_refs(arg)
-            i = end + 1
-        elif match := _NAME.match(text, i + 1):
-            yield match.group(), None, ""
-            i = match.end()
-        else:
-            i += 1
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        nxt = text[i + 1:i + 2]
-        if char != "$":
-            out.append(char)
-            i += 1
-        elif nxt == "$":
-            out.append("$")
-            i += 2
-        elif nxt == "{":
-            end = _closing_brace(text, i + 1)
-            out.append(_expand(text[i + 2:end], env))
-            i = end + 1
-        elif match := _NAME.match(text, i + 1):
-            out.append(env.get(match.group(), ""))
-            i = match.end()
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
-
-
-def _expand(body: str, env: Mapping[str, str]) -> str:
-    name, op, arg = _split(body)
-    value = env.get(name)
-    if op is None:
-        return value or ""
-    present = bool(value) if op.startswith(":") else value is not None
-    if op in (":-", "-"):
-        return value if present else interpolate(arg, env)  # type: ignore[return-value]
-    if op in (":?", "?"):
-        if not present:
-            raise MissingRequired(f"{name}: {arg}")
-        return value  # type: ignore[return-value]
-    return interpolate(arg, env) if present else ""
 
 
 def test_interpolation_helper_follows_compose_rules() -> None:
@@ -166,7 +71,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def referenced(compose: dict[str, Any]) -> list[tuple[str, str | None, str]]:
     """Every `${...}` in the file's values (comments and keys are not interpolated by Compose)."""
-    return [ref for value in _strings(compose) for ref in _walk_refs(value)]
+    return [ref for value in _strings(compose) for ref in walk_refs(value)]
 
 
 @pytest.fixture(scope="module")

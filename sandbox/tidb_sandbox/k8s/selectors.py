@@ -104,6 +104,15 @@ def parse_field_selector(selector: str | None) -> Callable[[dict[str, Any]], boo
     return matches
 
 
+def selected_name(selector: str | None) -> str | None:
+    """The name a field selector pins (`metadata.name=x` or `==`), or None: an index hint for watches."""
+    for part in _split_top_level(selector or ""):
+        m = re.match(r"^\s*metadata\.name\s*(==|=)\s*(.*?)\s*$", part)
+        if m:
+            return m.group(2)
+    return None
+
+
 def label_matcher(selector: str | None) -> Callable[[dict[str, Any]], bool]:
     requirements = parse_label_selector(selector)
 

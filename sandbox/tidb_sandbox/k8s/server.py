@@ -22,7 +22,7 @@ from . import openapi
 from .crd import ResourceType
 from .errors import ApiError, bad_request, conflict
 from .patch import apply_patch
-from .selectors import label_matcher, parse_field_selector
+from .selectors import label_matcher, parse_field_selector, selected_name
 from .store import Event, Store
 from .table import to_table
 
@@ -36,13 +36,27 @@ WATCH_DEFAULT_TIMEOUT = 1800.0
 
 
 class Audit:
-    """What clients asked for: (verb, group, resource, subresource, namespace, name), newest last."""
+    """What clients asked for: (verb, group, resource, subresource, namespace, name), newest last.
+
+    The entries keep the last `size` requests; `counts` counts every request since start by verb and
+    resource, never truncated (a benchmark's requests per minute outlast the entries).
+    """
 
     def __init__(self, size: int = 20000):
         self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self.counts: dict[tuple[str, str], int] = {}
 
     def record(self, **entry: Any) -> None:
         self.entries.append(entry)
+        key = (entry.get("verb", ""), entry.get("resource", ""))
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def totals(self) -> dict[str, Any]:
+        by_verb: dict[str, int] = {}
+        for (verb, _), n in self.counts.items():
+            by_verb[verb] = by_verb.get(verb, 0) + n
+        return {"total": sum(self.counts.values()), "byVerb": by_verb,
+                "byResource": {f"{verb} {resource}": n for (verb, resource), n in sorted(self.counts.items())}}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -390,7 +404,8 @@ class ApiServer:
         response.enable_chunked_encoding()
         try:
             sub = self.store.subscribe(rt, namespace, request.query.get("resourceVersion"),
-                                       lambda o: labels(o) and fields_match(o))
+                                       lambda o: labels(o) and fields_match(o),
+                                       name=selected_name(request.query.get("fieldSelector")))
         except ApiError as err:
             if err.code != 410:
                 raise

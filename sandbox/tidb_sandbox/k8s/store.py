@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import pickle
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,6 +24,16 @@ Obj = dict[str, Any]
 TypeKey = tuple[str, str]  # (group, plural)
 # (type, object, fieldValidation level, warnings out) -> validated and defaulted object; raises ApiError
 Prepare = Callable[[ResourceType, Obj, str, list[str]], Obj]
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON-like object. A pickle round trip gives the same copy as `copy.deepcopy` at a
+    third of its cost, which matters here: every read, write and watch event copies (1000 CRs with 1000
+    watches make millions of copies)."""
+    try:
+        return pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return copy.deepcopy(obj)
 
 
 def now_rfc3339() -> str:
@@ -48,6 +59,7 @@ class Subscription:
     namespace: str | None
     matches: Callable[[Obj], bool]
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    name: str | None = None  # the one object name `matches` can accept (a metadata.name field selector)
 
 
 def _without_meta_and_status(obj: Obj) -> Obj:
@@ -65,6 +77,10 @@ class Store:
         self._history: deque[Event] = deque(maxlen=history)
         self._compacted_rv = 0  # resourceVersions at or below this are no longer in history
         self._subscriptions: set[Subscription] = set()
+        # Watches of one object by name, indexed so an event is offered only to its own watchers plus the
+        # unnamed ones: 1000 single-CR watches must not each look at every event.
+        self._by_name: dict[tuple[TypeKey, str | None, str], set[Subscription]] = {}
+        self._unnamed: set[Subscription] = set()
         self._listeners: list[Callable[[ResourceType, Event], None]] = []
         self._types: dict[TypeKey, ResourceType] = {}
         # Validation and defaulting hook; the server installs the schema validator.
@@ -95,16 +111,16 @@ class Store:
         obj = self._objects[type_key(rt)].get((namespace or "", name))
         if obj is None:
             raise not_found(rt.group, rt.plural, name)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def find(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         obj = self._objects[type_key(rt)].get((namespace or "", name))
-        return copy.deepcopy(obj) if obj is not None else None
+        return clone(obj) if obj is not None else None
 
     def list(self, rt: ResourceType, namespace: str | None,
              matches: Callable[[Obj], bool] = lambda o: True) -> tuple[list[Obj], int]:
         items = [
-            copy.deepcopy(obj)
+            clone(obj)
             for (ns, _), obj in sorted(self._objects[type_key(rt)].items())
             if (namespace is None or ns == namespace) and matches(obj)
         ]
@@ -115,13 +131,13 @@ class Store:
         return list(self._objects[type_key(rt)])
 
     def iter_all(self, rt: ResourceType) -> Iterator[Obj]:
-        yield from (copy.deepcopy(o) for o in list(self._objects[type_key(rt)].values()))
+        yield from (clone(o) for o in list(self._objects[type_key(rt)].values()))
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str | None, obj: Obj, *, dry_run: bool = False,
                creation_timestamp: str | None = None, field_validation: str = "Strict",
                warnings: list[str] | None = None) -> Obj:
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
@@ -154,7 +170,7 @@ class Store:
         old = self._objects[type_key(rt)].get(key)
         if old is None:
             raise not_found(rt.group, rt.plural, name)
-        new = copy.deepcopy(new)
+        new = clone(new)
         new_meta = new.setdefault("metadata", {})
         sent_rv = new_meta.get("resourceVersion")
         if sent_rv not in (None, "") and str(sent_rv) != old["metadata"]["resourceVersion"]:
@@ -170,13 +186,13 @@ class Store:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._remove(rt, key, merged)
         if _without_meta(merged) == _without_meta(old) and meta == old["metadata"]:
-            return copy.deepcopy(old)  # no-op writes do not bump resourceVersion, as in kube
+            return clone(old)  # no-op writes do not bump resourceVersion, as in kube
         return self._commit(rt, "MODIFIED", key, merged)
 
     def _merge_for_update(self, rt: ResourceType, old: Obj, new: Obj, subresource: str | None) -> Obj:
         old_meta = old["metadata"]
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = clone(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
@@ -195,7 +211,7 @@ class Store:
         if rt.status_subresource:
             # With a status subresource, writes to the main resource cannot change status.
             if "status" in old:
-                merged["status"] = copy.deepcopy(old["status"])
+                merged["status"] = clone(old["status"])
             else:
                 merged.pop("status", None)
         if rt.schema is not None:
@@ -210,17 +226,17 @@ class Store:
         if old is None:
             raise not_found(rt.group, rt.plural, name)
         if dry_run:
-            return copy.deepcopy(old)
+            return clone(old)
         if old["metadata"].get("finalizers"):
             if old["metadata"].get("deletionTimestamp"):
-                return copy.deepcopy(old)
-            marked = copy.deepcopy(old)
+                return clone(old)
+            marked = clone(old)
             marked["metadata"]["deletionTimestamp"] = now_rfc3339()
             marked["metadata"]["deletionGracePeriodSeconds"] = 0
             if rt.schema is not None:
                 marked["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
             return self._commit(rt, "MODIFIED", key, marked)
-        return self._remove(rt, key, copy.deepcopy(old))
+        return self._remove(rt, key, clone(old))
 
     def compact(self) -> int:
         """Forget all watch history, as etcd compaction does; older watches then get 410."""
@@ -237,21 +253,24 @@ class Store:
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         self._objects[type_key(rt)][key] = obj
-        self._publish(rt, Event(rv, kind, type_key(rt), key[0] or None, copy.deepcopy(obj)))
-        return copy.deepcopy(obj)
+        self._publish(rt, Event(rv, kind, type_key(rt), key[0] or None, clone(obj)))
+        return clone(obj)
 
     def _remove(self, rt: ResourceType, key: tuple[str, str], obj: Obj) -> Obj:
         rv = self._next_rv()
         self._objects[type_key(rt)].pop(key, None)
         obj["metadata"]["resourceVersion"] = str(rv)
-        self._publish(rt, Event(rv, "DELETED", type_key(rt), key[0] or None, copy.deepcopy(obj)))
+        self._publish(rt, Event(rv, "DELETED", type_key(rt), key[0] or None, clone(obj)))
         return obj
 
     def _publish(self, rt: ResourceType, event: Event) -> None:
         if len(self._history) == self._history.maxlen:
             self._compacted_rv = self._history[0].rv
         self._history.append(event)
-        for sub in list(self._subscriptions):
+        name = event.obj["metadata"].get("name", "")
+        candidates = [*self._unnamed, *self._by_name.get((event.key, event.namespace, name), ()),
+                      *self._by_name.get((event.key, None, name), ())]
+        for sub in candidates:
             if self._wants(sub, event):
                 sub.queue.put_nowait(event)
         for listener in self._listeners:
@@ -267,9 +286,11 @@ class Store:
 
     # -- watch --------------------------------------------------------------------------------
     def subscribe(self, rt: ResourceType, namespace: str | None, since: str | None,
-                  matches: Callable[[Obj], bool]) -> Subscription:
-        """Start a watch. `since` "" or "0" replays the current objects as ADDED, as kube does."""
-        sub = Subscription(type_key(rt), namespace, matches)
+                  matches: Callable[[Obj], bool], name: str | None = None) -> Subscription:
+        """Start a watch. `since` "" or "0" replays the current objects as ADDED, as kube does.
+
+        `name`, when given, promises that `matches` accepts no object of another name (an index hint)."""
+        sub = Subscription(type_key(rt), namespace, matches, name=name)
         if since in (None, "", "0"):
             items, _ = self.list(rt, namespace, matches)
             for obj in items:
@@ -286,7 +307,18 @@ class Store:
                 if event.rv > since_rv and self._wants(sub, event):
                     sub.queue.put_nowait(event)
         self._subscriptions.add(sub)
+        if sub.name is None:
+            self._unnamed.add(sub)
+        else:
+            self._by_name.setdefault((sub.key, sub.namespace, sub.name), set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
+        self._unnamed.discard(sub)
+        index = (sub.key, sub.namespace, sub.name or "")
+        named = self._by_name.get(index)
+        if named is not None:
+            named.discard(sub)
+            if not named:
+                del self._by_name[index]

@@ -252,6 +252,67 @@ def test_watch_sees_live_changes(crs, core):
     assert seen == ["ADDED", "MODIFIED", "DELETED"]
 
 
+def test_watches_by_name_see_only_their_object_and_requests_are_counted(sandbox, crs, core):
+    # Watches pinned by a metadata.name field selector are indexed by name in the store: each must still get
+    # every event of its object and none of another's, beside a namespace-wide watch that gets them all.
+    ns = _ns(core)
+    rv = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules")["metadata"]["resourceVersion"]
+    before = sandbox.request_counts()
+    for name in ("one", "two"):
+        crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", _schedule(name))
+        crs.patch_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", name,
+                                           {"spec": {"pause": True}})
+    crs.delete_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", "one")
+
+    def events(*, namespace: str | None, selector: str | None) -> list[tuple[str, str]]:
+        kwargs: dict[str, Any] = {"resource_version": rv, "timeout_seconds": 1}
+        if selector:
+            kwargs["field_selector"] = selector
+        if namespace is None:
+            stream = watch.Watch().stream(crs.list_cluster_custom_object, "pingcap.com", VERSION,
+                                          "backupschedules", **kwargs)
+        else:
+            stream = watch.Watch().stream(crs.list_namespaced_custom_object, "pingcap.com", VERSION, namespace,
+                                          "backupschedules", **kwargs)
+        return [(e["type"], e["object"]["metadata"]["name"]) for e in stream
+                if e["object"]["metadata"].get("namespace") == ns]
+
+    assert events(namespace=ns, selector="metadata.name=one") == [
+        ("ADDED", "one"), ("MODIFIED", "one"), ("DELETED", "one")]
+    assert events(namespace=None, selector="metadata.name==two") == [("ADDED", "two"), ("MODIFIED", "two")]
+    assert events(namespace=ns, selector="metadata.name!=one") == [("ADDED", "two"), ("MODIFIED", "two")]
+    assert len(events(namespace=ns, selector=None)) == 5
+    after = sandbox.request_counts()
+    assert after["total"] - before["total"] == 5 + 4  # 5 writes, 4 watches
+    assert after["byResource"]["watch backupschedules"] - before["byResource"].get("watch backupschedules", 0) == 4
+    assert after["activeWatches"] == before["activeWatches"]
+
+
+def test_a_watch_ends_when_its_client_goes_away(sandbox, crs, core):
+    # A triggerer killed mid-wait closes its connections; the API server must drop those watches at once, not
+    # keep them until their timeout.
+    import socket
+    import urllib.parse
+
+    ns = _ns(core)
+    before = sandbox.active_watches()
+    url = urllib.parse.urlsplit(sandbox.url)
+    clients = []
+    for _ in range(3):
+        client = socket.create_connection((url.hostname, url.port), timeout=10)
+        client.sendall(f"GET /apis/pingcap.com/{VERSION}/namespaces/{ns}/backupschedules?watch=true"
+                       f"&timeoutSeconds=600 HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        clients.append(client)
+    assert sandbox.active_watches() == before + 3
+    for client in clients:
+        client.close()
+    deadline = time.monotonic() + 30
+    while sandbox.active_watches() != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandbox.active_watches() == before
+
+
 def test_faults_503_409_and_cut_watches(sandbox, crs, core):
     ns = _ns(core)
     crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backups", _backup("x"))

@@ -1,0 +1,47 @@
+"""The DAG file builds every cluster's DAGs for the dag-processor, and only the needed cluster's in a task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+S3 = {"provider": "s3", "bucket": "my-bucket", "region": "us-west-1", "conn_id": "tidb_backup_s3"}
+
+
+def _config(tmp_path: Path, names: list[str]) -> Path:
+    clusters = [{"name": n, "namespace": "test1", "api_group": "pingcap.com", "storage": {**S3, "root": n}}
+                for n in names]
+    path = tmp_path / "clusters.yaml"
+    path.write_text(yaml.safe_dump({"clusters": clusters}))
+    return path
+
+
+def _dag_ids(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str | None) -> set[str]:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+
+    monkeypatch.setenv("TIDB_PITR_CONFIG", str(config))
+    if parsing_dag_id is None:
+        monkeypatch.delenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, raising=False)
+    else:  # what Airflow's task runner sets while it parses the DAG file of the task it runs
+        monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, parsing_dag_id)
+    bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
+    assert not bag.import_errors
+    return set(bag.dag_ids)
+
+
+def test_a_task_parses_only_the_clusters_its_dag_can_belong_to(tmp_path, monkeypatch):
+    config = _config(tmp_path, ["demo1", "demo1-002", "other"])
+    everything = _dag_ids(monkeypatch, config, None)
+    assert {d.split("_")[2] for d in everything} == {"demo1", "demo1-002", "other"} and len(everything) == 15
+
+    def of(name: str) -> set[str]:
+        return {d for d in everything if d.split("_")[2] == name}
+
+    assert _dag_ids(monkeypatch, config, "tidb_test1_demo1_log_guard") == of("demo1")
+    assert _dag_ids(monkeypatch, config, "tidb_test1_demo1-002_snapshot") == of("demo1-002")
+    # An id of no configured cluster (a DAG of another file, a renamed cluster): everything, as before.
+    assert _dag_ids(monkeypatch, config, "some_other_dag") == everything
