@@ -241,7 +241,7 @@ class Component:
     def stop(self) -> None:
         self.wanted = False
         if self.process is not None:
-            stop_group(self.process)
+            stop_group(self.process, grace=10)  # then SIGKILL: a stuck warm shutdown must not hold a test
 
     def revive(self) -> bool:
         """Start it again if it exited on its own while wanted; whether it did."""
