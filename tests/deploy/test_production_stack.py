@@ -127,11 +127,11 @@ def wait_deferred(stack: ProductionStack, dag_id: str, run_id: str, task_id: str
     return wait_for(deferred, f"{dag_id} {run_id}: a deferred task")
 
 
-def exactly_once(stack: ProductionStack, dag_id: str, run_id: str) -> None:
-    """Every deferral of the run was answered by exactly one trigger event, over all triggerers."""
+def exactly_once(stack: ProductionStack, dag_id: str, run_id: str) -> int:
+    """Every deferral of the run was answered by exactly one trigger event, over all triggerers; how many."""
     deferred, fired = deferrals(stack, dag_id, run_id), stack.fired_events(dag_id, run_id)
-    assert deferred >= 1
     assert fired == deferred, f"{dag_id} {run_id}: {deferred} deferrals, {fired} trigger events"
+    return deferred
 
 
 def test_triggerer_killed_while_a_snapshot_waits(healthy: ProductionStack) -> None:
@@ -154,9 +154,11 @@ def test_two_triggerers_fire_every_wait_once(healthy: ProductionStack) -> None:
     assert len(stack.live_triggerers()) == 2
     try:
         runs = [(stack.dag_id(kind), stack.trigger(stack.dag_id(kind))) for kind in ("log_guard", "snapshot")]
+        waits = 0
         for dag_id, run_id in runs:
             assert stack.wait_run(dag_id, run_id)["state"] == "success"
-            exactly_once(stack, dag_id, run_id)
+            waits += exactly_once(stack, dag_id, run_id)
+        assert waits >= 1  # the snapshot's wait at least (a healthy guard may find nothing to wait for)
         snapshot = stack.run_state(*runs[1])
         assert len(made_by_run(stack.crs("backups"), run_stamp(snapshot))) == 1
     finally:
