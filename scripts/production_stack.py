@@ -218,8 +218,11 @@ class Component:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    wanted: bool = False  # up unless a test stopped or killed it: the supervisor restarts it when it exits
+    restarts: int = 0  # how often the supervisor restarted it (Compose's `restart: always`)
 
     def start(self) -> None:
+        self.wanted = True
         self.process = _popen(self.args, self.log, self.env)
 
     def alive(self) -> bool:
@@ -227,6 +230,7 @@ class Component:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no shutdown, no clean-up, as an OOM kill or a lost node."""
+        self.wanted = False
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -235,8 +239,18 @@ class Component:
         stop_group(self.process, grace=5)
 
     def stop(self) -> None:
+        self.wanted = False
         if self.process is not None:
-            stop_group(self.process)
+            stop_group(self.process, grace=10)  # then SIGKILL: a stuck warm shutdown must not hold a test
+
+    def revive(self) -> bool:
+        """Start it again if it exited on its own while wanted; whether it did."""
+        if not self.wanted or self.process is None or self.process.poll() is None:
+            return False
+        stop_group(self.process, grace=5)  # what it forked and left behind
+        self.restarts += 1
+        self.start()
+        return True
 
 
 @dataclass
@@ -249,6 +263,10 @@ class ProductionStack:
     settings: dict[str, Any] = field(default_factory=lambda: dict(FAST))  # the sandbox's durations
     workers: int = 2
     worker_concurrency: int = 8
+    # More empty restore targets of test1/demo1 besides test1/demo1-restore (a restore needs an empty one).
+    extra_targets: tuple[str, ...] = ()
+    # Every task's retry delay, set by a cluster policy (the DAGs' own is 2 minutes); None keeps the DAGs'.
+    retry_delay_seconds: float | None = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)  # more Airflow settings, for every component
     say: Callable[[str], None] = print
 
@@ -290,8 +308,10 @@ class ProductionStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.config = write_clusters(self.workdir, [
             cluster_entry(name, kubernetes_conn_id=K8S_CONN_ID, storage_conn_id=S3_CONN_ID,
-                          targets=[{"name": TARGET}] if name == CLUSTER else [], tags=["production-stack"])
+                          targets=[{"name": t} for t in (TARGET, *self.extra_targets)] if name == CLUSTER else [],
+                          tags=["production-stack"])
             for name in self.cluster_names])
+        self._write_policy()
         self._compose = compose_file.load()
         self._variables = self._dotenv()
         self._write_auth()
@@ -308,14 +328,40 @@ class ProductionStack:
         self.start_triggerer()
         for index in range(self.workers):
             self.start_worker(index)
+        self._supervise()
         self.api = AirflowApi(f"http://{HOST}:{self.api_port}", self._variables["_AIRFLOW_WWW_USER_USERNAME"],
                               self._variables["_AIRFLOW_WWW_USER_PASSWORD"])
         self.wait_healthy(timeout=600)
         self.api.login()
         self.say(f"production stack up in {time.monotonic() - started:.0f} s: {self.url} (workdir {self.workdir})")
 
+    def _supervise(self) -> None:
+        """Compose's `restart: always` (every Airflow service has it): an Airflow process that exits on its own
+        (the scheduler does when PostgreSQL goes away) is started again, as Docker would."""
+        import threading
+
+        self._stopping = threading.Event()
+
+        def loop() -> None:
+            while not self._stopping.wait(1):
+                for component in [*self.components.values(), *self.triggerers, *self.worker_list]:
+                    with contextlib.suppress(Exception):
+                        if component.revive():
+                            self.say(f"{component.name} exited; restarted (restart: always)")
+
+        thread = threading.Thread(target=loop, name="production-stack-supervisor", daemon=True)
+        thread.start()
+        self._cleanup.callback(thread.join, 10)
+        self._cleanup.callback(self._stopping.set)
+
+    def restarts(self) -> dict[str, int]:
+        """How often the supervisor restarted each process."""
+        return {c.name: c.restarts for c in [*self.components.values(), *self.triggerers, *self.worker_list]}
+
     def stop(self) -> None:
         """Every process ended (Airflow first, then Redis, PostgreSQL, the sandbox); the temp dirs removed."""
+        if getattr(self, "_stopping", None) is not None:
+            self._stopping.set()
         for component in [*self.worker_list, *self.triggerers, *self.components.values()]:
             with contextlib.suppress(Exception):
                 component.stop()
@@ -331,6 +377,8 @@ class ProductionStack:
                                      str(self.workdir / "kubeconfig.yaml"), "--no-azurite", settings=self.settings)
         self._cleanup.callback(stop_group, self.sandbox.process)
         self.cluster_names = [CLUSTER]
+        for target in self.extra_targets:
+            self.sandbox.create_cluster(NAMESPACE, target)  # empty, no workload: a restore target
         for index in range(2, self.clusters + 1):
             name = f"{CLUSTER}-{index:03d}"
             self.sandbox.create_cluster(NAMESPACE, name, seed_days=self.seed_days, storage_root=name,
@@ -376,6 +424,18 @@ class ProductionStack:
                 "TIDB_BACKUP_S3_ACCESS_KEY_ID": env["TIDB_SANDBOX_S3_ACCESS_KEY"],
                 "TIDB_BACKUP_S3_SECRET_ACCESS_KEY": env["TIDB_SANDBOX_S3_SECRET_KEY"],
                 "TIDB_BACKUP_S3_ENDPOINT_URL": env["TIDB_SANDBOX_S3_ENDPOINT"], "TIDB_BACKUP_S3_REGION": "us-west-1"}
+
+    def _write_policy(self) -> None:
+        """$AIRFLOW_HOME/config/airflow_local_settings.py (Airflow puts that folder on sys.path): shorter retries."""
+        if self.retry_delay_seconds is None:
+            return
+        folder = self.home / "config"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "airflow_local_settings.py").write_text(
+            "from datetime import timedelta\n\n\n"
+            "def task_policy(task):  # the production stack's harness: retries in seconds, not minutes\n"
+            f"    task.retry_delay = timedelta(seconds={self.retry_delay_seconds})\n"
+            "    task.retry_exponential_backoff = False\n")
 
     def _write_auth(self) -> None:
         """The SimpleAuthManager password file, as airflow-init writes it."""
@@ -498,12 +558,13 @@ class ProductionStack:
         """api-server answering; metadatabase, scheduler, triggerer, dag-processor healthy; workers running."""
         def healthy() -> bool:
             for component in self.components.values():
-                if not component.alive():
-                    raise RuntimeError(f"{component.name} exited:\n{component.log.read_text()[-3000:]}")
+                if component.restarts > 20:
+                    raise RuntimeError(f"{component.name} keeps exiting:\n{component.log.read_text()[-3000:]}")
             health = self.health()
             parts = [health.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer",
                                                                  "dag_processor")]
-            return all(p == "healthy" for p in parts) and all(w.alive() for w in self.worker_list)
+            return (all(p == "healthy" for p in parts) and all(c.alive() for c in self.components.values())
+                    and all(w.alive() for w in self.worker_list))
 
         _wait(healthy, "Airflow healthy", timeout, interval=1)
 
@@ -561,6 +622,10 @@ class ProductionStack:
     def run_scheduled(self, kind: str, cluster: str = CLUSTER, timeout: float = 600) -> dict[str, Any]:
         """Unpause a scheduled DAG and follow the run the scheduler starts for its latest slot (catchup=False);
         trigger one only when no slot has passed. Triggering as well would make two runs."""
+        return self.wait_run(*self.start_scheduled(kind, cluster), timeout)
+
+    def start_scheduled(self, kind: str, cluster: str = CLUSTER) -> tuple[str, str]:
+        """run_scheduled without the wait: (dag_id, run_id) of the run that starts on unpause."""
         dag_id = self.dag_id(kind, cluster)
         self.wait_dags([dag_id])
         self.unpause(dag_id)
@@ -573,7 +638,7 @@ class ProductionStack:
             run_id = _wait(scheduled, f"{dag_id} scheduled run", 60, interval=1)
         except TimeoutError:
             run_id = self.trigger(dag_id)
-        return self.wait_run(dag_id, run_id, timeout)
+        return dag_id, run_id
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
@@ -620,6 +685,20 @@ class ProductionStack:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
+
+    def fired_events(self, dag_id: str, run_id: str) -> int:
+        """How many events the triggers of this run fired, over every triggerer (their per-trigger logs)."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        return sum(path.read_text(errors="replace").count("Trigger fired event")
+                   for path in folder.rglob("*.trigger.*"))
+
+    def worker_of(self, pid: int) -> int | None:
+        """The index of the Celery worker whose process group holds `pid` (a task's process), if any."""
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            return None
+        return next((i for i, w in enumerate(self.worker_list) if w.process and w.process.pid == group), None)
 
     def logs(self, pattern: str = "*.log") -> Iterator[Path]:
         """The processes' own logs and the task and trigger logs, to read after a failure."""
