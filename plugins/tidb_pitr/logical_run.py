@@ -101,7 +101,9 @@ def apply_logical_retention(cluster: ClusterConfig, *, now: datetime | None = No
     storage = cluster.logical_storage()
     views = [v for v in (BackupView.from_cr(o) for o in hook.list(BACKUPS, cluster.namespace)) if is_logical(v)]
     foreign = {v.name: problem for v in views if (problem := _owned(cluster, v)) is not None}
-    items = [LogicalBackup(v.name, v.created or _EPOCH, _state(v), v.name not in foreign) for v in views]
+    bucket = storage.bucket or ""
+    items = [LogicalBackup(v.name, v.created or _EPOCH, _state(v), v.name not in foreign, dump_key(v, bucket))
+             for v in views]
     plan = plan_logical_retention(items, count=lb.keep.count, age=lb.keep.age, now=now)
     storage_hook = _storage_hook(cluster)
     deleted = []
@@ -114,12 +116,17 @@ def apply_logical_retention(cluster: ClusterConfig, *, now: datetime | None = No
         if problem is not None:  # changed since the listing: leave it
             log.warning("Not deleting %s: %s", name, problem)
             continue
-        key = dump_key(view, storage.bucket or "")
-        if key:
+        key = dump_key(view, bucket)
+        if key and key != next(b.archive for b in items if b.name == name):
+            log.warning("Not deleting %s: its archive changed since the plan (%s)", name, view.backup_path)
+            continue
+        if key and name not in plan.cr_only:
             storage_hook.delete_dump(storage.root, key)
         hook.delete(BACKUPS, name, cluster.namespace)
-        deleted.append({"name": name, "archive": view.backup_path, "why": plan.reasons[name]})
-        log.info("Deleted logical backup %s (%s) and its archive %s", name, plan.reasons[name], view.backup_path)
+        deleted.append({"name": name, "archive": None if name in plan.cr_only else view.backup_path,
+                        "why": plan.reasons[name]})
+        log.info("Deleted logical backup %s (%s)%s", name, plan.reasons[name],
+                 "" if name in plan.cr_only else f" and its archive {view.backup_path}")
     for name in plan.keep:
         log.info("Keeping logical backup %s: %s", name, plan.reasons[name])
     for name, problem in sorted(foreign.items()):

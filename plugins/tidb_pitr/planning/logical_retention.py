@@ -5,6 +5,11 @@ ownership rules); others are neither counted nor touched. Of the owned Complete 
 is among the newest `count`, or younger than `age` (either rule keeps it, like BackupSchedule's maxBackups /
 maxReservedTime); the newest Complete one always stays. An owned Failed one goes once a Complete one newer
 than it exists (it restores nothing); anything still running or pending stays.
+
+Dumpling names its archive after the second its Job started (`backup-<RFC3339>.tgz`), so two backups into one
+prefix within a second share one archive (the later upload replaces the earlier). A deleted backup's archive is
+therefore deleted only when no backup that stays (kept, foreign, still running) names the same one: otherwise
+only its CR goes (`cr_only`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ class LogicalBackup:
     created: datetime
     state: str  # COMPLETE, FAILED or OTHER (pending, running, deleting)
     owned: bool
+    archive: str | None = None  # the storage key of its dump, when known
+
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class LogicalRetentionPlan:
     delete: tuple[str, ...]
     keep: tuple[str, ...]
     reasons: dict[str, str] = field(default_factory=dict)  # name -> why it goes or stays
+    cr_only: tuple[str, ...] = ()  # of `delete`: its archive is also a staying backup's, so it stays
 
 
 def plan_logical_retention(backups: Iterable[LogicalBackup], *, count: int | None, age: timedelta | None,
@@ -65,4 +73,12 @@ def plan_logical_retention(backups: Iterable[LogicalBackup], *, count: int | Non
         else:
             keep.append(backup.name)
             reasons[backup.name] = "Failed, no newer Complete one" if backup.state == FAILED else "not finished"
-    return LogicalRetentionPlan(delete=tuple(delete), keep=tuple(keep), reasons=reasons)
+    gone = set(delete)
+    staying = {b.archive: b.name for b in items if b.name not in gone and b.archive}
+    cr_only = []
+    for name in delete:
+        archive = next(b.archive for b in items if b.name == name)
+        if archive and archive in staying:
+            cr_only.append(name)
+            reasons[name] += f"; its archive is also {staying[archive]}'s, so only the CR goes"
+    return LogicalRetentionPlan(delete=tuple(delete), keep=tuple(keep), reasons=reasons, cr_only=tuple(cr_only))

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,12 @@ def test_backups_are_verified_retention_keeps_count_and_never_foreign_ones(logic
                  "s3": {"provider": "aws", "secretName": "s3-secret", "region": "us-west-1", "bucket": "my-bucket",
                         "prefix": root}, "storageSize": "1Gi"}}, cluster.namespace, {})
 
+    # Dumpling names an archive after the second its Job started: let theirs finish first, so ours never share
+    # its archive here (the planner's unit tests cover a shared one: then only our CR goes).
+    dba = wait_until(lambda: next((v for v in _logical(cluster) if v.name == "dba-dump" and v.phase == "Complete"),
+                                  None), 120)
+    dumped_at = datetime.fromisoformat(dba.backup_path.rsplit("backup-", 1)[1].removesuffix(".tgz"))
+    wait_until(lambda: datetime.now(UTC) >= dumped_at + timedelta(seconds=1.2), 10)
     runs = [cluster.run("logical_backup", retries=0) for _ in range(3)]
     assert [str(r.state) for r in runs] == ["success"] * 3, [_note(r) for r in runs]
     verified = xcom(runs[-1], "verify")

@@ -18,10 +18,11 @@ from tidb_pitr.planning.logical_retention import (
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 backup_lists = st.lists(
-    st.tuples(st.integers(0, 60 * 24 * 30), st.sampled_from((COMPLETE, FAILED, OTHER)), st.booleans()),
+    st.tuples(st.integers(0, 60 * 24 * 30), st.sampled_from((COMPLETE, FAILED, OTHER)), st.booleans(),
+              st.one_of(st.none(), st.sampled_from("abcde"))),  # archives: a few names, so some are shared
     max_size=25,
-).map(lambda items: [LogicalBackup(f"b{i}", NOW - timedelta(minutes=m), state, owned)
-                     for i, (m, state, owned) in enumerate(items)])
+).map(lambda items: [LogicalBackup(f"b{i}", NOW - timedelta(minutes=m), state, owned, archive)
+                     for i, (m, state, owned, archive) in enumerate(items)])
 keeps = st.tuples(st.one_of(st.none(), st.integers(1, 8)),
                   st.one_of(st.none(), st.integers(1, 60 * 24 * 20).map(lambda m: timedelta(minutes=m)))
                   ).filter(lambda k: k != (None, None))
@@ -45,6 +46,10 @@ def test_deletes_only_its_own_finished_backups_and_keeps_exactly_what_keep_says(
         wanted = (count is not None and rank < count) or (age is not None and backup.created > NOW - age)
         # Exactly keep's rule: what it keeps stays, what it does not keep goes (but the newest).
         assert (backup.name in deleted) == (not wanted and rank > 0), (rank, backup, keep)
+    # Never an archive that a backup which stays (kept, foreign, running) also names: then only the CR goes.
+    staying = {b.archive for b in backups if b.name not in deleted and b.archive}
+    assert all(by_name[n].archive not in staying for n in deleted if n not in plan.cr_only)
+    assert set(plan.cr_only) <= deleted
     for backup in backups:  # a Failed one goes only when a newer Complete one exists
         if backup.owned and backup.state == FAILED and backup.name in deleted:
             assert complete and complete[0].created > backup.created
@@ -61,3 +66,14 @@ def test_count_alone_keeps_the_newest_n_and_ignores_foreign_ones():
 def test_needs_a_rule():
     with pytest.raises(ValueError, match="count and/or age"):
         plan_logical_retention([], count=None, age=None, now=NOW)
+
+
+def test_an_archive_shared_with_someone_elses_backup_stays():
+    # Two Dumpling Jobs into one prefix within one second write one `backup-<RFC3339>.tgz`.
+    shared = "demo1/logical/backup-2026-12-01T21:20:01Z.tgz"
+    backups = [LogicalBackup("ours-old", NOW - timedelta(days=3), COMPLETE, True, shared),
+               LogicalBackup("theirs", NOW - timedelta(days=3), COMPLETE, False, shared),
+               LogicalBackup("ours-new", NOW - timedelta(days=1), COMPLETE, True, "demo1/logical/b.tgz")]
+    plan = plan_logical_retention(backups, count=1, age=None, now=NOW)
+    assert plan.delete == ("ours-old",) and plan.cr_only == ("ours-old",)
+    assert "also theirs's" in plan.reasons["ours-old"]
