@@ -51,7 +51,7 @@ def _split(body: str) -> tuple[str, str | None, str]:
     raise AssertionError(f"unsupported interpolation ${{{body}}}")
 
 
-def _walk_refs(text: str) -> Iterator[tuple[str, str | None, str]]:
+def walk_refs(text: str) -> Iterator[tuple[str, str | None, str]]:
     """Every `${NAME...}` / `$NAME` as (name, operator, argument), nested ones included; `$$` is skipped."""
     i = 0
     while i < len(text):
@@ -65,7 +65,7 @@ def _walk_refs(text: str) -> Iterator[tuple[str, str | None, str]]:
             end = _closing_brace(text, i + 1)
             name, op, arg = _split(text[i + 2:end])
             yield name, op, arg
-            yield from _walk_refs(arg)
+            yield from walk_refs(arg)
             i = end + 1
         elif match := _NAME.match(text, i + 1):
             yield match.group(), None, ""
@@ -112,26 +112,6 @@ def _expand(body: str, env: Mapping[str, str]) -> str:
             raise MissingRequired(f"{name}: {arg}")
         return value  # type: ignore[return-value]
     return interpolate(arg, env) if present else ""
-
-
-
-def _expand(body: str, env: Mapping[str, str]) -> str:
-    name, op, arg = _split(body)
-    value = env.get(name)
-    if op is None:
-        return value or ""
-    present = bool(value) if op.startswith(":") else value is not None
-    if op in (":-", "-"):
-        return value if present else interpolate(arg, env)  # type: ignore[return-value]
-    if op in (":?", "?"):
-        if not present:
-            raise MissingRequired(f"{name}: {arg}")
-        return value  # type: ignore[return-value]
-    return interpolate(arg, env) if present else ""
-
-
-def walk_refs(text: str) -> Iterator[tuple[str, str | None, str]]:
-    return _walk_refs(text)
 
 
 def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:

@@ -45,6 +45,31 @@ old backups. This guard never creates, resumes or stops a log backup; it watches
 """
 
 
+def _rpo_window_status(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
+    """`measure_rpo`, `publish_window`, `publish_status`: the guard's last tasks, whoever runs the log backup.
+    The last two run whatever failed before them, so the page and the window are always published."""
+
+    @task(task_id="measure_rpo", retries=0)
+    def measure_rpo() -> dict[str, Any]:
+        from ..checks import measure_rpo as measure
+
+        return measure(cluster)
+
+    @task(task_id="publish_window", trigger_rule="all_done")
+    def publish_window() -> dict[str, Any]:
+        from ..checks import current_window
+
+        return current_window(cluster)
+
+    @task(task_id="publish_status", trigger_rule="all_done")
+    def publish_status() -> dict[str, Any]:
+        from ..status_run import cluster_status
+
+        return cluster_status(cluster)
+
+    return measure_rpo(), publish_window(), publish_status()
+
+
 def _build_for_schedule(cluster: ClusterConfig) -> DAG:
     doc = SCHEDULE_DOC.format(ns=cluster.namespace, name=cluster.name, schedule=cluster.backup_schedule,
                               warn=cluster.rpo.warn, critical=cluster.rpo.critical)
@@ -56,31 +81,14 @@ def _build_for_schedule(cluster: ClusterConfig) -> DAG:
 
             return find_schedule_log(cluster)
 
-        @task(retries=0)
-        def measure_rpo() -> dict[str, Any]:
-            from ..checks import measure_rpo as measure
-
-            return measure(cluster)
-
         @task(trigger_rule="all_done")
         def schedule_report() -> dict[str, Any]:
             from ..schedule_run import schedule_report as report
 
             return report(cluster)
 
-        @task(trigger_rule="all_done")
-        def publish_window() -> dict[str, Any]:
-            from ..checks import current_window
-
-            return current_window(cluster)
-
-        @task(trigger_rule="all_done")
-        def publish_status() -> dict[str, Any]:
-            from ..status_run import cluster_status
-
-            return cluster_status(cluster)
-
-        find_log_backup() >> [measure_rpo(), schedule_report(), publish_window(), publish_status()]
+        measure_rpo, publish_window, publish_status = _rpo_window_status(cluster)
+        find_log_backup() >> [measure_rpo, schedule_report(), publish_window, publish_status]
     return dag
 
 
@@ -111,24 +119,6 @@ def build(cluster: ClusterConfig) -> DAG:
             br=cluster.br_block(), service_account=cluster.service_account, legacy_log_stop=cluster.legacy_log_stop,
             retries=0, wait_timeout=timedelta(minutes=30), **cr_args(cluster))
 
-        @task(retries=0)
-        def measure_rpo() -> dict[str, Any]:
-            from ..checks import measure_rpo as measure
-
-            return measure(cluster)
-
-        @task(trigger_rule="all_done")
-        def publish_window() -> dict[str, Any]:
-            from ..checks import current_window
-
-            return current_window(cluster)
-
-        @task(trigger_rule="all_done")
-        def publish_status() -> dict[str, Any]:
-            from ..status_run import cluster_status
-
-            return cluster_status(cluster)
-
         # All leaves, so a critical RPO fails the run even though the window and the status are always published.
-        found >> ensure >> [measure_rpo(), publish_window(), publish_status()]
+        found >> ensure >> list(_rpo_window_status(cluster))
     return dag

@@ -11,7 +11,7 @@ from ..config import ClusterConfig
 from ..operators.logical import TidbLogicalRestoreOperator
 from .common import cr_args, dag_kwargs
 from .restore import _target_param
-from .restore_steps import from_plan
+from .restore_steps import from_plan, proceed_task, publish_plan
 
 DOC = """
 ### Logical restore (TiDB Lightning) of a Dumpling backup of `{ns}/{name}`
@@ -44,21 +44,11 @@ def build(cluster: ClusterConfig) -> DAG:
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..logical_run import plan_logical_restore
             from ..operators.labels import run_hash
-            from ..restore_run import RestoreRefused
-            from ..run_notes import publish_note
 
-            try:
-                planned = plan_logical_restore(cluster, dict(params or {}), run_hash=run_hash(context))
-            except RestoreRefused as refused:
-                logging.getLogger(__name__).error("Refused: %s", refused)
-                publish_note(context, f"Refused: {refused}")
-                raise
-            publish_note(context, ("Dry run: " if planned["dry_run"] else "Planned: ") + planned["notes"][0])
-            return planned
+            return publish_plan(context, lambda: plan_logical_restore(cluster, dict(params or {}),
+                                                                     run_hash=run_hash(context)))
 
-        @task.short_circuit
-        def proceed(planned: dict[str, Any]) -> bool:
-            return not planned["dry_run"]
+        proceed = proceed_task()
 
         restore = TidbLogicalRestoreOperator(
             task_id="restore", body=from_plan("body"), pitr_cluster=cluster.name, cluster=from_plan("target_cluster"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -10,7 +9,7 @@ from airflow.sdk import DAG, Param, task
 from ..config import ClusterConfig
 from ..units import format_duration
 from .common import dag_kwargs, run_key
-from .restore_steps import read_source_at_t, restore_steps, verify_restored
+from .restore_steps import proceed_task, publish_plan, read_source_at_t, restore_steps, verify_restored
 
 DOC = """
 ### Restore `{ns}/{name}` to a point in time
@@ -75,24 +74,12 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
-            from ..restore_run import RestoreRefused, plan_restore_for
-            from ..run_notes import publish_note
+            from ..restore_run import plan_restore_for
 
-            try:
-                planned = plan_restore_for(cluster, dict(params or {}), run=run_key(context),
-                                           run_hash=run_hash(context))
-            except RestoreRefused as refused:
-                # The reason first, on one line: it is what the user reads in the log and on the run.
-                logging.getLogger(__name__).error("Refused: %s", refused)
-                publish_note(context, f"Refused: {refused}")
-                raise
-            publish_note(context, ("Dry run: " if planned["dry_run"] else "Planned: ") + planned["notes"][0])
-            return planned
+            return publish_plan(context, lambda: plan_restore_for(cluster, dict(params or {}), run=run_key(context),
+                                                                 run_hash=run_hash(context)))
 
-        @task.short_circuit
-        def proceed(planned: dict[str, Any]) -> bool:
-            return not planned["dry_run"]
-
+        proceed = proceed_task()
         planned = plan()
         wait, storage_caught_up, restore = restore_steps(cluster)
 

@@ -4,6 +4,7 @@ CR, and the comparison with the source (read at T before the restore, the target
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import task
@@ -18,6 +19,34 @@ from .common import cr_args
 def from_plan(key: str) -> str:
     """A template reading one field of the `plan` task's XCom."""
     return "{{ ti.xcom_pull(task_ids='plan')['" + key + "'] }}"
+
+
+def publish_plan(context: Any, make_plan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a restore's plan (PITR or logical) and say its outcome on the run: a refusal first, on one line, in
+    the log and the note (it is what the user reads), else the plan's first note."""
+    import logging
+
+    from ..restore_run import RestoreRefused
+    from ..run_notes import publish_note
+
+    try:
+        planned = make_plan()
+    except RestoreRefused as refused:
+        logging.getLogger(__name__).error("Refused: %s", refused)
+        publish_note(context, f"Refused: {refused}")
+        raise
+    publish_note(context, ("Dry run: " if planned["dry_run"] else "Planned: ") + planned["notes"][0])
+    return planned
+
+
+def proceed_task() -> Any:
+    """`proceed`: the run stops here (its later tasks skipped) when the plan is a dry run."""
+
+    @task.short_circuit
+    def proceed(planned: dict[str, Any]) -> bool:
+        return not planned["dry_run"]
+
+    return proceed
 
 
 def restore_steps(cluster: ClusterConfig) -> tuple[Any, Any, Any]:

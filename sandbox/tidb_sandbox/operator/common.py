@@ -12,6 +12,14 @@ V2_FINALIZER = "pingcap.com/finalizer"
 V2_GROUP = "br.pingcap.com"
 
 
+async def job_reads_spec(ctx: Any, rt: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    """A Job's pod starts a step after the controller made it and reads the CR then: its spec, or None when the
+    CR was deleted meanwhile (the Job then does nothing)."""
+    await sleep(ctx.config.step_delay)
+    obj = ctx.get(rt, namespace, name)
+    return None if obj is None else obj.get("spec") or {}
+
+
 def finalizer_for(group: str) -> str:
     return V2_FINALIZER if group == V2_GROUP else V1_FINALIZER
 

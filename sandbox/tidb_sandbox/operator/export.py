@@ -21,7 +21,7 @@ from ..k8s.crd import ResourceType
 from ..sql.credentials import PASSWORD_KEY, ROOT_USER, read_password
 from ..storage import dumpling_layout
 from .clusters import TIDBCLUSTER, SimCluster
-from .common import V2_GROUP, humanize_bytes, now, sleep
+from .common import V2_GROUP, humanize_bytes, job_reads_spec, now, sleep
 from .context import Context, StorageFailure, storage_block
 from .secrets import storage_secret_problem
 from .snapshot import filter_rows
@@ -151,11 +151,9 @@ def _without_system(rows: dict[str, Any]) -> dict[str, Any]:
 
 async def run_export(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
     condition = partial(ctx.set_condition, rt, namespace, name)
-    await sleep(ctx.config.step_delay)
-    obj = ctx.get(rt, namespace, name)
-    if obj is None:
+    spec = await job_reads_spec(ctx, rt, namespace, name)
+    if spec is None:
         return
-    spec = obj.get("spec") or {}
     block = storage_block(spec)
     kind = next(iter(block)) if block else "unknown"
     if kind not in LOGICAL_STORAGE:

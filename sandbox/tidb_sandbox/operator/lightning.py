@@ -16,7 +16,7 @@ from typing import Any
 
 from ..k8s.crd import ResourceType
 from ..storage import dumpling_layout
-from .common import now, sleep
+from .common import job_reads_spec, now, sleep
 from .context import Context, StorageFailure, storage_block
 from .export import LOGICAL_STORAGE, Access, connect_error, resolve_host
 
@@ -32,11 +32,9 @@ def _split_path(kind: str, path: str) -> tuple[str, str, str]:
 
 async def run_import(ctx: Context, rt: ResourceType, namespace: str, name: str) -> None:
     condition = partial(ctx.set_condition, rt, namespace, name)
-    await sleep(ctx.config.step_delay)
-    obj = ctx.get(rt, namespace, name)
-    if obj is None:
+    spec = await job_reads_spec(ctx, rt, namespace, name)
+    if spec is None:
         return
-    spec = obj.get("spec") or {}
     block = storage_block(spec)
     kind = next(iter(block)) if block else "unknown"
     if kind not in LOGICAL_STORAGE:  # makeImportJob: RetryFailed upstream, the Job is never made

@@ -12,7 +12,7 @@ from ..data.schema import parse_key, table_key
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .clusters import TIDBCLUSTER, SimCluster
-from .common import V2_GROUP, finalizer_for, go_duration, now, sleep
+from .common import V2_GROUP, finalizer_for, go_duration, job_reads_spec, now, sleep
 from .context import Context, SimConfig, StorageFailure, storage_block
 from .secrets import cluster_problem, storage_secret_problem
 from .tsparse import TsParseError, parse_ts_br
@@ -111,11 +111,9 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             status["progresses"] = steps
         ctx.write_status(rt, namespace, name, mutate)
 
-    await sleep(ctx.config.step_delay)
-    obj = ctx.get(rt, namespace, name)
-    if obj is None:
+    spec = await job_reads_spec(ctx, rt, namespace, name)
+    if spec is None:
         return
-    spec = obj.get("spec") or {}
     target = ctx.cluster_for(group, namespace, spec.get("br"))
     if isinstance(target, str):
         condition("Failed", "RestoreDataFromRemoteFailed", target)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
-from .common import backup_path, go_duration, humanize_bytes, now, sleep
+from .common import backup_path, go_duration, humanize_bytes, job_reads_spec, now, sleep
 from .context import Context, StorageFailure, storage_block
 from .secrets import cluster_problem, storage_secret_problem
 from .tidbcluster import cluster_ready
@@ -74,11 +74,9 @@ async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, na
     """The Job: backup-manager's `performBackup` (`cmd/backup-manager/app/backup/manager.go`)."""
     group = rt.group
     condition = partial(ctx.set_condition, rt, namespace, name)
-    await sleep(ctx.config.step_delay)
-    obj = ctx.get(rt, namespace, name)
-    if obj is None:
+    spec = await job_reads_spec(ctx, rt, namespace, name)
+    if spec is None:
         return
-    spec = obj.get("spec") or {}
     cluster = ctx.cluster_for(group, namespace, spec.get("br"))
     if isinstance(cluster, str):
         condition("Failed", "BackupDataToRemoteFailed", cluster)
