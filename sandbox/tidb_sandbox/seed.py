@@ -64,13 +64,18 @@ def _conditions(group: str, phases: list[str], at: datetime) -> list[dict[str, A
 
 
 def snapshot_times(start: datetime, end: datetime) -> list[datetime]:
-    """Every two days at 00:00 UTC, from the first midnight at least an hour after `start`."""
+    """Every two days at 00:00 UTC, from the first midnight at least an hour after `start`. A history too short
+    for any such midnight (a day's, begun in the last hour before midnight UTC) still gets one snapshot, an hour
+    after `start`: without it, every 1-day seed made between about 22:50 and 23:50 UTC had no window at all."""
     first = (start + timedelta(hours=1)).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    last = end - timedelta(minutes=5)
     times = []
     at = first
-    while at < end - timedelta(minutes=5):
+    while at < last:
         times.append(at)
         at += SNAPSHOT_EVERY
+    if not times and start + timedelta(hours=1) < last:
+        times.append(start + timedelta(hours=1))
     return times
 
 
