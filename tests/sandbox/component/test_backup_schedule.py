@@ -7,6 +7,7 @@ them by; `status.lastBackupTime` set in the past makes the next cron time due no
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,21 @@ def _past(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _earlier_run(crs: Any, ns: str, schedule: str, cluster: str, name: str) -> dict[str, Any]:
-    """A snapshot Backup as the schedule would have made it, run to Complete by the simulated operator."""
+def _a_second_after(obj: dict[str, Any]) -> None:
+    """Wait until a CR created now is newer than `obj`. creationTimestamp has whole seconds and upstream's GC
+    sorts by it alone (`byCreateTimeDesc`, an unstable sort): two CRs of one second are kept in no set order.
+    Real schedule runs are minutes apart; a test that makes them back to back must not tie them."""
+    created = datetime.strptime(obj["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    while datetime.now(UTC) < created + timedelta(seconds=1):
+        time.sleep(0.05)
+
+
+def _earlier_run(crs: Any, ns: str, schedule: str, cluster: str, name: str,
+                 after: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A snapshot Backup as the schedule would have made it, run to Complete by the simulated operator; created
+    a second after `after`, when given, so that the GC's order between them is defined."""
+    if after is not None:
+        _a_second_after(after)
     body = {"metadata": {"name": name, "labels": _labels(schedule)},
             "spec": {"backupType": "full", "br": {"cluster": cluster}, **s3_storage(f"{cluster}/sched/{name}")}}
     crs.create_namespaced_custom_object(V1, VERSION, ns, "backups", body)
@@ -104,9 +118,9 @@ def test_max_reserved_time_keeps_the_newest_expired_snapshot_and_truncates_the_l
     crs.create_namespaced_custom_object(V1, VERSION, ns, "backupschedules",
                                         _schedule(name, cluster, cluster, maxReservedTime="4s"))
     log_name = f"log-{name}"
-    _running_log(crs, ns, log_name)
-    first = _earlier_run(crs, ns, name, cluster, f"{name}-a")
-    second = _earlier_run(crs, ns, name, cluster, f"{name}-b")
+    log_cr = _running_log(crs, ns, log_name)
+    first = _earlier_run(crs, ns, name, cluster, f"{name}-a", after=log_cr)
+    second = _earlier_run(crs, ns, name, cluster, f"{name}-b", after=first)
     wait_for(lambda: _get(crs, ns, first["metadata"]["name"]), lambda o: o is None, timeout=60)
     log_cr = wait_for(lambda: _get(crs, ns, log_name),
                       lambda o: (o.get("spec") or {}).get("logTruncateUntil") == second["status"]["commitTs"],
@@ -122,14 +136,14 @@ def test_max_backups_counts_the_log_backup_and_deletes_it(crs, new_cluster):
     crs.create_namespaced_custom_object(V1, VERSION, ns, "backupschedules",
                                         _schedule(name, cluster, cluster, maxBackups=1))
     log_name = f"log-{name}"
-    _running_log(crs, ns, log_name)
-    kept = _earlier_run(crs, ns, name, cluster, f"{name}-a")
+    log_cr = _running_log(crs, ns, log_name)
+    kept = _earlier_run(crs, ns, name, cluster, f"{name}-a", after=log_cr)
     wait_for(lambda: _get(crs, ns, log_name), lambda o: o is None, timeout=60)
     assert _get(crs, ns, kept["metadata"]["name"]) is not None
     # From now on every Sync stops at "log backup ... not found": no Backup is made even when one is due.
     crs.patch_namespaced_custom_object(V1, VERSION, ns, "backupschedules", name,
                                        {"status": {"lastBackupTime": _past(180)}})
-    other = _earlier_run(crs, ns, name, cluster, f"{name}-b")  # takes several resyncs of the schedule
+    other = _earlier_run(crs, ns, name, cluster, f"{name}-b", after=kept)  # takes several resyncs of the schedule
     wait_for(lambda: sorted(n for n in _backups(crs, ns) if n.startswith(name)),
              lambda names: names == [other["metadata"]["name"]], timeout=30)  # maxBackups: 1 again
     status = _get(crs, ns, name, "backupschedules")["status"]
