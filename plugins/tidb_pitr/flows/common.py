@@ -13,9 +13,18 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 RUN_STAMP = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S') }}"
 
 
-def default_args(cluster: ClusterConfig) -> dict[str, Any]:
+# Who goes first when task slots run short (a burst of snapshots over many clusters, a worker lost): what
+# watches the RPO, then what a user waits on, then the scheduled backups, then drills. Absolute weights:
+# Airflow's default "downstream" rule ranks a task by the tasks after it, which put a snapshot's first task
+# (five after it) before the guard's and left 100 guards queued behind 100 snapshots (bench_scale.py).
+PRIORITY = {"rpo_alert": 40, "log_guard": 30, "restore": 20, "logical_restore": 20, "drill": 1}
+PRIORITY_DEFAULT = 10  # snapshot, retention, compaction, logical_backup
+
+
+def default_args(cluster: ClusterConfig, kind: str) -> dict[str, Any]:
     return {"owner": ",".join(cluster.owners), "retries": 2, "retry_delay": timedelta(minutes=2),
-            "retry_exponential_backoff": True}
+            "retry_exponential_backoff": True, "priority_weight": PRIORITY.get(kind, PRIORITY_DEFAULT),
+            "weight_rule": "absolute"}
 
 
 def tags(cluster: ClusterConfig, kind: str) -> list[str]:
@@ -30,7 +39,7 @@ def cr_args(cluster: ClusterConfig) -> dict[str, Any]:
 
 def dag_kwargs(cluster: ClusterConfig, kind: str, doc: str) -> dict[str, Any]:
     return {"dag_id": cluster.dag_id(kind), "start_date": START, "catchup": False, "tags": tags(cluster, kind),
-            "default_args": default_args(cluster), "doc_md": doc, "max_active_runs": 1,
+            "default_args": default_args(cluster, kind), "doc_md": doc, "max_active_runs": 1,
             "description": f"{kind} for TiDB cluster {cluster.namespace}/{cluster.name} ({cluster.api_group})"}
 
 

@@ -45,3 +45,25 @@ def test_a_task_parses_only_the_clusters_its_dag_can_belong_to(tmp_path, monkeyp
     assert _dag_ids(monkeypatch, config, "tidb_test1_demo1-002_snapshot") == of("demo1-002")
     # An id of no configured cluster (a DAG of another file, a renamed cluster): everything, as before.
     assert _dag_ids(monkeypatch, config, "some_other_dag") == everything
+
+
+def test_when_slots_run_short_the_guard_and_restores_go_before_backups(tmp_path, monkeypatch):
+    """Airflow queues the ready tasks of highest weight first: every guard task before any snapshot or retention
+    task, whatever their place in their DAG (the default rule ranked a snapshot's first task above the guard's)."""
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.task.priority_strategy import validate_and_load_priority_weight_strategy
+
+    monkeypatch.setenv("TIDB_PITR_CONFIG", str(_config(tmp_path, ["demo1"])))
+    bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
+    assert not bag.import_errors
+
+    def weights(kind: str) -> set[int]:  # as the scheduler weighs a task instance: by the task's weight rule
+        dag = bag.dags[f"tidb_test1_demo1_{kind}"]
+        return {validate_and_load_priority_weight_strategy(t.weight_rule).get_weight(SimpleNamespace(task=t))
+                for t in dag.tasks}
+
+    guard, restore = weights("log_guard"), weights("restore")
+    backups = weights("snapshot") | weights("retention")
+    assert min(guard) > max(restore) and min(restore) > max(backups), (guard, restore, backups)
