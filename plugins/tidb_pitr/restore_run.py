@@ -64,8 +64,8 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
             raise RestoreRefused(f"{field} must be a Kubernetes name (lower-case letters, digits and '-'); "
                                  f"got {value!r}")
     if (namespace, name) == (cluster.namespace, cluster.tidb_cluster):
-        raise RestoreRefused(f"target_cluster {namespace}/{name} is the source cluster: a point-in-time restore "
-                             "goes into a separate, empty cluster, never in place")
+        raise RestoreRefused(f"target_cluster {namespace}/{name} is the source cluster: a restore goes into a "
+                             "separate, empty cluster, never in place")
     if not cluster.restore_target_allowed(name, namespace):
         raise RestoreRefused(f"target_cluster {namespace}/{name} is not an allowed restore target for "
                              f"{cluster.namespace}/{cluster.name}; allowed: {', '.join(cluster.target_choices())}")
@@ -108,9 +108,9 @@ def check_target_empty(cluster: ClusterConfig, namespace: str, name: str) -> str
                              "sql_conn_id to skip the check)") from exc
     if found:
         raise RestoreRefused(f"target_cluster {namespace}/{name} is not empty: it holds {listed(found)}; a "
-                             "point-in-time restore needs an empty cluster (BR would fail with "
-                             "ErrDatabasesAlreadyExisted after the Restore CR exists); empty it or choose "
-                             "another target")
+                             "restore needs an empty cluster (after the Restore CR exists BR would fail with "
+                             "ErrDatabasesAlreadyExisted, Lightning on tables that already hold rows); empty it "
+                             "or choose another target")
     return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
 
 
