@@ -110,9 +110,11 @@ def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox
     conf = {"restore_tso": _middle(cluster), "target_cluster": target}
     volume = xcom(cluster.run("restore", run_conf={**conf, "dry_run": True}), "plan")["plan"]["estimate"]
     assert volume["complete"] and volume["snapshot_bytes"] > 0 and volume["log_bytes"] > 0, volume
-    # Rates at which the snapshot takes about 2 s and the log about 3 s on the target's TiKV stores.
+    # Rates at which the snapshot takes about 8 s and the log about 12 s on the target's TiKV stores. Not
+    # shorter: the sandbox's own reading of the backup from moto (not part of what it models) runs inside that
+    # time, and under CI's load it took 12 s, which made a 5 s restore 2.4x its estimate.
     tikv = cluster.config.tikv_count
-    snapshot_rate, log_rate = volume["snapshot_bytes"] / (2 * tikv), volume["log_bytes"] / (3 * tikv)
+    snapshot_rate, log_rate = volume["snapshot_bytes"] / (8 * tikv), volume["log_bytes"] / (12 * tikv)
     sandbox.set_config(restore_snapshot_rate=snapshot_rate, restore_log_rate=log_rate)
     try:
         # The deployment told the truth about its speed: the plan uses the same rates (GB/h per TiKV).
@@ -123,6 +125,6 @@ def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox
         sandbox.set_config(restore_snapshot_rate=0.0, restore_log_rate=0.0)
     assert str(run.state) == "success"
     report = xcom(run, "report")
-    assert report["estimate_complete"] and 4.0 < report["estimated_seconds"] < 6.0, report
+    assert report["estimate_complete"] and 19.0 < report["estimated_seconds"] < 21.0, report
     assert 0.5 <= report["actual_to_estimate"] <= 2.0, report
     assert f"actual/estimate {report['actual_to_estimate']:.2f}" in _note(run)
