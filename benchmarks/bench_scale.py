@@ -49,7 +49,10 @@ SLOT = timedelta(minutes=10)  # the guard's schedule (flows/guard.py)
 SETTINGS = {"backup_duration": 30, "restore_duration": 2, "truncate_duration": 5, "compact_duration": 5,
             "checkpoint_interval": 10, "step_delay": 0.5, "tracker_interval": 0.6, "storage_checkpoint_lag": 0.3}
 # The REST API's page limit (100 by default) would cut the lists of 500 DAGs and 100 runs: a benchmark setting.
-EXTRA_ENV = {"AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000"}
+# Tasks wait in Celery's queue for a free slot here, minutes at 100 clusters: the production queued timeout,
+# not the fault tests' 90 s, which would take them back from the queue and, the third time, fail them.
+EXTRA_ENV = {"AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000", "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "120"}
 FINISHED = ("success", "failed")
 
 

@@ -80,6 +80,11 @@ HARNESS_SETTINGS = {
     # A task whose worker was killed counts as dead after this (production default 300 s), then is retried.
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    # A task a killed worker had taken from Redis but not started stays queued: nothing heartbeats for it, and
+    # Celery redelivers it only after the visibility timeout (24 h). The scheduler requeues it after this
+    # (production default 600 s, checked every 120 s; CI once waited the whole 600 s for such a deletion).
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
 }
 CONTAINER_HOSTS = ("postgres", "redis", "airflow-apiserver")
 
