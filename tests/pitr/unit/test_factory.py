@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +20,8 @@ def _config(tmp_path: Path, names: list[str]) -> Path:
     return path
 
 
-def _dag_ids(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str | None) -> set[str]:
+def _bag(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str | None = None) -> Any:
+    """The DAG file parsed with `config`, by the dag-processor (no parsing context) or by a task of a DAG."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
 
@@ -30,7 +32,11 @@ def _dag_ids(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str 
         monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, parsing_dag_id)
     bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
     assert not bag.import_errors
-    return set(bag.dag_ids)
+    return bag
+
+
+def _dag_ids(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str | None) -> set[str]:
+    return set(_bag(monkeypatch, config, parsing_dag_id).dag_ids)
 
 
 def test_a_task_parses_only_the_clusters_its_dag_can_belong_to(tmp_path, monkeypatch):
@@ -52,12 +58,9 @@ def test_when_slots_run_short_the_guard_and_restores_go_before_backups(tmp_path,
     task, whatever their place in their DAG (the default rule ranked a snapshot's first task above the guard's)."""
     from types import SimpleNamespace
 
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.task.priority_strategy import validate_and_load_priority_weight_strategy
 
-    monkeypatch.setenv("TIDB_PITR_CONFIG", str(_config(tmp_path, ["demo1"])))
-    bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
-    assert not bag.import_errors
+    bag = _bag(monkeypatch, _config(tmp_path, ["demo1"]))
 
     def weights(kind: str) -> set[int]:  # as the scheduler weighs a task instance: by the task's weight rule
         dag = bag.dags[f"tidb_test1_demo1_{kind}"]

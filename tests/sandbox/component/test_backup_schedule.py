@@ -7,13 +7,13 @@ them by; `status.lastBackupTime` set in the past makes the next cron time due no
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes.client.exceptions import ApiException
+from tidb_sandbox.k8s.table import parse_time
 
 from .conftest import VERSION, s3_storage, unique, wait_for
 
@@ -60,9 +60,8 @@ def _a_second_after(obj: dict[str, Any]) -> None:
     """Wait until a CR created now is newer than `obj`. creationTimestamp has whole seconds and upstream's GC
     sorts by it alone (`byCreateTimeDesc`, an unstable sort): two CRs of one second are kept in no set order.
     Real schedule runs are minutes apart; a test that makes them back to back must not tie them."""
-    created = datetime.strptime(obj["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    while datetime.now(UTC) < created + timedelta(seconds=1):
-        time.sleep(0.05)
+    newer = parse_time(obj["metadata"]["creationTimestamp"]) + timedelta(seconds=1)
+    wait_for(lambda: datetime.now(UTC), lambda now: now >= newer, timeout=5, interval=0.05)
 
 
 def _earlier_run(crs: Any, ns: str, schedule: str, cluster: str, name: str,
