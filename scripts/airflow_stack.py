@@ -11,9 +11,11 @@ for their host.)
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +52,9 @@ RESTORE_RATES = {"snapshot_gb_per_hour": FAST["restore_snapshot_rate"] * 3600 / 
                  "log_gb_per_hour": FAST["restore_log_rate"] * 3600 / 1e9}
 HOST = "127.0.0.1"
 FINISHED = ("success", "failed")
+# How often the stack's waits ask Airflow again: a run's end is seen within half a second, for a few requests a
+# second to a local API server.
+POLL = 0.5
 
 
 def free_port() -> int:
@@ -103,7 +108,7 @@ class AirflowApi:
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass
-            time.sleep(2)
+            time.sleep(POLL)
         raise TimeoutError("Airflow did not become healthy in time")
 
     def wait_dags(self, dag_ids: list[str], timeout: float = 300) -> None:
@@ -112,7 +117,7 @@ class AirflowApi:
             known = {d["dag_id"] for d in self.call("GET", "/api/v2/dags?limit=100")["dags"]}
             if set(dag_ids) <= known:
                 return
-            time.sleep(2)
+            time.sleep(POLL)
         raise TimeoutError(f"DAGs {dag_ids} were not parsed in time; see the dag-processor log")
 
     def unpause(self, dag_id: str) -> None:
@@ -134,7 +139,7 @@ class AirflowApi:
             run = self.run(dag_id, run_id)
             if run["state"] in FINISHED:
                 return run
-            time.sleep(3)
+            time.sleep(POLL)
         raise TimeoutError(f"{dag_id} run {run_id} did not finish in time")
 
     def wait_scheduled_run(self, dag_id: str, timeout: float = 60) -> str | None:
@@ -144,7 +149,7 @@ class AirflowApi:
             scheduled = [r for r in self.runs(dag_id) if r["run_type"] == "scheduled"]
             if scheduled:
                 return scheduled[-1]["dag_run_id"]
-            time.sleep(2)
+            time.sleep(POLL)
         return None
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
@@ -204,8 +209,13 @@ def write_clusters(workdir: Path, clusters: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_config(workdir: Path) -> Path:
-    targets = [{"name": name, "sql_conn_id": SQL_CONN_IDS[name]} for name in (TARGET, UI_TARGET)]
+def sql_conn_id(cluster: str) -> str:
+    """The mysql connection of a sandbox cluster: the demo's fixed ids, `<name>_sql` for any other."""
+    return SQL_CONN_IDS.get(cluster) or f"{cluster.replace('-', '_')}_sql"
+
+
+def write_config(workdir: Path, extra_targets: tuple[str, ...] = ()) -> Path:
+    targets = [{"name": name, "sql_conn_id": sql_conn_id(name)} for name in (TARGET, UI_TARGET, *extra_targets)]
     targets.append({"name": SCRATCH, "sql_conn_id": SQL_CONN_IDS[SCRATCH], "scratch": True})
     return write_clusters(workdir, [cluster_entry(CLUSTER, sql_conn_id=SQL_CONN_IDS[CLUSTER], targets=targets,
                                                   drill={"target": SCRATCH, "mode": "recent"})])
@@ -226,7 +236,7 @@ def sandbox_connections(sandbox: SandboxHandle, sql_urls: dict[str, str]) -> dic
         conns["AIRFLOW_CONN_SANDBOX_WASB"] = json.dumps(
             {"conn_type": "wasb", "extra": {"connection_string": sandbox_env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]}})
     for cluster, url in sql_urls.items():
-        conns[f"AIRFLOW_CONN_{SQL_CONN_IDS[cluster].upper()}"] = mysql_connection(url)
+        conns[f"AIRFLOW_CONN_{sql_conn_id(cluster).upper()}"] = mysql_connection(url)
     return conns
 
 
@@ -267,7 +277,7 @@ def read_password(home: Path, process: subprocess.Popen[bytes], timeout: float =
             raise RuntimeError(f"airflow standalone exited with {process.returncode}; see {home}/standalone.log")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} was not written")
-        time.sleep(1)
+        time.sleep(POLL)
     return json.loads(path.read_text())["admin"]
 
 
@@ -330,6 +340,39 @@ class Stack:
         return self.cluster.target_choices()[f"{NAMESPACE}/{name}"]
 
 
+MIGRATED_DBS = ROOT / ".artifacts" / "airflow-db"
+
+
+def copy_migrated_db(destination: Path) -> Path:
+    """A freshly migrated SQLite metadata DB at `destination`, copied from one migrated per Airflow version.
+
+    `airflow db migrate` takes half a minute or more on a busy 2-core machine; the test lanes, the browser
+    tests' stack and the demo each need a fresh DB, so it runs once (under a lock, the first caller migrates)
+    and every caller gets a copy of its own: no state is shared between them."""
+    from importlib.metadata import version
+
+    MIGRATED_DBS.mkdir(parents=True, exist_ok=True)
+    template = MIGRATED_DBS / f"airflow-{version('apache-airflow')}.db"
+    with open(MIGRATED_DBS / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            home = MIGRATED_DBS / "home"
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir()
+            partial = MIGRATED_DBS / "migrating.db"
+            partial.unlink(missing_ok=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+            env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{partial}"})
+            subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
+                           capture_output=True, timeout=600)
+            partial.rename(template)  # only a finished migration becomes the template
+            shutil.rmtree(home, ignore_errors=True)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, destination)
+    return destination
+
+
 def _start_airflow(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = open(home / "standalone.log", "wb")  # noqa: SIM115 - the child holds it; closed here right after
     try:
@@ -341,8 +384,12 @@ def _start_airflow(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print) -> Iterator[Stack]:
-    """Everything up, healthy and logged in; on leaving (also on an error or Ctrl-C) everything stopped."""
+def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print,
+                  extra_targets: tuple[str, ...] = ()) -> Iterator[Stack]:
+    """Everything up, healthy and logged in; on leaving (also on an error or Ctrl-C) everything stopped.
+
+    `extra_targets`: more empty restore targets (test1/<name>, with SQL connections), for callers that restore
+    more than once from the UI (each restore needs an empty target)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         say(f"starting the sandbox (Kubernetes API, simulated TiDB Operator, S3, Azure Blob, {SEED_DAYS} days "
@@ -351,15 +398,15 @@ def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print) 
                                 "--cluster", CLUSTER, "--restore-target", TARGET, "--kubeconfig",
                                 str(workdir / "kubeconfig.yaml"), settings=FAST)
         cleanup.callback(stop_group, sandbox.process)
-        ui_target = sandbox.create_cluster(NAMESPACE, UI_TARGET)  # empty, no workload: a target
-        scratch = sandbox.create_cluster(NAMESPACE, SCRATCH)
-        sql_urls = {CLUSTER: sandbox.sql_url(NAMESPACE, CLUSTER), TARGET: sandbox.sql_url(NAMESPACE, TARGET),
-                    UI_TARGET: ui_target["sql"], SCRATCH: scratch["sql"]}
+        sql_urls = {CLUSTER: sandbox.sql_url(NAMESPACE, CLUSTER), TARGET: sandbox.sql_url(NAMESPACE, TARGET)}
+        for name in (UI_TARGET, SCRATCH, *extra_targets):  # empty, no workload: targets
+            sql_urls[name] = sandbox.create_cluster(NAMESPACE, name)["sql"]
         say(f"sandbox up: {sandbox.url}; kubeconfig {sandbox.kubeconfig}; targets {TARGET}, {UI_TARGET}; "
             f"scratch {SCRATCH}")
         home = workdir / "airflow"
         home.mkdir(parents=True, exist_ok=True)
-        config = write_config(workdir)
+        copy_migrated_db(home / "airflow.db")  # standalone's default SQLite DB, migrated already
+        config = write_config(workdir, extra_targets)
         env = airflow_env(home, config, port, sandbox_connections(sandbox, sql_urls))
         say(f"starting airflow standalone on {HOST}:{port} (log: {home / 'standalone.log'})")
         process = _start_airflow(home, env)

@@ -7,8 +7,6 @@ are set here, before any test module imports it.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -29,7 +27,9 @@ pytest_plugins = ["tidb_sandbox.testing"]
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated SQLite metadata DB, made once per session (`dag.test()` needs one)."""
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
+    """A migrated SQLite metadata DB of the session's own (`dag.test()` needs one): a copy of the one migrated
+    once for every lane and stack (scripts/airflow_stack.py)."""
+    from airflow_stack import copy_migrated_db
+
+    copy_migrated_db(_AIRFLOW_HOME / "airflow.db")
     return _AIRFLOW_HOME

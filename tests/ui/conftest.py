@@ -1,8 +1,10 @@
 """The browser tests' stack: the demo's sandbox + `airflow standalone` (scripts/airflow_stack.py) in a tmp dir
 on free ports, ready for restores, and a headless Chromium with a fresh profile.
 
-One stack per module: it takes a few minutes to start (40 days of history, Airflow's four components).
-Everything started is stopped at the end, also when a test or the start fails.
+One stack for every browser test: it takes a few minutes to start (40 days of history, Airflow's four
+components). Each test that restores has an empty target of its own (`PAGE_TARGET` beside the demo's
+`UI_TARGET`), so no test depends on another's leftovers. Everything started is stopped at the end, also when a
+test or the start fails.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from airflow_stack import ROOT, Stack, free_port, running_stack
+from airflow_stack import ROOT, UI_TARGET, Stack, free_port, running_stack
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from .pages import login
@@ -20,6 +22,7 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by the Makefile: no browse
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / ".artifacts" / "ui"
+PAGE_TARGET = f"{UI_TARGET}-page"  # the status page's "Restore to here" restores into this one
 
 
 def _say(text: str) -> None:
@@ -38,14 +41,15 @@ def ready_for_restores(stack: Stack) -> None:
     assert run["state"] == "success", f"{guard} run {run_id} {run['state']}; see {stack.workdir}/airflow/logs"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("ui-stack"), free_port(), _say) as running:
+    with running_stack(tmp_path_factory.mktemp("ui-stack"), free_port(), _say,
+                       extra_targets=(PAGE_TARGET,)) as running:
         ready_for_restores(running)
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -57,9 +61,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
             context.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def page(browser: BrowserContext, stack: Stack) -> Page:
-    """One logged-in tab for the module (the session cookie lives in the profile)."""
+    """One logged-in tab for the browser tests (the session cookie lives in the profile)."""
     tab = browser.new_page()
     login(tab, stack)
     return tab

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airflow_stack import CLUSTER, NAMESPACE, UI_TARGET, Stack
+from airflow_stack import CLUSTER, NAMESPACE, Stack
 from playwright.sync_api import Locator, Page, expect
 
+from .conftest import PAGE_TARGET
 from .conftest import SCREENSHOTS as ARTIFACTS
 from .pages import run_state_badge
 
@@ -49,7 +50,7 @@ def test_restore_to_a_point_clicked_on_the_timeline(page: Page, stack: Stack, sc
     form = card.get_by_role("form", name="Restore to here")
     expect(form).to_be_visible()
     expect(form.get_by_role("alert")).to_have_count(0)  # inside the window
-    form.get_by_label("Target cluster").select_option(f"{NAMESPACE}/{UI_TARGET}")
+    form.get_by_label("Target cluster").select_option(f"{NAMESPACE}/{PAGE_TARGET}")
     screenshot(page, "2-form")
     form.get_by_role("button", name="Trigger restore").click()
     link = form.get_by_role("status").get_by_role("link")
@@ -66,7 +67,7 @@ def test_restore_to_a_point_clicked_on_the_timeline(page: Page, stack: Stack, sc
     assert state == "success", f"restore run {run_id} ended {state}"
     expect(run_state_badge(page, run_id)).to_have_text("Success")
     conf = stack.api.run(restore, run_id)["conf"]
-    assert conf["target_cluster"] == f"{NAMESPACE}/{UI_TARGET}" and conf["restore_time"].endswith("Z")
+    assert conf["target_cluster"] == f"{NAMESPACE}/{PAGE_TARGET}" and conf["restore_time"].endswith("Z")
 
     card = open_status_page(page, stack)  # the page lists that restore as the last one
     expect(card.get_by_role("region", name="Last restore")).to_contain_text(run_id)
@@ -85,7 +86,7 @@ def _stop_log_backup(stack: Stack) -> str:
     deadline = time.monotonic() + 60
     while BackupView.from_cr(hook.get("backups", name, NAMESPACE)).phase != "Stopped":
         assert time.monotonic() < deadline, f"{name} did not stop"
-        time.sleep(1)
+        time.sleep(0.5)
     return name
 
 
