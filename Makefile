@@ -34,9 +34,10 @@ install: $(PY_STAMP) $(NODE_STAMP)
 lint: install
 	$(BIN)/ruff check .
 
-# pytest exits non-zero when a test fails and 5 when it collected no test: both fail `make test`.
+# Two lanes in parallel (scripts/test_lanes.py): the stacks (tests/deploy, tests/ui) and everything else. A lane
+# whose pytest fails, or collects no test (exit 5), fails `make test`; both lanes' logs are printed whole.
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/test_lanes.py $(PYTEST_ARGS)
 
 # The sandbox alone: Kubernetes API + simulated TiDB Operator + S3 + Azure Blob, 40 days of history.
 sandbox: install
