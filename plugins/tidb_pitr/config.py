@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from .api import V2_GROUP, ApiGroup
-from .names import LOG_NAME_MAX, is_snapshot_prefix, log_backup_name, log_folder, snapshot_folder
+from .cr.api import V2_GROUP, ApiGroup
+from .cr.names import LOG_NAME_MAX, is_snapshot_prefix, log_backup_name, log_folder, snapshot_folder
 
 ENV_CONFIG = "TIDB_PITR_CONFIG"
 CONFIG_RELPATH = Path("include") / "clusters.yaml"

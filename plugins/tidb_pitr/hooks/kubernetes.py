@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 from airflow.sdk import BaseHook
 from kubernetes.client.exceptions import ApiException
 
-from ..api import LABEL_MANAGED_BY, ApiGroup
+from ..cr.api import LABEL_MANAGED_BY, ApiGroup
 from .retry import TRANSIENT_STATUS, Budget, RetryPolicy
+
+if TYPE_CHECKING:
+    from ..config import ClusterConfig
 
 KINDS = {"backups": "Backup", "restores": "Restore", "compactbackups": "CompactBackup"}
 
@@ -307,3 +310,8 @@ class AsyncTidbOperatorHook:
         finally:
             stream.stop()
             await stream.close()
+
+
+def hook_for(cluster: ClusterConfig) -> TidbOperatorHook:
+    """The sync hook for one configured cluster: its connection and API group."""
+    return TidbOperatorHook(cluster.kubernetes_conn_id, api_group=cluster.group())

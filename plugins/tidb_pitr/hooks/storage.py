@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow.sdk import BaseHook
 
-from ..names import is_snapshot_prefix
+from ..cr.names import is_snapshot_prefix
 from ..tso import tso_to_dt
 
 if TYPE_CHECKING:
@@ -544,7 +544,7 @@ class BackupStorageHook(BaseHook):
 
         Logical backups share their folder (`root`) with any other Dumpling backup written there, so only
         the one archive a CR of this project names is deleted, never a folder."""
-        from ..logical import is_dump_key
+        from ..cr.logical import is_dump_key
 
         cleaned = _key(key)
         if not is_dump_key(root, cleaned):

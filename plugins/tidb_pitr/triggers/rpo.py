@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from ..api import BACKUPS
+from ..cr.api import BACKUPS
 from ..planning import recoverable_window
-from ..planning.rpo import OK, RECOVERED, announce, rpo_level, seconds_to_next_level
+from ..planning.rpo import OK, RECOVERED, announce, lag_seconds, rpo_level, seconds_to_next_level, started_at
 from ..tso import tso_iso
 
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ class RpoLagTrigger(BaseEventTrigger):
         newest log's, which no longer moves), and the recoverable window in brief."""
         # Here, not at the top: every DAG file parse imports this module (the asset's watcher), and these pull in
         # the Kubernetes clients, a second of parse time the DAGs do not need.
-        from ..checks import lag_seconds, started_at
-        from ..inventory import inventory_of
+        from ..cr.inventory import inventory_of
 
         now = now or datetime.now(UTC)
         inventory = inventory_of(objects, self.tidb_cluster, self.namespace)

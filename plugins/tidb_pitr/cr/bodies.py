@@ -10,9 +10,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ..tso import MIN_PLAUSIBLE_TSO, tso_str
 from .api import ApiGroup
 from .model import STORAGE_PROVIDERS
-from .tso import MIN_PLAUSIBLE_TSO, tso_str
 
 CLEAN_POLICIES = ("Retain", "OnFailure", "Delete")
 LogAction = Literal["start", "pause", "resume", "stop"]

@@ -6,46 +6,27 @@ They run on workers at task run time only; nothing here runs when a DAG file is 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .config import ClusterConfig
-from .inventory import Inventory, hook_for, load_inventory
-from .metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
-from .model import BackupView, State
-from .planning import Window, is_usable_snapshot, recoverable_window
-from .planning.rpo import rpo_level
-from .tso import tso_iso, tso_to_dt
-from .units import format_duration
+from ...config import ClusterConfig
+from ...cr.inventory import Inventory, load_inventory
+from ...cr.model import BackupView, State
+from ...hooks.kubernetes import hook_for
+from ...planning import Window, is_usable_snapshot, recoverable_window
+from ...planning.rpo import lag_seconds, rpo_level, starting
+from ...runtime.metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
+from ...tso import tso_iso
+from ...units import format_duration
 
 log = logging.getLogger(__name__)
 
 
-def lag_seconds(checkpoint_ts: int | None, now: datetime | None = None) -> float | None:
-    if not checkpoint_ts:
-        return None
-    return ((now or datetime.now(UTC)) - tso_to_dt(checkpoint_ts)).total_seconds()
-
-
-def started_at(view: BackupView) -> datetime | None:
-    """When the log task started: log-start's completion, else the CR's timeStarted, else its start TS."""
-    start = view.sub_statuses.get("log-start")
-    candidates = [t for t in (start.time_completed if start else None, view.time_started) if t is not None]
-    if view.commit_ts:
-        candidates.append(tso_to_dt(view.commit_ts))
-    return max(candidates) if candidates else None
-
-
-def starting(view: BackupView, cluster: ClusterConfig, now: datetime | None = None) -> bool:
-    """Started, and no checkpoint yet: the operator's tracker has not polled PD (every minute upstream). That is
-    a log backup starting, not an RPO breach, for the tracker interval plus a grace period."""
-    began = started_at(view)
-    if view.checkpoint_ts or began is None:
-        return False
-    grace = cluster.waits.tracker_interval + cluster.waits.start_grace
-    return (now or datetime.now(UTC)) - began <= grace
+def start_grace(cluster: ClusterConfig) -> timedelta:
+    """How long a started log backup may have no checkpoint: the tracker's interval plus a grace period."""
+    return cluster.waits.tracker_interval + cluster.waits.start_grace
 
 
 def live_log(cluster: ClusterConfig, inventory: Inventory) -> BackupView:
@@ -104,7 +85,7 @@ def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
             f"fix it (see the guard DAG {cluster.dag_id('log_guard')}) before taking snapshots")
     lag = lag_seconds(current.checkpoint_ts)
     critical = cluster.rpo.critical.total_seconds()
-    if lag is None and starting(current, cluster):
+    if lag is None and starting(current, start_grace(cluster)):
         log.info("Log backup %s has just started: no checkpoint yet; the snapshot waits for it afterwards",
                  current.name)
     elif lag is None or lag > critical:
@@ -123,7 +104,7 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     lag = lag_seconds(current.checkpoint_ts)
     gauge(CHECKPOINT_LAG, lag, cluster)
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
-    level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, cluster))
+    level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, start_grace(cluster)))
     result = {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag,
               "level": level, "warn_seconds": warn, "critical_seconds": critical}
     if level == "critical":
@@ -146,7 +127,7 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
 
 
 def verify_snapshot_in_storage(cluster: ClusterConfig, result: dict[str, Any]) -> dict[str, Any]:
-    from .hooks.storage import BackupStorageHook
+    from ...hooks.storage import BackupStorageHook
 
     prefix = result["prefix"]
     info = BackupStorageHook(**cluster.storage.hook_kwargs()).snapshot_info(prefix)

@@ -91,8 +91,8 @@ def _hook(conn_id: str) -> Any:
 def gc_state(conn_id: str) -> Any:
     """The source's GC life time and safe point, as TiDB's GC worker keeps them (mysql.tidb) and the
     variable says (tidb_gc_life_time)."""
-    from .planning.drill import GcState
-    from .tso import dt_to_tso
+    from ..planning.drill import GcState
+    from ..tso import dt_to_tso
 
     hook = _hook(conn_id)
     life = hook.get_first("SELECT @@GLOBAL.tidb_gc_life_time")
@@ -116,7 +116,7 @@ def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) ->
     """`db.table` -> TableSum for each user table the rules select, read now or as of `at_ts`.
 
     Raises SourceNotReadable when `at_ts` is below the GC safe point."""
-    from .planning.drill import TableSum, select_tables
+    from ..planning.drill import TableSum, select_tables
 
     conn = _hook(conn_id).get_conn()
     try:
