@@ -51,13 +51,13 @@ def _rpo_window_status(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
 
     @task(task_id="measure_rpo", retries=0)
     def measure_rpo() -> dict[str, Any]:
-        from .tasks.checks import measure_rpo as measure
+        from .tasks.guard import measure_rpo as measure
 
         return measure(cluster)
 
     @task(task_id="publish_window", trigger_rule="all_done")
     def publish_window() -> dict[str, Any]:
-        from .tasks.checks import current_window
+        from .tasks.guard import current_window
 
         return current_window(cluster)
 
@@ -106,7 +106,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def find_log_backup(params: dict[str, Any] | None = None) -> dict[str, Any]:
-            from .tasks.checks import find_log_backup as find
+            from .tasks.guard import find_log_backup as find
 
             return find(cluster, start_new=bool((params or {}).get("start_new_log_backup")))
 

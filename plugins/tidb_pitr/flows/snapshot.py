@@ -51,7 +51,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def preflight() -> dict[str, Any]:
-            from .tasks.checks import check_log_backup_healthy
+            from .tasks.snapshot import check_log_backup_healthy
 
             return check_log_backup_healthy(cluster)
 
@@ -62,7 +62,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def verify(result: dict[str, Any]) -> dict[str, Any]:
-            from .tasks.checks import verify_snapshot_in_storage
+            from .tasks.snapshot import verify_snapshot_in_storage
 
             return verify_snapshot_in_storage(cluster, result)
 

@@ -17,7 +17,7 @@ from ...planning import plan_retention, recoverable_window
 from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
 from ...tso import tso_iso, tso_str
-from .checks import start_grace
+from .guard import start_grace
 from .retention import RetentionHeld, check_not_held, restores_in_progress
 
 STATUS_VERSION = 1
