@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..cr.api import V2_GROUP, ApiGroup
 from ..cr.names import log_backup_name
+from ..planning.drill import drill_schedule
 from . import sections
 from .errors import Problem, raise_if
 from .fields import DNS_LABEL, MAX_NAME, ConfigModel, Duration, LocalTime, TimeZone, dns_label
@@ -215,11 +216,8 @@ class ClusterConfig(ConfigModel):
         return {"/".join(self._target_key(t)): t.label(self.namespace) for t in self.restore_targets if t.scratch}
 
     def drill_schedule(self) -> str:
-        """The drill's cron: as configured, or weekly on Sundays 4 hours after the snapshot anchor."""
-        if self.drill is not None and self.drill.schedule:
-            return self.drill.schedule
-        hour, minute = (int(p) for p in self.snapshot_anchor.split(":"))
-        return f"{minute} {(hour + 4) % 24} * * 0"
+        """The drill's cron: as configured, or weekly after the snapshot anchor (`planning.drill.drill_schedule`)."""
+        return drill_schedule(self.drill.schedule if self.drill else None, self.snapshot_anchor)
 
     def _target_key(self, target: sections.RestoreTarget) -> tuple[str, str]:
         return target.namespace or self.namespace, target.name

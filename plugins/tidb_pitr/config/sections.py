@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ..cr.bodies import br_block, storage_block
 from ..cr.names import LOG_NAME_MAX, is_snapshot_prefix, log_folder, snapshot_folder
 from ..units import format_duration
 from .errors import Problem, raise_if
@@ -125,27 +126,11 @@ class StorageConfig(ConfigModel):
         return self.bucket or (self.local_volume or {}).get("name") or None
 
     def cr_block(self) -> dict[str, Any]:
-        """The CR's one-key storage block, without `prefix` (the CR builders set that per backup)."""
-        if self.provider == "s3":
-            s3: dict[str, Any] = {"provider": self.s3_provider}
-            if self.secret_name:
-                s3["secretName"] = self.secret_name
-            if self.region:
-                s3["region"] = self.region
-            s3["bucket"] = self.bucket
-            if self.endpoint:
-                s3["endpoint"] = self.endpoint
-            if self.force_path_style is not None:
-                s3["forcePathStyle"] = self.force_path_style
-            return {"s3": s3}
-        if self.provider == "azblob":
-            azblob: dict[str, Any] = {"container": self.bucket}
-            if self.secret_name:
-                azblob = {"secretName": self.secret_name, **azblob}
-            return {"azblob": azblob}
-        volume = {**(self.local_volume or {}), "name": self.volume_name}
-        return {"local": {"volume": volume, "volumeMount": {"name": self.volume_name,
-                                                            "mountPath": self.local_mount_path}}}
+        """The CR's one-key storage block, without `prefix` (built by `cr.bodies.storage_block`)."""
+        return storage_block(self.provider, bucket=self.bucket, s3_provider=self.s3_provider,
+                             secret_name=self.secret_name, region=self.region, endpoint=self.endpoint,
+                             force_path_style=self.force_path_style, local_volume=self.local_volume,
+                             volume_name=self.volume_name, local_mount_path=self.local_mount_path)
 
     def hook_kwargs(self) -> dict[str, Any]:
         """Arguments for `BackupStorageHook`: for local storage its "bucket" is the mount path on the worker.
@@ -203,14 +188,9 @@ class BrPassthrough(ConfigModel):
     checksum: bool | None = None
 
     def br_block(self, cluster: str, cluster_namespace: str) -> dict[str, Any]:
-        """The CR's `br` dict (camelCase keys); unset options are left out so the operator's defaults apply."""
-        block: dict[str, Any] = {"cluster": cluster, "clusterNamespace": cluster_namespace}
-        optional = {"concurrency": self.concurrency, "rateLimit": self.rate_limit,
-                    "sendCredToTikv": self.send_cred_to_tikv, "checksum": self.checksum}
-        block.update({k: v for k, v in optional.items() if v is not None})
-        if self.options:
-            block["options"] = list(self.options)
-        return block
+        """The CR's `br` dict (built by `cr.bodies.br_block`)."""
+        return br_block(cluster, cluster_namespace, concurrency=self.concurrency, rate_limit=self.rate_limit,
+                        send_cred_to_tikv=self.send_cred_to_tikv, checksum=self.checksum, options=self.options)
 
 
 class LogBackupConfig(ConfigModel):
