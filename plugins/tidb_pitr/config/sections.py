@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..cr.bodies import br_block, storage_block
 from ..cr.names import LOG_NAME_MAX, is_snapshot_prefix, log_folder, snapshot_folder
+from ..planning.drill import check_filter
 from ..units import format_duration
 from .errors import Problem, raise_if
 from .fields import ConfigModel, Cron, Duration, LocalTime, dns_label
@@ -278,8 +279,6 @@ class DrillConfig(ConfigModel):
     @field_validator("tables")
     @classmethod
     def _check_tables(cls, value: list[str]) -> list[str]:
-        from ..planning.drill import check_filter
-
         problems = check_filter(value)
         if problems:
             raise ValueError("; ".join(problems))
@@ -358,8 +357,6 @@ class LogicalBackupConfig(ConfigModel):
     @field_validator("table_filter")
     @classmethod
     def _check_filter(cls, value: list[str]) -> list[str]:
-        from ..planning.drill import check_filter
-
         problems = check_filter(value) if value else []
         if problems:
             raise ValueError("; ".join(problems))

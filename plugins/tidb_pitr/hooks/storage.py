@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseHook
 
+from ..cr.logical import is_dump_key
 from ..cr.names import is_snapshot_prefix
 from ..tso import tso_to_dt
 from .storage_backends import Backend, ObjectEntry, backend_for
@@ -308,8 +309,6 @@ class BackupStorageHook(BaseHook):
 
         Logical backups share their folder (`root`) with any other Dumpling backup written there, so only
         the one archive a CR of this project names is deleted, never a folder."""
-        from ..cr.logical import is_dump_key
-
         cleaned = _key(key)
         if not is_dump_key(root, cleaned):
             raise StorageDeleteRefused(f"refusing to delete {self.url(cleaned)}: only Dumpling archives "

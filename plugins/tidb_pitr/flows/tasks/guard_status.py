@@ -18,6 +18,7 @@ from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
 from ...tso import tso_iso, tso_str
 from .guard import start_grace
+from .guard_schedule import load_schedule, schedule_plan
 from .retention import RetentionHeld, check_not_held, restores_in_progress
 
 STATUS_VERSION = 1
@@ -66,8 +67,6 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
 
 def _schedule_retention(cluster: ClusterConfig, hook: Any, inventory: Any) -> dict[str, Any]:
     """The BackupSchedule's next GC in the retention plan's shape, its hazards as the reasons."""
-    from .guard_schedule import load_schedule, schedule_plan
-
     try:
         plan = schedule_plan(cluster, load_schedule(hook, cluster), inventory)
     except Exception as err:  # the page still shows the rest

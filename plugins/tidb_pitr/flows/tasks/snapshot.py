@@ -15,6 +15,7 @@ from ...config import ClusterConfig
 from ...cr.inventory import load_inventory
 from ...cr.model import State
 from ...hooks.kubernetes import hook_for
+from ...hooks.storage import BackupStorageHook
 from ...planning.rpo import lag_seconds, starting
 from .guard import live_log, start_grace
 
@@ -45,8 +46,6 @@ def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
 
 
 def verify_snapshot_in_storage(cluster: ClusterConfig, result: dict[str, Any]) -> dict[str, Any]:
-    from ...hooks.storage import BackupStorageHook
-
     prefix = result["prefix"]
     info = BackupStorageHook(**cluster.storage.hook_kwargs()).snapshot_info(prefix)
     if not info.exists_backupmeta:
