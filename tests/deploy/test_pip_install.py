@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -47,8 +48,14 @@ def test_the_package_installs_with_its_extras_and_airflow_finds_the_plugin_and_t
     env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__PLUGINS_FOLDER=str(home / "plugins"),
                AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                TIDB_PITR_CONFIG=str(ROOT / "include" / "clusters.yaml"))
+    # From a copy of what the package is built from: setuptools writes build/ and *.egg-info beside its sources,
+    # and a build/ left from an older tree would put modules that are gone into the wheel.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "plugins", source / "plugins", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     # Not the checkout's working directory, so nothing is imported from plugins/ by accident.
-    _run([str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[all]", "-c", str(ROOT / "constraints.txt")],
+    _run([str(python), "-m", "pip", "install", "--quiet", f"{source}[all]", "-c", str(ROOT / "constraints.txt")],
          env, tmp_path)
 
     listed = json.loads(_run([str(target / "bin" / "airflow"), "plugins", "--output", "json"], env, tmp_path))
