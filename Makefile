@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
-.PHONY: install test lint sandbox demo demo-check bench bench-alert bench-triggerer bench-scale soak clean
+.PHONY: install test lint constraints sandbox demo demo-check bench bench-alert bench-triggerer bench-scale soak clean
 
 # Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
 $(SYS_STAMP): scripts/system-packages.sh
@@ -30,6 +30,14 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 install: $(PY_STAMP) $(NODE_STAMP)
+
+# constraints.txt from the working install in .venv: every installed distribution at its version, except this
+# project and the sandbox (editable installs) and pip itself. Run it after changing requirements*.txt.
+constraints: $(PY_STAMP)
+	$(BIN)/pip freeze --exclude-editable --exclude tidb-pitr-airflow --exclude tidb-sandbox \
+		| grep -v ' @ ' | LC_ALL=C sort -f > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	touch $(PY_STAMP)
 
 lint: install
 	$(BIN)/ruff check .

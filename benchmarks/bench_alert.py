@@ -129,9 +129,9 @@ def _repeat(args: argparse.Namespace, sandbox: Any, calls: list[dict[str, Any]],
 
 
 def _in_process(args: argparse.Namespace, sandbox: Any, server: HTTPServer, say: Callable[[str], None]) -> dict:
-    from tidb_pitr.checks import measure_rpo
     from tidb_pitr.config import ClusterConfig
     from tidb_pitr.flows.rpo_alert import deliver, rpo_trigger
+    from tidb_pitr.flows.tasks.guard import measure_rpo
     from tidb_pitr.triggers.rpo import RpoLagTrigger
 
     os.environ.update(_connections(sandbox, server.server_port))

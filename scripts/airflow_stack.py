@@ -422,7 +422,7 @@ def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print,
 def window_now(stack: Stack) -> dict[str, Any]:
     """The recoverable window as the product computes it, read straight from the cluster's CRs."""
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith("AIRFLOW_CONN_") or k == "AIRFLOW_HOME"})
-    from tidb_pitr.checks import current_window
+    from tidb_pitr.flows.tasks.guard import current_window
 
     return current_window(stack.cluster)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from .run_notes import run_notes
+from .runtime.notes import run_notes
 from .timetables import EveryNDaysTimetable
 from .tso import tso_iso
 from .ui.lazy import LazyAsgiApp

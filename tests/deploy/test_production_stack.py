@@ -61,8 +61,8 @@ def window(stack: ProductionStack) -> tuple[int, int]:
     """The recoverable window now, [earliest, latest] as TSOs, as the restore form would offer it."""
     import os
 
-    from tidb_pitr.checks import current_window
     from tidb_pitr.config import load_config
+    from tidb_pitr.flows.tasks.guard import current_window
 
     os.environ.update({k: v for k, v in stack.components["scheduler"].env.items() if k.startswith("AIRFLOW_CONN_")})
     os.environ.update({k: v for k, v in stack.worker_list[0].env.items() if k.startswith("AIRFLOW_CONN_")})

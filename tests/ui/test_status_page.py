@@ -77,8 +77,8 @@ def test_restore_to_a_point_clicked_on_the_timeline(page: Page, stack: Stack, sc
 def _stop_log_backup(stack: Stack) -> str:
     """log-stop on the live log backup, through the sandbox's Kubernetes API, as a DBA would."""
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith("AIRFLOW_CONN_")})
+    from tidb_pitr.cr.model import BackupView
     from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-    from tidb_pitr.model import BackupView
 
     hook = TidbOperatorHook(stack.cluster.kubernetes_conn_id, api_group=stack.cluster.group())
     name = stack.cluster.log_backup_name

@@ -43,20 +43,6 @@ def dag_kwargs(cluster: ClusterConfig, kind: str, doc: str) -> dict[str, Any]:
             "description": f"{kind} for TiDB cluster {cluster.namespace}/{cluster.name} ({cluster.api_group})"}
 
 
-def run_key(context: Any) -> str:
-    """`<dag_id>/<run_id>` of the running task's DAG run (what leases and failure records name)."""
-    dag_run = context["dag_run"]
-    return f"{dag_run.dag_id}/{dag_run.run_id}"
-
-
-def failed_upstream(context: Any) -> list[str]:
-    """Tasks of this DAG run that failed (or could not run because one did), for a closing task."""
-    ti, dag_run = context["ti"], context["dag_run"]
-    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
-    return sorted(task for task, state in states.items()
-                  if state in ("failed", "upstream_failed") and task != ti.task_id)
-
-
 def wait_args(cluster: ClusterConfig) -> dict[str, Any]:
     """The bounds past which a wait on a CR is hopeless, for this cluster."""
     return {"retry_failed_grace": cluster.waits.retry_failed_grace, "stuck_after": cluster.waits.log_job_stuck_after}

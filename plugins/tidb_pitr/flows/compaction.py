@@ -8,8 +8,8 @@ from typing import Any
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ..bodies import storage_with_prefix
 from ..config import ClusterConfig
+from ..cr.bodies import storage_with_prefix
 from ..operators.compact import TidbCompactBackupOperator
 from .common import RUN_STAMP, cr_args, dag_kwargs
 
@@ -25,9 +25,10 @@ MIN_SPAN = timedelta(hours=1)
 
 
 def plan_window(cluster: ClusterConfig) -> dict[str, Any]:
-    from ..api import COMPACT_BACKUPS, COMPONENT_COMPACT, LABEL_COMPONENT, LABEL_PITR_CLUSTER
-    from ..inventory import hook_for, load_inventory
-    from ..model import CompactView, State
+    from ..cr.api import COMPACT_BACKUPS, COMPONENT_COMPACT, LABEL_COMPONENT, LABEL_PITR_CLUSTER
+    from ..cr.inventory import load_inventory
+    from ..cr.model import CompactView, State
+    from ..hooks.kubernetes import hook_for
 
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)

@@ -10,7 +10,8 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from ..config import ClusterConfig
 from ..planning.drill import MODES
-from .common import dag_kwargs, failed_upstream, run_key
+from ..runtime.context import failed_upstream, run_key
+from .common import dag_kwargs
 from .restore_steps import read_source_at_t, restore_steps, verify_restored
 
 DOC = """
@@ -70,10 +71,10 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-            from ..drill_run import plan_drill
             from ..operators.labels import run_hash
-            from ..restore_run import RestoreRefused
-            from ..run_notes import publish_note
+            from ..runtime.notes import publish_note
+            from .tasks.drill import plan_drill
+            from .tasks.restore import RestoreRefused
 
             try:
                 planned = plan_drill(cluster, dict(params or {}), run=run_key(context), run_hash=run_hash(context))
@@ -89,16 +90,16 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(trigger_rule="all_done", retries=1)
         def empty_target(**context: Any) -> dict[str, Any]:
-            from ..drill_run import empty_scratch_target
+            from .tasks.drill import empty_scratch_target
 
             return empty_scratch_target(cluster, context["ti"].xcom_pull(task_ids="plan"))
 
         @task(trigger_rule="all_done", retries=0, outlets=[asset])
         def record(**context: Any) -> dict[str, Any]:
-            from ..drill_run import FAILED, drill_record, publish_drill
             from ..operators.labels import run_hash
-            from ..restore_run import release_restore
-            from ..run_notes import NOTE_KEY
+            from ..runtime.notes import NOTE_KEY
+            from .tasks.drill import FAILED, drill_record, publish_drill
+            from .tasks.restore import release_restore
 
             ti = context["ti"]
             planned = ti.xcom_pull(task_ids="plan")
@@ -115,7 +116,7 @@ def build(cluster: ClusterConfig) -> DAG:
         def verdict(result: dict[str, Any]) -> str:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from ..drill_run import FAILED, NOT_VERIFIED
+            from .tasks.drill import FAILED, NOT_VERIFIED
 
             if not result or result.get("verdict") == FAILED:
                 raise AirflowFailException((result or {}).get("summary") or "the drill failed")

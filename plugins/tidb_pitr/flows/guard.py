@@ -51,19 +51,19 @@ def _rpo_window_status(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
 
     @task(task_id="measure_rpo", retries=0)
     def measure_rpo() -> dict[str, Any]:
-        from ..checks import measure_rpo as measure
+        from .tasks.guard import measure_rpo as measure
 
         return measure(cluster)
 
     @task(task_id="publish_window", trigger_rule="all_done")
     def publish_window() -> dict[str, Any]:
-        from ..checks import current_window
+        from .tasks.guard import current_window
 
         return current_window(cluster)
 
     @task(task_id="publish_status", trigger_rule="all_done")
     def publish_status() -> dict[str, Any]:
-        from ..status_run import cluster_status
+        from .tasks.guard_status import cluster_status
 
         return cluster_status(cluster)
 
@@ -77,13 +77,13 @@ def _build_for_schedule(cluster: ClusterConfig) -> DAG:
 
         @task
         def find_log_backup() -> dict[str, Any]:
-            from ..schedule_run import find_schedule_log
+            from .tasks.guard_schedule import find_schedule_log
 
             return find_schedule_log(cluster)
 
         @task(trigger_rule="all_done")
         def schedule_report() -> dict[str, Any]:
-            from ..schedule_run import schedule_report as report
+            from .tasks.guard_schedule import schedule_report as report
 
             return report(cluster)
 
@@ -106,7 +106,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def find_log_backup(params: dict[str, Any] | None = None) -> dict[str, Any]:
-            from ..checks import find_log_backup as find
+            from .tasks.guard import find_log_backup as find
 
             return find(cluster, start_new=bool((params or {}).get("start_new_log_backup")))
 

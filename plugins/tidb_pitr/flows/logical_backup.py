@@ -8,7 +8,7 @@ from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from ..config import ClusterConfig
-from ..logical import backup_spec
+from ..cr.logical import backup_spec
 from ..operators.logical import TidbLogicalBackupOperator
 from .common import RUN_STAMP, cr_args, dag_kwargs
 
@@ -60,13 +60,13 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(retries=1)
         def verify(result: dict[str, Any]) -> dict[str, Any]:
-            from ..logical_run import verify_dump
+            from .tasks.logical import verify_dump
 
             return verify_dump(cluster, result)
 
         @task
         def retention() -> dict[str, Any]:
-            from ..logical_run import apply_logical_retention
+            from .tasks.logical import apply_logical_retention
 
             return apply_logical_retention(cluster)
 

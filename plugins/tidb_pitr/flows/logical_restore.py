@@ -42,8 +42,8 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-            from ..logical_run import plan_logical_restore
             from ..operators.labels import run_hash
+            from .tasks.logical import plan_logical_restore
 
             return publish_plan(context, lambda: plan_logical_restore(cluster, dict(params or {}),
                                                                      run_hash=run_hash(context)))

@@ -7,8 +7,9 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from ..config import ClusterConfig
+from ..runtime.context import run_key
 from ..units import format_duration
-from .common import dag_kwargs, run_key
+from .common import dag_kwargs
 from .restore_steps import proceed_task, publish_plan, read_source_at_t, restore_steps, verify_restored
 
 DOC = """
@@ -74,7 +75,7 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
-            from ..restore_run import plan_restore_for
+            from .tasks.restore import plan_restore_for
 
             return publish_plan(context, lambda: plan_restore_for(cluster, dict(params or {}), run=run_key(context),
                                                                  run_hash=run_hash(context)))
@@ -86,7 +87,7 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(trigger_rule="all_done", retries=0)
         def report(**context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
-            from ..restore_run import release_restore, restore_report
+            from .tasks.restore import release_restore, restore_report
 
             release_restore(cluster, run_hash(context))
             return restore_report(cluster, context)

@@ -26,8 +26,8 @@ def publish_plan(context: Any, make_plan: Callable[[], dict[str, Any]]) -> dict[
     the log and the note (it is what the user reads), else the plan's first note."""
     import logging
 
-    from ..restore_run import RestoreRefused
-    from ..run_notes import publish_note
+    from ..runtime.notes import publish_note
+    from .tasks.restore import RestoreRefused
 
     try:
         planned = make_plan()
@@ -65,7 +65,7 @@ def restore_steps(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
 @task
 def read_source_at_t(planned: dict[str, Any]) -> dict[str, Any]:
     """ADMIN CHECKSUM TABLE on the source as of the restore time, when the plan asks for a comparison."""
-    from ..drill_run import read_source
+    from .tasks.drill import read_source
 
     check = planned.get("verify")
     if not check:
@@ -79,7 +79,7 @@ def verify_restored(planned: dict[str, Any], source: dict[str, Any], **context: 
     """The same checksums on the restored target, compared; fails naming the first differing tables."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ..drill_run import FAILED, differs_line, verify_restore
+    from .tasks.drill import FAILED, differs_line, verify_restore
 
     if not source.get("requested"):
         return {"verdict": "not requested"}

@@ -11,8 +11,9 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from ..config import ClusterConfig
 from ..operators.delete import TidbDeleteSnapshotOperator
 from ..operators.truncate import TidbLogTruncateOperator
+from ..runtime.context import failed_upstream, run_key
 from ..units import format_duration
-from .common import cr_args, dag_kwargs, failed_upstream, run_key
+from .common import cr_args, dag_kwargs
 
 DOC = """
 ### Retention of `{ns}/{name}`: keep {retention} restorable, daily
@@ -52,8 +53,8 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-            from ..retention_run import plan_for
-            from ..run_notes import publish_note
+            from ..runtime.notes import publish_note
+            from .tasks.retention import plan_for
 
             planned = plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
             if planned["dry_run"]:
@@ -78,7 +79,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(trigger_rule="all_done", retries=0)
         def finish(**context: Any) -> dict[str, Any]:
-            from ..retention_run import finish as close
+            from .tasks.retention import finish as close
 
             return close(cluster, run=run_key(context), failed_tasks=failed_upstream(context),
                          planned=context["ti"].xcom_pull(task_ids="plan"))

@@ -56,7 +56,7 @@ def alerts_from(events: Any) -> list[dict[str, Any]]:
 
 def deliver(cluster: ClusterConfig, context: Any, alerts: list[dict[str, Any]]) -> list[str]:
     """Each alert to every notifier; returns what failed."""
-    from ..notifiers import notify
+    from ..runtime.notifiers import notify
 
     failures = []
     for alert in alerts:

@@ -8,9 +8,10 @@ from airflow.sdk import DAG, Asset, task
 
 from ..config import ClusterConfig
 from ..operators.backup import TidbSnapshotBackupOperator
+from ..runtime.context import failed_upstream, run_key
 from ..sensors.backup import TidbLogCheckpointSensor
 from ..timetables import EveryNDaysTimetable
-from .common import RUN_STAMP, cr_args, dag_kwargs, failed_upstream, run_key
+from .common import RUN_STAMP, cr_args, dag_kwargs
 
 DOC = """
 ### Snapshot backup of `{ns}/{name}`, every two days at {anchor} ({tz})
@@ -34,7 +35,8 @@ def snapshot_asset(cluster: ClusterConfig) -> Asset:
 
 
 def _log_backups(cluster: ClusterConfig) -> tuple[Any, list[Any]]:
-    from ..inventory import hook_for, load_inventory
+    from ..cr.inventory import load_inventory
+    from ..hooks.kubernetes import hook_for
 
     hook = hook_for(cluster)
     return hook, [v for v in load_inventory(hook, cluster).logs if not v.deleting]
@@ -49,7 +51,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def preflight() -> dict[str, Any]:
-            from ..checks import check_log_backup_healthy
+            from .tasks.snapshot import check_log_backup_healthy
 
             return check_log_backup_healthy(cluster)
 
@@ -60,7 +62,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task
         def verify(result: dict[str, Any]) -> dict[str, Any]:
-            from ..checks import verify_snapshot_in_storage
+            from .tasks.snapshot import verify_snapshot_in_storage
 
             return verify_snapshot_in_storage(cluster, result)
 
@@ -70,7 +72,7 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(outlets=[asset])
         def publish(result: dict[str, Any], *, outlet_events: Any = None, **context: Any) -> dict[str, Any]:
-            from ..leases import clear_snapshot_failure
+            from ..cr.leases import clear_snapshot_failure
 
             extra = {"commit_ts": str(result["commit_ts"]), "commit_time": result["commit_time"],
                      "backup_path": result["backup_path"], "name": result["name"]}
@@ -86,7 +88,7 @@ def build(cluster: ClusterConfig) -> DAG:
         def record_failure(**context: Any) -> None:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from ..leases import record_snapshot_failure
+            from ..cr.leases import record_snapshot_failure
 
             failed = failed_upstream(context)
             reason = f"task(s) {', '.join(failed) or '?'} failed"

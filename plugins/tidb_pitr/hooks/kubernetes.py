@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 from airflow.sdk import BaseHook
 from kubernetes.client.exceptions import ApiException
 
-from ..api import LABEL_MANAGED_BY, ApiGroup
+from ..cr.api import LABEL_MANAGED_BY, ApiGroup
 from .retry import TRANSIENT_STATUS, Budget, RetryPolicy
+
+if TYPE_CHECKING:
+    from ..config import ClusterConfig
 
 KINDS = {"backups": "Backup", "restores": "Restore", "compactbackups": "CompactBackup"}
 
@@ -94,12 +97,10 @@ class TidbOperatorHook(BaseHook):
     @staticmethod
     def _call(budget: Budget, call: Callable[..., Any], *args: Any, _step: str = "", **kwargs: Any) -> Any:
         """Run one request, retrying it within `budget`; for requests that are safe to repeat."""
-        while True:
-            try:
+        for attempt in budget.attempts(step=_step):
+            with attempt:
                 return call(*args, **kwargs)
-            except Exception as exc:
-                if budget.retry(exc, step=_step) is None:
-                    raise
+        raise AssertionError("unreachable: tenacity returns the result or raises")
 
     # -- reads -------------------------------------------------------------------------------------------
     def get_object(self, group: str, version: str, plural: str, name: str,
@@ -172,27 +173,29 @@ class TidbOperatorHook(BaseHook):
                              "found again after an error, so a retry could create it twice")
         what = describe(plural, name, namespace, group)
         budget = self._budget(f"create {what}")
-        while True:
-            try:
-                return self.api.create_namespaced_custom_object(group, version, namespace, plural, body), True
-            except Exception as exc:
-                conflict = isinstance(exc, ApiException) and exc.status == 409
-                fault = None if conflict else budget.retry(exc)
-                if not conflict and fault is None:
-                    raise
-                if fault is not None and not fault.maybe_applied:
-                    continue  # refused before it was sent or handled (a 429, a refused connection): send it again
+        try:
+            for attempt in budget.attempts():
+                # After a fault that may have been applied, read back before sending the create again (outside
+                # the attempt: an error of the read-back ends the call). A fault refused before it was sent or
+                # handled (a 429, a refused connection) sends it again at once.
+                if budget.fault is not None and budget.fault.maybe_applied:
+                    existing = self._get(budget, group, version, plural, name, namespace, step="read back")
+                    if existing is not None:
+                        break
+                with attempt:
+                    return self.api.create_namespaced_custom_object(group, version, namespace, plural, body), True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
             existing = self._get(budget, group, version, plural, name, namespace, step="read back")
-            if existing is None:
-                if conflict:  # answered "exists" and then gone: someone else is replacing it; do not race them
-                    raise CrNotFound(f"{what} answered 409 AlreadyExists to the create, then was not found")
-                continue  # the failed create was not applied: send it again, within the same budget
-            check_ours(existing, expected_labels, what)
-            if budget.maybe_applied:
-                self.log.info("Adopting %s: ours for this run, most likely made by this create before its error", what)
-            else:
-                self.log.info("Adopting %s, created earlier for this run", what)
-            return existing, budget.maybe_applied
+            if existing is None:  # answered "exists" and then gone: someone else is replacing it; do not race them
+                raise CrNotFound(f"{what} answered 409 AlreadyExists to the create, then was not found") from None
+        check_ours(existing, expected_labels, what)
+        if budget.maybe_applied:
+            self.log.info("Adopting %s: ours for this run, most likely made by this create before its error", what)
+        else:
+            self.log.info("Adopting %s, created earlier for this run", what)
+        return existing, budget.maybe_applied
 
     def merge_patch(self, plural: str, name: str, namespace: str, patch: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch of spec or metadata (never a full update: that could clobber v1 status).
@@ -203,17 +206,15 @@ class TidbOperatorHook(BaseHook):
         group, version, _ = self._args(plural)
         what = describe(plural, name, namespace, group)
         budget = self._budget(f"patch {what}")
-        while True:
-            try:
-                return self.api.patch_namespaced_custom_object(group, version, namespace, plural, name, patch)
-            except ApiException as exc:
-                if exc.status == 404:
-                    raise CrNotFound(f"{what} not found") from exc
-                if budget.retry(exc, TRANSIENT_STATUS | {409}) is None:
-                    raise
-            except Exception as exc:
-                if budget.retry(exc) is None:
-                    raise
+        try:
+            for attempt in budget.attempts(TRANSIENT_STATUS | {409}):
+                with attempt:
+                    return self.api.patch_namespaced_custom_object(group, version, namespace, plural, name, patch)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise CrNotFound(f"{what} not found") from exc
+            raise
+        raise AssertionError("unreachable: tenacity returns the result or raises")
 
     def delete(self, plural: str, name: str, namespace: str) -> bool:
         """Delete the CR; False when it was already gone. Finalizers may keep it a while.
@@ -307,3 +308,8 @@ class AsyncTidbOperatorHook:
         finally:
             stream.stop()
             await stream.close()
+
+
+def hook_for(cluster: ClusterConfig) -> TidbOperatorHook:
+    """The sync hook for one configured cluster: its connection and API group."""
+    return TidbOperatorHook(cluster.kubernetes_conn_id, api_group=cluster.group())

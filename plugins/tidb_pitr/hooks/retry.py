@@ -3,6 +3,10 @@
 A 429 is the apiserver refusing a request before handling it; a 5xx or a cut connection may come after the
 server applied the request, which matters to a create (`Fault.maybe_applied`). Certificate problems and
 real answers (404, 409, 422, ...) are not retried.
+
+The loop is tenacity's (`Budget.attempts()`); what is kept here is what tenacity does not know: the
+classification of faults, one budget of attempts and time shared by every request of one hook call (a create
+and its read-back), and the policy's injected `sleep` (tests record the waits instead of sleeping).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from tenacity import RetryCallState, Retrying, retry_if_exception
 from urllib3 import exceptions as urllib3_errors
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -110,7 +115,11 @@ class RetryPolicy:
 
 
 class Budget:
-    """One call's attempts and deadline, shared by every request the call makes (a create and its read-back)."""
+    """One call's attempts and deadline, shared by every request the call makes (a create and its read-back).
+
+    `for attempt in budget.attempts(): with attempt: ...` runs one request on tenacity: a transient fault is
+    counted, logged and waited out with the policy's sleep; a real answer, or the budget spent, re-raises.
+    """
 
     def __init__(self, policy: RetryPolicy, what: str, log: Any) -> None:  # the hook's (structlog) logger
         self.policy, self.what, self.log = policy, what, log
@@ -118,25 +127,52 @@ class Budget:
         self.failures = 0
         # Some failed attempt may have been applied by the server (a write answered 5xx, a cut connection).
         self.maybe_applied = False
+        # The last transient fault, while its request is being retried (None before any, or after a success).
+        self.fault: Fault | None = None
 
-    def retry(self, exc: BaseException, retry_status: frozenset[int] = TRANSIENT_STATUS,
-              step: str = "") -> Fault | None:
-        """Wait before the next attempt and return the fault; None when the caller must re-raise `exc`."""
-        fault = classify(exc, retry_status)
-        if fault is None:
-            return None
-        self.failures += 1
-        self.maybe_applied = self.maybe_applied or fault.maybe_applied
-        elapsed = time.monotonic() - self.started
+    def attempts(self, retry_status: frozenset[int] = TRANSIENT_STATUS, step: str = "") -> Retrying:
+        """Tenacity's loop over one request, within this budget."""
         what = f"{self.what} ({step})" if step else self.what
-        wait = self.policy.delay(self.failures, fault.retry_after)
-        if self.failures >= self.policy.max_attempts or elapsed + wait > self.policy.budget:
-            self.log.error("Kubernetes API %s: %s (attempt %d/%d); giving up after %.1f s", what, fault.reason,
-                           self.failures, self.policy.max_attempts, elapsed)
-            exc.add_note(f"tidb_pitr: gave up on {what} after {self.failures} attempts in {elapsed:.1f} s")
-            return None
+        return Retrying(
+            retry=retry_if_exception(lambda exc: classify(exc, retry_status) is not None),
+            after=lambda state: self._record(state, retry_status),
+            wait=self._wait,
+            stop=self._spent,
+            before_sleep=lambda state: self._retrying(state, what),
+            retry_error_callback=lambda state: self._give_up(state, what),
+            sleep=self.policy.sleep,
+        )
+
+    def _record(self, state: RetryCallState, retry_status: frozenset[int]) -> None:
+        self.fault = classify(_error(state), retry_status)
+        self.failures += 1
+        self.maybe_applied = self.maybe_applied or bool(self.fault and self.fault.maybe_applied)
+
+    def _wait(self, state: RetryCallState) -> float:
+        return self.policy.delay(self.failures, self.fault.retry_after if self.fault else None)
+
+    def _spent(self, state: RetryCallState) -> bool:
+        elapsed = time.monotonic() - self.started
+        return self.failures >= self.policy.max_attempts or elapsed + (state.upcoming_sleep or 0) > self.policy.budget
+
+    def _retrying(self, state: RetryCallState, what: str) -> None:
+        fault = self.fault
+        assert fault is not None
         hint = f" (Retry-After {fault.retry_after:g} s)" if fault.retry_after is not None else ""
         self.log.warning("Kubernetes API %s: %s (attempt %d/%d); retrying in %.2f s%s", what, fault.reason,
-                         self.failures, self.policy.max_attempts, wait, hint)
-        self.policy.sleep(wait)
-        return fault
+                         self.failures, self.policy.max_attempts, state.upcoming_sleep, hint)
+
+    def _give_up(self, state: RetryCallState, what: str) -> Any:
+        exc = _error(state)
+        elapsed = time.monotonic() - self.started
+        reason = self.fault.reason if self.fault else str(exc)
+        self.log.error("Kubernetes API %s: %s (attempt %d/%d); giving up after %.1f s", what, reason,
+                       self.failures, self.policy.max_attempts, elapsed)
+        exc.add_note(f"tidb_pitr: gave up on {what} after {self.failures} attempts in {elapsed:.1f} s")
+        raise exc
+
+
+def _error(state: RetryCallState) -> BaseException:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    assert exc is not None  # tenacity calls these hooks after a failed attempt only
+    return exc

@@ -10,10 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..api import BACKUPS, COMPONENT_SNAPSHOT, FLOW_SNAPSHOT, LABEL_COMPONENT, LABEL_PITR_CLUSTER, LABEL_RUN, ApiGroup
-from ..bodies import snapshot_backup
-from ..model import BackupView, State
-from ..names import snapshot_folder, snapshot_name
+from ..cr.api import (
+    BACKUPS,
+    COMPONENT_SNAPSHOT,
+    FLOW_SNAPSHOT,
+    LABEL_COMPONENT,
+    LABEL_PITR_CLUSTER,
+    LABEL_RUN,
+    ApiGroup,
+)
+from ..cr.bodies import snapshot_backup
+from ..cr.model import BackupView, State
+from ..cr.names import snapshot_folder, snapshot_name
 from ..tso import tso_label, tso_to_dt
 from ..units import format_bytes
 from .base import TidbBaseOperator

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
-from ..api import ApiGroup
+from ..cr.api import ApiGroup
 from ..triggers.predicates import SUCCESS, evaluate
 
 if TYPE_CHECKING:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import COMPACT_BACKUPS, COMPONENT_COMPACT, FLOW_COMPACTION, ApiGroup
-from ..bodies import compact_backup
-from ..model import CompactView
-from ..names import compact_name
+from ..cr.api import COMPACT_BACKUPS, COMPONENT_COMPACT, FLOW_COMPACTION, ApiGroup
+from ..cr.bodies import compact_backup
+from ..cr.model import CompactView
+from ..cr.names import compact_name
 from ..tso import tso_label
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import BACKUPS
-from ..model import BackupView
-from ..ownership import snapshot_problem
+from ..cr.api import BACKUPS
+from ..cr.model import BackupView
+from ..cr.ownership import snapshot_problem
 from .base import TidbBaseOperator, WaitFailed
 
 

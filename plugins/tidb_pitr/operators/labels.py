@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import (
+from ..cr.api import (
     ANNOTATION_RUN,
     LABEL_CLUSTER,
     LABEL_COMPONENT,
@@ -14,7 +14,7 @@ from ..api import (
     LABEL_RUN,
     MANAGED_BY,
 )
-from ..names import run_label
+from ..cr.names import run_label
 
 
 def run_identity(context: Any) -> tuple[str, str]:

@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from ..api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, LABEL_MANAGED_BY, ApiGroup
-from ..bodies import log_backup, log_control_patch
-from ..model import BackupView, State
+from ..cr.api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, LABEL_MANAGED_BY, ApiGroup
+from ..cr.bodies import log_backup, log_control_patch
+from ..cr.inventory import inventory_of
+from ..cr.model import BackupView, State
 from ..tso import tso_label
 from .base import TidbBaseOperator, WaitFailed, require_cr
 from .labels import adoption_labels, owned_labels
@@ -105,8 +106,6 @@ class TidbLogBackupOperator(TidbBaseOperator):
 
     def _refuse_a_second_task(self) -> None:
         """TiDB runs one log backup task per cluster: never start one while another CR has it or is taking it."""
-        from ..inventory import inventory_of
-
         namespace = self.cluster_namespace or self.namespace
         inventory = inventory_of(self.hook.list(BACKUPS, self.namespace), self.cluster or "", namespace)
         others = inventory.log_tasks_besides(self.backup_name)

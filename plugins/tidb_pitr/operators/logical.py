@@ -11,9 +11,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from ..api import BACKUPS
-from ..logical import COMPONENT_LOGICAL, FLOW_LOGICAL_BACKUP, logical_backup_body, logical_name, redact
-from ..model import BackupView, RestoreView
+from ..cr.api import BACKUPS
+from ..cr.logical import COMPONENT_LOGICAL, FLOW_LOGICAL_BACKUP, logical_backup_body, logical_name, redact
+from ..cr.model import BackupView, RestoreView
 from ..triggers.predicates import SUCCESS
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels
@@ -49,7 +49,7 @@ def failure_line(kind: str, namespace: str, event: dict[str, Any] | None, access
 
 
 def _fail(context: Any, line: str) -> None:
-    from ..run_notes import publish_note
+    from ..runtime.notes import publish_note
 
     publish_note(context, f"Failed: {line}")
     raise AirflowFailException(line)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import COMPONENT_RESTORE, FLOW_RESTORE, RESTORES
-from ..model import RestoreView
+from ..cr.api import COMPONENT_RESTORE, FLOW_RESTORE, RESTORES
+from ..cr.model import RestoreView
 from .base import TidbBaseOperator
 from .labels import adoption_labels, owned_labels
 

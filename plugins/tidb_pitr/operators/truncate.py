@@ -6,9 +6,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ..api import BACKUPS
-from ..bodies import truncate_patch
-from ..model import BackupView
+from ..cr.api import BACKUPS
+from ..cr.bodies import truncate_patch
+from ..cr.model import BackupView
 from ..tso import tso_label, tso_str
 from .base import TidbBaseOperator, WaitFailed, require_cr
 

@@ -215,3 +215,12 @@ def compare(source: Mapping[str, TableSum], target: Mapping[str, TableSum]) -> C
     return Comparison(matched=tuple(matched), mismatched=tuple(mismatched),
                       missing=tuple(sorted(set(source) - set(target))),
                       unexpected=tuple(sorted(set(target) - set(source))), kvs_only=tuple(kvs_only))
+
+
+def drill_schedule(configured: str | None, snapshot_anchor: str) -> str:
+    """The drill's cron: as configured, or weekly on Sundays 4 hours after the snapshot anchor (`HH:MM`), when
+    the newest snapshot has had time to finish."""
+    if configured:
+        return configured
+    hour, minute = (int(p) for p in snapshot_anchor.split(":"))
+    return f"{minute} {(hour + 4) % 24} * * 0"

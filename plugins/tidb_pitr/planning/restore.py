@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ..api import COMPONENT_RESTORE, LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, ApiGroup
-from ..bodies import pitr_restore
-from ..model import BackupView, State
+from ..cr.api import COMPONENT_RESTORE, LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, ApiGroup
+from ..cr.bodies import pitr_restore
+from ..cr.model import BackupView, State
 from ..tso import tso_iso, tso_str, tso_to_dt
 from ..units import format_bytes, format_duration
 from .window import Segment, Window, recoverable_window

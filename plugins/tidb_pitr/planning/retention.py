@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..model import BackupView, State
+from ..cr.model import BackupView, State
 from ..tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
 from ..units import format_duration
 from .window import Window, is_usable_log, log_segments, recoverable_window, window_from_segments

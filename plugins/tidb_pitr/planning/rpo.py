@@ -6,6 +6,11 @@ no change to any CR. `announce` says which level changes are worth telling a per
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from ..cr.model import BackupView
+from ..tso import tso_to_dt
+
 OK, STARTING, WARN, CRITICAL = "ok", "starting", "warn", "critical"
 RECOVERED = "recovered"
 # How bad a level is; `starting` (a log just started, no checkpoint yet) is not a breach.
@@ -48,3 +53,28 @@ def seconds_to_next_level(lag: float | None, warn: float, critical: float) -> fl
             # Just past it: the levels are inclusive (`lag <= warn` is ok).
             return threshold - lag + 0.001
     return None
+
+
+def lag_seconds(checkpoint_ts: int | None, now: datetime | None = None) -> float | None:
+    """Seconds from the checkpoint to `now` (default: the clock); None without a checkpoint."""
+    if not checkpoint_ts:
+        return None
+    return ((now or datetime.now(UTC)) - tso_to_dt(checkpoint_ts)).total_seconds()
+
+
+def started_at(view: BackupView) -> datetime | None:
+    """When the log task started: log-start's completion, else the CR's timeStarted, else its start TS."""
+    start = view.sub_statuses.get("log-start")
+    candidates = [t for t in (start.time_completed if start else None, view.time_started) if t is not None]
+    if view.commit_ts:
+        candidates.append(tso_to_dt(view.commit_ts))
+    return max(candidates) if candidates else None
+
+
+def starting(view: BackupView, grace: timedelta, now: datetime | None = None) -> bool:
+    """Started, and no checkpoint yet: the operator's tracker has not polled PD (every minute upstream). That is
+    a log backup starting, not an RPO breach, for `grace` (the tracker interval plus a grace period)."""
+    began = started_at(view)
+    if view.checkpoint_ts or began is None:
+        return False
+    return (now or datetime.now(UTC)) - began <= grace

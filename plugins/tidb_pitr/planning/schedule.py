@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..model import BackupView, State
+from ..cr.model import BackupView, State
 from ..tso import dt_to_tso, tso_to_dt
 
 LABEL_SCHEDULE = "tidb.pingcap.com/backup-schedule"

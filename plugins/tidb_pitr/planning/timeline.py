@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..model import BackupView, State
+from ..cr.model import BackupView, State
 from ..tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
 from .retention import active_log
 from .window import Segment, Window, recoverable_window

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ..model import BackupView, State
+from ..cr.model import BackupView, State
 from ..tso import tso_iso, tso_str, tso_to_dt
 from ..units import format_duration
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from ..api import BACKUPS, RESTORES
+from ..cr.api import BACKUPS, RESTORES
 from ..operators.base import DEFAULT_RETRY_FAILED_GRACE, DEFAULT_STUCK_AFTER, DEFAULT_WAIT, TidbCrMixin, WaitFailed
 from ..triggers.predicates import SUCCESS, evaluate
 

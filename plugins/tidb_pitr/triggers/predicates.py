@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..model import BackupView, CompactView, RestoreView, State
+from ..cr.model import BackupView, CompactView, RestoreView, State
 from ..tso import tso_to_dt
 
 SUCCESS, FAILED, NOT_FOUND = "success", "failed", "not_found"

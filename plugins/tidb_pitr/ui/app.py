@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import ClusterConfig, ConfigError, load_config
+from ..units import format_duration
 
 BUNDLE = Path(__file__).with_name("tidb_pitr.js")
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
@@ -69,6 +70,20 @@ def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
             "target_cluster": conf.get("target_cluster")}
 
 
+def _text(seconds: Any) -> str | None:
+    return format_duration(float(seconds)) if isinstance(seconds, int | float) else None
+
+
+def durations(status: Any) -> dict[str, str | None]:
+    """The published durations as the package says them (`tidb_pitr.units`), so the page does not format them
+    itself: it formats only the one that grows while it is open, the age of what was published."""
+    status = status if isinstance(status, dict) else {}
+    window, rpo, last = (status.get(k) or {} for k in ("window", "rpo", "last_snapshot"))
+    return {"span": _text(window.get("span_seconds")), "lag": _text(rpo.get("lag_seconds")),
+            "warn": _text(rpo.get("warn_seconds")), "critical": _text(rpo.get("critical_seconds")),
+            "last_snapshot_age": _text(last.get("age_seconds"))}
+
+
 def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
     kinds = ["log_guard", "restore"] + ([] if cluster.schedule_managed else ["snapshot", "retention"]) \
         + (["compaction"] if cluster.compaction else []) \
@@ -87,6 +102,7 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
         "restore_targets": [{"value": k, "label": v} for k, v in cluster.target_choices().items()],
         "status": status, "published": published,
         "age_seconds": _age(status.get("generated_at"), now) if isinstance(status, dict) else None,
+        "durations": durations(status),
         "last_restore": restore, "last_drill": drill,
     }
 

@@ -39,7 +39,10 @@
       props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts) : null);
   }
 
-  function duration(seconds) {
+  // The one duration the API cannot say for the page: how old the published status is, which grows while the
+  // page is open. Written like tidb_pitr.units.format_duration (`2d3h`, `1h30m`, `45s`); every other duration
+  // arrives formatted by the API (`entry.durations`).
+  function liveAge(seconds) {
     if (seconds === null || seconds === undefined) return "—";
     let s = Math.max(0, Math.round(seconds));
     const parts = [];
@@ -48,7 +51,7 @@
       s -= n * size;
       if (n && parts.length < 2) parts.push(n + unit);
     }
-    return parts.length ? parts.join(" ") : "0s";
+    return parts.length ? parts.join("") : "0s";
   }
 
   function localInputValue(date) { // for <input type=datetime-local>: the user's local time, to the second
@@ -288,17 +291,18 @@
         "data-testid": "data-age" }, status ? ["Published by ",
           h("a", { href: url(`dags/${entry.dag_ids.log_guard}/runs/${encodeURIComponent(entry.published.run_id)}`),
             style: { textDecoration: "underline" } }, "the guard"),
-          ` ${duration(entry.age_seconds)} ago`, entry.age_seconds > 1800 ? " — stale: is the guard DAG running?" : ""]
+          ` ${liveAge(entry.age_seconds)} ago`, entry.age_seconds > 1800 ? " — stale: is the guard DAG running?" : ""]
           : "Nothing published yet: run the guard DAG " + entry.dag_ids.log_guard));
     if (!status) return h("article", { style: card, "aria-label": "cluster " + entry.id }, header);
 
     const win = status.window, rpo = status.rpo, last = status.last_snapshot, plan = status.retention_plan;
+    const texts = entry.durations; // formatted by the API (tidb_pitr.units), as in the notes and logs
     return h("article", { style: card, "aria-label": "cluster " + entry.id, "data-cluster": entry.id }, header,
       h(Section, { title: "Recoverable window" },
         win.earliest.time ? [
           h(Row, { key: "e", label: "Earliest" }, h(Time, { at: win.earliest, showTso })),
           h(Row, { key: "l", label: "Latest" }, h(Time, { at: win.latest, showTso })),
-          h(Row, { key: "s", label: "Span" }, duration(win.span_seconds)),
+          h(Row, { key: "s", label: "Span" }, texts.span || "—"),
         ] : h("div", { style: { color: COLORS.critical } }, "No recoverable window. " + win.notes.join("; ")),
         status.timeline.gaps.length ? h("ul", { "aria-label": "gaps", style: { margin: "6px 0 0 18px", padding: 0 } },
           status.timeline.gaps.map((g, i) => h("li", { key: i, style: { color: COLORS.critical } },
@@ -314,9 +318,9 @@
       h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
         h(Section, { title: "Log backup" },
           h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
-            rpo.lag_seconds === null ? rpo.level : duration(rpo.lag_seconds) + " · " + rpo.level),
+            rpo.lag_seconds === null ? rpo.level : texts.lag + " · " + rpo.level),
             h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
-              `warn ${duration(rpo.warn_seconds)}, critical ${duration(rpo.critical_seconds)}`)),
+              `warn ${texts.warn}, critical ${texts.critical}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
           h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
           h(Row, { label: "Log reaches back to" }, status.timeline.truncation ?
@@ -326,7 +330,7 @@
           h(Row, { key: "n", label: "Name" }, last.name, last.managed ? "" : " (not managed here)"),
           h(Row, { key: "s", label: "State" }, h(Badge, { color: last.state === "Complete" ? COLORS.ok :
             last.state === "Failed" ? COLORS.critical : COLORS.running }, last.state)),
-          h(Row, { key: "a", label: "Age" }, duration(last.age_seconds), " (", h(Time, { at: last.time }), ")"),
+          h(Row, { key: "a", label: "Age" }, texts.last_snapshot_age || "—", " (", h(Time, { at: last.time }), ")"),
         ] : "none"),
         h(Section, { title: plan.by === "backup_schedule" ? "Next BackupSchedule GC (dry run)" :
           "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)

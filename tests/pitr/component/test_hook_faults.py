@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from tidb_pitr.api import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
+from tidb_pitr.cr.api import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
 from tidb_pitr.hooks.kubernetes import CrNotFound, ForeignResource, TidbOperatorHook
 from urllib3.exceptions import NewConnectionError, ProtocolError
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tidb_pitr.api import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
+from tidb_pitr.cr.api import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
 from tidb_pitr.hooks.kubernetes import CrNotFound, ForeignResource, TidbOperatorHook
 
 from ..conftest import s3_block, unique

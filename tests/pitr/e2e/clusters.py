@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from tidb_pitr.config import ClusterConfig
+from tidb_pitr.cr.model import BackupView, RestoreView
 from tidb_pitr.factory import dags_for_cluster
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-from tidb_pitr.model import BackupView, RestoreView
 from tidb_pitr.planning import recoverable_window
 from tidb_sandbox.testing import sql_params
 

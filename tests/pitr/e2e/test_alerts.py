@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tidb_pitr import metrics
+from tidb_pitr.runtime import metrics
 
 from .clusters import Cluster
 from .conftest import datagrams, xcom

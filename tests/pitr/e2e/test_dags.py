@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tidb_pitr.cr.model import BackupView
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-from tidb_pitr.model import BackupView
 from tidb_pitr.planning import recoverable_window
 from tidb_pitr.tso import dt_to_tso, tso_to_dt
 

@@ -69,7 +69,7 @@ def drill_cluster(sandbox: Any, connections: dict[str, str], *, notifiers: list[
 
 
 def _user_objects(scratch: str) -> list[str]:
-    from tidb_pitr.sql_checks import target_user_objects
+    from tidb_pitr.hooks.sql import target_user_objects
 
     return target_user_objects(Cluster.sql_conn(scratch))
 

@@ -17,7 +17,7 @@ import boto3
 import pymysql
 import pytest
 from tidb_pitr.config import ClusterConfig, ConfigError, load_config
-from tidb_pitr.logical import ANNOTATION_VERIFIED_TS
+from tidb_pitr.cr.logical import ANNOTATION_VERIFIED_TS
 
 from ..conftest import wait_until
 from .clusters import Cluster

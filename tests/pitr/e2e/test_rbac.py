@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from tidb_pitr.cr.model import BackupView
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-from tidb_pitr.model import BackupView
 from tidb_pitr.planning import recoverable_window
 
 from .conftest import dag_id, load_dag

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from tidb_pitr.config import load_config
+from tidb_pitr.flows.tasks.restore import RestoreRefused, plan_restore_for
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
-from tidb_pitr.restore_run import RestoreRefused, plan_restore_for
 from tidb_pitr.tso import dt_to_tso
 
 from .conftest import dag_id, load_dag

@@ -239,7 +239,7 @@ def test_a_log_backup_just_started_is_starting_not_critical(sandbox, connections
     assert xcom(run, "measure_rpo")["level"] == "starting"
     assert cluster.logs()[0].checkpoint_ts is None
     # The snapshot's preflight too: a snapshot may be taken; it waits for the checkpoint afterwards.
-    from tidb_pitr.checks import check_log_backup_healthy
+    from tidb_pitr.flows.tasks.snapshot import check_log_backup_healthy
 
     assert check_log_backup_healthy(cluster.config)["lag_seconds"] is None
 

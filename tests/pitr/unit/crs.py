@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tidb_pitr.api import V1_GROUP, V2_GROUP
-from tidb_pitr.model import BackupView
+from tidb_pitr.cr.api import V1_GROUP, V2_GROUP
+from tidb_pitr.cr.model import BackupView
 from tidb_pitr.tso import tso_to_dt
 
 S3 = {"provider": "aws", "region": "us-west-1", "bucket": "my-bucket", "secretName": "s3-secret"}

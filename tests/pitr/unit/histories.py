@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
-from tidb_pitr.model import BackupView
+from tidb_pitr.cr.model import BackupView
 from tidb_pitr.planning.retention import Protection
 from tidb_pitr.tso import dt_to_tso
 

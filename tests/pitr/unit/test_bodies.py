@@ -1,7 +1,7 @@
 
 import pytest
-from tidb_pitr.api import V1_GROUP, V2_GROUP, ApiGroup
-from tidb_pitr.bodies import (
+from tidb_pitr.cr.api import V1_GROUP, V2_GROUP, ApiGroup
+from tidb_pitr.cr.bodies import (
     compact_backup,
     log_backup,
     log_control_patch,
@@ -11,8 +11,8 @@ from tidb_pitr.bodies import (
     storage_with_prefix,
     truncate_patch,
 )
-from tidb_pitr.model import BackupView, CompactView, RestoreView
-from tidb_pitr.names import run_label
+from tidb_pitr.cr.model import BackupView, CompactView, RestoreView
+from tidb_pitr.cr.names import run_label
 from tidb_sandbox.k8s.crd import load_crds
 from tidb_sandbox.k8s.validation import prepare_object
 

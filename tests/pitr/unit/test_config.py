@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from tidb_pitr.api import ApiGroup
 from tidb_pitr.config import (
     ENV_CONFIG,
     ClusterConfig,
@@ -19,6 +18,7 @@ from tidb_pitr.config import (
     load_config,
     parse_duration,
 )
+from tidb_pitr.cr.api import ApiGroup
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "include" / "clusters.yaml"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tidb_pitr.config import ClusterConfig, ConfigError, load_config
-from tidb_pitr.logical import (
+from tidb_pitr.cr.logical import (
     backup_spec,
     check_dump,
     is_dump_key,
@@ -18,7 +18,7 @@ from tidb_pitr.logical import (
     logical_problem,
     redact,
 )
-from tidb_pitr.model import BackupView
+from tidb_pitr.cr.model import BackupView
 
 BASE: dict[str, Any] = {"name": "demo1", "namespace": "test1", "api_group": "pingcap.com",
                         "storage": {"provider": "s3", "bucket": "my-bucket", "root": "demo1", "region": "us-west-1",

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
-from tidb_pitr.api import V1_GROUP, V2_GROUP
-from tidb_pitr.model import BackupView, CompactView, RestoreView, State, storage_url
+from tidb_pitr.cr.api import V1_GROUP, V2_GROUP
+from tidb_pitr.cr.model import BackupView, CompactView, RestoreView, State, storage_url
 from tidb_pitr.tso import parse_user_time
 
 from .crs import backup_cr

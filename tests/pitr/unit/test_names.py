@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tidb_pitr.names import (
+from tidb_pitr.cr.names import (
     COMPACT_NAME_MAX,
     LABEL_MAX,
     LOG_NAME_MAX,

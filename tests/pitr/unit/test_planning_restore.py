@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tidb_pitr.api import V1_GROUP, V2_GROUP, ApiGroup
-from tidb_pitr.model import RestoreView
+from tidb_pitr.cr.api import V1_GROUP, V2_GROUP, ApiGroup
+from tidb_pitr.cr.model import RestoreView
 from tidb_pitr.planning import PlanError, plan_restore, recoverable_window
 from tidb_pitr.planning.restore import RestoreRates
 from tidb_pitr.tso import dt_to_tso, tso_iso

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
-from tidb_pitr.model import State
-from tidb_pitr.ownership import snapshot_ownership
+from tidb_pitr.cr.model import State
+from tidb_pitr.cr.ownership import snapshot_ownership
 from tidb_pitr.planning import plan_retention, retention
 from tidb_pitr.planning.retention import Protection
 from tidb_pitr.tso import dt_to_tso, tso_iso, tso_to_dt

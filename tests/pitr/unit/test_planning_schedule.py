@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tidb_pitr.config import ClusterConfig
+from tidb_pitr.cr.model import BackupView
 from tidb_pitr.factory import dags_for_cluster
-from tidb_pitr.model import BackupView
 from tidb_pitr.planning.schedule import go_duration, hazards, made_by_schedule, next_gc
 from tidb_pitr.tso import dt_to_tso
 

@@ -72,8 +72,8 @@ def test_the_alert_dag_module_does_not_load_the_kubernetes_clients():
 
 
 def test_retention_counts_the_bytes_of_the_planned_snapshots_that_are_gone():
-    from tidb_pitr.inventory import inventory_of
-    from tidb_pitr.retention_run import deleted_bytes
+    from tidb_pitr.cr.inventory import inventory_of
+    from tidb_pitr.flows.tasks.retention import deleted_bytes
 
     planned = {"deletions": [{"backup_name": "a"}, {"backup_name": "b"}, {"backup_name": None, "prefix": "orphan"}],
                "sizes": {"a": 100, "b": 20}}

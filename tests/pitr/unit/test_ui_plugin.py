@@ -29,3 +29,17 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BUNDLE.parents[2]), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_api_says_the_published_durations_the_way_the_notes_do():
+    """The page formats only the live age of what was published; every other duration comes from the API, said
+    by tidb_pitr.units.format_duration like the run notes and logs."""
+    from tidb_pitr.ui.app import durations
+
+    status = {"window": {"span_seconds": 90000.0}, "last_snapshot": {"age_seconds": 5400},
+              "rpo": {"lag_seconds": 2.53, "warn_seconds": 600.0, "critical_seconds": 1800.0}}
+    assert durations(status) == {"span": "1d1h", "lag": "2.5s", "warn": "10m", "critical": "30m",
+                                 "last_snapshot_age": "1h30m"}
+    assert set(durations(None).values()) == {None}
+    bundle = BUNDLE.read_text(encoding="utf-8")
+    assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # its definition and the age

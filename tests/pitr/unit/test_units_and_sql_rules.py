@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from tidb_pitr.sql_checks import listed, user_objects
+from tidb_pitr.hooks.sql import listed, user_objects
 from tidb_pitr.units import format_bytes, format_duration
 
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ..tso import EPOCH, parse_cr_ts
 from .api import V1_GROUP
-from .tso import EPOCH, parse_cr_ts
 
 STORAGE_PROVIDERS = ("s3", "gcs", "azblob", "local")  # the operator's order: the first one set wins
 LOG_TRUNCATE = "log-truncate"

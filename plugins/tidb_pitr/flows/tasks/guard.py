@@ -1,4 +1,5 @@
-"""Task bodies that read the cluster's state and decide: log health, RPO, snapshot data, the window.
+"""The log backup guard's task bodies: which log backup to look after, the RPO check, the recoverable window
+and its gauges (the snapshot flow's preflight shares `live_log`).
 
 They run on workers at task run time only; nothing here runs when a DAG file is parsed.
 """
@@ -6,46 +7,27 @@ They run on workers at task run time only; nothing here runs when a DAG file is 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .config import ClusterConfig
-from .inventory import Inventory, hook_for, load_inventory
-from .metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
-from .model import BackupView, State
-from .planning import Window, is_usable_snapshot, recoverable_window
-from .planning.rpo import rpo_level
-from .tso import tso_iso, tso_to_dt
-from .units import format_duration
+from ...config import ClusterConfig
+from ...cr.inventory import Inventory, load_inventory
+from ...cr.model import BackupView
+from ...hooks.kubernetes import hook_for
+from ...planning import Window, is_usable_snapshot, recoverable_window
+from ...planning.rpo import lag_seconds, rpo_level, starting
+from ...runtime.metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
+from ...tso import tso_iso
+from ...units import format_duration
 
 log = logging.getLogger(__name__)
 
 
-def lag_seconds(checkpoint_ts: int | None, now: datetime | None = None) -> float | None:
-    if not checkpoint_ts:
-        return None
-    return ((now or datetime.now(UTC)) - tso_to_dt(checkpoint_ts)).total_seconds()
-
-
-def started_at(view: BackupView) -> datetime | None:
-    """When the log task started: log-start's completion, else the CR's timeStarted, else its start TS."""
-    start = view.sub_statuses.get("log-start")
-    candidates = [t for t in (start.time_completed if start else None, view.time_started) if t is not None]
-    if view.commit_ts:
-        candidates.append(tso_to_dt(view.commit_ts))
-    return max(candidates) if candidates else None
-
-
-def starting(view: BackupView, cluster: ClusterConfig, now: datetime | None = None) -> bool:
-    """Started, and no checkpoint yet: the operator's tracker has not polled PD (every minute upstream). That is
-    a log backup starting, not an RPO breach, for the tracker interval plus a grace period."""
-    began = started_at(view)
-    if view.checkpoint_ts or began is None:
-        return False
-    grace = cluster.waits.tracker_interval + cluster.waits.start_grace
-    return (now or datetime.now(UTC)) - began <= grace
+def start_grace(cluster: ClusterConfig) -> timedelta:
+    """How long a started log backup may have no checkpoint: the tracker's interval plus a grace period."""
+    return cluster.waits.tracker_interval + cluster.waits.start_grace
 
 
 def live_log(cluster: ClusterConfig, inventory: Inventory) -> BackupView:
@@ -93,29 +75,6 @@ def find_log_backup(cluster: ClusterConfig, *, start_new: bool = False) -> dict[
     return {"name": nxt.name, "prefix": nxt.prefix, "new": True}
 
 
-def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
-    """Preflight of a snapshot: a snapshot is a PITR base only with a running, caught-up log backup."""
-    inventory = load_inventory(hook_for(cluster), cluster)
-    current = live_log(cluster, inventory)
-    if current.state != State.RUNNING or current.error_paused:
-        raise AirflowFailException(
-            f"log backup {current.namespace}/{current.name} is {current.phase}"
-            f"{' (paused by an error)' if current.error_paused else ''}: {current.message or 'no message'}; "
-            f"fix it (see the guard DAG {cluster.dag_id('log_guard')}) before taking snapshots")
-    lag = lag_seconds(current.checkpoint_ts)
-    critical = cluster.rpo.critical.total_seconds()
-    if lag is None and starting(current, cluster):
-        log.info("Log backup %s has just started: no checkpoint yet; the snapshot waits for it afterwards",
-                 current.name)
-    elif lag is None or lag > critical:
-        raise AirflowFailException(
-            f"log backup {current.namespace}/{current.name} checkpoint lag is {lag and round(lag)} s, over the "
-            f"critical RPO of {critical:.0f} s: the log is not keeping up")
-    else:
-        log.info("Log backup %s is Running, checkpoint lag %.0f s", current.name, lag)
-    return {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag}
-
-
 def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     """Checkpoint lag against the thresholds: warn logs loudly, critical fails the task (and alerts)."""
     inventory = load_inventory(hook_for(cluster), cluster)
@@ -123,7 +82,7 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     lag = lag_seconds(current.checkpoint_ts)
     gauge(CHECKPOINT_LAG, lag, cluster)
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
-    level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, cluster))
+    level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, start_grace(cluster)))
     result = {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag,
               "level": level, "warn_seconds": warn, "critical_seconds": critical}
     if level == "critical":
@@ -136,28 +95,13 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
         log.warning("RPO WARNING for %s/%s: checkpoint lag %.0f s exceeds %.0f s", cluster.namespace, cluster.name,
                     lag, warn)
     elif level == "starting":
-        grace = cluster.waits.tracker_interval + cluster.waits.start_grace
+        grace = start_grace(cluster)
         log.info("Log backup %s is starting: no checkpoint yet (TiDB Operator writes it every %s); not an RPO "
                  "breach for the first %s", current.name, format_duration(cluster.waits.tracker_interval),
                  format_duration(grace))
     else:
         log.info("Checkpoint lag %.0f s (warn at %.0f s, critical at %.0f s)", lag, warn, critical)
     return result
-
-
-def verify_snapshot_in_storage(cluster: ClusterConfig, result: dict[str, Any]) -> dict[str, Any]:
-    from .hooks.storage import BackupStorageHook
-
-    prefix = result["prefix"]
-    info = BackupStorageHook(**cluster.storage.hook_kwargs()).snapshot_info(prefix)
-    if not info.exists_backupmeta:
-        raise AirflowFailException(f"snapshot {result['name']} is Complete but {prefix}/backupmeta is missing in "
-                                   "storage: the backup is not usable; check the bucket and its lifecycle rules")
-    if info.total_bytes <= 0 or info.objects < 2:
-        raise AirflowFailException(f"snapshot {result['name']} has no data under {prefix}")
-    log.info("Snapshot %s verified in storage: %d objects, %d bytes (backupmeta %d bytes); CR backupSize %s",
-             result["name"], info.objects, info.total_bytes, info.backupmeta_bytes, result.get("backup_size"))
-    return {"prefix": prefix, "objects": info.objects, "total_bytes": info.total_bytes}
 
 
 def current_window(cluster: ClusterConfig) -> dict[str, Any]:

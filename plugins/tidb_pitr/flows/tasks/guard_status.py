@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .checks import lag_seconds, starting
-from .config import ClusterConfig
-from .inventory import hook_for, load_inventory
-from .ownership import snapshot_ownership
-from .planning import plan_retention, recoverable_window
-from .planning.rpo import rpo_level
-from .planning.timeline import build_timeline, last_snapshot, window_with_causes
-from .retention_run import RetentionHeld, check_not_held, restores_in_progress
-from .tso import tso_iso, tso_str
+from ...config import ClusterConfig
+from ...cr.inventory import load_inventory
+from ...cr.ownership import snapshot_ownership
+from ...hooks.kubernetes import hook_for
+from ...planning import plan_retention, recoverable_window
+from ...planning.rpo import lag_seconds, rpo_level, starting
+from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
+from ...tso import tso_iso, tso_str
+from .guard import start_grace
+from .guard_schedule import load_schedule, schedule_plan
+from .retention import RetentionHeld, check_not_held, restores_in_progress
 
 STATUS_VERSION = 1
 
@@ -25,7 +27,7 @@ STATUS_VERSION = 1
 def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
     warn, critical = cluster.rpo.warn.total_seconds(), cluster.rpo.critical.total_seconds()
     lag = lag_seconds(live.checkpoint_ts, now) if live is not None else None
-    level = rpo_level(lag, warn, critical, starting=live is not None and starting(live, cluster, now))
+    level = rpo_level(lag, warn, critical, starting=live is not None and starting(live, start_grace(cluster), now))
     checkpoint = live.checkpoint_ts if live is not None else None
     return {"log_backup": live.name if live is not None else None,
             "checkpoint": {"ts": tso_str(checkpoint), "time": tso_iso(checkpoint)} if checkpoint else None,
@@ -65,8 +67,6 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
 
 def _schedule_retention(cluster: ClusterConfig, hook: Any, inventory: Any) -> dict[str, Any]:
     """The BackupSchedule's next GC in the retention plan's shape, its hazards as the reasons."""
-    from .schedule_run import load_schedule, schedule_plan
-
     try:
         plan = schedule_plan(cluster, load_schedule(hook, cluster), inventory)
     except Exception as err:  # the page still shows the rest

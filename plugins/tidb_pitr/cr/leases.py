@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import (
     ANNOTATION_RESTORE_LEASE_PREFIX,
@@ -24,8 +24,10 @@ from .api import (
     ANNOTATION_SNAPSHOT_FAILED,
     BACKUPS,
 )
-from .hooks.kubernetes import TidbOperatorHook
 from .model import BackupView
+
+if TYPE_CHECKING:  # annotations only: the caller passes the hook
+    from ..hooks.kubernetes import TidbOperatorHook
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import importlib
 import logging
 from typing import Any
 
-from .config import ClusterConfig, NotifierConfig
+from ..config import ClusterConfig, NotifierConfig
 
 log = logging.getLogger(__name__)
 

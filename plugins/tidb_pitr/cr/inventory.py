@@ -6,13 +6,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import BACKUPS
-from .config import ClusterConfig
-from .hooks.kubernetes import TidbOperatorHook
 from .model import BackupView, State
 from .names import log_backup_name, log_folder
+
+if TYPE_CHECKING:  # annotations only: the vocabulary imports neither the config nor a hook at run time
+    from ..config import ClusterConfig
+    from ..hooks.kubernetes import TidbOperatorHook
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -79,7 +81,3 @@ def inventory_of(objects: Iterable[Mapping[str, Any]], tidb_cluster: str, namesp
 
 def load_inventory(hook: TidbOperatorHook, cluster: ClusterConfig) -> Inventory:
     return inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
-
-
-def hook_for(cluster: ClusterConfig) -> TidbOperatorHook:
-    return TidbOperatorHook(cluster.kubernetes_conn_id, api_group=cluster.group())

@@ -10,11 +10,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .api import BACKUPS, LABEL_CLUSTER, RESTORES
-from .config import ClusterConfig
-from .hooks.storage import BackupStorageHook
-from .inventory import hook_for
-from .logical import (
+from ...config import ClusterConfig
+from ...cr.api import BACKUPS, LABEL_CLUSTER, RESTORES
+from ...cr.logical import (
     ANNOTATION_VERIFIED_TS,
     check_dump,
     dump_key,
@@ -23,11 +21,13 @@ from .logical import (
     logical_restore_body,
     tidb_access,
 )
-from .model import BackupView, RestoreView, State
-from .names import restore_name
-from .planning.logical_retention import COMPLETE, FAILED, OTHER, LogicalBackup, plan_logical_retention
-from .restore_run import RestoreRefused, _check_target, _target, check_target_empty
-from .tso import tso_iso
+from ...cr.model import BackupView, RestoreView, State
+from ...cr.names import restore_name
+from ...hooks.kubernetes import hook_for
+from ...hooks.storage import BackupStorageHook
+from ...planning.logical_retention import COMPLETE, FAILED, OTHER, LogicalBackup, plan_logical_retention
+from ...tso import tso_iso
+from .restore import RestoreRefused, _check_target, _target, check_target_empty
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -14,16 +14,18 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from .api import RESTORES
-from .config import ClusterConfig
-from .hooks.kubernetes import TidbOperatorHook
-from .inventory import Inventory, hook_for, load_inventory
-from .leases import release_retention_lease, restore_leases, snapshot_failure, take_retention_lease
-from .model import RestoreView, State
-from .ownership import snapshot_ownership
-from .planning import plan_retention, recoverable_window
-from .planning.retention import Protection, RetentionPlan
-from .tso import dt_to_tso, tso_iso, tso_label, tso_str, tso_to_dt
+from ...config import ClusterConfig
+from ...cr.api import RESTORES
+from ...cr.inventory import Inventory, load_inventory
+from ...cr.leases import release_retention_lease, restore_leases, snapshot_failure, take_retention_lease
+from ...cr.model import RestoreView, State
+from ...cr.ownership import snapshot_ownership
+from ...hooks.kubernetes import TidbOperatorHook, hook_for
+from ...hooks.storage import BackupStorageHook
+from ...planning import plan_retention, recoverable_window
+from ...planning.retention import Protection, RetentionPlan
+from ...runtime.metrics import RETENTION_DELETED_BYTES, gauge
+from ...tso import dt_to_tso, tso_iso, tso_label, tso_str, tso_to_dt
 
 log = logging.getLogger(__name__)
 _STAMP = re.compile(r"snapshot-(\d{14})$")
@@ -141,8 +143,6 @@ def _plan(hook: TidbOperatorHook, cluster: ClusterConfig, inventory: Inventory, 
 
 
 def _storage_hook(cluster: ClusterConfig) -> Any:
-    from .hooks.storage import BackupStorageHook
-
     return BackupStorageHook(**cluster.storage.hook_kwargs())
 
 
@@ -198,8 +198,6 @@ def deleted_bytes(planned: dict[str, Any] | None, inventory: Inventory) -> int:
 def finish(cluster: ClusterConfig, *, run: str, failed_tasks: list[str],
            planned: dict[str, Any] | None = None) -> dict[str, Any]:
     """Release the lease, check the window still covers the policy, and fail if an action failed."""
-    from .metrics import RETENTION_DELETED_BYTES, gauge
-
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
     for view in inventory.logs:

@@ -16,16 +16,23 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .api import RESTORES
-from .config import ClusterConfig, DrillConfig
-from .hooks.kubernetes import TidbOperatorHook
-from .inventory import Inventory, hook_for, load_inventory
-from .leases import release_restore_lease, retention_lease, take_restore_lease
-from .model import BackupView, RestoreView, State
-from .names import restore_name
-from .planning import PlanError, RestorePlan, plan_restore, recoverable_window
-from .planning.restore import RestoreRates
-from .tso import dt_to_tso, parse_cr_ts, parse_user_time, tso_iso, tso_label, tso_to_dt
+from ...config import ClusterConfig, DrillConfig
+from ...cr.api import RESTORES
+from ...cr.inventory import Inventory, load_inventory
+from ...cr.leases import release_restore_lease, retention_lease, take_restore_lease
+from ...cr.model import BackupView, RestoreView, State
+from ...cr.names import restore_name
+from ...hooks.kubernetes import TidbOperatorHook, hook_for
+from ...hooks.sql import gc_state, listed, target_user_objects
+from ...hooks.storage import BackupStorageHook
+from ...planning import PlanError, RestorePlan, plan_restore, recoverable_window
+from ...planning.drill import verifiable
+from ...planning.restore import RestoreRates
+from ...runtime.context import failed_upstream
+from ...runtime.metrics import RESTORE_SECONDS, gauge
+from ...runtime.notes import NOTE_KEY, publish_note
+from ...tso import dt_to_tso, parse_cr_ts, parse_user_time, tso_iso, tso_label, tso_to_dt
+from ...units import format_duration
 
 log = logging.getLogger(__name__)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -93,8 +100,6 @@ def _check_target(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str
 
 def check_target_empty(cluster: ClusterConfig, namespace: str, name: str) -> str:
     """Refuse a target holding user data, over SQL, before any CR exists; returns what the plan says."""
-    from .sql_checks import listed, target_user_objects
-
     configured = cluster.restore_target(name, namespace)
     conn_id = configured.sql_conn_id if configured else None
     if not conn_id:
@@ -125,8 +130,6 @@ def _retention_holder(inventory: Inventory) -> str | None:
 
 def _log_volume(cluster: ClusterConfig, log: BackupView, start_ts: int, end_ts: int) -> tuple[int, int] | str:
     """(bytes, files) of log data to replay, from storage; or why it could not be read."""
-    from .hooks.storage import BackupStorageHook
-
     if not log.prefix:
         return f"log backup {log.name} has no storage prefix"
     try:
@@ -249,9 +252,6 @@ def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str,
     """With `verify`: the connections to compare through, and whether the source can still be read at T."""
     if not params.get("verify"):
         return None
-    from .planning.drill import verifiable
-    from .sql_checks import gc_state
-
     configured = cluster.restore_target(target, namespace)
     missing = [field for field, value in (("sql_conn_id (of the cluster)", cluster.sql_conn_id),
                                           (f"restore_targets {namespace}/{target} sql_conn_id",
@@ -303,11 +303,6 @@ def _restore_failure(hook: TidbOperatorHook, planned: dict[str, Any]) -> str:
 
 def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
     """The run's outcome in one line (also its note), estimate against actual; fails when the restore did."""
-    from .flows.common import failed_upstream
-    from .metrics import RESTORE_SECONDS, gauge
-    from .run_notes import NOTE_KEY, publish_note
-    from .units import format_duration
-
     ti = context["ti"]
     planned = ti.xcom_pull(task_ids="plan")
     if not planned:

@@ -10,11 +10,11 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .config import ClusterConfig
-from .hooks.kubernetes import TidbOperatorHook
-from .inventory import Inventory, hook_for, load_inventory
-from .model import BackupView
-from .planning.schedule import ISSUE_MAX_BACKUPS, gc_summary, hazards, made_by_schedule, next_gc
+from ...config import ClusterConfig
+from ...cr.inventory import Inventory, load_inventory
+from ...cr.model import BackupView
+from ...hooks.kubernetes import TidbOperatorHook, hook_for
+from ...planning.schedule import ISSUE_MAX_BACKUPS, gc_summary, hazards, made_by_schedule, next_gc
 
 log = logging.getLogger(__name__)
 BACKUP_SCHEDULES = "backupschedules"

@@ -12,13 +12,15 @@ import re
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .api import LABEL_COMPONENT, LABEL_FLOW
-from .config import ClusterConfig
 from .model import BackupView
 from .names import SNAPSHOT_NAME_MAX, fit
 from .ownership import made_here
+
+if TYPE_CHECKING:  # annotations only: the vocabulary sits below the config
+    from ..config import ClusterConfig
 
 COMPONENT_LOGICAL = "logical-backup"
 FLOW_LOGICAL_BACKUP = "logical-backup"

@@ -14,14 +14,20 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from .api import RESTORES
-from .config import ClusterConfig
-from .inventory import hook_for, load_inventory
-from .model import RestoreView, State
-from .planning import PlanError, recoverable_window
-from .planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent, verifiable
-from .restore_run import RestoreRefused, plan_restore_for
-from .tso import tso_iso, tso_label
+from ...config import ClusterConfig
+from ...cr.api import RESTORES
+from ...cr.inventory import load_inventory
+from ...cr.model import RestoreView, State
+from ...hooks.kubernetes import hook_for
+from ...hooks.sql import SourceNotReadable, drop_user_databases, gc_state, table_checksums, target_user_objects
+from ...planning import PlanError, recoverable_window
+from ...planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent, verifiable
+from ...runtime.metrics import DRILL_RTO, gauge
+from ...runtime.notes import publish_note
+from ...runtime.notifiers import NotifierError, check_notifiers, notify
+from ...tso import tso_iso, tso_label
+from ...units import format_duration
+from .restore import RestoreRefused, plan_restore_for
 
 log = logging.getLogger(__name__)
 PASSED, FAILED, NOT_VERIFIED = "passed", "failed", "not verified"
@@ -42,8 +48,6 @@ def drill_target(cluster: ClusterConfig, params: dict[str, Any]) -> str:
 
 
 def _source_gc(cluster: ClusterConfig) -> GcState:
-    from .sql_checks import gc_state
-
     try:
         return gc_state(str(cluster.sql_conn_id))
     except Exception as exc:  # the driver's own errors
@@ -70,8 +74,6 @@ def choose_time(cluster: ClusterConfig, mode: str, gc: GcState, rng: random.Rand
 def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_hash: str,
                rng: random.Random | None = None) -> dict[str, Any]:
     """Validate, choose T, plan the restore into the empty scratch target (which takes the restore lease)."""
-    from .notifiers import NotifierError, check_notifiers
-
     assert cluster.drill is not None
     mode = str(params.get("mode") or cluster.drill.mode)
     if mode not in MODES:
@@ -108,8 +110,6 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
 
 def read_source(conn_id: str, ts: int, rules: list[str], readable: bool) -> dict[str, Any]:
     """The source's tables and checksums as of `ts`, or why they could not be read."""
-    from .sql_checks import SourceNotReadable, table_checksums
-
     if not readable:
         return {"read": False, "why": "T is older than the source's GC safe point", "tables": {}}
     try:
@@ -121,8 +121,6 @@ def read_source(conn_id: str, ts: int, rules: list[str], readable: bool) -> dict
 
 
 def read_target(conn_id: str, rules: list[str]) -> dict[str, TableSum]:
-    from .sql_checks import table_checksums
-
     return table_checksums(conn_id, rules)
 
 
@@ -160,8 +158,6 @@ def differs_line(comparison: dict[str, Any] | None) -> str:
 def empty_scratch_target(cluster: ClusterConfig, planned: dict[str, Any] | None) -> dict[str, Any]:
     """Drop the user databases the drill restored, on a `scratch: true` target only; nothing when the drill
     created no Restore (a target refused as not empty keeps what it holds)."""
-    from .sql_checks import drop_user_databases, target_user_objects
-
     if not planned:
         return {"emptied": False, "why": "the drill did not plan a restore: the target was not touched"}
     namespace, name = planned["target_namespace"], planned["target_cluster"]
@@ -232,8 +228,6 @@ def drill_record(cluster: ClusterConfig, planned: dict[str, Any] | None, restore
 
 
 def _summary(record: dict[str, Any]) -> str:
-    from .units import format_duration
-
     rto = record["rto_seconds"]
     timing = (f"RTO {format_duration(rto)} (run start to Restore Complete; restore estimated "
               f"{record['estimate_text']})" if rto is not None else "no RTO (the restore did not complete)")
@@ -255,10 +249,6 @@ EVENT_FIELDS = ("verdict", "mode", "restore_time", "restore_ts", "base_snapshot"
 def publish_drill(cluster: ClusterConfig, context: Any, asset: Any, record: dict[str, Any], *,
                   notify_failure: bool) -> None:
     """The record as the run's note, an Asset event, the RTO metric; the notifiers when the drill failed."""
-    from .metrics import DRILL_RTO, gauge
-    from .notifiers import notify
-    from .run_notes import publish_note
-
     log.info("%s", record["summary"])
     publish_note(context, record["summary"])
     extra = {k: record.get(k) for k in EVENT_FIELDS}

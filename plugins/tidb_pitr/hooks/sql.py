@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..planning.drill import GcState, TableSum, select_tables
+from ..tso import dt_to_tso
+
 # TiDB's memory and system schemas (`IsMemOrSysDB`): never user data.
 SYSTEM_DATABASES = frozenset({"mysql", "sys", "information_schema", "performance_schema", "metrics_schema"})
 MAX_LISTED = 10  # BR lists up to ten tables, then "..."
@@ -91,9 +94,6 @@ def _hook(conn_id: str) -> Any:
 def gc_state(conn_id: str) -> Any:
     """The source's GC life time and safe point, as TiDB's GC worker keeps them (mysql.tidb) and the
     variable says (tidb_gc_life_time)."""
-    from .planning.drill import GcState
-    from .tso import dt_to_tso
-
     hook = _hook(conn_id)
     life = hook.get_first("SELECT @@GLOBAL.tidb_gc_life_time")
     row = hook.get_first("SELECT VARIABLE_VALUE FROM mysql.tidb WHERE VARIABLE_NAME = 'tikv_gc_safe_point'")
@@ -116,8 +116,6 @@ def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) ->
     """`db.table` -> TableSum for each user table the rules select, read now or as of `at_ts`.
 
     Raises SourceNotReadable when `at_ts` is below the GC safe point."""
-    from .planning.drill import TableSum, select_tables
-
     conn = _hook(conn_id).get_conn()
     try:
         cursor = conn.cursor()

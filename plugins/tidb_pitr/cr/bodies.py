@@ -10,13 +10,52 @@ import copy
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ..tso import MIN_PLAUSIBLE_TSO, tso_str
 from .api import ApiGroup
 from .model import STORAGE_PROVIDERS
-from .tso import MIN_PLAUSIBLE_TSO, tso_str
 
 CLEAN_POLICIES = ("Retain", "OnFailure", "Delete")
 LogAction = Literal["start", "pause", "resume", "stop"]
 
+
+
+def storage_block(provider: str, *, bucket: str | None, s3_provider: str | None = None,
+                  secret_name: str | None = None, region: str | None = None, endpoint: str | None = None,
+                  force_path_style: bool | None = None, local_volume: Mapping[str, Any] | None = None,
+                  volume_name: str | None = None, local_mount_path: str | None = None) -> dict[str, Any]:
+    """A CR's one-key storage block, without `prefix` (the builders below set that per backup)."""
+    if provider == "s3":
+        s3: dict[str, Any] = {"provider": s3_provider}
+        if secret_name:
+            s3["secretName"] = secret_name
+        if region:
+            s3["region"] = region
+        s3["bucket"] = bucket
+        if endpoint:
+            s3["endpoint"] = endpoint
+        if force_path_style is not None:
+            s3["forcePathStyle"] = force_path_style
+        return {"s3": s3}
+    if provider == "azblob":
+        azblob: dict[str, Any] = {"container": bucket}
+        if secret_name:
+            azblob = {"secretName": secret_name, **azblob}
+        return {"azblob": azblob}
+    volume = {**(local_volume or {}), "name": volume_name}
+    return {"local": {"volume": volume, "volumeMount": {"name": volume_name, "mountPath": local_mount_path}}}
+
+
+def br_block(cluster: str, cluster_namespace: str, *, concurrency: int | None = None, rate_limit: int | None = None,
+             send_cred_to_tikv: bool | None = None, checksum: bool | None = None,
+             options: list[str] | None = None) -> dict[str, Any]:
+    """A CR's `br` dict (camelCase keys); unset options are left out so the operator's defaults apply."""
+    block: dict[str, Any] = {"cluster": cluster, "clusterNamespace": cluster_namespace}
+    optional = {"concurrency": concurrency, "rateLimit": rate_limit, "sendCredToTikv": send_cred_to_tikv,
+                "checksum": checksum}
+    block.update({k: v for k, v in optional.items() if v is not None})
+    if options:
+        block["options"] = list(options)
+    return block
 
 
 def _str(value: Any) -> str:
