@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox"), str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "scripts")]  # the sandbox is installed (pip install -e sandbox)
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from tidb_sandbox.testing import start_sandbox, stop_sandbox  # noqa: E402
+from tidb_sandbox.client import start_sandbox, stop_sandbox  # noqa: E402
 
 NAMESPACE, NAME = "bench-rpo", "rpo1"
 GUARD_INTERVAL = 600.0

@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins"), str(ROOT / "sandbox")]
-# The sandbox runs as `python -m tidb_sandbox` in a child: from this tree, whatever the venv installed.
-os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "sandbox"), str(ROOT / "plugins"),
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins")]  # the sandbox is installed (pip install -e sandbox)
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"),
                                            *filter(None, [os.environ.get("PYTHONPATH")])])
 
 SLOT = timedelta(minutes=10)  # the guard's schedule (flows/guard.py)

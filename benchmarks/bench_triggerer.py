@@ -49,9 +49,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
-# The sandbox runs as `python -m tidb_sandbox` in a child: from this tree, whatever the venv installed.
-os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "sandbox"), str(ROOT / "plugins"),
+sys.path[:0] = [str(ROOT / "plugins")]  # the sandbox is installed (pip install -e sandbox)
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"),
                                            *filter(None, [os.environ.get("PYTHONPATH")])])
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -469,7 +468,7 @@ def main() -> int:
     if unknown:
         parser.error(f"--variants: unknown {unknown}; allowed: {', '.join(VARIANTS)}")
 
-    from tidb_sandbox.testing import start_sandbox, stop_sandbox
+    from tidb_sandbox.client import start_sandbox, stop_sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-triggerer-"))
     sandbox = start_sandbox(workdir / "sandbox", "--no-azurite",

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
+sys.path[:0] = [str(ROOT / "plugins")]  # the sandbox is installed (pip install -e sandbox)
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from kubernetes import client, config, watch  # noqa: E402
 from tidb_pitr.triggers.custom_resource import CustomResourceTrigger  # noqa: E402
-from tidb_sandbox.testing import start_sandbox, stop_sandbox  # noqa: E402
+from tidb_sandbox.client import start_sandbox, stop_sandbox  # noqa: E402
 
 CONN = "bench_k8s"
 

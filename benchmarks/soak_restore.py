@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
+sys.path[:0] = [str(ROOT / "plugins")]  # the sandbox is installed (pip install -e sandbox)
 HOME = Path(tempfile.mkdtemp(prefix="soak-airflow-"))
 os.environ.update({"AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
                    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
                    "AIRFLOW__TIDB_PITR__MIN_DEFERRAL_SECONDS": "0"})
 
-from tidb_sandbox.testing import sql_params, start_sandbox, stop_sandbox  # noqa: E402
+from tidb_sandbox.client import sql_params, start_sandbox, stop_sandbox  # noqa: E402
 
 NAMESPACE, SOURCE, SCRATCH = "soak", "soak1", "soak1-scratch"
 WORKLOAD = {"inserts_per_s": 10, "updates_per_s": 5, "deletes_per_s": 1}

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [p for p in (str(ROOT / "sandbox"), str(ROOT / "plugins")) if p not in sys.path]
+sys.path[:0] = [p for p in (str(ROOT / "plugins"),) if p not in sys.path]  # the sandbox is installed
 
-from tidb_sandbox.testing import SandboxHandle, sql_params, start_sandbox  # noqa: E402
+from tidb_sandbox.client import SandboxHandle, sql_params, start_sandbox  # noqa: E402
 
 NAMESPACE, CLUSTER = "test1", "demo1"
 TARGET, UI_TARGET = "demo1-restore", "demo1-restore-ui"  # the demo restores into the first; the UI gets the second

@@ -62,7 +62,7 @@ from airflow_stack import (
     stop_group,
     write_clusters,
 )
-from tidb_sandbox.testing import SandboxHandle, start_sandbox
+from tidb_sandbox.client import SandboxHandle, start_sandbox
 
 # Compose's connection ids (the ones include/clusters.yaml uses): the stack's clusters.yaml names them too.
 K8S_CONN_ID, S3_CONN_ID = "kubernetes_default", "tidb_backup_s3"

@@ -43,8 +43,10 @@ def _up_parser(sub: Any) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from .app import Sandbox, SandboxOptions, WorkloadRates
+    from .app import Sandbox
+    from .control import ControlApi
     from .operator.context import SimConfig
+    from .options import SandboxOptions, WorkloadRates
     from .sql.config import SqlConfig, update_settings
 
     config, sql_config = SimConfig(), SqlConfig()
@@ -63,7 +65,7 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await sandbox.start()
+        await sandbox.start(routes=ControlApi(sandbox).install)  # the control API is wired here, not in app
         print(f"tidb-sandbox: Kubernetes API  {sandbox.url}", flush=True)
         print(f"tidb-sandbox: kubeconfig      {sandbox.kubeconfig_path}", flush=True)
         print(f"tidb-sandbox: env file        {sandbox.env_path}", flush=True)

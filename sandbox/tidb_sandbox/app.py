@@ -7,7 +7,8 @@ import base64
 import json
 import logging
 import random
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,51 +24,20 @@ from .k8s.server import ApiServer, Audit
 from .k8s.store import Store
 from .kernel import LogKernel
 from .operator.clusters import TIDBCLUSTER, V2_CLUSTER, ClusterRegistry, SimCluster
-from .operator.context import Context, SimConfig
+from .operator.context import Context
 from .operator.controller import Operator
+from .operator.export import resolve_host
+from .options import DEFAULT_NAMESPACES, HOST, SEED_BUCKET, SEED_CONTAINER, SEED_REGION, SandboxOptions, WorkloadRates
+from .seed import seed_history_for
 from .sql import credentials
-from .sql.config import SqlConfig
 from .sql.server import SqlEndpoints
 from .storage import services
 from .storage.locations import Endpoints, ensure_bucket, open_location
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
-SEED_BUCKET = "my-bucket"
-SEED_CONTAINER = "my-container"
-SEED_REGION = "us-west-1"
-DEFAULT_NAMESPACES = ("test1", "backup-test")
-
-
-@dataclass
-class WorkloadRates:
-    inserts_per_s: float = 2.0
-    updates_per_s: float = 2.0
-    deletes_per_s: float = 0.5
-
-
-@dataclass
-class SandboxOptions:
-    workdir: Path
-    port: int = 0
-    kubeconfig: Path | None = None
-    env_file: Path | None = None
-    api_group: str = "pingcap.com"  # group of the demo cluster; discovery lists it first
-    storage: str = "s3"  # storage of the demo cluster's backups: s3, azblob or local
-    seed_days: float = 0.0
-    cluster: str = "demo1"
-    namespace: str = "test1"
-    restore_target: str = "demo1-restore"
-    v1_line: str = "v1.6.6"
-    workload: WorkloadRates = field(default_factory=WorkloadRates)
-    with_azurite: bool = True
-    config: SimConfig = field(default_factory=SimConfig)
-    sql_config: SqlConfig = field(default_factory=SqlConfig)
-    faults: dict[str, Any] = field(default_factory=dict)
-    watch_history: int = 2000
-    seed: int | None = None
-
+__all__ = ["HOST", "SEED_BUCKET", "SEED_CONTAINER", "SEED_REGION", "Sandbox", "SandboxOptions", "WorkloadRates"]
+Routes = Callable[[web.Application], None]
 
 class Sandbox:
     def __init__(self, options: SandboxOptions):
@@ -85,13 +55,15 @@ class Sandbox:
         self.azurite: services.ManagedService | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self.started = time.monotonic()
         self.url = ""
         self.s3_keys: tuple[str, str] = ("", "")
         self.azure_account = services.AZURITE_DEFAULT_ACCOUNT
         self.azure_key = services.AZURITE_DEFAULT_KEY
 
     # -- life cycle ----------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, routes: Routes | None = None) -> None:
+        """Start everything; `routes` adds handlers of its own to the app (`__main__` adds the control API)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
@@ -120,9 +92,8 @@ class Sandbox:
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.api.install(app)
-        from .control import install_control  # late: control imports Sandbox for typing only
-
-        install_control(app, self)
+        if routes is not None:
+            routes(app)
         # A watch ends when its client goes away, as kube-apiserver's does (its watch handler returns on the
         # request context's Done, staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go): aiohttp
         # cancels the handler of a closed connection only when asked, or a killed client's idle watches
@@ -169,8 +140,6 @@ class Sandbox:
         cluster = self.create_cluster(opts.namespace, opts.cluster, opts.api_group, workload=None)
         self.create_cluster(opts.namespace, opts.restore_target, opts.api_group, workload=None)
         if opts.seed_days > 0:
-            from .seed import seed_history_for
-
             await seed_history_for(self, cluster, days=opts.seed_days, storage=opts.storage)
         # The live workload starts after the history, so it knows the rows the history left.
         self.attach_workload(cluster, opts.workload)
@@ -219,6 +188,85 @@ class Sandbox:
         if workload is not None:
             self.attach_workload(cluster, workload)
         return cluster
+
+    def delete_cluster(self, namespace: str, name: str) -> dict[str, Any]:
+        """Take a simulated cluster away for good (the test fixtures' cleanup, `DELETE /sandbox/v1/clusters`).
+
+        Stops what keeps it busy (its workload, its log backup task in the kernel, and with the CRs the operator's
+        trackers and resyncs of them), then removes, as `kubectl delete --force` after stripping finalizers would:
+        the CRs that name it (Backups, Restores, CompactBackups, BackupSchedules by `br.cluster`, Dumpling and
+        Lightning CRs by the TiDB host), its root Secret, and its TidbCluster / Cluster object (whose deletion
+        closes the SQL endpoint and forgets the data). No clean Job runs: what its backups wrote to storage stays,
+        as a deleted cluster's backups stay in a real bucket. The namespace and its storage Secrets stay too."""
+        cluster = self.clusters.get(namespace, name)
+        if cluster is None:
+            raise LookupError(f"no cluster {namespace}/{name}")
+        cluster.workload = None
+        stopped = self.kernel.forget_cluster((namespace, name))
+        removed: list[str] = []
+        for group in ("pingcap.com", "br.pingcap.com"):
+            for plural in ("backupschedules", "backups", "restores", "compactbackups"):
+                rt = self.store.type_for(group, plural)
+                if rt is None:
+                    continue
+                for obj in list(self.store.iter_all(rt)):
+                    if self._belongs_to(obj, cluster):
+                        self._force_delete(rt, obj)
+                        removed.append(f"{plural}.{group}/{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+        secrets = self.store.type_for("", "secrets")
+        secret = self.store.find(secrets, namespace, credentials.secret_name(name))
+        if secret is not None:
+            self._force_delete(secrets, secret)
+            removed.append(f"secrets/{namespace}/{credentials.secret_name(name)}")
+        group, plural = cluster.resource.split(".", 1)[1], cluster.resource.split(".", 1)[0]
+        rt = self.store.type_for(group, plural)
+        obj = self.store.find(rt, namespace, name) if rt is not None else None
+        if obj is not None and rt is not None:
+            self._force_delete(rt, obj)  # its DELETED event unregisters the cluster and closes its SQL endpoint
+            removed.append(f"{cluster.resource}/{namespace}/{name}")
+        self.clusters.remove(namespace, name)
+        return {"namespace": namespace, "name": name, "logTasksStopped": stopped, "removed": removed}
+
+    def _belongs_to(self, obj: dict[str, Any], cluster: SimCluster) -> bool:
+        namespace = obj["metadata"]["namespace"]
+        spec = obj.get("spec") or {}
+        templates = (spec.get(key) for key in ("backupTemplate", "logBackupTemplate", "compactBackupTemplate"))
+        for part in (spec, *templates):
+            br = (part or {}).get("br") or {}
+            if br.get("cluster") == cluster.name and (br.get("clusterNamespace") or namespace) == cluster.namespace:
+                return True
+        for access in ("from", "to"):  # Dumpling reads from, Lightning loads into, the TiDB service of a cluster
+            host = str((spec.get(access) or {}).get("host") or "")
+            if host and resolve_host(self.ctx, namespace, host) is cluster:
+                return True
+        return False
+
+    def _force_delete(self, rt: Any, obj: dict[str, Any]) -> None:
+        """Delete now, finalizers or not; a write the store refuses (e.g. an object already half gone) is skipped."""
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        try:
+            if meta.get("finalizers"):
+                meta["finalizers"] = []
+                meta.pop("resourceVersion", None)
+                self.store.update(rt, namespace, name, obj)
+            if self.store.find(rt, namespace, name) is not None:
+                self.store.delete(rt, namespace, name)
+        except Exception:  # the store's own errors (404, 409, 422): nothing left to remove, or not ours to force
+            log.warning("could not remove %s %s/%s", rt.plural, namespace, name, exc_info=True)
+
+    def usage(self) -> dict[str, Any]:
+        """What keeps the sandbox busy: its own CPU seconds since start, and the live things that cost CPU."""
+        clusters = self.clusters.all()
+        tracker = self.operator.logs.tracker if getattr(self, "operator", None) is not None else None
+        return {
+            "cpuSeconds": round(time.process_time(), 3),
+            "uptimeSeconds": round(time.monotonic() - self.started, 3),
+            "clusters": sorted(f"{c.namespace}/{c.name}" for c in clusters),
+            "workloads": sum(1 for c in clusters if c.workload is not None),
+            "logTasks": len(self.kernel.tasks()),
+            "trackedBackups": tracker.tracked_count() if tracker is not None else 0,
+        }
 
     def attach_workload(self, cluster: SimCluster, rates: WorkloadRates | None) -> None:
         if rates is None or not (rates.inserts_per_s or rates.updates_per_s or rates.deletes_per_s):

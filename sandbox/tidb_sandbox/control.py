@@ -14,9 +14,11 @@ from aiohttp import web
 
 from .data.mvcc import Change
 from .data.schema import row_key, table_key
+from .options import WorkloadRates
+from .seed import seed_history_for
 from .sql.config import all_settings, update_settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # typing only: `__main__` hands the Sandbox in
     from .app import Sandbox
 
 PREFIX = "/sandbox/v1"
@@ -49,49 +51,84 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def install_control(app: web.Application, sandbox: Sandbox) -> None:
-    from .app import WorkloadRates
+class ControlApi:
+    """The /sandbox/v1 handlers over one Sandbox; `routes()` lists them for `app.add_routes`."""
 
-    async def info(request: web.Request) -> web.Response:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{PREFIX}/info", self.info),
+            web.get(f"{PREFIX}/faults", self.get_faults),
+            web.route("PATCH", f"{PREFIX}/faults", self.set_faults),
+            web.put(f"{PREFIX}/faults", self.set_faults),
+            web.get(f"{PREFIX}/config", self.get_config),
+            web.route("PATCH", f"{PREFIX}/config", self.set_config),
+            web.get(f"{PREFIX}/clusters", self.list_clusters),
+            web.post(f"{PREFIX}/clusters", self.create_cluster),
+            web.get(f"{PREFIX}/clusters/{{namespace}}/{{name}}", self.get_cluster),
+            web.delete(f"{PREFIX}/clusters/{{namespace}}/{{name}}", self.delete_cluster),
+            web.get(f"{PREFIX}/usage", self.usage),
+            web.get(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.get_rows),
+            web.post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.write_row),
+            web.get(f"{PREFIX}/sql", self.sql_endpoints),
+            web.post(f"{PREFIX}/watch-history/compact", self.compact),
+            web.get(f"{PREFIX}/audit", self.audit),
+            web.delete(f"{PREFIX}/audit", self.clear_audit),
+            web.get(f"{PREFIX}/requests", self.requests),
+            web.get(f"{PREFIX}/tso", self.tso),
+        ]
+
+    def install(self, app: web.Application) -> None:
+        app.add_routes(self.routes())
+
+    async def info(self, request: web.Request) -> web.Response:
+        sandbox = self.sandbox
         return _json({"url": sandbox.url, "kubeconfig": str(sandbox.kubeconfig_path),
                       "envFile": str(sandbox.env_path), "endpoints": sandbox.endpoints_env(),
                       "config": all_settings(sandbox.config, sandbox.sql_config), "faults": sandbox.faults.to_dict(),
-                      "tso": sandbox.alloc.next(), "activeWatches": sandbox.store.active_watches})
+                      "tso": sandbox.alloc.next(), "activeWatches": sandbox.store.active_watches,
+                      "usage": sandbox.usage()})
 
-    async def get_faults(request: web.Request) -> web.Response:
-        return _json(sandbox.faults.to_dict())
+    async def usage(self, request: web.Request) -> web.Response:
+        """The sandbox's own CPU seconds and what is alive (clusters, workloads, log tasks, tracked backups)."""
+        return _json(self.sandbox.usage())
 
-    async def set_faults(request: web.Request) -> web.Response:
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return _json(self.sandbox.faults.to_dict())
+
+    async def set_faults(self, request: web.Request) -> web.Response:
         try:
-            sandbox.faults.update(await _body(request))
+            self.sandbox.faults.update(await _body(request))
         except ValueError as exc:
             return _bad(str(exc))
-        return _json(sandbox.faults.to_dict())
+        return _json(self.sandbox.faults.to_dict())
 
-    async def get_config(request: web.Request) -> web.Response:
-        return _json(all_settings(sandbox.config, sandbox.sql_config))
+    async def get_config(self, request: web.Request) -> web.Response:
+        return _json(all_settings(self.sandbox.config, self.sandbox.sql_config))
 
-    async def set_config(request: web.Request) -> web.Response:
+    async def set_config(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        sandbox.sql.times.settle()  # GC runs made under the old settings stay made
+        self.sandbox.sql.times.settle()  # GC runs made under the old settings stay made
         try:
-            update_settings(sandbox.config, sandbox.sql_config, body)
+            update_settings(self.sandbox.config, self.sandbox.sql_config, body)
         except (ValueError, TypeError) as exc:
             return _bad(str(exc))
-        return _json(all_settings(sandbox.config, sandbox.sql_config))
+        return _json(all_settings(self.sandbox.config, self.sandbox.sql_config))
 
-    def cluster_summary(cluster: Any) -> dict[str, Any]:
+    def cluster_summary(self, cluster: Any) -> dict[str, Any]:
         data = cluster.data
         return {"namespace": cluster.namespace, "name": cluster.name, "resource": cluster.resource,
                 "clusterId": data.cluster_id, "rows": len(data.rows_now()), "empty": data.is_empty(),
                 "versions": data.version_count, "minTs": data.min_ts, "maxTs": data.max_ts,
                 "workload": cluster.workload.rates if cluster.workload else None,
-                "sql": sandbox.sql.url(cluster.namespace, cluster.name)}
+                "sql": self.sandbox.sql.url(cluster.namespace, cluster.name)}
 
-    async def list_clusters(request: web.Request) -> web.Response:
-        return _json({"clusters": [cluster_summary(c) for c in sandbox.clusters.all()]})
+    async def list_clusters(self, request: web.Request) -> web.Response:
+        return _json({"clusters": [self.cluster_summary(c) for c in self.sandbox.clusters.all()]})
 
-    async def create_cluster(request: web.Request) -> web.Response:
+    async def create_cluster(self, request: web.Request) -> web.Response:
         body = await _body(request)
         namespace, name = body.get("namespace"), body.get("name")
         group = body.get("apiGroup", "pingcap.com")
@@ -99,34 +136,39 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
             return _bad("namespace and name are required")
         if group not in ("pingcap.com", "br.pingcap.com"):
             return _bad(f"apiGroup must be pingcap.com or br.pingcap.com, got {group!r}")
-        if sandbox.clusters.get(namespace, name) is not None:
+        if self.sandbox.clusters.get(namespace, name) is not None:
             return _bad(f"cluster {namespace}/{name} already exists", 409)
         rates = body.get("workload")
         try:
             workload = WorkloadRates(**rates) if rates else None
         except TypeError as exc:
             return _bad(f"workload: {exc}")
-        cluster = sandbox.create_cluster(namespace, name, group, workload=None)
+        cluster = self.sandbox.create_cluster(namespace, name, group, workload=None)
         seeded = None
         if body.get("seedDays"):
-            from .seed import seed_history_for
-
-            seeded = await seed_history_for(sandbox, cluster, days=float(body["seedDays"]),
+            seeded = await seed_history_for(self.sandbox, cluster, days=float(body["seedDays"]),
                                             storage=body.get("storage", "s3"), root=body.get("storageRoot"))
-        sandbox.attach_workload(cluster, workload)
-        return _json({**cluster_summary(cluster), "seeded": seeded}, 201)
+        self.sandbox.attach_workload(cluster, workload)
+        return _json({**self.cluster_summary(cluster), "seeded": seeded}, 201)
 
-    def find(request: web.Request) -> Any:
-        cluster = sandbox.clusters.get(request.match_info["namespace"], request.match_info["name"])
+    def find(self, request: web.Request) -> Any:
+        cluster = self.sandbox.clusters.get(request.match_info["namespace"], request.match_info["name"])
         if cluster is None:
             raise web.HTTPNotFound(text=json.dumps({"error": "no such cluster"}), content_type="application/json")
         return cluster
 
-    async def get_cluster(request: web.Request) -> web.Response:
-        return _json(cluster_summary(find(request)))
+    async def get_cluster(self, request: web.Request) -> web.Response:
+        return _json(self.cluster_summary(self.find(request)))
 
-    async def get_rows(request: web.Request) -> web.Response:
-        cluster = find(request)
+    async def delete_cluster(self, request: web.Request) -> web.Response:
+        try:
+            gone = self.sandbox.delete_cluster(request.match_info["namespace"], request.match_info["name"])
+        except LookupError:
+            return _bad("no such cluster", 404)
+        return _json(gone)
+
+    async def get_rows(self, request: web.Request) -> web.Response:
+        cluster = self.find(request)
         as_of = request.query.get("asOf")
         if as_of:
             if not as_of.isdigit():
@@ -134,7 +176,7 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
             tso = int(as_of)
             rows = cluster.data.rows_at(tso)
         else:
-            tso = sandbox.alloc.next()
+            tso = self.sandbox.alloc.next()
             rows = cluster.data.rows_at(tso)
         body = {"namespace": cluster.namespace, "name": cluster.name, "tso": tso, "count": len(rows),
                 "digest": rows_digest(rows)}
@@ -142,9 +184,9 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
             body["rows"] = rows
         return _json(body)
 
-    async def write_row(request: web.Request) -> web.Response:
+    async def write_row(self, request: web.Request) -> web.Response:
         """Insert, change or delete one row of an existing table now, e.g. to make two clusters differ."""
-        cluster = find(request)
+        cluster = self.find(request)
         body = await _body(request)
         database, table, row_id = body.get("database"), body.get("table"), body.get("id")
         if not isinstance(database, str) or not isinstance(table, str) or not isinstance(row_id, int):
@@ -159,45 +201,31 @@ def install_control(app: web.Application, sandbox: Sandbox) -> None:
             if not isinstance(values, dict):
                 return _bad("values must be an object of column values")
             row = {**(cluster.data.get(key) or {"id": row_id}), **values}
-        ts = sandbox.alloc.next()
+        ts = self.sandbox.alloc.next()
         cluster.data.apply([Change(ts, key, row)])
         return _json({"key": key, "ts": ts, "row": row})
 
-    async def sql_endpoints(request: web.Request) -> web.Response:
-        return _json(sandbox.sql.urls())
+    async def sql_endpoints(self, request: web.Request) -> web.Response:
+        return _json(self.sandbox.sql.urls())
 
-    async def compact(request: web.Request) -> web.Response:
-        return _json({"compactedResourceVersion": sandbox.store.compact()})
+    async def compact(self, request: web.Request) -> web.Response:
+        return _json({"compactedResourceVersion": self.sandbox.store.compact()})
 
-    async def audit(request: web.Request) -> web.Response:
-        return _json({"entries": list(sandbox.audit.entries)})
+    async def audit(self, request: web.Request) -> web.Response:
+        return _json({"entries": list(self.sandbox.audit.entries)})
 
-    async def clear_audit(request: web.Request) -> web.Response:
-        sandbox.audit.entries.clear()
+    async def clear_audit(self, request: web.Request) -> web.Response:
+        self.sandbox.audit.entries.clear()
         return _json({"entries": []})
 
-    async def requests(request: web.Request) -> web.Response:
+    async def requests(self, request: web.Request) -> web.Response:
         """Kubernetes API requests since start (the audit's counters), and the watches open now."""
-        return _json({**sandbox.audit.totals(), "activeWatches": sandbox.store.active_watches})
+        return _json({**self.sandbox.audit.totals(), "activeWatches": self.sandbox.store.active_watches})
 
-    async def tso(request: web.Request) -> web.Response:
-        return _json({"tso": sandbox.alloc.next()})
+    async def tso(self, request: web.Request) -> web.Response:
+        return _json({"tso": self.sandbox.alloc.next()})
 
-    r = app.router
-    r.add_get(f"{PREFIX}/info", info)
-    r.add_get(f"{PREFIX}/faults", get_faults)
-    r.add_route("PATCH", f"{PREFIX}/faults", set_faults)
-    r.add_put(f"{PREFIX}/faults", set_faults)
-    r.add_get(f"{PREFIX}/config", get_config)
-    r.add_route("PATCH", f"{PREFIX}/config", set_config)
-    r.add_get(f"{PREFIX}/clusters", list_clusters)
-    r.add_post(f"{PREFIX}/clusters", create_cluster)
-    r.add_get(f"{PREFIX}/clusters/{{namespace}}/{{name}}", get_cluster)
-    r.add_get(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", get_rows)
-    r.add_post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", write_row)
-    r.add_get(f"{PREFIX}/sql", sql_endpoints)
-    r.add_post(f"{PREFIX}/watch-history/compact", compact)
-    r.add_get(f"{PREFIX}/audit", audit)
-    r.add_delete(f"{PREFIX}/audit", clear_audit)
-    r.add_get(f"{PREFIX}/requests", requests)
-    r.add_get(f"{PREFIX}/tso", tso)
+
+def install_control(app: web.Application, sandbox: Sandbox) -> None:
+    """Add the control API's routes to `app` (what `__main__` does through `Sandbox.start(routes=...)`)."""
+    ControlApi(sandbox).install(app)

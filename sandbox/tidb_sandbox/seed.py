@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from .data.tso import dt_to_tso
 from .data.workload import seed_history
 from .operator.common import backup_path, go_duration, humanize_bytes
+from .options import SEED_BUCKET, SEED_CONTAINER, SEED_REGION
 from .storage import br_layout
 from .storage.locations import open_location
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # typing only: app imports this module, not the other way round
     from .app import Sandbox
     from .operator.clusters import SimCluster
 
@@ -31,8 +32,6 @@ LOG_FLUSH_EVERY = timedelta(hours=1)
 
 def storage_spec(sandbox: Sandbox, kind: str, prefix: str) -> dict[str, Any]:
     """The storage part of a CR spec for the sandbox's seed bucket, container or volume."""
-    from .app import SEED_BUCKET, SEED_CONTAINER, SEED_REGION
-
     if kind == "s3":
         return {"s3": {"provider": "aws", "secretName": "s3-secret", "region": SEED_REGION,
                        "bucket": SEED_BUCKET, "prefix": prefix}}

@@ -1,164 +1,109 @@
-"""A pytest plugin that runs the sandbox in a child process, exactly as `python -m tidb_sandbox up` does.
+"""The pytest plugin: the session's sandbox, and the bookkeeping that keeps it from filling up between tests.
 
-Tests reach it only over HTTP (Kubernetes API, S3, Azure Blob, /sandbox/v1), like the product would.
-Enable with `pytest_plugins = ["tidb_sandbox.testing"]`.
+Enable with `pytest_plugins = ["tidb_sandbox.testing"]`. Fixtures only; the client they use (SandboxHandle,
+start/stop/running_sandbox, sql_params) lives in `tidb_sandbox.client` and is re-exported here.
+
+Every cluster a handle creates is noted with who made it: a test's body or a function-scoped fixture (deleted
+when the test ends, after its fixtures are torn down), a module- or class-scoped fixture (which deletes its own),
+or a session-scoped fixture (which deletes its own at the end of the session). After each module, a cluster
+that is still alive and was not there before the module (nor made by a session fixture) is a leak: the module's
+last test errors, naming it, and the leak is deleted so that later modules run on an idle sandbox.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 import pytest
 
-from .sql.credentials import env_var as sql_env_var
+from .client import (
+    CREATE_LISTENERS,
+    FAST_SETTINGS,
+    START_TIMEOUT,
+    SandboxHandle,
+    running_sandbox,
+    sql_params,
+    start_sandbox,
+    stop_sandbox,
+)
 
-# Fast jobs so a test sees a backup go from Scheduled to Complete in about a second.
-FAST_SETTINGS = {
-    "step_delay": 0.05, "backup_duration": 0.3, "restore_duration": 0.3, "truncate_duration": 0.1,
-    "compact_duration": 0.2, "checkpoint_interval": 0.3, "tracker_interval": 0.6, "storage_checkpoint_lag": 0.3,
-    "tidb_connect_timeout": 1.5, "tidb_connect_poll": 0.25,
-}
-START_TIMEOUT = 180.0
+__all__ = ["FAST_SETTINGS", "START_TIMEOUT", "SandboxHandle", "running_sandbox", "sandbox", "sql_params",
+           "start_sandbox", "stop_sandbox"]
 
 
 @dataclass
-class SandboxHandle:
-    url: str
-    kubeconfig: Path
-    env: dict[str, str]
-    workdir: Path
-    process: subprocess.Popen[bytes]
+class _Made:
+    """The plugin's notes: which fixture scope is being set up, and the clusters made so far, by owner."""
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}/sandbox/v1{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            raise AssertionError(f"{method} {path}: HTTP {err.code}: {err.read().decode()}") from err
+    owners: list[str] = field(default_factory=list)  # scopes of fixtures being set up, innermost last
+    handles: list[SandboxHandle] = field(default_factory=list)
+    by_test: list[tuple[SandboxHandle, str, str]] = field(default_factory=list)
+    by_session: set[tuple[int, str]] = field(default_factory=set)  # (id(handle), "ns/name")
 
-    def rows(self, namespace: str, name: str, as_of: int | None = None) -> dict[str, Any]:
-        query = f"?asOf={as_of}" if as_of is not None else ""
-        return self.call("GET", f"/clusters/{namespace}/{name}/rows{query}")
+    def record(self, handle: SandboxHandle, namespace: str, name: str) -> None:
+        if not any(h is handle for h in self.handles):
+            self.handles.append(handle)
+        owner = self.owners[-1] if self.owners else "function"
+        if owner == "function":
+            self.by_test.append((handle, namespace, name))
+        elif owner == "session":
+            self.by_session.add((id(handle), f"{namespace}/{name}"))
 
-    def create_cluster(self, namespace: str, name: str, *, api_group: str = "pingcap.com",
-                       workload: dict[str, float] | None = None, seed_days: float = 0,
-                       storage: str = "s3", storage_root: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"namespace": namespace, "name": name, "apiGroup": api_group, "storage": storage}
-        if workload:
-            body["workload"] = workload
-        if seed_days:
-            body["seedDays"] = seed_days
-        if storage_root:
-            body["storageRoot"] = storage_root
-        return self.call("POST", "/clusters", body)
-
-    def set_faults(self, **faults: Any) -> dict[str, Any]:
-        return self.call("PATCH", "/faults", faults)
-
-    def clear_faults(self) -> None:
-        """Every fault back to its default (off)."""
-        from .faults import Faults
-
-        self.set_faults(**Faults().to_dict())
-
-    def set_config(self, **settings: Any) -> dict[str, Any]:
-        return self.call("PATCH", "/config", settings)
-
-    def tso(self) -> int:
-        return int(self.call("GET", "/tso")["tso"])
-
-    def compact_watch_history(self) -> int:
-        return int(self.call("POST", "/watch-history/compact", {})["compactedResourceVersion"])
-
-    def active_watches(self) -> int:
-        return int(self.call("GET", "/info")["activeWatches"])
-
-    def request_counts(self) -> dict[str, Any]:
-        """Kubernetes API requests since start: total, byVerb, byResource ("verb plural"), activeWatches."""
-        return self.call("GET", "/requests")
-
-    def audit(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/audit")["entries"]
-
-    def sql_url(self, namespace: str, name: str) -> str:
-        """The cluster's SQL endpoint, mysql://root:PASSWORD@127.0.0.1:PORT (clusters known at start)."""
-        return self.env[sql_env_var(namespace, name)]
-
-    def write_row(self, namespace: str, name: str, database: str, table: str, row_id: int,
-                  values: dict[str, Any] | None = None, *, delete: bool = False) -> dict[str, Any]:
-        """Insert or change (values merged into the row) or delete one row of a table, now."""
-        body = {"database": database, "table": table, "id": row_id, "values": values or {}, "delete": delete}
-        return self.call("POST", f"/clusters/{namespace}/{name}/rows", body)
+    def live_handles(self) -> list[SandboxHandle]:
+        self.handles = [h for h in self.handles if h.process.poll() is None]
+        return list(self.handles)
 
 
-def sql_params(url: str) -> dict[str, Any]:
-    """Connection arguments (host, port, user, password) of a mysql:// URL, for PyMySQL and the like."""
-    parts = urllib.parse.urlsplit(url)
-    return {"host": parts.hostname, "port": parts.port, "user": urllib.parse.unquote(parts.username or ""),
-            "password": urllib.parse.unquote(parts.password or "")}
+_MADE = _Made()
+CREATE_LISTENERS.append(_MADE.record)
 
 
-def start_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None = None) -> SandboxHandle:
-    workdir.mkdir(parents=True, exist_ok=True)
-    ready = workdir / "ready.json"
-    ready.unlink(missing_ok=True)
-    args = [sys.executable, "-m", "tidb_sandbox", "up", "--workdir", str(workdir), "--ready-file", str(ready)]
-    for name, value in {**FAST_SETTINGS, **(settings or {})}.items():
-        args += ["--set", f"{name}={value}"]
-    args += list(extra)
-    log = open(workdir / "sandbox.out", "wb")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"the sandbox exited with {process.returncode}:\n"
-                               f"{(workdir / 'sandbox.out').read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            stop_sandbox(process)
-            raise RuntimeError(f"the sandbox was not ready within {START_TIMEOUT:.0f}s")
-        time.sleep(0.1)
-    env = json.loads(ready.read_text())
-    return SandboxHandle(env["TIDB_SANDBOX_URL"], Path(env["KUBECONFIG"]), env, workdir, process)
-
-
-def stop_sandbox(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@contextmanager
-def running_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None = None) -> Iterator[SandboxHandle]:
-    """`start_sandbox`, stopped again when the block ends, however it ends (for fixtures)."""
-    handle = start_sandbox(workdir, *extra, settings=settings)
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest) -> object:
+    _MADE.owners.append(fixturedef.scope)
     try:
-        yield handle
+        return (yield)
     finally:
-        stop_sandbox(handle.process)
+        _MADE.owners.pop()
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_clusters_of_the_test() -> Iterator[None]:
+    """Delete the clusters the test's body and its function-scoped fixtures made, once all of those are done
+    (this fixture is set up first, so it is torn down last): a test may look at its clusters to its very end."""
+    _MADE.by_test.clear()
+    yield
+    made, _MADE.by_test[:] = list(_MADE.by_test), []
+    for handle, namespace, name in reversed(made):
+        if handle.process.poll() is None:
+            handle.delete_cluster(namespace, name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sandbox_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the module: no cluster it made may still be alive (one GET per live sandbox, no CPU sampling)."""
+    before = {id(h): h.live_clusters() for h in _MADE.live_handles()}
+    yield
+    leaks = []
+    for handle in _MADE.live_handles():
+        baseline = before.get(id(handle), set(handle.initial_clusters))
+        usage = handle.usage()
+        leaked = sorted(c for c in set(usage["clusters"]) - baseline if (id(handle), c) not in _MADE.by_session)
+        if leaked:
+            leaks.append(f"{handle.url}: {', '.join(leaked)} (workloads {usage['workloads']}, log tasks "
+                         f"{usage['logTasks']}, tracked backups {usage['trackedBackups']})")
+            for cluster in leaked:  # so that the next module runs on an idle sandbox
+                namespace, _, name = cluster.partition("/")
+                handle.delete_cluster(namespace, name)
+    if leaks:
+        pytest.fail(f"{request.node.nodeid} left clusters alive in the sandbox (a fixture that creates a "
+                    f"cluster must delete it at teardown): " + "; ".join(leaks), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """One sandbox for the session: test1/demo1 (v1) with 6 days of history on S3, a live workload."""
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7") as handle:
+        _MADE.handles.append(handle)
         yield handle

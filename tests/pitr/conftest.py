@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -53,15 +53,21 @@ def azblob_block() -> dict[str, Any]:
 
 
 @pytest.fixture
-def fresh_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
+def fresh_cluster(sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
+    """Make clusters of the test's own (each in its own namespace); all are deleted when the test ends."""
+    made: list[tuple[str, str]] = []
+
     def make(api_group: str = "pingcap.com", seed_days: float = 0, storage: str = "s3",
              workload: dict[str, float] | None = None) -> tuple[str, str]:
         namespace, name = unique("pitr"), unique("tc")
         sandbox.create_cluster(namespace, name, api_group=api_group, seed_days=seed_days, storage=storage,
                                storage_root=name,
                                workload=workload or {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3})
+        made.append((namespace, name))
         return namespace, name
-    return make
+    yield make
+    for namespace, name in made:
+        sandbox.delete_cluster(namespace, name)
 
 
 def run_dag(dag: Any, **kwargs: Any) -> str:

@@ -9,6 +9,7 @@ Supported grammar (enough for `has(self.a) ? !has(self.b) : true`):
     primary := 'has' '(' 'self' '.' IDENT ')' | 'true' | 'false' | '(' expr ')'
 
 Anything else raises `UnsupportedRule`: a rule the sandbox cannot evaluate must not pass silently.
+Written here because no CEL library is installed with Airflow, and the vendored CRDs need only this much.
 """
 
 from __future__ import annotations

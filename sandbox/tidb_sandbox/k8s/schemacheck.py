@@ -3,6 +3,8 @@
 Also the two checks kube runs after it: x-kubernetes-list-type set/map uniqueness and x-kubernetes-validations
 (CEL) rules. Field paths and messages are what apiextensions-apiserver makes of kube-openapi's results:
 `spec.br.concurrency: Invalid value: "string": spec.br.concurrency in body must be of type integer: "string"`.
+Written here, not on `jsonschema`: OpenAPI v3 schemas with kube's extensions and kube-openapi's messages and
+field paths are not what a JSON Schema validator gives.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The Kubernetes API over HTTP: discovery, OpenAPI, CRUD, patch, watch, Table output.
 
 Built on aiohttp. Clients talk to it unchanged through a kubeconfig: kubectl, the `kubernetes` and
-`kubernetes_asyncio` clients, and Airflow's Kubernetes hooks.
+`kubernetes_asyncio` clients, and Airflow's Kubernetes hooks. Written here because no Python library serves
+the Kubernetes API (kube-apiserver itself, or envtest's, would need Go binaries and etcd).
 """
 
 from __future__ import annotations

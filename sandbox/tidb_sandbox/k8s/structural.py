@@ -4,6 +4,8 @@ A `Node` wraps one openAPIV3Schema node with its checks precomputed; children ar
 cached, so the large Backup schemas cost nothing per request beyond the parts an object actually touches.
 Pruning and defaulting follow apiextensions-apiserver (structuralpruning.Prune,
 structuraldefaulting.PruneNonNullableNullsWithoutDefaults and structuraldefaulting.Default).
+Written here because no Python library implements apiextensions' structural schemas (pruning, defaulting,
+nullable); `jsonschema` validates and neither prunes nor defaults, nor words errors as kube does.
 """
 
 from __future__ import annotations

@@ -99,6 +99,10 @@ class LogKernel:
         if task is not None and task.name == name:
             del self._tasks[cluster]
 
+    def forget_cluster(self, cluster: ClusterKey) -> bool:
+        """The cluster is gone (the sandbox's cleanup route): its task goes with PD's keys, nothing is flushed."""
+        return self._tasks.pop(cluster, None) is not None
+
     def error_pause(self, cluster: ClusterKey, name: str, message: str) -> None:
         task = self._require(cluster, name)
         task.paused, task.pause_error = True, f"Paused by error(store 1): {message}"
@@ -151,8 +155,17 @@ class LogKernel:
             return
         flush_ts = self.alloc.next()
         changes = cluster.data.changes_between(task.last_flush, flush_ts)
-        await asyncio.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
-                                stores=self.config.stores, write_checkpoint=False)
+        # Nothing written since the last flush: TiKV uploads no data file and no meta (tikv/tikv
+        # components/backup-stream/src/router.rs: `merge_log` has no file to merge, `flush_meta` writes a meta
+        # only `if !metadata_info.file_groups.is_empty()`), yet the checkpoint moves on: BR's advancer
+        # (pingcap/tidb br/pkg/streamhelper/advancer.go `tick` -> `optionalTick` / `importantTick`) uploads the
+        # minimum of the regions' checkpoints, which TiKV moves with the resolved ts, with or without writes.
+        # So an idle task costs no storage request here while PD's checkpoint still rises; its checkpoint
+        # objects follow below, as TiKV's `update_global_checkpoint` uploads `v1/global_checkpoint/<store>.ts`
+        # whenever the checkpoint has risen, and only then.
+        if changes:
+            await asyncio.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
+                                    stores=self.config.stores, write_checkpoint=False)
         if self.task(task.cluster, task.name) is not task or task.paused:
             return  # stopped or paused while the flush was in flight: the advancer does not move
         task.last_flush = task.checkpoint = flush_ts
@@ -165,5 +178,7 @@ class LogKernel:
             return
         task.pending = [(at, ts) for at, ts in task.pending if at > horizon]
         newest = max(due)
+        if newest <= task.storage_checkpoint:
+            return  # not risen since the last upload: TiKV writes no checkpoint object then (router.rs)
         await asyncio.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
         task.storage_checkpoint = max(task.storage_checkpoint, newest)

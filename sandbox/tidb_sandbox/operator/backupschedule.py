@@ -64,7 +64,8 @@ def schedule_labels(name: str) -> dict[str, str]:
 
 
 def parse_go_duration(text: str) -> timedelta:
-    """Go's `time.ParseDuration` for what a schedule holds (`3h`, `1h30m`, `90s`); ValueError otherwise."""
+    """Go's `time.ParseDuration` for what a schedule holds (`3h`, `1h30m`, `90s`); ValueError otherwise. Not
+    `durationpy.from_str`: it takes what Go refuses (`30d`, `1w`, `1y`, `1h 2m`), which would be kinder."""
     text = (text or "").strip()
     sign = -1 if text.startswith("-") else 1
     body = text.lstrip("+-")

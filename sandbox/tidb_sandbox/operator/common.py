@@ -39,7 +39,8 @@ def humanize_bytes(size: int) -> str:
 
 
 def go_duration(seconds: float) -> str:
-    """A Go `time.Duration` string (`1m2.5s`), the format of status.timeTaken."""
+    """A Go `time.Duration` string (`1m2.5s`), the format of status.timeTaken. Not `durationpy.to_str`: it drops
+    the zero units Go prints (`10m` for Go's `10m0s`, `1h` for `1h0m0s`, `0` for `0s`)."""
     seconds = round(seconds, 3)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)

@@ -74,6 +74,10 @@ class LogTracker:
                 if (obj.get("spec") or {}).get("backupMode") == "log":
                     self.start(rt, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
+    def tracked_count(self) -> int:
+        """Log Backups with a live poll loop (what `GET /sandbox/v1/info` reports as trackedBackups)."""
+        return sum(1 for t in self._tracked.values() if t.task is not None and not t.task.done())
+
     async def stop(self) -> None:
         tasks = [t.task for t in self._tracked.values() if t.task is not None and not t.task.done()]
         for task in tasks:

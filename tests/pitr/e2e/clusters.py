@@ -12,7 +12,7 @@ from tidb_pitr.cr.model import BackupView, RestoreView
 from tidb_pitr.factory import dags_for_cluster
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
 from tidb_pitr.planning import recoverable_window
-from tidb_sandbox.testing import sql_params
+from tidb_sandbox.client import sql_params
 
 from ..conftest import run_dag, unique, wait_until
 
@@ -22,7 +22,10 @@ TSO_SECOND = 1000 << 18
 
 
 class Cluster:
-    """One sandbox cluster, its configuration and its DAGs."""
+    """One sandbox cluster, its configuration and its DAGs. `close()` deletes it and the targets made for it;
+    the e2e conftest's `_close_clusters` fixture closes every Cluster a test made when the test ends."""
+
+    made: list[Cluster] = []  # opened and not yet closed, oldest first
 
     def __init__(self, sandbox: Any, connections: dict[str, str], *, seed_days: float = SEED_DAYS,
                  namespace: str | None = None, group: str = "pingcap.com", source_sql: bool = False,
@@ -32,6 +35,8 @@ class Cluster:
         self.group = group
         described = sandbox.create_cluster(self.namespace, self.name, api_group=group, seed_days=seed_days,
                                            storage="s3", storage_root=self.name, workload=WORKLOAD)
+        self.targets: list[str] = []
+        Cluster.made.append(self)
         base: dict[str, Any] = {
             "name": self.name, "namespace": self.namespace, "api_group": group,
             "kubernetes_conn_id": connections["kubernetes"], "retention": "7d", "compaction": False,
@@ -95,9 +100,17 @@ class Cluster:
         """A new empty cluster to restore into; with `sql`, an Airflow mysql connection to it (`sql_conn(name)`)."""
         name = unique("target")
         described = self.sandbox.create_cluster(self.namespace, name, api_group=self.group)
+        self.targets.append(name)
         if sql:
             self.sql_connection(name, described["sql"])
         return name
+
+    def close(self) -> None:
+        """Delete the cluster and its targets from the sandbox (their storage objects stay)."""
+        for name in [*self.targets, self.name]:
+            self.sandbox.delete_cluster(self.namespace, name)
+        if self in Cluster.made:
+            Cluster.made.remove(self)
 
     @staticmethod
     def sql_conn(name: str) -> str:

@@ -70,6 +70,20 @@ def e2e_clusters(sandbox: Any, connections: dict[str, str], airflow_db: Path,
             os.environ.pop("TIDB_PITR_CONFIG", None)
         else:
             os.environ["TIDB_PITR_CONFIG"] = previous
+        for cluster in clusters.values():
+            sandbox.delete_cluster(cluster["namespace"], cluster["name"])
+
+
+@pytest.fixture(autouse=True)
+def _close_clusters() -> Iterator[None]:
+    """Every `Cluster` the test (or a function-scoped fixture) opened is deleted from the sandbox when the test
+    ends; those of module-scoped fixtures, set up before this one, are theirs to close."""
+    from .clusters import Cluster
+
+    before = list(Cluster.made)
+    yield
+    for cluster in [c for c in Cluster.made if not any(c is b for b in before)]:
+        cluster.close()
 
 
 def dag_id(cluster: dict[str, Any], kind: str) -> str:

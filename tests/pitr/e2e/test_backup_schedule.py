@@ -6,6 +6,7 @@ backup is never started while another CR holds the cluster's log task."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,7 +54,7 @@ def _storage_keys(sandbox: Any, root: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> dict[str, Any]:
+def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> Iterator[dict[str, Any]]:
     """The cluster, its schedule's log backup Running and one snapshot of the schedule Complete."""
     namespace, scratch, target = unique("sched"), unique("scratch"), unique("target")
     scratch_sql = Cluster.sql_connection(scratch, sandbox.create_cluster(namespace, scratch)["sql"])
@@ -76,8 +77,11 @@ def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> dic
     cluster.wait_log(lambda v: v.name == log.name and (v.checkpoint_ts or 0) > (snapshot.commit_ts or 0)
                      + 4 * TSO_SECOND, timeout=60)
     sandbox.call("DELETE", "/audit")  # from here on, every API call is a DAG's (or the test's reads)
-    return {"cluster": cluster, "snapshot": snapshot, "log": log.name, "crs": crs, "target": target,
-            "names_before": {v.name for v in cluster.backups()}, "keys_before": _storage_keys(sandbox, cluster.name)}
+    yield {"cluster": cluster, "snapshot": snapshot, "log": log.name, "crs": crs, "target": target,
+           "names_before": {v.name for v in cluster.backups()}, "keys_before": _storage_keys(sandbox, cluster.name)}
+    cluster.close()
+    for name in (scratch, target):
+        sandbox.delete_cluster(namespace, name)
 
 
 def test_a_managed_cluster_gets_only_the_dags_that_create_and_delete_nothing(scheduled):

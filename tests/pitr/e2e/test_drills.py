@@ -85,7 +85,7 @@ def clean_sandbox(sandbox: Any) -> Iterator[None]:
 def short_gc_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
     """A sandbox of its own whose TiDBs keep 5 s of history. Not the session's: as in TiDB, a GC safe point never
     moves back, so a short GC life time would leave every later test's old reads refused."""
-    from tidb_sandbox.testing import running_sandbox
+    from tidb_sandbox.client import running_sandbox
 
     with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 5}) as own:
         os.environ["AIRFLOW_CONN_SHORT_GC_K8S"] = json.dumps(

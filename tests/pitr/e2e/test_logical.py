@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def _sums(conn_id: str, snapshot_ts: int | None = None) -> dict[str, tuple[Any, 
 
 
 @pytest.fixture(scope="module")
-def logical(sandbox: Any, connections: dict[str, str]) -> Cluster:
+def logical(sandbox: Any, connections: dict[str, str]) -> Iterator[Cluster]:
     cluster = Cluster(sandbox, connections, seed_days=0, source_sql=True,
                       logical_backup={"keep": {"count": 2}, "anchor": "03:30"})
     target = cluster.target(sql=True)
@@ -83,7 +84,8 @@ def logical(sandbox: Any, connections: dict[str, str]) -> Cluster:
     raw["restore_targets"] = [{"name": target, "sql_conn_id": Cluster.sql_conn(target)}]
     cluster.reconfigure(ClusterConfig.model_validate(raw))
     cluster.logical_target = target  # type: ignore[attr-defined]
-    return cluster
+    yield cluster
+    cluster.close()
 
 
 def test_backups_are_verified_retention_keeps_count_and_never_foreign_ones(logical: Cluster, sandbox: Any):

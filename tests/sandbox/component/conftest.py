@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,8 +56,9 @@ def azblob_storage(prefix: str, secret: str = "azblob-secret") -> dict[str, Any]
 
 
 @pytest.fixture
-def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
-    """A fresh simulated cluster in a fresh namespace: (namespace, name)."""
+def new_cluster(sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
+    """A fresh simulated cluster in a fresh namespace: (namespace, name); deleted when the test ends."""
+    made: list[tuple[str, str]] = []
 
     def make(
         api_group: str = "pingcap.com",
@@ -77,6 +78,9 @@ def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
             else {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3},
             storage_root=name,
         )
+        made.append((namespace, name))
         return namespace, name
 
-    return make
+    yield make
+    for namespace, name in made:
+        sandbox.delete_cluster(namespace, name)

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 import pymysql
-from tidb_sandbox.testing import sql_params
+from tidb_sandbox.client import sql_params
 
 from .conftest import VERSION, s3_storage, unique, wait_for
 from .test_operator_backup import _get, _phase, _snapshot, storage_checkpoint

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
-from tidb_sandbox.testing import SandboxHandle, running_sandbox
+from tidb_sandbox.client import SandboxHandle, running_sandbox
 
 from ..component.test_operator_backup import storage_checkpoint
 from .recorder import VERSION, Recorder, alternatives, reduce, sequence_matches

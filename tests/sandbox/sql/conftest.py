@@ -10,7 +10,7 @@ from typing import Any
 import pymysql
 import pytest
 from kubernetes import client, config
-from tidb_sandbox.testing import SandboxHandle, running_sandbox, sql_params
+from tidb_sandbox.client import SandboxHandle, running_sandbox, sql_params
 
 NAMESPACE, SOURCE, TARGET = "test1", "demo1", "demo1-restore"
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pymysql
 import pytest
 from kubernetes import client
+from tidb_sandbox.client import sql_params
 from tidb_sandbox.data.tso import tso_to_dt
-from tidb_sandbox.testing import sql_params
 
 from .conftest import NAMESPACE, SOURCE, TARGET, query, sql_error, wait_for
 
