@@ -85,7 +85,8 @@ class SandboxHandle:
             raise AssertionError(f"DELETE cluster {namespace}/{name}: HTTP {err.code}: {err.read().decode()}") from err
 
     def usage(self) -> dict[str, Any]:
-        """The sandbox's CPU seconds, and its live clusters ("ns/name"), workloads, log tasks, tracked backups."""
+        """CPU seconds (the sandbox's, and moto's and Azurite's), live clusters ("ns/name"), workloads, log tasks,
+        tracked backups."""
         return self.call("GET", "/usage")
 
     def live_clusters(self) -> set[str]:
