@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 from aiohttp import web
 
 from .data.mvcc import ClusterData
@@ -261,6 +262,8 @@ class Sandbox:
         tracker = self.operator.logs.tracker if getattr(self, "operator", None) is not None else None
         return {
             "cpuSeconds": round(time.process_time(), 3),
+            "servicesCpuSeconds": {s.name: _tree_cpu_seconds(s.process.pid) for s in (self.moto, self.azurite)
+                                   if s is not None and s.running()},
             "uptimeSeconds": round(time.monotonic() - self.started, 3),
             "clusters": sorted(f"{c.namespace}/{c.name}" for c in clusters),
             "workloads": sum(1 for c in clusters if c.workload is not None),
@@ -353,6 +356,23 @@ class Sandbox:
         lines = [f"{k}={_shell_quote(v)}" for k, v in self.endpoints_env().items()]
         self.env_path.write_text("\n".join(lines) + "\n")
         self.env_path.chmod(0o600)
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a storage server and its helpers (Azurite's node workers), 0 where they are gone."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return round(total, 3)
 
 
 def _shell_quote(value: str) -> str:

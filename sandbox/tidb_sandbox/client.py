@@ -74,7 +74,10 @@ class SandboxHandle:
         return made
 
     def delete_cluster(self, namespace: str, name: str, *, missing_ok: bool = True) -> dict[str, Any] | None:
-        """Take a cluster away: its workload, log task, CRs, Secret and SQL endpoint (storage objects stay)."""
+        """Take a cluster away: its workload, log task, CRs, Secret and SQL endpoint (storage objects stay).
+        None when it is not there (with `missing_ok`), or when the sandbox has stopped: its clusters went with it."""
+        if self.process.poll() is not None:
+            return None
         request = urllib.request.Request(f"{self.url}/sandbox/v1/clusters/{namespace}/{name}", method="DELETE")
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
@@ -85,7 +88,8 @@ class SandboxHandle:
             raise AssertionError(f"DELETE cluster {namespace}/{name}: HTTP {err.code}: {err.read().decode()}") from err
 
     def usage(self) -> dict[str, Any]:
-        """The sandbox's CPU seconds, and its live clusters ("ns/name"), workloads, log tasks, tracked backups."""
+        """CPU seconds (the sandbox's, and moto's and Azurite's), live clusters ("ns/name"), workloads, log tasks,
+        tracked backups."""
         return self.call("GET", "/usage")
 
     def live_clusters(self) -> set[str]:

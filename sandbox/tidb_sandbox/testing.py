@@ -92,7 +92,8 @@ def _sandbox_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         leaked = sorted(c for c in set(usage["clusters"]) - baseline if (id(handle), c) not in _MADE.by_session)
         if leaked:
             leaks.append(f"{handle.url}: {', '.join(leaked)} (workloads {usage['workloads']}, log tasks "
-                         f"{usage['logTasks']}, tracked backups {usage['trackedBackups']})")
+                         f"{usage['logTasks']}, tracked backups {usage['trackedBackups']}; CPU seconds so far: "
+                         f"sandbox {usage['cpuSeconds']}, storage {usage.get('servicesCpuSeconds')})")
             for cluster in leaked:  # so that the next module runs on an idle sandbox
                 namespace, _, name = cluster.partition("/")
                 handle.delete_cluster(namespace, name)

@@ -23,6 +23,7 @@ def test_deleting_a_cluster_stops_its_work_and_removes_its_objects(sandbox, crs,
     ns, name = new_cluster(seed_days=1)
     usage = sandbox.usage()
     assert f"{ns}/{name}" in usage["clusters"]
+    assert usage["cpuSeconds"] > 0 and usage["servicesCpuSeconds"]["moto"] > 0
     assert _backups(crs, ns), "the seeded history's Backups"
     sql = urllib.parse.urlsplit(sandbox.call("GET", f"/clusters/{ns}/{name}")["sql"])
     keys_before = _s3_keys(sandbox, f"{name}/")
