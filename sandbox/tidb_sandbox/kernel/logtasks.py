@@ -11,13 +11,12 @@ Three checkpoints, each later than the next, as on a real cluster:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import clock
 from ..data.tso import TsoAllocator
 from ..faults import Faults
 from ..operator.clusters import ClusterRegistry, SimCluster
@@ -128,7 +127,7 @@ class LogKernel:
     # -- TiKV flushing -----------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(max(self.config.checkpoint_interval, 0.05))
+            await clock.sleep(max(self.config.checkpoint_interval, 0.05))
             for task in self.tasks():
                 try:
                     await self._tick(task)
@@ -151,19 +150,19 @@ class LogKernel:
             return
         flush_ts = self.alloc.next()
         changes = cluster.data.changes_between(task.last_flush, flush_ts)
-        await asyncio.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
+        await clock.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
                                 stores=self.config.stores, write_checkpoint=False)
         if self.task(task.cluster, task.name) is not task or task.paused:
             return  # stopped or paused while the flush was in flight: the advancer does not move
         task.last_flush = task.checkpoint = flush_ts
-        task.pending.append((time.monotonic(), flush_ts))
+        task.pending.append((clock.monotonic(), flush_ts))
 
     async def _upload_checkpoint(self, task: LogTask) -> None:
-        horizon = time.monotonic() - self.config.storage_checkpoint_lag
+        horizon = clock.monotonic() - self.config.storage_checkpoint_lag
         due = [ts for at, ts in task.pending if at <= horizon]
         if not due:
             return
         task.pending = [(at, ts) for at, ts in task.pending if at > horizon]
         newest = max(due)
-        await asyncio.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
+        await clock.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
         task.storage_checkpoint = max(task.storage_checkpoint, newest)
