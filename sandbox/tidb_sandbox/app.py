@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from . import clock
+from .clock_routes import install_clock_routes
 from .data.mvcc import ClusterData
 from .data.tso import TsoAllocator
 from .data.workload import Workload
@@ -123,6 +125,7 @@ class Sandbox:
         from .control import install_control  # late: control imports Sandbox for typing only
 
         install_control(app, self)
+        install_clock_routes(app)
         # A watch ends when its client goes away, as kube-apiserver's does (its watch handler returns on the
         # request context's Done, staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go): aiohttp
         # cancels the handler of a closed connection only when asked, or a killed client's idle watches
@@ -157,14 +160,14 @@ class Sandbox:
 
     async def _sweep_namespaces(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await clock.sleep(1.0)
             self.api.sweep_namespaces()
 
     # -- bootstrap -----------------------------------------------------------------------------------
     async def _bootstrap(self) -> None:
         for ns in dict.fromkeys((*DEFAULT_NAMESPACES, self.options.namespace)):
             self.ensure_namespace(ns)
-        await asyncio.to_thread(self._create_seed_buckets)
+        await clock.to_thread(self._create_seed_buckets)
         opts = self.options
         cluster = self.create_cluster(opts.namespace, opts.cluster, opts.api_group, workload=None)
         self.create_cluster(opts.namespace, opts.restore_target, opts.api_group, workload=None)

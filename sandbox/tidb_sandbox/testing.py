@@ -100,6 +100,20 @@ class SandboxHandle:
         """The cluster's SQL endpoint, mysql://root:PASSWORD@127.0.0.1:PORT (clusters known at start)."""
         return self.env[sql_env_var(namespace, name)]
 
+    def clock(self) -> dict[str, Any]:
+        """The sandbox's clock: mode (real or manual), now (RFC 3339), time, monotonic; manual: elapsed,
+        sleepers, nextWake."""
+        return self.call("GET", "/clock")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Manual clock only: move virtual time forward by `seconds`, running everything due on the way in time
+        order, and return once the sandbox is idle again (the clock as `clock()` gives it)."""
+        return self.call("POST", "/clock/advance", {"seconds": seconds})
+
+    def settle(self) -> dict[str, Any]:
+        """Return once nothing in the sandbox can run without time passing (the clock as `clock()` gives it)."""
+        return self.call("POST", "/clock/settle", {})
+
     def write_row(self, namespace: str, name: str, database: str, table: str, row_id: int,
                   values: dict[str, Any] | None = None, *, delete: bool = False) -> dict[str, Any]:
         """Insert or change (values merged into the row) or delete one row of a table, now."""
@@ -161,4 +175,12 @@ def running_sandbox(workdir: Path, *extra: str, settings: dict[str, Any] | None 
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """One sandbox for the session: test1/demo1 (v1) with 6 days of history on S3, a live workload."""
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def manual_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """A second session sandbox on a manual clock, started by the first test that asks for it: time stands still
+    until a test calls `advance(seconds)`. test1/demo1 (v1) without history, a live workload."""
+    with running_sandbox(tmp_path_factory.mktemp("manual-sandbox"), "--clock", "manual", "--rng-seed", "7") as handle:
         yield handle

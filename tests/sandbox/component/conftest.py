@@ -55,8 +55,7 @@ def azblob_storage(prefix: str, secret: str = "azblob-secret") -> dict[str, Any]
     return {"azblob": {"secretName": secret, "container": "my-container", "prefix": prefix}}
 
 
-@pytest.fixture
-def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
+def _cluster_factory(sandbox: Any) -> Callable[..., tuple[str, str]]:
     """A fresh simulated cluster in a fresh namespace: (namespace, name)."""
 
     def make(
@@ -80,3 +79,21 @@ def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
         return namespace, name
 
     return make
+
+
+@pytest.fixture
+def new_cluster(sandbox: Any) -> Callable[..., tuple[str, str]]:
+    """A fresh simulated cluster in a fresh namespace of the session's sandbox: (namespace, name)."""
+    return _cluster_factory(sandbox)
+
+
+@pytest.fixture(scope="session")
+def manual_crs(manual_sandbox: Any) -> client.CustomObjectsApi:
+    """CustomObjectsApi of the manual-clock sandbox."""
+    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(manual_sandbox.kubeconfig)))
+
+
+@pytest.fixture
+def new_manual_cluster(manual_sandbox: Any) -> Callable[..., tuple[str, str]]:
+    """A fresh simulated cluster in a fresh namespace of the manual-clock sandbox: (namespace, name)."""
+    return _cluster_factory(manual_sandbox)
