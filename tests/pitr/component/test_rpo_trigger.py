@@ -12,7 +12,7 @@ import pytest
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
 from tidb_pitr.triggers.rpo import RpoLagTrigger
 
-from ..conftest import wait_until
+from ..conftest import unique, wait_until
 
 WARN, CRITICAL = 3.0, 6.0
 
@@ -155,3 +155,25 @@ def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, co
     # Without the store it would have said warn again first.
     assert seen == ["critical", "recovered"], seen
     assert trigger.asset_state_store.writes == ["critical", "ok"]
+
+
+def test_the_lag_is_measured_on_the_clusters_clock(manual_sandbox, on_sandbox_time):
+    """On a manual clock a minute passes in an instant: the trigger (in this process) reads the cluster's time."""
+    ns, name = unique("pitr"), unique("tc")
+    manual_sandbox.create_cluster(ns, name, seed_days=1, storage_root=name, workload={"inserts_per_s": 5})
+    hook = TidbOperatorHook(on_sandbox_time["kubernetes"])
+    manual_sandbox.advance(2)  # the tracker polls: a checkpoint in the CR
+    manual_sandbox.set_faults(freeze_checkpoint=True)
+    try:
+        manual_sandbox.advance(1)
+        trigger = _trigger(on_sandbox_time, ns, name)
+        frozen = trigger.assess(hook.list("backups", ns))
+        manual_sandbox.advance(60)
+        figures = trigger.assess(hook.list("backups", ns))
+    finally:
+        manual_sandbox.clear_faults()
+    assert figures["checkpoint_ts"] == frozen["checkpoint_ts"]
+    checkpoint = datetime.fromisoformat(figures["checkpoint_time"].replace("Z", "+00:00")).timestamp()
+    assert figures["lag_seconds"] == pytest.approx(manual_sandbox.clock()["time"] - checkpoint, abs=0.01)
+    assert figures["lag_seconds"] == pytest.approx(frozen["lag_seconds"] + 60, abs=0.01)
+    assert figures["level"] == "critical"
