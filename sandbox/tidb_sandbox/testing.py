@@ -114,6 +114,16 @@ class SandboxHandle:
         """Return once nothing in the sandbox can run without time passing (the clock as `clock()` gives it)."""
         return self.call("POST", "/clock/settle", {})
 
+    def let_pass(self, seconds: float) -> None:
+        """`seconds` of the sandbox's time: advanced at once on a manual clock; on the machine's clock, waited for by
+        watching the sandbox's own clock move on (for "nothing happens while N seconds pass")."""
+        if self.clock()["mode"] == "manual":
+            self.advance(seconds)
+            return
+        until = self.clock()["monotonic"] + seconds
+        while self.clock()["monotonic"] < until:
+            time.sleep(0.05)
+
     def write_row(self, namespace: str, name: str, database: str, table: str, row_id: int,
                   values: dict[str, Any] | None = None, *, delete: bool = False) -> dict[str, Any]:
         """Insert or change (values merged into the row) or delete one row of a table, now."""
