@@ -75,10 +75,8 @@ class _Base:
     def busy_threads(self) -> int:
         return self._threads
 
-    def _due(self) -> bool:
-        return False
-
     def _wake_due(self) -> int:
+        """Wake the sleepers whose time has come; how many (a real clock's sleepers wake themselves)."""
         return 0
 
     async def _quiesce(self, timeout: float = SETTLE_TIMEOUT) -> None:
@@ -159,10 +157,6 @@ class ManualClock(_Base):
     def _drop_done(self) -> None:
         while self._sleepers and self._sleepers[0][2].done():  # cancelled sleepers
             heapq.heappop(self._sleepers)
-
-    def _due(self) -> bool:
-        self._drop_done()
-        return bool(self._sleepers) and self._sleepers[0][0] <= self._elapsed
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
