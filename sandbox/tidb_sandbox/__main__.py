@@ -39,16 +39,22 @@ def _up_parser(sub: Any) -> None:
                     help="simulation setting, e.g. backup_duration=5 checkpoint_interval=2 gc_life_time=600")
     up.add_argument("--ready-file", type=Path, help="write a JSON line with the endpoints here once ready")
     up.add_argument("--rng-seed", type=int, help="seed of the random workload and history")
+    up.add_argument("--clock", choices=("real", "manual"), default="real",
+                    help="real: the machine's time (default); manual: time stands still until "
+                         "POST /sandbox/v1/clock/advance moves it (tests)")
     up.add_argument("-v", "--verbose", action="store_true")
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from . import clock
     from .app import Sandbox
+    from .clock_routes import install_clock_routes
     from .control import ControlApi
     from .operator.context import SimConfig
     from .options import SandboxOptions, WorkloadRates
     from .sql.config import SqlConfig, update_settings
 
+    clock.install(clock.make(args.clock))  # before anything reads the time
     config, sql_config = SimConfig(), SqlConfig()
     update_settings(config, sql_config, parse_assignments(args.set))
     options = SandboxOptions(
@@ -65,7 +71,11 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await sandbox.start(routes=ControlApi(sandbox).install)  # the control API is wired here, not in app
+        def routes(app: Any) -> None:  # the control API and the clock's routes are wired here, not in app
+            ControlApi(sandbox).install(app)
+            install_clock_routes(app)
+
+        await sandbox.start(routes=routes)
         print(f"tidb-sandbox: Kubernetes API  {sandbox.url}", flush=True)
         print(f"tidb-sandbox: kubeconfig      {sandbox.kubeconfig_path}", flush=True)
         print(f"tidb-sandbox: env file        {sandbox.env_path}", flush=True)

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 from aiohttp import web
 
+from . import clock
 from .data.mvcc import ClusterData
 from .data.tso import TsoAllocator
 from .data.workload import Workload
@@ -129,14 +130,14 @@ class Sandbox:
 
     async def _sweep_namespaces(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await clock.sleep(1.0)
             self.api.sweep_namespaces()
 
     # -- bootstrap -----------------------------------------------------------------------------------
     async def _bootstrap(self) -> None:
         for ns in dict.fromkeys((*DEFAULT_NAMESPACES, self.options.namespace)):
             self.ensure_namespace(ns)
-        await asyncio.to_thread(self._create_seed_buckets)
+        await clock.to_thread(self._create_seed_buckets)
         opts = self.options
         cluster = self.create_cluster(opts.namespace, opts.cluster, opts.api_group, workload=None)
         self.create_cluster(opts.namespace, opts.restore_target, opts.api_group, workload=None)

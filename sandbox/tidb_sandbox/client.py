@@ -127,6 +127,30 @@ class SandboxHandle:
         """The cluster's SQL endpoint, mysql://root:PASSWORD@127.0.0.1:PORT (clusters known at start)."""
         return self.env[sql_env_var(namespace, name)]
 
+    def clock(self) -> dict[str, Any]:
+        """The sandbox's clock: mode (real or manual), now (RFC 3339), time, monotonic; manual: elapsed,
+        sleepers, nextWake."""
+        return self.call("GET", "/clock")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Manual clock only: move virtual time forward by `seconds`, running everything due on the way in time
+        order, and return once the sandbox is idle again (the clock as `clock()` gives it)."""
+        return self.call("POST", "/clock/advance", {"seconds": seconds})
+
+    def settle(self) -> dict[str, Any]:
+        """Return once nothing in the sandbox can run without time passing (the clock as `clock()` gives it)."""
+        return self.call("POST", "/clock/settle", {})
+
+    def let_pass(self, seconds: float) -> None:
+        """`seconds` of the sandbox's time: advanced at once on a manual clock; on the machine's clock, waited for by
+        watching the sandbox's own clock move on (for "nothing happens while N seconds pass")."""
+        if self.clock()["mode"] == "manual":
+            self.advance(seconds)
+            return
+        until = self.clock()["monotonic"] + seconds
+        while self.clock()["monotonic"] < until:
+            time.sleep(0.05)
+
     def write_row(self, namespace: str, name: str, database: str, table: str, row_id: int,
                   values: dict[str, Any] | None = None, *, delete: bool = False) -> dict[str, Any]:
         """Insert or change (values merged into the row) or delete one row of a table, now."""

@@ -6,11 +6,11 @@ storage written in BR's layout, and the CRs carry the status TiDB Operator would
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import clock
 from .data.tso import dt_to_tso
 from .data.workload import seed_history
 from .operator.common import backup_path, go_duration, humanize_bytes
@@ -84,7 +84,7 @@ def snapshot_times(start: datetime, end: datetime) -> list[datetime]:
 
 async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float, storage: str,
                            root: str | None = None) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = clock.now()
     start = now - timedelta(days=days)
     root = root or cluster.name
     rng = random.Random(sandbox.rng.random())
@@ -98,7 +98,7 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
     log_spec = storage_spec(sandbox, storage, f"{root}/log-backup")
     log_location = open_location(log_spec, secret, sandbox.endpoints)
     start_ts = dt_to_tso(log_start)
-    await asyncio.to_thread(br_layout.start_log, log_location, start_ts=start_ts,
+    await clock.to_thread(br_layout.start_log, log_location, start_ts=start_ts,
                             cluster_id=cluster.data.cluster_id, task_name=f"{cluster.name}-log-backup")
     flushes = []
     previous, at = start_ts, log_start + LOG_FLUSH_EVERY
@@ -110,7 +110,7 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
     flush_ts = max(dt_to_tso(now), previous + 1)
     flushes.append((cluster.data.changes_between(previous, flush_ts), flush_ts))
     previous = flush_ts
-    await asyncio.to_thread(br_layout.flush_log_history, log_location, flushes, stores=sandbox.config.stores)
+    await clock.to_thread(br_layout.flush_log_history, log_location, flushes, stores=sandbox.config.stores)
     checkpoint = previous
 
     snapshots = []
@@ -120,7 +120,7 @@ async def seed_history_for(sandbox: Sandbox, cluster: SimCluster, *, days: float
         commit_ts = dt_to_tso(at)
         spec = storage_spec(sandbox, storage, f"{root}/snapshot-{stamp}")  # ... at <root>/snapshot-<stamp>
         location = open_location(spec, secret, sandbox.endpoints)
-        info = await asyncio.to_thread(br_layout.write_snapshot, location, cluster.data.rows_at(commit_ts),
+        info = await clock.to_thread(br_layout.write_snapshot, location, cluster.data.rows_at(commit_ts),
                                        commit_ts=commit_ts, cluster_id=cluster.data.cluster_id,
                                        stores=sandbox.config.stores)
         snapshots.append((name, at, commit_ts, spec, info.size))

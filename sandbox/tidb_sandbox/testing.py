@@ -108,3 +108,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7") as handle:
         _MADE.handles.append(handle)
         yield handle
+
+
+@pytest.fixture(scope="session")
+def manual_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """A second session sandbox on a manual clock, started by the first test that asks for it: time stands still
+    until a test calls `advance(seconds)`. test1/demo1 (v1) without history, a live workload."""
+    with running_sandbox(tmp_path_factory.mktemp("manual-sandbox"), "--clock", "manual", "--rng-seed", "7") as handle:
+        _MADE.handles.append(handle)
+        yield handle

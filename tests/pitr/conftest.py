@@ -1,4 +1,5 @@
-"""Airflow connections to the session's sandbox, the way a deployment configures them (AIRFLOW_CONN_*)."""
+"""Airflow connections to the session's sandbox, the way a deployment configures them (AIRFLOW_CONN_*), and this
+process's wall clock moved onto a manual-clock sandbox's time (`on_sandbox_time`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 
 K8S_CONN = "sandbox_k8s"
 S3_CONN = "sandbox_s3"
 WASB_CONN = "sandbox_wasb"
+MANUAL_K8S_CONN = "manual_sandbox_k8s"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +31,32 @@ def connections(sandbox: Any) -> dict[str, str]:
     os.environ[f"AIRFLOW_CONN_{WASB_CONN.upper()}"] = json.dumps(
         {"conn_type": "wasb", "extra": {"connection_string": env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]}})
     return {"kubernetes": K8S_CONN, "s3": S3_CONN, "wasb": WASB_CONN}
+
+
+@pytest.fixture
+def on_sandbox_time(manual_sandbox: Any) -> Iterator[dict[str, str]]:
+    """This process's wall clock (datetime.now, time.time; not the monotonic clock asyncio runs on) at the
+    manual-clock sandbox's now, standing still there and moved with each `manual_sandbox.advance`: product code
+    run in-process then compares its own now with the cluster's time, as it does beside a real cluster. Gives the
+    Airflow connection to that sandbox's Kubernetes API."""
+    os.environ[f"AIRFLOW_CONN_{MANUAL_K8S_CONN.upper()}"] = json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(manual_sandbox.kubeconfig)}})
+
+    def now(answer: dict[str, Any]) -> datetime:
+        return datetime.fromtimestamp(answer["time"], UTC)
+
+    advance = manual_sandbox.advance
+    with time_machine.travel(now(manual_sandbox.clock()), tick=False) as traveller:
+        def advance_and_follow(seconds: float) -> dict[str, Any]:
+            answer = advance(seconds)
+            traveller.move_to(now(answer), tick=False)
+            return answer
+
+        manual_sandbox.advance = advance_and_follow
+        try:
+            yield {"kubernetes": MANUAL_K8S_CONN}
+        finally:
+            del manual_sandbox.advance  # the class's method again
 
 
 def unique(prefix: str) -> str:

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from .. import clock
+
 LOGICAL_BITS = 18
 LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,7 +35,7 @@ def logical(ts: int) -> int:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 class TsoAllocator:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from .. import clock
 from ..faults import Faults
 from . import openapi
 from .crd import ResourceType
@@ -227,7 +227,7 @@ class ApiServer:
             rt, namespace, name, sub = self._resolve(request)
             verb = self._verb(request, name)
             self.audit.record(verb=verb, group=rt.group, resource=rt.plural, subresource=sub or "",
-                              namespace=namespace or "", name=name or "", time=time.time())
+                              namespace=namespace or "", name=name or "", time=clock.time())
             if verb == "watch":
                 return await self._watch(request, rt, namespace)
             handler = {
@@ -416,22 +416,22 @@ class ApiServer:
             await response.write_eof()
             return response
         await response.prepare(request)
-        started = time.monotonic()
+        started = clock.monotonic()
         cut_after = self.faults.watch_cut_after
         deadline = started + timeout
         if cut_after is not None:
             deadline = min(deadline, started + cut_after)
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - clock.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=remaining)
+                    event = await clock.wait_for(sub.queue.get(), remaining)
                 except TimeoutError:
                     break
                 await response.write((json.dumps(self._event_body(rt, event, as_table, request)) + "\n").encode())
-            if cut_after is not None and time.monotonic() >= started + cut_after and request.transport:
+            if cut_after is not None and clock.monotonic() >= started + cut_after and request.transport:
                 # Drop the connection without ending the chunked body: the client sees a broken stream.
                 request.transport.close()
                 return response

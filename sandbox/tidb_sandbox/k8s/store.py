@@ -14,9 +14,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from .. import clock
 from .crd import ResourceType
 from .errors import ApiError, already_exists, conflict, gone, not_found
 
@@ -37,7 +37,7 @@ def clone(obj: Any) -> Any:
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def type_key(rt: ResourceType) -> TypeKey:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from .. import clock
 from . import jsonpath
 from .crd import ResourceType
 from .goformat import go_json, go_value
@@ -233,7 +234,7 @@ def to_table(rt: ResourceType, objects: list[dict[str, Any]], *, resource_versio
     include_object = include_object or "Metadata"
     if include_object not in ("None", "Metadata", "Object"):
         raise ValueError(f'unrecognized includeObject value: "{include_object}"')
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     meta: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:
         meta["continue"] = continue_token

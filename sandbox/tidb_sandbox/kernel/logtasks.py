@@ -11,13 +11,12 @@ Three checkpoints, each later than the next, as on a real cluster:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import clock
 from ..data.tso import TsoAllocator
 from ..faults import Faults
 from ..operator.clusters import ClusterRegistry, SimCluster
@@ -132,7 +131,7 @@ class LogKernel:
     # -- TiKV flushing -----------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(max(self.config.checkpoint_interval, 0.05))
+            await clock.sleep(max(self.config.checkpoint_interval, 0.05))
             for task in self.tasks():
                 try:
                     await self._tick(task)
@@ -164,15 +163,15 @@ class LogKernel:
         # objects follow below, as TiKV's `update_global_checkpoint` uploads `v1/global_checkpoint/<store>.ts`
         # whenever the checkpoint has risen, and only then.
         if changes:
-            await asyncio.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
+            await clock.to_thread(br_layout.flush_log, task.location, changes, flush_ts=flush_ts,
                                     stores=self.config.stores, write_checkpoint=False)
         if self.task(task.cluster, task.name) is not task or task.paused:
             return  # stopped or paused while the flush was in flight: the advancer does not move
         task.last_flush = task.checkpoint = flush_ts
-        task.pending.append((time.monotonic(), flush_ts))
+        task.pending.append((clock.monotonic(), flush_ts))
 
     async def _upload_checkpoint(self, task: LogTask) -> None:
-        horizon = time.monotonic() - self.config.storage_checkpoint_lag
+        horizon = clock.monotonic() - self.config.storage_checkpoint_lag
         due = [ts for at, ts in task.pending if at <= horizon]
         if not due:
             return
@@ -180,5 +179,5 @@ class LogKernel:
         newest = max(due)
         if newest <= task.storage_checkpoint:
             return  # not risen since the last upload: TiKV writes no checkpoint object then (router.rs)
-        await asyncio.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
+        await clock.to_thread(br_layout.write_global_checkpoint, task.location, newest, stores=self.config.stores)
         task.storage_checkpoint = max(task.storage_checkpoint, newest)

@@ -30,6 +30,7 @@ from typing import Any
 
 from croniter import croniter
 
+from .. import clock
 from ..data.tso import dt_to_tso, tso_to_dt
 from ..k8s.crd import ResourceType
 from ..k8s.errors import ApiError
@@ -179,7 +180,7 @@ class BackupScheduleController:
             scheduled = self._last_scheduled_time(bs, status)
             if scheduled is None:
                 return
-            now = datetime.now(UTC)  # upstream: *scheduledTime = bm.now()
+            now = clock.now()  # upstream: *scheduledTime = bm.now()
             backup = self._build_backup(bs, now)
             self._create("backups", bs, backup)
             status["lastBackup"] = backup["metadata"]["name"]
@@ -191,7 +192,7 @@ class BackupScheduleController:
     def _create_log_backup(self, bs: dict[str, Any], status: dict[str, Any]) -> None:
         """`createLogBackup`: `log-<schedule>` at `<prefix>/log-<start time>`."""
         meta, template = bs["metadata"], bs["spec"]["logBackupTemplate"]
-        now = datetime.now(UTC)
+        now = clock.now()
         name = f"log-{meta['name']}"
         if self.ctx.get(self._backups_rt("pingcap.com"), meta["namespace"], name) is not None:
             raise Requeue(f"backup schedule {meta['namespace']}/{meta['name']}, log backup {name} already exists")
@@ -240,8 +241,8 @@ class BackupScheduleController:
             raise Requeue(f"parse backup schedule {meta['namespace']}/{meta['name']} cron format "
                           f"{spec.get('schedule')} failed, err: {err}") from err
         earliest = (_time(status.get("lastBackupTime")) or _time(status.get("allBackupCleanTime"))
-                    or _time(meta.get("creationTimestamp")) or datetime.now(UTC))
-        now = datetime.now(UTC)
+                    or _time(meta.get("creationTimestamp")) or clock.now())
+        now = clock.now()
         if earliest > now:
             return None
         it = croniter(spec["schedule"], earliest)
@@ -317,7 +318,7 @@ class BackupScheduleController:
         if log_start and end_ts - log_start < span:
             return  # the log backup has only just started
         last_run = _time(status.get("lastCompactExecutionTs"))
-        now = datetime.now(UTC)
+        now = clock.now()
         if last_run and now - last_run < span:
             return
         compact_spec = copy.deepcopy(spec["compactBackupTemplate"])
@@ -399,7 +400,7 @@ class BackupScheduleController:
         if log_backup is not None:
             expired, truncate = expired_with_log(snapshots, log_backup, reserved)
         else:
-            cut = dt_to_tso(datetime.now(UTC) - reserved)
+            cut = dt_to_tso(clock.now() - reserved)
             expired = []
             for backup in snapshots:
                 if _ts((backup.get("status") or {}).get("commitTs")) >= cut:
@@ -414,7 +415,7 @@ class BackupScheduleController:
         elif not status.get("lastCompactProgress"):
             progress = 0
         else:
-            progress = dt_to_tso(_time(status["lastCompactProgress"]) or datetime.now(UTC))
+            progress = dt_to_tso(_time(status["lastCompactProgress"]) or clock.now())
         truncate = min(truncate, progress)
         if truncate > 0 and log_backup is not None:
             def until(obj: dict[str, Any]) -> None:
@@ -427,7 +428,7 @@ class BackupScheduleController:
     def _compact_gc_by_reserved_time(self, bs: dict[str, Any], status: dict[str, Any], reserved: timedelta) -> None:
         """`compactGCByMaxReservedTime`: finished CompactBackups whose endTs is older than now - reserved."""
         compacts = sorted(self._owned(self.ctx.rt("pingcap.com", "compactbackups"), bs), key=_created)
-        cut = dt_to_tso(datetime.now(UTC) - reserved)
+        cut = dt_to_tso(clock.now() - reserved)
         expired = []
         for compact in compacts:
             if (compact.get("status") or {}).get("state") not in ("Complete", "Failed"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 
+from .. import clock
 from ..data.mvcc import ClusterData
 from ..data.workload import Workload
 
@@ -41,10 +40,10 @@ class ClusterRegistry:
 
     async def run_workloads(self, interval: float = 0.2) -> None:
         """Drive every cluster's workload; the writes land in its MVCC data with fresh TSOs."""
-        last = time.monotonic()
+        last = clock.monotonic()
         while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
+            await clock.sleep(interval)
+            now = clock.monotonic()
             for cluster in self.all():
                 if cluster.workload is not None:
                     cluster.workload.tick(now - last)  # applies its changes to the cluster's data

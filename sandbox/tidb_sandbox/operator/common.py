@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from .. import clock
 from ..k8s.store import now_rfc3339
 
 V1_FINALIZER = "tidb.pingcap.com/backup-protection"
@@ -59,7 +59,7 @@ def now() -> str:
 
 async def sleep(seconds: float) -> None:
     if seconds > 0:
-        await asyncio.sleep(seconds)
+        await clock.sleep(seconds)
 
 
 def _go_path_join(*parts: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .common import V2_GROUP, sleep
@@ -46,14 +46,14 @@ async def run_compact(ctx: Context, rt: ResourceType, namespace: str, name: str)
         return
     state("Prepare")
     await sleep(ctx.config.step_delay)
-    started = time.monotonic()
+    started = clock.monotonic()
     state("Running")
     try:
         result = await ctx.io(br_layout.compact_log, location, start_ts, end_ts, name=name)
     except Exception as err:
         state("Failed", str(getattr(err, "message", err)))
         return
-    await sleep(ctx.config.compact_duration - (time.monotonic() - started))
+    await sleep(ctx.config.compact_duration - (clock.monotonic() - started))
     fields: dict[str, Any] = {
         "progress": f"[READ_META({result.metas}/{result.metas}),COMPACT_WORK({result.bytes}/{result.bytes})]"}
     if rt.group != V2_GROUP:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..data.tso import TsoAllocator
 from ..faults import Faults
 from ..k8s.crd import ResourceType
@@ -232,4 +233,4 @@ class Context:
 
     async def io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Storage calls are blocking clients; keep them off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await clock.to_thread(fn, *args, **kwargs)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..k8s.store import Event
 from .backupschedule import BackupScheduleController
@@ -67,7 +68,7 @@ class Operator:
         self.down = True
         self._pending.clear()
         await self.logs.tracker.stop()
-        await asyncio.sleep(seconds)
+        await clock.sleep(seconds)
         self._come_up()
 
     # -- the informer ------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ class Operator:
 
     async def _resync(self) -> None:
         while True:
-            await asyncio.sleep(max(self.ctx.config.resync_interval, 0.1))
+            await clock.sleep(max(self.ctx.config.resync_interval, 0.1))
             seconds = self.ctx.faults.take_operator_restart()
             if seconds:
                 await self._restart(seconds)

@@ -10,12 +10,11 @@ with `backupSize`, `backupSizeReadable`, `commitTs`, `timeStarted`, `timeComplet
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from .. import clock
 from ..data.tso import tso_to_dt
 from ..k8s.crd import ResourceType
 from ..sql.credentials import PASSWORD_KEY, ROOT_USER, read_password
@@ -125,14 +124,14 @@ def connect_error(ctx: Context, access: Access, cluster: SimCluster | None) -> s
 
 async def connect(ctx: Context, namespace: str, access: Access) -> SimCluster | None:
     """`wait.PollImmediate(PollInterval, CheckTimeout, OpenDB...)`: None when it timed out."""
-    deadline = time.monotonic() + ctx.config.tidb_connect_timeout
+    deadline = clock.monotonic() + ctx.config.tidb_connect_timeout
     while True:
         cluster = resolve_host(ctx, namespace, access.host)
         if connect_error(ctx, access, cluster) is None:
             return cluster
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             return None
-        await sleep(min(ctx.config.tidb_connect_poll, max(deadline - time.monotonic(), 0.01)))
+        await sleep(min(ctx.config.tidb_connect_poll, max(deadline - clock.monotonic(), 0.01)))
 
 
 def dumpling_rows_per_file(options: list[str]) -> int:
@@ -164,7 +163,7 @@ async def run_export(ctx: Context, rt: ResourceType, namespace: str, name: str) 
     if cluster is None:
         condition("Failed", "ConnectTidbFailed", WAIT_TIMEOUT)
         return
-    started_wall = datetime.now(UTC)
+    started_wall = clock.now()
     time_started = now()
     condition("Prepare")
     await sleep(ctx.config.step_delay)
@@ -189,7 +188,7 @@ async def run_export(ctx: Context, rt: ResourceType, namespace: str, name: str) 
         condition("Failed", "DumpTidbClusterFailed", f"cluster {namespace}/{name}, execute dumpling command "
                                                      f"failed, output: {err}, err: exit status 1")
         return
-    files = dumpling_layout.dump_files(rows, ts, tso_to_dt(ts), datetime.now(UTC), per_file)
+    files = dumpling_layout.dump_files(rows, ts, tso_to_dt(ts), clock.now(), per_file)
     commit_ts = dumpling_layout.commit_ts_from_metadata(files[dumpling_layout.METADATA].decode())
     data = dumpling_layout.archive(folder, files)
     try:

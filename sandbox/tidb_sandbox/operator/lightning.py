@@ -9,11 +9,11 @@ it, reads the commit TS from `metadata`, runs Lightning (`--backend=tidb`) again
 from __future__ import annotations
 
 import posixpath
-import time
 from functools import partial
 from itertools import count
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..storage import dumpling_layout
 from .common import job_reads_spec, now, sleep
@@ -44,7 +44,7 @@ async def run_import(ctx: Context, rt: ResourceType, namespace: str, name: str) 
     conf = block[kind]
     raw = conf.get("path") or ""
     backup_path = raw if raw.startswith(f"{kind}://") else f"{kind}://{raw}"
-    started = time.monotonic()
+    started = clock.monotonic()
     time_started = now()
     condition("Running")
     bucket, prefix, file = _split_path(kind, backup_path)
@@ -100,5 +100,5 @@ async def run_import(ctx: Context, rt: ResourceType, namespace: str, name: str) 
                   f"{args} failed, output: Error: {problem}\n, err: exit status 1")
         return
     target.data.load(rows, ctx.alloc.next())
-    await sleep(ctx.config.restore_duration - (time.monotonic() - started))
+    await sleep(ctx.config.restore_duration - (clock.monotonic() - started))
     condition("Complete", timeStarted=time_started, timeCompleted=now(), commitTs=commit_ts)

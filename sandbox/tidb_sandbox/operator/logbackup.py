@@ -11,9 +11,9 @@ files under `pkg/controllers/br/manager/backup/` and `cmd/tidb-backup-manager/` 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..kernel import TaskExists
 from ..storage import br_layout
@@ -229,7 +229,7 @@ class LogBackupController:
 
     async def _truncate(self, spec: dict[str, Any], location: Any) -> dict[str, Any]:
         until = spec["logTruncateUntil"]
-        started = time.monotonic()
+        started = clock.monotonic()
         failure = self.ctx.faults.take_truncate_failure()
         if failure:
             raise _JobFailure("TruncateLogBackuFailed", failure)
@@ -239,7 +239,7 @@ class LogBackupController:
             raise _JobFailure("TruncateLogBackuFailed", str(err)) from err
         except Exception as err:
             raise _JobFailure("TruncateLogBackuFailed", str(getattr(err, "message", err))) from err
-        await sleep(self.ctx.config.truncate_duration - (time.monotonic() - started))
+        await sleep(self.ctx.config.truncate_duration - (clock.monotonic() - started))
         return {"logSuccessTruncateUntil": until}
 
     async def stop(self) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from .. import clock
 from ..data.schema import parse_key, table_key
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
@@ -119,7 +119,7 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         condition("Failed", "RestoreDataFromRemoteFailed", target)
         _drop_finalizer(ctx, rt, namespace, name)
         return
-    started = time.monotonic()
+    started = clock.monotonic()
     condition("Running", timeStarted=now())
     while ctx.faults.hang_restores:  # a restore that takes its time
         await sleep(0.2)
@@ -154,8 +154,8 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         condition("Failed", "RestoreDataFromRemoteFailed", str(getattr(err, "message", err)))
         _drop_finalizer(ctx, rt, namespace, name)
         return
-    await sleep(restore_seconds(ctx.config, volume, tikv_stores(ctx, target)) - (time.monotonic() - started))
-    condition("Complete", timeCompleted=now(), timeTaken=go_duration(time.monotonic() - started),
+    await sleep(restore_seconds(ctx.config, volume, tikv_stores(ctx, target)) - (clock.monotonic() - started))
+    condition("Complete", timeCompleted=now(), timeTaken=go_duration(clock.monotonic() - started),
               commitTs=commit_ts)
     _drop_finalizer(ctx, rt, namespace, name)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from functools import partial
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .common import backup_path, go_duration, humanize_bytes, job_reads_spec, now, sleep
@@ -88,7 +88,7 @@ async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, na
         return
     condition("Prepare", backupPath=backup_path(storage_block(spec)))
     await sleep(ctx.config.step_delay)
-    started = time.monotonic()
+    started = clock.monotonic()
     time_started = now()
     condition("Running")
     while ctx.faults.hang_backups:  # a backup that hangs stays Running
@@ -113,9 +113,9 @@ async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, na
     except Exception as err:  # storage refusals surface as the BR job's failure message
         condition("Failed", "BackupDataToRemoteFailed", str(getattr(err, "message", err)))
         return
-    await sleep(ctx.config.backup_duration - (time.monotonic() - started))
+    await sleep(ctx.config.backup_duration - (clock.monotonic() - started))
     condition("Complete", timeStarted=time_started, timeCompleted=now(),
-              timeTaken=go_duration(time.monotonic() - started), backupSize=info.size,
+              timeTaken=go_duration(clock.monotonic() - started), backupSize=info.size,
               backupSizeReadable=humanize_bytes(info.size), commitTs=str(backup_ts))
 
 

@@ -17,10 +17,10 @@ Follows `backupTracker` (v1 `pkg/backup/backup/backup_tracker.go`, release-1.6: 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from .. import clock
 from ..k8s.crd import ResourceType
 from ..kernel import KernelState
 from .common import V2_GROUP, now
@@ -88,7 +88,7 @@ class LogTracker:
     async def _poll(self, rt: ResourceType, namespace: str, name: str) -> None:
         key = self.key(rt, namespace, name)
         while True:
-            await asyncio.sleep(self.ctx.config.tracker_interval)
+            await clock.sleep(self.ctx.config.tracker_interval)
             obj = self.ctx.get(rt, namespace, name)
             if obj is None:
                 self._tracked.pop(key, None)
@@ -110,7 +110,7 @@ class LogTracker:
     def _refresh(self, key: str, obj: dict[str, Any]) -> KernelState:
         state = self.ctx.kernel.state(cluster_key(obj), obj["metadata"]["name"])
         tracked = self._tracked.setdefault(key, _Tracked())
-        tracked.state, tracked.refreshed = state, time.monotonic()
+        tracked.state, tracked.refreshed = state, clock.monotonic()
         if tracked.inconsistent and tracked.last_command and _consistent(tracked.last_command, state):
             tracked.inconsistent = False
         return state
@@ -118,7 +118,7 @@ class LogTracker:
     def _cached(self, key: str, obj: dict[str, Any], force: bool) -> KernelState:
         tracked = self._tracked.get(key)
         fresh = tracked is not None and tracked.state is not None and (
-            time.monotonic() - tracked.refreshed < self.ctx.config.tracker_interval)
+            clock.monotonic() - tracked.refreshed < self.ctx.config.tracker_interval)
         if fresh and not force:
             return tracked.state  # type: ignore[union-attr]
         return self._refresh(key, obj)

@@ -7,10 +7,9 @@ before it), and what it does not know is refused with TiDB's 1105 rather than an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, timezone
 from typing import Any, TypeVar
 
 from mysql_mimic import ColumnType, ResultSet, Session
@@ -20,6 +19,7 @@ from mysql_mimic.session import Query
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables, VariableSchema, parse_timezone
 from sqlglot import expressions as exp
 
+from .. import clock
 from ..data.mvcc import ClusterData
 from ..operator.common import go_duration
 from . import ddl, errors, infoschema, systables, tables
@@ -105,7 +105,7 @@ class TidbSession(Session):
     # -- entry points -------------------------------------------------------------------------------
     async def handle_query(self, sql: str, attrs: dict[str, str]) -> AllowedResult:
         self._require_login()
-        self.timestamp = datetime.now(tz=self.timezone())
+        self.timestamp = clock.now().astimezone(self.timezone())
         text = statement_text(sql)
         if not text:
             raise errors.empty_query()
@@ -259,7 +259,7 @@ class TidbSession(Session):
     @staticmethod
     async def _in_thread(fn: Callable[[], T]) -> T:
         """Reads scan the cluster's rows; keep them off the loop the Kubernetes API also runs on."""
-        return await asyncio.to_thread(fn)
+        return await clock.to_thread(fn)
 
     # -- SET -----------------------------------------------------------------------------------------
     def _set_variable(self, setitem: exp.SetItem) -> None:

@@ -12,6 +12,8 @@ import pytest
 from tidb_pitr.hooks.kubernetes import TidbOperatorHook
 from tidb_pitr.triggers.rpo import RpoLagTrigger
 
+from ..conftest import unique, wait_until
+
 WARN, CRITICAL = 3.0, 6.0
 
 
@@ -24,6 +26,28 @@ def _trigger(connections: dict[str, str], ns: str, name: str, critical: float = 
     path, kwargs = made.serialize()
     assert path == "tidb_pitr.triggers.rpo.RpoLagTrigger"
     return RpoLagTrigger(**kwargs)
+
+
+def _assessments(trigger: RpoLagTrigger) -> list[float]:
+    """The times (time.time()) at which the trigger assessed the lag, appended as it does."""
+    times: list[float] = []
+    assess = trigger.assess
+
+    def counted(objects: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
+        figures = assess(objects, now)
+        times.append(time.time())
+        return figures
+
+    trigger.assess = counted  # type: ignore[method-assign]
+    return times
+
+
+async def _assessed_after(times: list[float], moment: float, timeout: float = 30.0) -> None:
+    """Until the trigger has assessed the lag again at or after `moment` (it does at least every reevaluate_every)."""
+    deadline = time.monotonic() + timeout
+    while not times or times[-1] < moment:
+        assert time.monotonic() < deadline, f"no assessment after {moment} within {timeout}s"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -44,6 +68,7 @@ def test_frozen_checkpoint_is_warn_then_critical_then_recovered_once_each(sandbo
                                                                           thawed):
     ns, name = fresh_cluster(seed_days=1)
     trigger = _trigger(connections, ns, name)
+    assessed = _assessments(trigger)
     seen: list[tuple[float, dict[str, Any]]] = []
 
     async def consume() -> None:
@@ -59,15 +84,15 @@ def test_frozen_checkpoint_is_warn_then_critical_then_recovered_once_each(sandbo
     async def scenario() -> None:
         task = asyncio.create_task(consume())
         try:
-            await asyncio.sleep(2.5)
+            await _assessed_after(assessed, time.time() + 2.5)
             assert seen == [], "a healthy log backup announced something"
             await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=True)
             await wait_for(2, 30)
-            await asyncio.sleep(1.5)  # nothing more while it stays critical
+            await _assessed_after(assessed, time.time() + 1.5)  # nothing more while it stays critical
             assert len(seen) == 2, seen
             await asyncio.to_thread(sandbox.set_faults, freeze_checkpoint=False)
             await wait_for(3, 30)
-            await asyncio.sleep(2.5)  # and nothing after the recovery
+            await _assessed_after(assessed, time.time() + 2.5)  # and nothing after the recovery
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -102,9 +127,12 @@ class _Store:
 def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, connections, fresh_cluster, thawed):
     ns, name = fresh_cluster(seed_days=1)
     sandbox.set_faults(freeze_checkpoint=True)
-    time.sleep(WARN + 1.5)  # in warn now (critical is far), announced as such by the watcher before its restart
     trigger = _trigger(connections, ns, name, critical=12.0)
-    assert trigger.assess(TidbOperatorHook(connections["kubernetes"]).list("backups", ns))["level"] == "warn"
+    hook = TidbOperatorHook(connections["kubernetes"])
+    # In warn now (critical is far), announced as such by the watcher before its restart.
+    wait_until(lambda: trigger.assess(hook.list("backups", ns))["level"] == "warn", timeout=WARN + 30)
+    assert trigger.assess(hook.list("backups", ns))["level"] == "warn"
+    assessed = _assessments(trigger)
     trigger.asset_state_store = _Store(rpo_announced="warn")
     seen: list[str] = []
 
@@ -119,7 +147,7 @@ def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, co
         deadline = time.monotonic() + 40
         while len(seen) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
+        await _assessed_after(assessed, time.time() + 1.0)  # and nothing after the recovery
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -127,3 +155,25 @@ def test_a_restarted_watcher_does_not_announce_the_same_breach_again(sandbox, co
     # Without the store it would have said warn again first.
     assert seen == ["critical", "recovered"], seen
     assert trigger.asset_state_store.writes == ["critical", "ok"]
+
+
+def test_the_lag_is_measured_on_the_clusters_clock(manual_sandbox, on_sandbox_time):
+    """On a manual clock a minute passes in an instant: the trigger (in this process) reads the cluster's time."""
+    ns, name = unique("pitr"), unique("tc")
+    manual_sandbox.create_cluster(ns, name, seed_days=1, storage_root=name, workload={"inserts_per_s": 5})
+    hook = TidbOperatorHook(on_sandbox_time["kubernetes"])
+    manual_sandbox.advance(2)  # the tracker polls: a checkpoint in the CR
+    manual_sandbox.set_faults(freeze_checkpoint=True)
+    try:
+        manual_sandbox.advance(1)
+        trigger = _trigger(on_sandbox_time, ns, name)
+        frozen = trigger.assess(hook.list("backups", ns))
+        manual_sandbox.advance(60)
+        figures = trigger.assess(hook.list("backups", ns))
+    finally:
+        manual_sandbox.clear_faults()
+    assert figures["checkpoint_ts"] == frozen["checkpoint_ts"]
+    checkpoint = datetime.fromisoformat(figures["checkpoint_time"].replace("Z", "+00:00")).timestamp()
+    assert figures["lag_seconds"] == pytest.approx(manual_sandbox.clock()["time"] - checkpoint, abs=0.01)
+    assert figures["lag_seconds"] == pytest.approx(frozen["lag_seconds"] + 60, abs=0.01)
+    assert figures["level"] == "critical"

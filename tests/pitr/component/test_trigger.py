@@ -131,9 +131,15 @@ def test_survives_cut_watches_410_and_503s(sandbox, connections, fresh_cluster):
     target = sandbox.tso() + (3000 << 18)
     sandbox.set_faults(watch_cut_after=0.7, api_error_rate=0.3, api_error_codes=[503])
 
+    def watches() -> int:
+        return sandbox.request_counts()["byResource"].get("watch backups", 0)
+
     async def chaos() -> None:
+        # Each time the trigger has watched again (every watch is cut after 0.7 s), the server forgets its history.
         for _ in range(8):
-            await asyncio.sleep(0.5)
+            seen = await asyncio.to_thread(watches)
+            while await asyncio.to_thread(watches) == seen:
+                await asyncio.sleep(0.05)
             await asyncio.to_thread(sandbox.compact_watch_history)
 
     async def run() -> list[dict[str, Any]]:
@@ -196,10 +202,14 @@ def test_cancellation_leaves_no_watch_behind(sandbox, connections, fresh_cluster
     name = unique("log")
     TidbOperatorHook(connections["kubernetes"]).create_or_adopt("backups", _log(cluster, name), ns, {})
 
+    def watched() -> bool:
+        return any(e["verb"] == "watch" and e["namespace"] == ns for e in sandbox.audit())
+
     async def run() -> None:
         trigger = _trigger(connections["kubernetes"], ns, name, kind="checkpoint", args={"ts": 10**20})
         task = asyncio.create_task(anext(trigger.run()))
-        await asyncio.sleep(1.5)
+        while not await asyncio.to_thread(watched):  # cancelled once its watch is open
+            await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -8,7 +8,6 @@ the DAG file builds them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ import boto3
 import pytest
 from tidb_pitr.tso import dt_to_tso
 
+from ...sandbox.component.test_operator_backup import storage_checkpoint
 from ..conftest import unique, wait_until
 from .clusters import TSO_SECOND, Cluster
 from .conftest import xcom
@@ -120,7 +120,7 @@ def test_after_an_error_pause_is_fixed_the_guard_sees_a_running_task(sandbox, co
     assert str(cluster.run("log_guard").state) == "failed", "an error pause is reported, not papered over"
     cluster.patch_log({"logSubcommand": "log-pause"})
     cluster.wait_log(lambda v: v.phase == "Paused")
-    time.sleep(4)  # the operator's kernel-state cache expires; the pause stays
+    sandbox.let_pass(4)  # the operator's kernel-state cache expires; the pause stays
     cluster.wait_log(lambda v: v.phase == "Paused")
     cluster.patch_log({"logSubcommand": "log-start"})
     resumed_at = dt_to_tso(datetime.now(UTC))
@@ -255,8 +255,9 @@ def test_a_filtered_backup_is_never_a_restore_base(sandbox, connections, airflow
     filtered = wait_until(lambda: next((v for v in cluster.snapshots() if v.name == "dba-filtered"
                                         and v.phase == "Complete"), None))
     wait_until(lambda: (cluster.live_log().checkpoint_ts or 0) > (filtered.commit_ts or 0) + TSO_SECOND)
-    time.sleep(1)
     target_ts = (filtered.commit_ts or 0) + TSO_SECOND // 2
+    # BR checks the restore point against the global checkpoint in storage, which trails the CR's.
+    wait_until(lambda: storage_checkpoint(sandbox, "s3", cluster.live_log().prefix or "") > target_ts)
     target = cluster.target()
     run = cluster.run("restore", run_conf={"restore_tso": str(target_ts), "target_cluster": target,
                                            "target_namespace": cluster.namespace})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,9 +35,21 @@ def unique(prefix: str) -> str:
 
 
 def wait_for(
-    fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30.0, interval: float = 0.1
+    fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30.0, interval: float = 0.1,
+    *, clock: Any = None,
 ) -> Any:
-    """Poll until predicate(fetch()) holds; fail with the last value seen."""
+    """Poll until predicate(fetch()) holds; fail with the last value seen. With `clock` (a manual-clock sandbox's
+    handle), each interval is virtual time advanced, not real time slept, and the timeout is virtual too."""
+    if clock is not None:
+        waited = 0.0
+        value = fetch()
+        while not predicate(value):
+            if waited > timeout:
+                raise AssertionError(f"condition not met within {timeout}s of virtual time; last value: {value!r}")
+            clock.advance(interval)
+            waited += interval
+            value = fetch()
+        return value
     deadline = time.monotonic() + timeout
     value = fetch()
     while not predicate(value):
@@ -47,6 +60,17 @@ def wait_for(
     return value
 
 
+def advancing(sandbox: Any) -> Callable[..., Any]:
+    """`wait_for` on a manual-clock sandbox: each poll advances its clock instead of sleeping."""
+    return functools.partial(wait_for, clock=sandbox)
+
+
+def wrote_after(sandbox: Any, namespace: str, name: str, ts: int, seconds: float) -> bool:
+    """Whether the cluster's workload has written a version at least `seconds` after TSO `ts`."""
+    newest = sandbox.call("GET", f"/clusters/{namespace}/{name}")["maxTs"] or 0
+    return (newest >> 18) - (ts >> 18) >= seconds * 1000
+
+
 def s3_storage(prefix: str, secret: str = "s3-secret", bucket: str = "my-bucket") -> dict[str, Any]:
     return {"s3": {"provider": "aws", "secretName": secret, "region": "us-west-1", "bucket": bucket, "prefix": prefix}}
 
@@ -55,10 +79,8 @@ def azblob_storage(prefix: str, secret: str = "azblob-secret") -> dict[str, Any]
     return {"azblob": {"secretName": secret, "container": "my-container", "prefix": prefix}}
 
 
-@pytest.fixture
-def new_cluster(sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
-    """A fresh simulated cluster in a fresh namespace: (namespace, name); deleted when the test ends."""
-    made: list[tuple[str, str]] = []
+def _cluster_factory(sandbox: Any, made: list[tuple[str, str]]) -> Callable[..., tuple[str, str]]:
+    """A fresh simulated cluster in a fresh namespace: (namespace, name), noted in `made` for deletion."""
 
     def make(
         api_group: str = "pingcap.com",
@@ -81,6 +103,43 @@ def new_cluster(sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
         made.append((namespace, name))
         return namespace, name
 
-    yield make
+    return make
+
+
+def _delete(sandbox: Any, made: list[tuple[str, str]]) -> None:
     for namespace, name in made:
         sandbox.delete_cluster(namespace, name)
+
+
+@pytest.fixture
+def new_cluster(sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
+    """A fresh simulated cluster in a fresh namespace of the session's sandbox: (namespace, name); deleted when
+    the test ends."""
+    made: list[tuple[str, str]] = []
+    yield _cluster_factory(sandbox, made)
+    _delete(sandbox, made)
+
+
+@pytest.fixture(scope="session")
+def manual_api_client(manual_sandbox: Any) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(manual_sandbox.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def manual_crs(manual_api_client: client.ApiClient) -> client.CustomObjectsApi:
+    """CustomObjectsApi of the manual-clock sandbox."""
+    return client.CustomObjectsApi(manual_api_client)
+
+
+@pytest.fixture(scope="session")
+def manual_core(manual_api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(manual_api_client)
+
+
+@pytest.fixture
+def new_manual_cluster(manual_sandbox: Any) -> Iterator[Callable[..., tuple[str, str]]]:
+    """A fresh simulated cluster in a fresh namespace of the manual-clock sandbox: (namespace, name); deleted when
+    the test ends."""
+    made: list[tuple[str, str]] = []
+    yield _cluster_factory(manual_sandbox, made)
+    _delete(manual_sandbox, made)

@@ -14,7 +14,7 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from .conftest import VERSION, s3_storage, unique
+from .conftest import VERSION, s3_storage, unique, wait_for
 
 
 def _ns(core: Any) -> str:
@@ -220,9 +220,10 @@ def test_watch_resumes_across_timeout_and_reports_410(sandbox, crs, core):
     assert gone.value.status == 410
 
 
-def test_watch_sees_live_changes(crs, core):
+def test_watch_sees_live_changes(sandbox, crs, core):
     # BackupSchedules: no controller writes to them, so the watch sees exactly the test's own changes.
     ns = _ns(core)
+    watches = sandbox.request_counts()["byResource"].get("watch backupschedules", 0)
     rv = crs.list_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules")["metadata"]["resourceVersion"]
     seen: list[str] = []
 
@@ -242,7 +243,7 @@ def test_watch_sees_live_changes(crs, core):
 
     thread = threading.Thread(target=watcher)
     thread.start()
-    time.sleep(0.3)
+    wait_for(lambda: sandbox.request_counts()["byResource"].get("watch backupschedules", 0), lambda n: n > watches)
     crs.create_namespaced_custom_object("pingcap.com", VERSION, ns, "backupschedules", _schedule("live"))
     crs.patch_namespaced_custom_object(
         "pingcap.com", VERSION, ns, "backupschedules", "live", {"spec": {"pause": True}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from typing import Any
 
 import boto3
@@ -12,7 +11,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from kubernetes.client.exceptions import ApiException
 
-from .conftest import GROUPS, VERSION, azblob_storage, s3_storage, unique, wait_for
+from .conftest import GROUPS, VERSION, advancing, azblob_storage, s3_storage, unique, wait_for
 
 
 def _get(crs: Any, group: str, ns: str, name: str, plural: str = "backups") -> dict[str, Any]:
@@ -102,8 +101,10 @@ def test_snapshot_backup_completes_and_writes_backupmeta(sandbox, crs, new_clust
         assert meta["total_kvs"] == sandbox.rows(ns, cluster, int(status["commitTs"]))["count"]
 
 
-def test_missing_secret_is_retried_until_it_exists(crs, core, sandbox, new_cluster):
+def test_missing_secret_is_retried_until_it_exists(manual_crs, manual_core, manual_sandbox, new_manual_cluster):
     """Not Failed (the sandbox said so once): RetryFailed/GetS3SecretFailed, requeued until the Secret is there."""
+    sandbox, crs, core, new_cluster = manual_sandbox, manual_crs, manual_core, new_manual_cluster  # manual clock
+    wait = advancing(sandbox)
     ns, cluster = new_cluster()
     name = unique("snap")
     crs.create_namespaced_custom_object(
@@ -113,16 +114,16 @@ def test_missing_secret_is_retried_until_it_exists(crs, core, sandbox, new_clust
         "backups",
         _snapshot(name, cluster, s3_storage(f"x/{name}", secret="late-secret")),
     )
-    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
+    done = wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
     condition = done["status"]["conditions"][-1]
     assert condition["reason"] == "GetS3SecretFailed"
     assert "late-secret" in condition["message"] and "not found" in condition["message"]
-    time.sleep(3)  # more than a resync: still waiting, never Failed
+    sandbox.advance(3)  # more than a resync: still waiting, never Failed
     assert _phase(_get(crs, "pingcap.com", ns, name)) == "RetryFailed"
     keys = sandbox.env
     core.create_namespaced_secret(ns, {"metadata": {"name": "late-secret"}, "stringData": {
         "access_key": keys["TIDB_SANDBOX_S3_ACCESS_KEY"], "secret_key": keys["TIDB_SANDBOX_S3_SECRET_KEY"]}})
-    done = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) in ("Complete", "Failed"))
+    done = wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) in ("Complete", "Failed"))
     assert _phase(done) == "Complete", done["status"]
 
 
@@ -142,14 +143,16 @@ def test_wrong_s3_credentials_fail_the_backup(sandbox, crs, core, new_cluster):
     )
 
 
-def test_injected_backup_failure_and_hang(sandbox, crs, new_cluster):
+def test_injected_backup_failure_and_hang(manual_sandbox, manual_crs, new_manual_cluster):
+    sandbox, crs, new_cluster = manual_sandbox, manual_crs, new_manual_cluster  # on the manual clock
+    wait = advancing(sandbox)
     ns, cluster = new_cluster()
     sandbox.set_faults(fail_next_backup="injected: TiKV store 3 is down")
     name = unique("snap")
     crs.create_namespaced_custom_object(
         "pingcap.com", VERSION, ns, "backups", _snapshot(name, cluster, s3_storage(f"{cluster}/{name}"))
     )
-    failed = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
+    failed = wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Failed")
     assert failed["status"]["conditions"][-1]["message"] == "injected: TiKV store 3 is down"
 
     sandbox.set_faults(hang_backups=True)
@@ -158,14 +161,12 @@ def test_injected_backup_failure_and_hang(sandbox, crs, new_cluster):
         crs.create_namespaced_custom_object(
             "pingcap.com", VERSION, ns, "backups", _snapshot(hung, cluster, s3_storage(f"{cluster}/{hung}"))
         )
-        wait_for(lambda: _get(crs, "pingcap.com", ns, hung), lambda o: _phase(o) == "Running")
-        import time
-
-        time.sleep(1.5)
+        wait(lambda: _get(crs, "pingcap.com", ns, hung), lambda o: _phase(o) == "Running")
+        sandbox.advance(1.5)
         assert _phase(_get(crs, "pingcap.com", ns, hung)) == "Running"
     finally:
         sandbox.set_faults(hang_backups=False)
-    wait_for(lambda: _get(crs, "pingcap.com", ns, hung), lambda o: _phase(o) == "Complete")
+    wait(lambda: _get(crs, "pingcap.com", ns, hung), lambda o: _phase(o) == "Complete")
 
 
 def test_invalid_spec_is_marked_invalid(crs, new_cluster):

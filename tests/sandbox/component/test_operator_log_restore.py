@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .conftest import GROUPS, VERSION, azblob_storage, s3_storage, unique, wait_for
+from .conftest import GROUPS, VERSION, advancing, azblob_storage, s3_storage, unique, wait_for, wrote_after
 from .test_operator_backup import _get, _phase, _s3_keys, _snapshot, storage_checkpoint
 
 
@@ -32,12 +32,13 @@ def _patch(crs: Any, group: str, ns: str, name: str, spec: dict[str, Any]) -> No
     crs.patch_namespaced_custom_object(group, VERSION, ns, "backups", name, {"spec": spec})
 
 
-def _start_log(crs: Any, group: str, ns: str, cluster: str, storage: dict[str, Any]) -> tuple[str, dict]:
+def _start_log(crs: Any, group: str, ns: str, cluster: str, storage: dict[str, Any],
+               wait: Callable[..., Any] = wait_for) -> tuple[str, dict]:
     name = unique("log")
     crs.create_namespaced_custom_object(
         group, VERSION, ns, "backups", _log_backup(name, cluster, storage, logSubcommand="log-start")
     )
-    running = wait_for(
+    running = wait(
         lambda: _get(crs, group, ns, name),
         lambda o: _phase(o) == "Running" and _sub(o, "log-start").get("phase") == "Complete",
     )
@@ -45,17 +46,19 @@ def _start_log(crs: Any, group: str, ns: str, cluster: str, storage: dict[str, A
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_log_backup_lifecycle(sandbox, crs, new_cluster, group):
+def test_log_backup_lifecycle(manual_sandbox, manual_crs, new_manual_cluster, group):
+    sandbox, crs, new_cluster = manual_sandbox, manual_crs, new_manual_cluster  # on the manual clock
+    wait = advancing(sandbox)
     ns, cluster = new_cluster(api_group=group)
-    name, running = _start_log(crs, group, ns, cluster, s3_storage(f"{cluster}/log"))
+    name, running = _start_log(crs, group, ns, cluster, s3_storage(f"{cluster}/log"), wait=wait)
     status = running["status"]
     assert status["commitTs"] and status["backupPath"] == f"s3://my-bucket/{cluster}/log"
     assert [c["type"] for c in status["conditions"]] == ["Scheduled", "Prepare", "Running"]
     # log-start writes no checkpoint: it appears when the operator's tracker polls PD.
     assert "logCheckpointTs" not in status
-    first = int(wait_for(lambda: _get(crs, group, ns, name),
+    first = int(wait(lambda: _get(crs, group, ns, name),
                          lambda o: o["status"].get("logCheckpointTs"))["status"]["logCheckpointTs"])
-    advanced = wait_for(lambda: _get(crs, group, ns, name), lambda o: _ckpt(o) > first)
+    advanced = wait(lambda: _get(crs, group, ns, name), lambda o: _ckpt(o) > first)
     assert "timeSynced" in advanced["status"] if group == "pingcap.com" else "timeSynced" not in advanced["status"]
     keys = _s3_keys(sandbox, f"{cluster}/log/")
     assert f"{cluster}/log/backupmeta" in keys
@@ -63,29 +66,29 @@ def test_log_backup_lifecycle(sandbox, crs, new_cluster, group):
     assert any("/v1/global_checkpoint/" in k for k in keys)
 
     _patch(crs, group, ns, name, {"logSubcommand": "log-pause"})
-    paused = wait_for(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Paused")
+    paused = wait(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Paused")
     frozen = paused["status"]["logCheckpointTs"]
-    time.sleep(1.0)
+    sandbox.advance(1.0)
     assert _get(crs, group, ns, name)["status"]["logCheckpointTs"] == frozen
 
     _patch(crs, group, ns, name, {"logSubcommand": "log-start"})
-    resumed = wait_for(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Running")
+    resumed = wait(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Running")
     assert _sub(resumed, "log-resume").get("phase") == "Complete"
     assert _sub(resumed, "log-pause").get("phase") == "Repeatable", "so that the next pause runs"
-    wait_for(lambda: _get(crs, group, ns, name), lambda o: _ckpt(o) > int(frozen))
+    wait(lambda: _get(crs, group, ns, name), lambda o: _ckpt(o) > int(frozen))
 
     _patch(crs, group, ns, name, {"logSubcommand": "log-stop"})
-    stopped = wait_for(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Stopped")
+    stopped = wait(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Stopped")
     assert stopped["status"]["commitTs"] == status["commitTs"]
     # Stopped is terminal: asking to start again does not start a new task on the same CR. On v1.6.5+ the
     # start counts as done (commitTs is set) and the kernel sync finds no task: the CR becomes Failed.
     _patch(crs, group, ns, name, {"logSubcommand": "log-start"})
     if group == "pingcap.com":
         # The operator notices on its next kernel sync (resync_interval): slower on a loaded machine.
-        failed = wait_for(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Failed", timeout=90)
+        failed = wait(lambda: _get(crs, group, ns, name), lambda o: _phase(o) == "Failed", timeout=90)
         assert failed["status"]["conditions"][-1]["reason"] == "LogBackupTaskNotFound"
     else:
-        time.sleep(1.0)
+        sandbox.advance(1.0)
         assert _phase(_get(crs, group, ns, name)) == "Stopped"
 
 
@@ -100,7 +103,8 @@ def test_legacy_log_stop_field(crs, new_cluster):
     wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Stopped")
 
 
-def test_v2_controller_rejects_log_resume(crs, new_cluster):
+def test_v2_controller_rejects_log_resume(manual_sandbox, manual_crs, new_manual_cluster):
+    sandbox, crs, new_cluster = manual_sandbox, manual_crs, new_manual_cluster  # on the manual clock
     ns, cluster = new_cluster(api_group="br.pingcap.com")
     name = unique("log")
     crs.create_namespaced_custom_object(
@@ -112,7 +116,7 @@ def test_v2_controller_rejects_log_resume(crs, new_cluster):
     )
     # The controller records RetryFailed on a `log-unknown` sub-command with the error text as its reason,
     # which v2's CRD refuses (reason must be CamelCase): the update fails, and the CR never gets a status.
-    time.sleep(3)
+    sandbox.advance(3)
     obj = _get(crs, "br.pingcap.com", ns, name)
     assert not obj.get("status"), obj.get("status")
 
@@ -172,12 +176,14 @@ def test_truncate_without_timezone_fails_in_br(crs, new_cluster):
     assert "must set timezone" in _sub(done, "log-truncate")["conditions"][-1]["message"]
 
 
-def test_error_pause_v1_and_frozen_checkpoint(sandbox, crs, new_cluster):
+def test_error_pause_v1_and_frozen_checkpoint(manual_sandbox, manual_crs, new_manual_cluster):
+    sandbox, crs, new_cluster = manual_sandbox, manual_crs, new_manual_cluster  # on the manual clock
+    wait = advancing(sandbox)
     ns, cluster = new_cluster()
-    name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"))
+    name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(f"{cluster}/log"), wait=wait)
     sandbox.set_faults(log_error_pause="[BR:KV:ErrKVStorage] injected disk full", log_error_pause_target=f"{ns}/{name}")
     try:
-        paused = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
+        paused = wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "RetryFailed")
     finally:
         sandbox.set_faults(log_error_pause=None)
     cond = paused["status"]["conditions"][-1]
@@ -188,21 +194,21 @@ def test_error_pause_v1_and_frozen_checkpoint(sandbox, crs, new_cluster):
     # Recovery: pause, then start again (resume). The kernel state is cached for a tracker interval, so a
     # pause that completes sooner can be overwritten by the cached error, then redone: wait it out first.
     _patch(crs, "pingcap.com", ns, name, {"logSubcommand": "log-pause"})
-    wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Paused")
-    time.sleep(2.0)
-    wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Paused")
+    wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Paused")
+    sandbox.advance(2.0)
+    wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Paused")
     _patch(crs, "pingcap.com", ns, name, {"logSubcommand": "log-start"})
-    running = wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Running")
+    running = wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _phase(o) == "Running")
     # Running again, yet nothing resets the log-start entry.
     assert _sub(running, "log-start")["phase"] == "RetryFailed"
     before = int(running["status"].get("logCheckpointTs") or 0)
-    wait_for(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _ckpt(o) > before)
+    wait(lambda: _get(crs, "pingcap.com", ns, name), lambda o: _ckpt(o) > before)
 
     sandbox.set_faults(freeze_checkpoint=True)
     try:
-        time.sleep(0.8)
+        sandbox.advance(0.8)
         frozen = _get(crs, "pingcap.com", ns, name)["status"]["logCheckpointTs"]
-        time.sleep(1.2)
+        sandbox.advance(1.2)
         assert _get(crs, "pingcap.com", ns, name)["status"]["logCheckpointTs"] == frozen
     finally:
         sandbox.set_faults(freeze_checkpoint=False)
@@ -220,7 +226,7 @@ def test_pitr_restore_equals_source_at_t(sandbox, crs, new_cluster, group, stora
     commit_ts = int(
         wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"]
     )
-    time.sleep(1.5)  # let the workload write after the snapshot
+    wait_for(lambda: sandbox, lambda sb: wrote_after(sb, ns, cluster, commit_ts, 1.5))  # the workload writes on
     checkpoint = int(
         wait_for(lambda: _get(crs, group, ns, log_name), lambda o: _ckpt(o) > commit_ts)[
             "status"
@@ -292,15 +298,17 @@ def test_restore_past_checkpoint_is_refused(sandbox, crs, new_cluster):
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_snapshot_restore_and_compaction(sandbox, crs, new_cluster, group):
+def test_snapshot_restore_and_compaction(manual_sandbox, manual_crs, new_manual_cluster, group):
+    sandbox, crs, new_cluster = manual_sandbox, manual_crs, new_manual_cluster  # on the manual clock
+    wait = advancing(sandbox)
     ns, cluster = new_cluster(api_group=group)
-    log_name, running = _start_log(crs, group, ns, cluster, s3_storage(f"{cluster}/log"))
+    log_name, running = _start_log(crs, group, ns, cluster, s3_storage(f"{cluster}/log"), wait=wait)
     snap = unique("snap")
     crs.create_namespaced_custom_object(
         group, VERSION, ns, "backups", _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}"))
     )
     commit_ts = int(
-        wait_for(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"]
+        wait(lambda: _get(crs, group, ns, snap), lambda o: _phase(o) == "Complete")["status"]["commitTs"]
     )
     target = unique("target")
     sandbox.create_cluster(ns, target, api_group=group)
@@ -312,12 +320,12 @@ def test_snapshot_restore_and_compaction(sandbox, crs, new_cluster, group):
         "restores",
         {"metadata": {"name": restore}, "spec": {"br": {"cluster": target}, **s3_storage(f"{cluster}/{snap}")}},
     )
-    done = wait_for(lambda: _get(crs, group, ns, restore, "restores"), lambda o: _phase(o) in ("Complete", "Failed"))
+    done = wait(lambda: _get(crs, group, ns, restore, "restores"), lambda o: _phase(o) in ("Complete", "Failed"))
     assert _phase(done) == "Complete" and done["status"]["commitTs"] == str(commit_ts)
     assert sandbox.rows(ns, target)["digest"] == sandbox.rows(ns, cluster, commit_ts)["digest"]
 
     checkpoint = int(
-        wait_for(lambda: _get(crs, group, ns, log_name), lambda o: _ckpt(o) > commit_ts)[
+        wait(lambda: _get(crs, group, ns, log_name), lambda o: _ckpt(o) > commit_ts)[
             "status"
         ]["logCheckpointTs"]
     )
@@ -340,10 +348,10 @@ def test_snapshot_restore_and_compaction(sandbox, crs, new_cluster, group):
     )
     if group == "br.pingcap.com":
         # TiDB Operator v2 has no CompactBackup controller: nothing ever acts on it.
-        time.sleep(3)
+        sandbox.advance(3)
         assert not _get(crs, group, ns, compact, "compactbackups").get("status")
         return
-    cp = wait_for(
+    cp = wait(
         lambda: _get(crs, group, ns, compact, "compactbackups"),
         lambda o: (o.get("status") or {}).get("state") in ("Complete", "Failed"),
     )

@@ -13,7 +13,7 @@ import pytest
 from tidb_sandbox.storage import br_layout
 from tidb_sandbox.storage.locations import Endpoints, open_location
 
-from .conftest import VERSION, s3_storage, unique, wait_for
+from .conftest import VERSION, s3_storage, unique, wait_for, wrote_after
 from .test_operator_backup import _get, _phase, _s3, _snapshot, storage_checkpoint
 from .test_operator_log_restore import _ckpt, _start_log
 
@@ -96,7 +96,7 @@ def test_restore_takes_bytes_over_rates(sandbox, crs, new_cluster, rates):
         GROUP, VERSION, ns, "backups", _snapshot(snap, cluster, s3_storage(f"{cluster}/{snap}")))
     snapshot = wait_for(lambda: _get(crs, GROUP, ns, snap), lambda o: _phase(o) == "Complete")["status"]
     commit_ts, backup_size = int(snapshot["commitTs"]), int(snapshot["backupSize"])
-    time.sleep(1.5)  # let the workload write after the snapshot
+    wait_for(lambda: sandbox, lambda sb: wrote_after(sb, ns, cluster, commit_ts, 1.5))  # the workload writes on
     target_ts = _ckpt(wait_for(lambda: _get(crs, GROUP, ns, log_name), lambda o: _ckpt(o) > commit_ts))
     wait_for(lambda: None, lambda _: storage_checkpoint(sandbox, "s3", f"{cluster}/log") >= target_ts)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,8 +20,11 @@ TSO = re.compile(r"^\d{15,20}$")
 class Recorder:
     """Watches `plural/name` in `namespace` from before it exists until `stop()`; keeps (type, object) pairs."""
 
-    def __init__(self, crs: Any, group: str, plural: str, namespace: str, name: str) -> None:
+    def __init__(self, crs: Any, group: str, plural: str, namespace: str, name: str,
+                 poll: Callable[[], None] | None = None) -> None:
         self.crs, self.group, self.plural, self.namespace, self.name = crs, group, plural, namespace, name
+        self._poll = poll or (lambda: time.sleep(0.05))  # between two looks (a manual clock advances here)
+        self._response: Any = None  # the open watch's HTTP response, its socket shut down by stop()
         listed = crs.list_namespaced_custom_object(group, VERSION, namespace, plural,
                                                    field_selector=f"metadata.name={name}")
         self._version = listed["metadata"]["resourceVersion"]
@@ -34,7 +39,7 @@ class Recorder:
         while not self._stop.is_set():
             stream = watch.Watch()
             try:
-                for event in stream.stream(self.crs.list_namespaced_custom_object, self.group, VERSION,
+                for event in stream.stream(self._list, self.group, VERSION,
                                            self.namespace, self.plural, field_selector=f"metadata.name={self.name}",
                                            resource_version=self._version, timeout_seconds=5):
                     obj = event["raw_object"]
@@ -47,6 +52,11 @@ class Recorder:
                 time.sleep(0.1)
             finally:
                 stream.stop()
+
+    def _list(self, *args: Any, **kwargs: Any) -> Any:
+        """The watch request, its response kept so that stop() can end the stream at once."""
+        self._response = self.crs.list_namespaced_custom_object(*args, **kwargs)
+        return self._response
 
     def latest(self) -> dict[str, Any] | None:
         with self._lock:
@@ -64,14 +74,40 @@ class Recorder:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.plural}/{self.name}: condition not met within {timeout}s; "
                                      f"last status: {(current or {}).get('status')}")
-            time.sleep(0.05)
+            self._poll()
+
+    def _catch_up(self, timeout: float = 5.0) -> None:
+        """Wait until the watch has delivered the object's current version (or its deletion)."""
+        try:
+            listed = self.crs.list_namespaced_custom_object(self.group, VERSION, self.namespace, self.plural,
+                                                            field_selector=f"metadata.name={self.name}")
+        except Exception:  # noqa: BLE001 - then stop as before, on what has arrived
+            return
+        items = listed["items"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                seen = [obj["metadata"]["resourceVersion"] for _, obj in self.events]
+                last_kind = self.events[-1][0] if self.events else None
+            if (items and items[0]["metadata"]["resourceVersion"] in seen) or (not items and last_kind in
+                                                                                ("DELETED", None)):
+                return
+            time.sleep(0.01)
 
     def deleted(self) -> bool:
         with self._lock:
             return bool(self.events) and self.events[-1][0] == "DELETED"
 
     def stop(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every version written until now, then the watch ends (without waiting for its timeout)."""
+        self._catch_up()
         self._stop.set()
+        # Shut the watch's socket down: the reader's blocked read returns, it sees the stop and ends. (Closing the
+        # response instead would wait for the reader's lock, i.e. for the next event or the watch's timeout.)
+        sock = getattr(getattr(self._response, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=10)
         with self._lock:
             return list(self.events)

@@ -39,11 +39,13 @@ def _cases() -> Iterator[Any]:
             yield pytest.param(trace, group, id=f"{trace['trace']}[{group}]")
 
 
-@pytest.fixture(scope="module")
-def contract_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+@pytest.fixture(scope="module", params=["real", "manual"])
+def contract_sandbox(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """Every trace runs on both clocks: the machine's, and a manual one that the harness advances."""
     # Resyncs more often than the default (2 s) so that waiting out a cache or a requeue costs less.
-    with running_sandbox(tmp_path_factory.mktemp("contract"), "--rng-seed", "11",
-                         settings={"resync_interval": 0.5}) as handle:
+    with running_sandbox(tmp_path_factory.mktemp(f"contract-{request.param}"), "--rng-seed", "11",
+                         "--clock", request.param, settings={"resync_interval": 0.5}) as handle:
         yield handle
 
 
@@ -67,6 +69,19 @@ class Harness:
     recorder: Recorder | None = None
     namespace: str = ""
     cluster: str = ""
+    manual: bool = False  # the sandbox runs on a manual clock: the harness advances it wherever it waits
+
+    def __post_init__(self) -> None:
+        self.manual = self.sandbox.clock()["mode"] == "manual"
+
+    def poll(self) -> None:
+        """Between two looks at the cluster: 50 ms pass (advanced on a manual clock, then a moment for the watch
+        to deliver what that wrote)."""
+        if self.manual:
+            self.sandbox.advance(0.05)
+            time.sleep(0.02)
+        else:
+            time.sleep(0.05)
 
     # -- set-up ---------------------------------------------------------------------------------------
     def new_cluster(self, name: str | None = None, workload: bool = True) -> str:
@@ -94,12 +109,12 @@ class Harness:
     def create(self, plural: str, body: dict[str, Any], *, record: bool = True) -> str:
         name = body["metadata"]["name"]
         if record:
-            self.recorder = Recorder(self.crs, self.group, plural, self.namespace, name)
+            self.recorder = Recorder(self.crs, self.group, plural, self.namespace, name, poll=self.poll)
         self.crs.create_namespaced_custom_object(self.group, VERSION, self.namespace, plural, body)
         return name
 
     def record(self, plural: str, name: str) -> None:
-        self.recorder = Recorder(self.crs, self.group, plural, self.namespace, name)
+        self.recorder = Recorder(self.crs, self.group, plural, self.namespace, name, poll=self.poll)
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         return self.crs.get_namespaced_custom_object(self.group, VERSION, self.namespace, plural, name)
@@ -122,16 +137,16 @@ class Harness:
             if predicate(obj):
                 return obj
             assert time.monotonic() < deadline, f"{plural}/{name} not there within {timeout}s: {obj.get('status')}"
-            time.sleep(0.05)
+            self.poll()
 
     def hold(self, seconds: float | None = None) -> None:
         """Long enough for several resyncs: anything the operator would write after a requeue is written."""
-        time.sleep(seconds if seconds is not None else float(self.trace.get("hold", 2)))
+        self.sandbox.let_pass(seconds if seconds is not None else float(self.trace.get("hold", 2)))
 
     def tracker_wait(self) -> None:
         """Longer than the kernel-state cache (a tracker interval) plus a resync."""
         config = self.sandbox.call("GET", "/config")
-        time.sleep(float(config["tracker_interval"]) * 2 + float(config["resync_interval"]) + 0.2)
+        self.sandbox.let_pass(float(config["tracker_interval"]) * 2 + float(config["resync_interval"]) + 0.2)
 
     def secret(self, name: str, data: dict[str, str]) -> None:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
@@ -376,7 +391,7 @@ def cluster_not_ready(h: Harness) -> None:
     h.sandbox.set_faults(cluster_not_ready=f"{h.namespace}/{cluster}")
     name = _unique("snap")
     try:
-        time.sleep(1.0)  # a resync: the TidbCluster's Ready condition is False now
+        h.sandbox.let_pass(1.0)  # a resync: the TidbCluster's Ready condition is False now
         h.create("backups", _backup(name, cluster, h.storage(f"{cluster}/{name}"), backupType="full"))
         h.hold()
     finally:
@@ -390,7 +405,7 @@ def operator_restart(h: Harness) -> None:
     deadline = time.monotonic() + 10
     while h.sandbox.call("GET", "/faults")["restart_operator"] is not None:  # consumed when the pod goes down
         assert time.monotonic() < deadline
-        time.sleep(0.05)
+        h.poll()
     name = _unique("snap")
     h.create("backups", _backup(name, cluster, h.storage(f"{cluster}/{name}"), backupType="full"))
     h.hold(3)
@@ -403,12 +418,12 @@ def _pitr_body(h: Harness, cluster: str, snap: str, log_prefix: str, target: str
         "pitrFullBackupStorageProvider": h.storage(f"{cluster}/{snap}"), **h.storage(log_prefix)}}
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+def _wait_until(h: Harness, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s")
-        time.sleep(0.2)
+        h.poll()
 
 
 def pitr_restore(h: Harness) -> None:
@@ -419,7 +434,7 @@ def pitr_restore(h: Harness) -> None:
     h.wait_on("backups", log, lambda o: _checkpoint(o) > commit)
     # BR reads the checkpoint in storage, which trails the CR's: wait for it to pass the restore point (a
     # fixed pause is not enough on a loaded machine).
-    _wait_until(lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
+    _wait_until(h, lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
     target = h.new_cluster(_unique("target"), workload=False)
     h.create("restores", _pitr_body(h, cluster, snap, h.vars["prefix"], target, commit + 1))
     h.wait(lambda o: _phase(o) in ("Complete", "Failed"))

@@ -1,10 +1,14 @@
 """A sandbox per module for the SQL endpoint tests: test1/demo1 with a few hours of history and a live
-workload, the empty restore target test1/demo1-restore, and real clients (PyMySQL, kubernetes)."""
+workload, the empty restore target test1/demo1-restore, and real clients (PyMySQL, kubernetes).
+
+A module that sets `SANDBOX_CLOCK = "manual"` gets its sandbox on a manual clock: time moves only when a test
+calls `sql_sandbox.advance(seconds)`, and `wait_for` advances it instead of sleeping."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pymysql
@@ -15,11 +19,20 @@ from tidb_sandbox.client import SandboxHandle, running_sandbox, sql_params
 NAMESPACE, SOURCE, TARGET = "test1", "demo1", "demo1-restore"
 
 
+_manual: list[SandboxHandle] = []  # the module's sandbox when it runs on a manual clock
+
+
 @pytest.fixture(scope="module")
-def sql_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+def sql_sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    mode = getattr(request.module, "SANDBOX_CLOCK", "real")
     with running_sandbox(tmp_path_factory.mktemp("sql-sandbox"), "--seed-days", "0.1", "--no-azurite",
-                         "--rng-seed", "5") as handle:
-        yield handle
+                         "--rng-seed", "5", "--clock", mode) as handle:
+        if mode == "manual":
+            _manual.append(handle)
+        try:
+            yield handle
+        finally:
+            _manual.clear()
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +71,22 @@ def sql_error(connection: pymysql.Connection, sql: str) -> tuple[int, str]:
 
 
 def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
+    """Poll every 0.1 s until done(fetch()); on a manual-clock module sandbox, each poll advances its clock by
+    0.1 s and the timeout is virtual."""
+    deadline, waited = time.monotonic() + timeout, 0.0
     value = fetch()
     while not done(value):
-        if time.monotonic() > deadline:
+        if (waited if _manual else time.monotonic() - deadline + timeout) > timeout:
             raise AssertionError(f"not done within {timeout}s; last value: {value!r}")
-        time.sleep(0.1)
+        if _manual:
+            _manual[0].advance(0.1)
+            waited += 0.1
+        else:
+            time.sleep(0.1)
         value = fetch()
     return value
+
+
+def sandbox_now(sandbox: SandboxHandle) -> datetime:
+    """The sandbox's time (virtual on a manual clock)."""
+    return datetime.fromtimestamp(sandbox.clock()["time"], UTC)

@@ -6,14 +6,15 @@ The GC tests move the safe point for good (it never moves back, as in TiDB): the
 from __future__ import annotations
 
 import re
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pymysql
 from kubernetes import client
 from tidb_sandbox.data.tso import dt_to_tso, tso_to_dt
 
-from .conftest import NAMESPACE, SOURCE, TARGET, query, sql_error, wait_for
+from .conftest import NAMESPACE, SOURCE, TARGET, query, sandbox_now, sql_error, wait_for
+
+SANDBOX_CLOCK = "manual"  # time passes only where a test advances it
 
 GC_TIME = re.compile(r"^\d{8}-\d{2}:\d{2}:\d{2}\.\d{3} \+0000$")  # tikvutil.GCTimeFormat in UTC
 TABLES = "shop.orders, shop.customers, crm.accounts, crm.events"
@@ -44,6 +45,7 @@ def test_a_dropped_database_disappears_now_and_stays_readable_at_older_tsos(sql_
     db, other = connect(url=made["sql"]), connect(url=made["sql"])
     wait_for(lambda: _databases(db), lambda names: {"shop", "crm"} <= set(names), timeout=10)
     query(other, "USE shop")
+    sql_sandbox.advance(0.01)  # below, TIDB_PARSE_TSO reads at `before`'s millisecond: the tables are older
     before = query(db, "SELECT TIDB_CURRENT_TSO()")[1][0][0]
     orders = query(db, f"SELECT COUNT(*) FROM shop.orders AS OF TIMESTAMP TIDB_PARSE_TSO({before})")[1][0][0]
     assert orders > 0
@@ -71,7 +73,7 @@ def test_a_dropped_database_disappears_now_and_stays_readable_at_older_tsos(sql_
     assert "crm" in _databases(db)
 
     # The workload writes on to crm only: nothing of shop comes back.
-    time.sleep(0.6)
+    sql_sandbox.advance(0.6)
     rows = sql_sandbox.rows("sql-drop", "drop1")["rows"]
     assert not [k for k in rows if k.split("/")[0] == "shop"]
     assert len([k for k in rows if k.startswith("crm/")]) > 2
@@ -81,7 +83,7 @@ def test_a_dropped_database_disappears_now_and_stays_readable_at_older_tsos(sql_
     assert _execute(other, "DROP DATABASE CRM") == (0, 0)
     assert query(other, "SELECT DATABASE()")[1] == [(None,)]
     assert sql_error(other, "SHOW TABLES") == (1046, "No database selected")
-    time.sleep(0.5)
+    sql_sandbox.advance(0.5)
     assert sql_sandbox.call("GET", "/clusters/sql-drop/drop1")["empty"] is True
 
 
@@ -160,7 +162,7 @@ def test_mysql_tidb_holds_the_gc_rows_in_tidbs_format(sql_sandbox, connect):
         assert GC_TIME.match(values[key]), (key, values[key])
     safe, last_run = _gc_time(values["tikv_gc_safe_point"]), _gc_time(values["tikv_gc_last_run_time"])
     assert last_run - safe == timedelta(minutes=10)
-    assert abs(datetime.now(UTC) - timedelta(minutes=10) - safe) < timedelta(seconds=5)
+    assert abs(sandbox_now(sql_sandbox) - timedelta(minutes=10) - safe) < timedelta(seconds=5)
     assert values["tikv_gc_leader_desc"].startswith("host:demo1-tidb-0, pid:1, start at ")
     assert dict((n, c) for n, _, c in rows)["tikv_gc_safe_point"] == (
         "All versions after safe point can be accessed. (DO NOT EDIT)")
@@ -206,7 +208,7 @@ def test_the_safe_point_in_mysql_tidb_is_the_one_reads_are_checked_against(sql_s
         values = _mysql_tidb(db)
         assert values["tikv_gc_run_interval"] == "1h0m0s"
         safe = _gc_time(values["tikv_gc_safe_point"])
-        time.sleep(1.2)  # the worker does not run again within the hour: the safe point stays put
+        sql_sandbox.advance(1.2)  # the worker does not run again within the hour: the safe point stays put
         assert _mysql_tidb(db)["tikv_gc_safe_point"] == values["tikv_gc_safe_point"]
         _read_around(db, safe)
     finally:
@@ -217,17 +219,16 @@ def test_the_safe_point_moves_in_steps_and_never_back(sql_sandbox, connect):
     db = connect()
     sql_sandbox.set_config(gc_life_time=1, gc_run_interval=1)
     try:
-        time.sleep(2.2)  # the first run under these settings: due after 1 s, on the next tick
+        sql_sandbox.advance(2.2)  # the first run under these settings: due after 1 s, on the next tick
         seen: dict[str, str] = {}
-        deadline = time.monotonic() + 3.5
-        while time.monotonic() < deadline:
+        for _ in range(35):  # 3.5 s, read every 0.1 s
             values = _mysql_tidb(db)
-            now = datetime.now(UTC)
+            now = sandbox_now(sql_sandbox)
             safe, last_run = _gc_time(values["tikv_gc_safe_point"]), _gc_time(values["tikv_gc_last_run_time"])
             assert last_run - safe == timedelta(seconds=1)
             assert now - timedelta(seconds=1) - safe < timedelta(seconds=1.5), "lags by at most the interval"
             seen[values["tikv_gc_last_run_time"]] = values["tikv_gc_safe_point"]
-            time.sleep(0.1)
+            sql_sandbox.advance(0.1)
         runs = sorted(_gc_time(t) for t in seen)
         assert len(runs) >= 3
         assert all((b - a).total_seconds() % 1 == 0 for a, b in zip(runs, runs[1:], strict=False))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from datetime import timedelta
 
 import pymysql
@@ -13,6 +12,8 @@ from tidb_sandbox.client import sql_params
 from tidb_sandbox.data.tso import tso_to_dt
 
 from .conftest import NAMESPACE, SOURCE, TARGET, query, sql_error, wait_for
+
+SANDBOX_CLOCK = "manual"  # time passes only where a test advances it
 
 TABLES = "shop.orders, shop.customers, crm.accounts, crm.events"
 SYSTEM = ["INFORMATION_SCHEMA", "METRICS_SCHEMA", "PERFORMANCE_SCHEMA", "mysql"]
@@ -130,7 +131,7 @@ def test_count_now_and_as_of_tidb_snapshot(sql_sandbox, connect):
     expected = rows_of(sql_sandbox, SOURCE, "shop/orders/", tso)
     query(db, f"SET @@tidb_snapshot = '{tso}'")
     assert query(db, "SELECT @@tidb_snapshot")[1] == [(str(tso),)]
-    time.sleep(1.0)  # the workload writes on; the snapshot does not move
+    sql_sandbox.advance(1.0)  # the workload writes on; the snapshot does not move
     assert query(db, "SELECT COUNT(*) FROM shop.orders") == (["COUNT(*)"], [(expected,)])
     assert query(db, "select count(1) as n from shop.orders") == (["n"], [(expected,)])
     query(db, "SET @@tidb_snapshot = ''")
@@ -145,7 +146,7 @@ def test_count_now_and_as_of_tidb_snapshot(sql_sandbox, connect):
 def test_select_as_of_timestamp(sql_sandbox, connect):
     db = connect()
     tso = sql_sandbox.tso()
-    time.sleep(0.5)
+    sql_sandbox.advance(0.5)
     at_ms = tso >> 18 << 18  # AS OF takes a datetime: TIDB_PARSE_TSO drops the logical part, as in TiDB
     expected = rows_of(sql_sandbox, SOURCE, "crm/events/", at_ms)
     assert query(db, f"SELECT COUNT(*) FROM crm.events AS OF TIMESTAMP TIDB_PARSE_TSO({tso})")[1] == [(expected,)]
@@ -170,7 +171,7 @@ def test_reads_below_the_gc_safe_point_are_refused(sql_sandbox, connect):
     assert sql_sandbox.set_config(gc_life_time=1)["gc_life_time"] == 1.0
     try:
         assert query(db, "SELECT @@global.tidb_gc_life_time")[1] == [("1s",)]
-        time.sleep(1.5)
+        sql_sandbox.advance(1.5)
         code, message = sql_error(db, f"SET @@tidb_snapshot = '{tso}'")
         assert code == 8055 and message.startswith("snapshot is older than GC safe point ")
         assert message.endswith(" +0000 UTC")
