@@ -74,8 +74,9 @@ class TidbCrMixin:
 
     def _bounded(self, args: dict[str, Any] | None) -> dict[str, Any]:
         """The wait's own args plus the bounds past which a wait is hopeless (see triggers.predicates)."""
+        # `asked_at`: a sub-command's phase cannot have begun before this wait asked for it (see predicates).
         return {"retry_failed_seconds": self.retry_failed_grace.total_seconds(),
-                "stuck_seconds": self.stuck_after.total_seconds(), **(args or {})}
+                "stuck_seconds": self.stuck_after.total_seconds(), "asked_at": time.time(), **(args or {})}
 
     @cached_property
     def hook(self) -> TidbOperatorHook:

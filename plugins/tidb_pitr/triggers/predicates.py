@@ -74,7 +74,14 @@ def _hopeless(view: Any, where: str, args: dict[str, Any], now: datetime, comman
     stuck = args.get("stuck_seconds")
     if stuck is not None and command is not None:
         sub = view.sub_statuses.get(command)
-        age = _age(sub.since, now) if sub is not None else None
+        since = sub.since if sub is not None else None
+        asked = args.get("asked_at")
+        if since is not None and asked is not None:
+            # TiDB Operator keeps a sub-command condition's lastTransitionTime when the same type comes back with
+            # the same status (release-1.6 pkg/backup/util/backup_status.go `updateLogSubCommandConditionOnly`):
+            # a second truncate after a failed one shows the first one's Prepare time. It began after we asked.
+            since = max(since, datetime.fromtimestamp(float(asked), UTC))
+        age = _age(since, now)
         # A truncate may run for hours (BR deletes about 600 GB/h); only its Job not starting is a sign.
         phases = IN_FLIGHT if command != "log-truncate" else ("Scheduled", "Prepare")
         if sub is not None and sub.phase in phases and age is not None and age >= float(stuck):

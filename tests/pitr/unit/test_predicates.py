@@ -67,3 +67,18 @@ def test_a_long_truncate_is_not_stuck_but_one_that_never_started_is():
 def test_without_bounds_nothing_ends_early():
     cr = backup_cr("snap", phase="RetryFailed", reason="GetS3SecretFailed", created=NOW)
     assert evaluate("terminal", "backups", cr, {}, now=NOW + timedelta(days=3)) is None
+
+
+def test_a_second_truncate_is_not_stuck_for_the_time_the_first_one_spent_in_prepare():
+    """TiDB Operator keeps a sub-command condition's transition time when the same type comes back: the Prepare of
+    a truncate asked for now still carries the failed one's time from an hour ago. It is stuck only `stuck_seconds`
+    after this wait asked for it."""
+    earlier = {"log-truncate": {**_sub("Prepare", NOW - timedelta(hours=1)), "logTruncatingUntil": "123"}}
+    cr = backup_cr("log", mode="log", phase="Running", commit_ts=1, spec={"logTruncateUntil": "123"},
+                   sub_statuses=earlier)
+    asked = {**BOUNDS, "until": "123", "asked_at": NOW.timestamp()}
+    assert evaluate("truncate", "backups", cr, asked, now=NOW + timedelta(minutes=29)) is None
+    verdict = evaluate("truncate", "backups", cr, asked, now=NOW + timedelta(minutes=30))
+    assert verdict.status == FAILED and "stuck: Prepare for 1800 s" in verdict.message
+    # Without the time it was asked for, the wait goes by the condition's own time.
+    assert evaluate("truncate", "backups", cr, {**BOUNDS, "until": "123"}, now=NOW).status == FAILED
