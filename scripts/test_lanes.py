@@ -1,7 +1,7 @@
 """`make test`'s runner: the suite in two parallel pytest processes (lanes) sized for a 2-core machine.
 
-The stacks lane (`tests/deploy`, `tests/ui`: processes of Airflow's own that mostly wait) runs beside the suite
-lane (everything else: the sandbox, components, DAG runs). Each lane writes its own log and JUnit report; the
+The stacks lane (`tests/deploy`, `tests/ui`: processes of Airflow's own that mostly wait; and the sandbox's
+contract traces) runs beside the suite lane (everything else: the sandbox, components, DAG runs). Each lane writes its own log and JUnit report; the
 suite lane is also shown live. At the end every lane's log is printed whole (a failing lane's output is never
 lost), then one line with the totals of both, and the exit code is non-zero when any lane failed or ran no test
 (pytest's 5).
@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / ".artifacts" / "lanes"
-STACK_PATHS = ("tests/deploy", "tests/ui")
+# The contract traces ride with the stacks: measured (tests/README.md), that puts about half the time in each lane.
+STACK_PATHS = ("tests/deploy", "tests/ui", "tests/sandbox/contract")
 LANES = {
     "stacks": list(STACK_PATHS),
     "suite": ["tests", *(f"--ignore={path}" for path in STACK_PATHS)],
