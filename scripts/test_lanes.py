@@ -1,10 +1,10 @@
 """`make test`'s runner: the suite in two parallel pytest processes (lanes) sized for a 2-core machine.
 
 The stacks lane (`tests/deploy`, `tests/ui`: processes of Airflow's own that mostly wait; and the sandbox's
-contract traces) runs beside the suite lane (everything else: the sandbox, components, DAG runs). Each lane writes its own log and JUnit report; the
-suite lane is also shown live. At the end every lane's log is printed whole (a failing lane's output is never
-lost), then one line with the totals of both, and the exit code is non-zero when any lane failed or ran no test
-(pytest's 5).
+contract traces) runs beside the suite lane (everything else: the sandbox, components, DAG runs). Each lane
+writes its own log and JUnit report; the suite lane is also shown live. At the end every lane's log is printed
+whole (a failing lane's output is never lost), then one line with the totals of both, and the exit code is
+non-zero when any lane failed or ran no test (pytest's 5).
 
     python scripts/test_lanes.py [PYTEST ARGS...]    # options go to both lanes
     python scripts/test_lanes.py tests/pitr/unit -x   # named paths: one plain pytest over just those
