@@ -95,6 +95,7 @@ def test_a_restore_by_tso_shows_its_time_and_keeps_the_tso_apart():
     body = payload(restore_run({"restore_tso": str(point), "target_cluster": "test1/demo1-restore"}))
     found = assert_times_readable(body)
     assert len([v for _, v in found if v]) > 20  # window, timeline, rpo, snapshots, plan, run times
+    assert body["clusters"][0]["status"] == json.loads(json.dumps(guard_status()))  # the model passes it through
     last = body["clusters"][0]["last_restore"]
     assert last["restore_time"] == tso_iso(point) and last["restore_ts"] == str(point)
     assert last["target_cluster"] == "test1/demo1-restore" and last["dry_run"] is False
