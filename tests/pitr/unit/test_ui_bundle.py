@@ -11,7 +11,8 @@ TEST = Path(__file__).with_name("bundle_render.test.mjs")
 
 
 def test_the_bundle_renders_unreadable_times_as_placeholders_under_node():
-    node = shutil.which("node") or "/usr/bin/node"
+    node = shutil.which("node")
+    assert node, "node is needed to test the page's bundle (Debian: apt-get install nodejs)"
     out = subprocess.run([node, "--test", str(TEST)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "# fail 0" in out.stdout and "# pass 5" in out.stdout, out.stdout
