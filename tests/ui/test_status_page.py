@@ -118,3 +118,49 @@ def test_a_dag_page_has_its_clusters_tab(page: Page, stack: Stack, screenshot: S
     card = page.get_by_role("article", name=f"cluster {CLUSTER_ID}")
     expect(card.get_by_role("region", name="Recoverable window")).to_contain_text("Earliest", timeout=30_000)
     screenshot(page, "1-dag-tab")
+
+
+def test_a_restore_by_tso_shows_its_time_on_the_page_and_the_dag_tab(page: Page, stack: Stack,
+                                                                       screenshot: Shot) -> None:
+    """The state `make demo` leaves: the last restore was triggered with `restore_tso`. The page and the DAG's
+    tab render the card (no "Invalid time value"), and the last restore shows the TSO's time (and, with "Show
+    TSOs", the TSO), in light and dark mode. A dry run: it plans, checks the target and creates nothing."""
+    from tidb_pitr.tso import tso_iso
+
+    (entry,) = [c for c in stack.api.call("GET", "/tidb-pitr/api/clusters")["clusters"] if c["id"] == CLUSTER_ID]
+    window = entry["status"]["window"]
+    ts = (int(window["earliest"]["ts"]) + int(window["latest"]["ts"])) // 2
+    restore = stack.dag_id("restore")
+    run_id = stack.api.trigger(restore, {"restore_tso": str(ts), "target_cluster": f"{NAMESPACE}/{PAGE_TARGET}",
+                                         "dry_run": True})
+    state = stack.api.wait_run(restore, run_id, timeout=RESTORE_TIMEOUT)["state"]
+    assert state in ("success", "failed"), f"dry run {run_id} ended {state}"  # a filled target is refused
+
+    def last_restore_shows_the_time(card: Locator) -> None:
+        last = card.get_by_role("region", name="Last restore")
+        expect(last).to_contain_text(run_id)
+        last.scroll_into_view_if_needed()  # Airflow scrolls its content pane: this puts it in the screenshot
+        expect(last.locator(f'[title="{tso_iso(ts)} (UTC)"]')).to_be_visible()  # the TSO's time, to the ms
+        expect(last).not_to_contain_text("unreadable")
+
+    try:
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            card = open_status_page(page, stack)
+            last_restore_shows_the_time(card)
+            expect(page.get_by_text("Invalid time value")).to_have_count(0)
+            page.get_by_label("Show TSOs").check()
+            expect(card.get_by_role("region", name="Last restore")).to_contain_text(f"TSO {ts}")
+            screenshot(page, f"1-page-{scheme}")
+
+            page.goto(stack.dag_url("restore"))
+            page.get_by_role("link", name="TiDB PITR cluster").or_(page.get_by_role("tab", name="TiDB PITR cluster")) \
+                .or_(page.get_by_role("button", name="TiDB PITR cluster")).first.click()
+            card = page.get_by_role("article", name=f"cluster {CLUSTER_ID}")
+            expect(card.get_by_role("region", name="Recoverable window")).to_contain_text("Earliest", timeout=30_000)
+            last_restore_shows_the_time(card)
+            expect(page.get_by_text("Invalid time value")).to_have_count(0)
+            expect(page.get_by_text(restore).first).to_be_visible()  # the DAG's own header stays
+            screenshot(page, f"2-dag-tab-{scheme}")
+    finally:
+        page.emulate_media(color_scheme="light")

@@ -23,7 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import ClusterConfig, ConfigError, load_config
-from ..units import format_duration
+from .payload import cluster_dag_ids, cluster_payload, durations, iso, response, restore_entry
+
+__all__ = ["app", "durations"]  # durations: the published durations as the page gets them (ui/payload.py)
 
 BUNDLE = Path(__file__).with_name("tidb_pitr.js")
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
@@ -31,16 +33,6 @@ mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".cjs")
 
 app = FastAPI(title="TiDB PITR", docs_url=None, redoc_url=None, openapi_url=None)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def _age(value: str | datetime | None, now: datetime) -> float | None:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (now - value).total_seconds() if value else None
 
 
 def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] | None:
@@ -56,7 +48,7 @@ def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] |
         return None
     xcom, run_id, state, end = row
     return {"value": XComModel.deserialize_value(xcom), "run_id": run_id, "run_state": str(state),
-            "run_end": _iso(end), "written": _iso(xcom.timestamp)}
+            "run_end": iso(end), "written": iso(xcom.timestamp)}
 
 
 def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
@@ -64,31 +56,13 @@ def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
                           .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)).first()
     if run is None:
         return None
-    conf = run.conf or {}
-    return {"run_id": run.run_id, "state": str(run.state), "note": run.note, "start": _iso(run.start_date),
-            "end": _iso(run.end_date), "restore_time": conf.get("restore_time") or conf.get("restore_tso"),
-            "target_cluster": conf.get("target_cluster")}
-
-
-def _text(seconds: Any) -> str | None:
-    return format_duration(float(seconds)) if isinstance(seconds, int | float) else None
-
-
-def durations(status: Any) -> dict[str, str | None]:
-    """The published durations as the package says them (`tidb_pitr.units`), so the page does not format them
-    itself: it formats only the one that grows while it is open, the age of what was published."""
-    status = status if isinstance(status, dict) else {}
-    window, rpo, last = (status.get(k) or {} for k in ("window", "rpo", "last_snapshot"))
-    return {"span": _text(window.get("span_seconds")), "lag": _text(rpo.get("lag_seconds")),
-            "warn": _text(rpo.get("warn_seconds")), "critical": _text(rpo.get("critical_seconds")),
-            "last_snapshot_age": _text(last.get("age_seconds"))}
+    return restore_entry(run_id=run.run_id, state=run.state, note=run.note, start=run.start_date,
+                         end=run.end_date, conf=run.conf)
 
 
 def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
-    kinds = ["log_guard", "restore"] + ([] if cluster.schedule_managed else ["snapshot", "retention"]) \
-        + (["compaction"] if cluster.compaction else []) \
-        + (["drill"] if cluster.drill else [])
-    dag_ids = {kind: cluster.dag_id(kind) for kind in kinds}
+    """One cluster's card: what its guard published, its last drill and restore, read from the metadata DB."""
+    dag_ids = cluster_dag_ids(cluster)
     published = newest_xcom(session, dag_ids["log_guard"], STATUS_TASK)
     status = published.pop("value") if published else None
     drill = None
@@ -96,15 +70,7 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
         found = newest_xcom(session, dag_ids["drill"], DRILL_TASK)
         drill = {**found, "record": found.pop("value")} if found else None
     restore = last_run(session, dag_ids["restore"]) if dag_ids["restore"] in readable else None
-    return {
-        "name": cluster.name, "namespace": cluster.namespace, "id": f"{cluster.namespace}/{cluster.name}",
-        "timezone": cluster.timezone, "dag_ids": dag_ids,
-        "restore_targets": [{"value": k, "label": v} for k, v in cluster.target_choices().items()],
-        "status": status, "published": published,
-        "age_seconds": _age(status.get("generated_at"), now) if isinstance(status, dict) else None,
-        "durations": durations(status),
-        "last_restore": restore, "last_drill": drill,
-    }
+    return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore)
 
 
 @app.get("/api/clusters")
@@ -117,7 +83,7 @@ def clusters(user: GetUserDep, session: SessionDep) -> dict[str, Any]:
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
     now = datetime.now(UTC)
     shown = [c for c in config.clusters if c.dag_id("log_guard") in readable]
-    return {"now": _iso(now), "clusters": [cluster_entry(session, c, now, readable) for c in shown]}
+    return response(now, [cluster_entry(session, c, now, readable) for c in shown])
 
 
 @app.get("/static/tidb_pitr.js", dependencies=[Depends(requires_authenticated())])

@@ -26,17 +26,65 @@
     timeZoneName: "short",
   });
 
+  // What a time the API sent but no Date can hold is shown as (the API sends such a time as null; this is for
+  // a payload from another version): the page shows it instead of throwing "Invalid time value".
+  const UNREADABLE = "unreadable time";
+
+  function readable(iso) { // a Date, or null for a missing or unreadable time
+    if (typeof iso !== "string" || !iso) return null;
+    const date = new Date(iso);
+    return isNaN(date.getTime()) ? null : date;
+  }
+
   function utc(iso) {
-    return iso ? new Date(iso).toISOString().replace(".000Z", "Z") + " (UTC)" : "";
+    if (!iso) return "";
+    const date = readable(iso);
+    return date ? date.toISOString().replace(".000Z", "Z") + " (UTC)" : UNREADABLE + " (" + String(iso) + ")";
+  }
+
+  function local(iso) { // the user's timezone; "—" for no time, a placeholder for one that cannot be read
+    if (!iso) return "—";
+    const date = readable(iso);
+    return date ? LOCAL.format(date) : UNREADABLE;
   }
 
   function Time(props) {
     const at = props.at; // {ts, time} or an ISO string
     const iso = typeof at === "string" ? at : at && at.time;
-    if (!iso) return h("span", null, "—");
-    const ts = typeof at === "object" && at.ts;
-    return h("span", { title: utc(iso), className: "tidb-pitr-time" }, LOCAL.format(new Date(iso)),
-      props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts) : null);
+    const ts = at && typeof at === "object" && at.ts;
+    const tso = props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts)
+      : null;
+    if (!iso) return h("span", null, "—", tso);
+    const date = readable(iso);
+    if (!date) {
+      return h("span", { className: "tidb-pitr-time", "data-unreadable": "true", title: String(iso) }, UNREADABLE, tso);
+    }
+    return h("span", { title: utc(iso), className: "tidb-pitr-time" }, LOCAL.format(date), tso);
+  }
+
+  // One part of the page that cannot be drawn (a field of an unexpected shape) shows what it is and why, and the
+  // rest of the page stays: a React error boundary, written as a class over the host's React.
+  class Boundary extends React.Component {
+    constructor(props) {
+      super(props);
+      this.state = { error: null };
+    }
+
+    static getDerivedStateFromError(error) {
+      return { error };
+    }
+
+    componentDidCatch(error) {
+      console.error(`TiDB PITR: could not show ${this.props.what}:`, error);
+    }
+
+    render() {
+      if (!this.state.error) return this.props.children === undefined ? null : this.props.children;
+      const message = String((this.state.error && this.state.error.message) || this.state.error);
+      return h("div", { role: "alert", "data-testid": "tidb-pitr-unreadable",
+        style: { color: COLORS.critical, fontSize: 13, margin: "4px 0" } },
+        `Could not show ${this.props.what}: ${message}`);
+    }
   }
 
   // The one duration the API cannot say for the page: how old the published status is, which grows while the
@@ -63,7 +111,8 @@
   // -- small pieces ------------------------------------------------------------------------------------------------
   function Section(props) {
     return h("section", { "aria-label": props.title, style: { marginTop: 14 } },
-      h("h3", { style: { fontSize: 15, fontWeight: 600, margin: "0 0 6px" } }, props.title), props.children);
+      h("h3", { style: { fontSize: 15, fontWeight: 600, margin: "0 0 6px" } }, props.title),
+      h(Boundary, { what: `"${props.title}"` }, props.children));
   }
 
   function Row(props) {
@@ -213,8 +262,7 @@
     if (!window || !window.earliest.time || !window.latest.time) return "there is no recoverable window";
     const t = date.getTime();
     if (t < Date.parse(window.earliest.time) || t > Date.parse(window.latest.time)) {
-      return `outside the recoverable window (${LOCAL.format(new Date(window.earliest.time))} to ` +
-        `${LOCAL.format(new Date(window.latest.time))})`;
+      return `outside the recoverable window (${local(window.earliest.time)} to ${local(window.latest.time)})`;
     }
     const gap = window.gaps.find((g) => t > Date.parse(g.from.time) && t < Date.parse(g.to.time));
     return gap ? "inside a gap: " + gap.cause : null;
@@ -293,7 +341,9 @@
             style: { textDecoration: "underline" } }, "the guard"),
           ` ${liveAge(entry.age_seconds)} ago`, entry.age_seconds > 1800 ? " — stale: is the guard DAG running?" : ""]
           : "Nothing published yet: run the guard DAG " + entry.dag_ids.log_guard));
-    if (!status) return h("article", { style: card, "aria-label": "cluster " + entry.id }, header);
+    const unreadable = entry.status_error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 6 } },
+      "Cannot show what the guard published: " + entry.status_error) : null;
+    if (!status) return h("article", { style: card, "aria-label": "cluster " + entry.id }, header, unreadable);
 
     const win = status.window, rpo = status.rpo, last = status.last_snapshot, plan = status.retention_plan;
     const texts = entry.durations; // formatted by the API (tidb_pitr.units), as in the notes and logs
@@ -352,8 +402,8 @@
             encodeURIComponent(entry.last_restore.run_id)), style: { textDecoration: "underline" } },
             entry.last_restore.run_id)),
           h(Row, { key: "s", label: "Outcome" }, entry.last_restore.state),
-          h(Row, { key: "t", label: "Restore to" }, entry.last_restore.restore_time ?
-            h(Time, { at: entry.last_restore.restore_time }) : "—", entry.last_restore.target_cluster ?
+          h(Row, { key: "t", label: "Restore to" }, h(Time, { at: { time: entry.last_restore.restore_time,
+            ts: entry.last_restore.restore_ts }, showTso }), entry.last_restore.target_cluster ?
             " into " + entry.last_restore.target_cluster : ""),
           entry.last_restore.note ? h(Row, { key: "n", label: "Note" }, entry.last_restore.note) : null,
         ] : "none yet"),
@@ -398,8 +448,17 @@
       !data && !error ? "Loading…" : null,
       data && !clusters.length ? h("div", null, props && props.dagId ? "This DAG is not a TiDB PITR DAG."
         : "No clusters configured (or none you may read).") : null,
-      clusters.map((c) => h(ClusterCard, { key: c.id, entry: c, showTso })));
+      clusters.map((c) => h(CardBoundary, { key: c.id, entry: c, showTso })));
   }
+
+  // Each cluster's card in its own boundary: a card that cannot be drawn says which cluster, the others stay.
+  function CardBoundary(props) {
+    const { entry } = props;
+    return h(Boundary, { what: "the card of cluster " + (entry && entry.id) }, h(ClusterCard, props));
+  }
+
+  // The pure pieces, for the bundle's unit test under node (tests/pitr/unit/bundle_render.test.mjs).
+  TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE };
 
   globalThis["TiDB PITR"] = TidbPitrPage;
   globalThis["TiDB PITR cluster"] = TidbPitrPage;

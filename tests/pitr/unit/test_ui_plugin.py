@@ -24,8 +24,10 @@ def test_the_page_is_in_the_nav_and_on_dag_pages_from_one_bundle():
 
 
 def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
+    """Nor the app's response model and payload builder: only the api-server needs them."""
     probe = ("import sys, tidb_pitr.plugin; "
-             "print(sorted(m for m in ('fastapi', 'tidb_pitr.ui.app') if m in sys.modules))")
+             "print(sorted(m for m in ('fastapi', 'tidb_pitr.ui.app', 'tidb_pitr.ui.model', 'tidb_pitr.ui.payload') "
+             "if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BUNDLE.parents[2]), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,0 +1,187 @@
+"""The response model of `GET /tidb-pitr/api/clusters`: the types the page's bundle (tidb_pitr.js) relies on.
+
+Every time is `IsoTime`: an ISO-8601 time with a timezone, or null. TSOs are decimal strings (a JavaScript number
+cannot hold one). What the guard published (`status`) is typed where the page reads it; other keys pass through.
+Imported by `ui/app.py` only, so that no DAG parse or task loads pydantic models for the page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _iso_with_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no timezone")
+    return value
+
+
+IsoTime = Annotated[str | None, AfterValidator(_iso_with_zone)]
+Tso = Annotated[str | None, Field(pattern=r"^[0-9]+$")]
+
+
+class _Open(BaseModel):
+    """Published JSON: the keys the page reads are typed, the rest pass through as they are."""
+    model_config = ConfigDict(extra="allow")
+
+
+class Point(_Open):
+    """A moment the guard computed from a TSO."""
+    ts: Tso = None
+    time: IsoTime = None
+
+
+class Range(_Open):
+    from_: Point | None = Field(None, alias="from")
+    to: Point | None = None
+
+
+class Gap(Range):
+    cause: str | None = None
+
+
+class Coverage(Range):
+    log: str | None = None
+    state: str | None = None
+    restorable_from: Point | None = None
+
+
+class Mark(_Open):
+    name: str
+    ts: Tso = None
+    time: IsoTime = None
+    state: str | None = None
+    managed: bool | None = None
+
+
+class Truncation(Point):
+    log: str | None = None
+    truncated: bool | None = None
+
+
+class Timeline(_Open):
+    range: Range | None = None
+    now: Point | None = None
+    policy_start: Point | None = None
+    coverage: list[Coverage] = []
+    gaps: list[Gap] = []
+    marks: list[Mark] = []
+    truncation: Truncation | None = None
+
+
+class Window(_Open):
+    earliest: Point | None = None
+    latest: Point | None = None
+    span_seconds: float | None = None
+    gaps: list[Gap] = []
+    notes: list[str] = []
+
+
+class Rpo(_Open):
+    checkpoint: Point | None = None
+    lag_seconds: float | None = None
+    level: str | None = None
+
+
+class LastSnapshot(_Open):
+    name: str | None = None
+    state: str | None = None
+    time: IsoTime = None
+    age_seconds: float | None = None
+
+
+class PlannedDeletion(_Open):
+    name: str | None = None
+    commit_ts: Tso = None
+    commit_time: IsoTime = None
+
+
+class RetentionPlan(_Open):
+    policy_start: Point | None = None
+    truncate_until: Point | None = None
+    delete: list[PlannedDeletion] = []
+    base: PlannedDeletion | None = None
+    held: str | None = None
+    refused: str | None = None
+    reasons: list[str] = []
+
+
+class Status(_Open):
+    """What the cluster's log backup guard published (flows/tasks/guard_status.py)."""
+    cluster: str | None = None
+    generated_at: IsoTime = None
+    window: Window | None = None
+    timeline: Timeline | None = None
+    rpo: Rpo | None = None
+    last_snapshot: LastSnapshot | None = None
+    retention_plan: RetentionPlan | None = None
+
+
+class Published(BaseModel):
+    run_id: str
+    run_state: str
+    run_end: IsoTime = None
+    written: IsoTime = None
+
+
+class LastRestore(BaseModel):
+    run_id: str
+    state: str
+    note: str | None = None
+    start: IsoTime = None
+    end: IsoTime = None
+    restore_time: IsoTime = None  # the point restored to, also when the run was given a TSO
+    restore_ts: Tso = None  # that point's TSO
+    target_cluster: str | None = None
+    dry_run: bool = False
+
+
+class DrillRecord(_Open):
+    verdict: str | None = None
+    summary: str | None = None
+    restore_ts: Tso = None
+    restore_time: IsoTime = None
+
+
+class LastDrill(Published):
+    record: DrillRecord | None = None
+
+
+class RestoreTarget(BaseModel):
+    value: str
+    label: str
+
+
+class Durations(BaseModel):
+    span: str | None = None
+    lag: str | None = None
+    warn: str | None = None
+    critical: str | None = None
+    last_snapshot_age: str | None = None
+
+
+class ClusterEntry(BaseModel):
+    name: str
+    namespace: str
+    id: str
+    timezone: str | None = None
+    dag_ids: dict[str, str]
+    restore_targets: list[RestoreTarget]
+    status: Status | None = None
+    status_error: str | None = None  # why `status` is null although the guard published one
+    published: Published | None = None
+    age_seconds: float | None = None
+    durations: Durations
+    last_restore: LastRestore | None = None
+    last_drill: LastDrill | None = None
+
+
+class ClustersResponse(BaseModel):
+    now: IsoTime
+    clusters: list[ClusterEntry]

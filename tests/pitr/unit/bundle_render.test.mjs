@@ -1,0 +1,120 @@
+// The TiDB PITR page's bundle (plugins/tidb_pitr/ui/tidb_pitr.js) under node: its time helpers and a cluster's
+// card with times no Date can hold. The bundle runs over the host's global React; here a small stand-in renders
+// function components, hooks at their initial state, and class error boundaries, to the text a user would read.
+// Run by test_ui_bundle.py (`node --test`).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import vm from "node:vm";
+
+const BUNDLE = new URL("../../../plugins/tidb_pitr/ui/tidb_pitr.js", import.meta.url);
+
+class Component {
+  constructor(props) {
+    this.props = props;
+  }
+}
+
+const React = {
+  Component,
+  createElement: (type, props, ...children) => ({ type, props: { ...(props || {}), children } }),
+  useState: (initial) => [typeof initial === "function" ? initial() : initial, () => {}],
+  useEffect: () => {},
+  useCallback: (fn) => fn,
+};
+
+function load() {
+  const context = { React, console, Intl, URL, document: { baseURI: "http://airflow.test/" }, fetch: () => null };
+  context.globalThis = context;
+  vm.runInNewContext(readFileSync(BUNDLE, "utf8"), context);
+  return context["TiDB PITR"].parts;
+}
+
+// To text, as React would render it: a class is an error boundary (getDerivedStateFromError), a function a component.
+function render(node) {
+  if (node === null || node === undefined || node === false || node === true) return "";
+  if (Array.isArray(node)) return node.map(render).join("");
+  if (typeof node !== "object") return String(node);
+  const { type, props } = node;
+  const children = props.children && props.children.length === 1 ? props.children[0] : props.children;
+  if (typeof type === "function" && type.prototype instanceof Component) {
+    const instance = new type({ ...props, children });
+    try {
+      return render(instance.render());
+    } catch (error) {
+      instance.state = type.getDerivedStateFromError(error);
+      return render(instance.render());
+    }
+  }
+  if (typeof type === "function") return render(type({ ...props, children }));
+  const title = props.title ? `[title=${props.title}]` : "";
+  return title + render(props.children);
+}
+
+const parts = load();
+const BAD = ["436562003524714497", "2026-13-45T99:00:00Z", "yesterday", "Invalid Date"];
+
+test("the time helpers say a time cannot be read instead of throwing", () => {
+  for (const bad of BAD) {
+    assert.equal(parts.local(bad), parts.UNREADABLE);
+    assert.match(parts.utc(bad), /^unreadable time/);
+    assert.doesNotThrow(() => render(React.createElement(parts.Time, { at: { time: bad, ts: "1" }, showTso: true })));
+    assert.match(render(React.createElement(parts.Time, { at: bad })), /unreadable time/);
+  }
+  assert.equal(parts.local(null), "—");
+  assert.equal(parts.utc("2026-11-21T05:30:00.000Z"), "2026-11-21T05:30:00Z (UTC)");
+  assert.match(parts.local("2026-11-21T05:30:00Z"), /2026/);
+});
+
+function entry(overrides) {
+  const point = (time) => ({ ts: "436562003524714497", time });
+  const status = {
+    cluster: "test1/demo1", generated_at: "2026-11-21T00:00:00Z",
+    window: { earliest: point("2026-11-14T00:00:00Z"), latest: point("2026-11-21T00:00:00Z"), gaps: [], notes: [] },
+    timeline: {
+      range: { from: point("2026-11-13T00:00:00Z"), to: point("2026-11-21T01:00:00Z") },
+      now: point("2026-11-21T00:00:00Z"), policy_start: point("2026-11-14T00:00:00Z"),
+      coverage: [], gaps: [], marks: [], truncation: null,
+    },
+    rpo: { checkpoint: point("2026-11-21T00:00:00Z"), lag_seconds: 1, level: "ok" },
+    last_snapshot: { name: "s2", state: "Complete", time: "2026-11-19T00:00:00Z", managed: true },
+    retention_plan: { delete: [], truncate_until: null, reasons: [], base: null },
+  };
+  return {
+    name: "demo1", namespace: "test1", id: "test1/demo1", dag_ids: { log_guard: "g", restore: "r" },
+    restore_targets: [], status, published: { run_id: "p" }, age_seconds: 5, durations: {},
+    last_restore: { run_id: "manual__1", state: "success", restore_time: "2026-11-20T00:00:00.000Z",
+      restore_ts: "436562003524714497", target_cluster: "test1/demo1-restore" },
+    last_drill: null, ...overrides,
+  };
+}
+
+test("a restore by TSO shows its time, and its TSO with Show TSOs", () => {
+  const text = render(React.createElement(parts.CardBoundary, { entry: entry({}), showTso: true }));
+  assert.match(text, /\[title=2026-11-20T00:00:00Z \(UTC\)\]/);
+  assert.match(text, /TSO 436562003524714497/);
+  assert.doesNotMatch(text, /Could not show|unreadable/);
+});
+
+test("a card with a time no Date can hold renders, and says which time", () => {
+  const bad = entry({ last_restore: { run_id: "manual__1", state: "success", restore_time: "436562003524714497" } });
+  let text;
+  assert.doesNotThrow(() => { text = render(React.createElement(parts.CardBoundary, { entry: bad, showTso: false })); });
+  assert.match(text, /Restore to.*unreadable time/);
+  assert.match(text, /Recoverable window/);
+});
+
+test("a field of another shape is named by its section, and the rest of the card stays", () => {
+  const broken = entry({});
+  broken.status.timeline.range = null; // the timeline cannot be drawn
+  const text = render(React.createElement(parts.CardBoundary, { entry: broken, showTso: false }));
+  assert.match(text, /Could not show "Timeline"/);
+  assert.match(text, /Last restore/);
+});
+
+test("a card that cannot be drawn at all says which cluster, instead of blanking the page", () => {
+  const broken = entry({});
+  broken.status.window = null;
+  const text = render(React.createElement(parts.CardBoundary, { entry: broken, showTso: false }));
+  assert.match(text, /Could not show the card of cluster test1\/demo1/);
+});
