@@ -53,6 +53,7 @@ class Coverage(Range):
 
 
 class Mark(_Open):
+    """A snapshot on the timeline."""
     name: str
     ts: Tso = None
     time: IsoTime = None
@@ -66,6 +67,7 @@ class Truncation(Point):
 
 
 class Timeline(_Open):
+    """What planning/timeline.py draws: the range, coverage bands, gaps and marks."""
     range: Range | None = None
     now: Point | None = None
     policy_start: Point | None = None
@@ -76,6 +78,7 @@ class Timeline(_Open):
 
 
 class Window(_Open):
+    """The recoverable window (planning/window.py): its ends, span and gaps."""
     earliest: Point | None = None
     latest: Point | None = None
     span_seconds: float | None = None
@@ -84,12 +87,14 @@ class Window(_Open):
 
 
 class Rpo(_Open):
+    """The log checkpoint and its lag against the RPO thresholds (planning/rpo.py)."""
     checkpoint: Point | None = None
     lag_seconds: float | None = None
     level: str | None = None
 
 
 class LastSnapshot(_Open):
+    """The newest snapshot Backup of the cluster, as the guard saw it."""
     name: str | None = None
     state: str | None = None
     time: IsoTime = None
@@ -97,12 +102,14 @@ class LastSnapshot(_Open):
 
 
 class PlannedDeletion(_Open):
+    """One snapshot the next retention run would delete (planning/retention.py)."""
     name: str | None = None
     commit_ts: Tso = None
     commit_time: IsoTime = None
 
 
 class RetentionPlan(_Open):
+    """The next retention run, planned as a dry run."""
     policy_start: Point | None = None
     truncate_until: Point | None = None
     delete: list[PlannedDeletion] = []
@@ -124,6 +131,7 @@ class Status(_Open):
 
 
 class Published(BaseModel):
+    """The guard run whose XCom the page read."""
     run_id: str
     run_state: str
     run_end: IsoTime = None
@@ -131,6 +139,7 @@ class Published(BaseModel):
 
 
 class LastRestore(BaseModel):
+    """The newest run of the restore DAG, with the point it restored to."""
     run_id: str
     state: str
     note: str | None = None
@@ -143,6 +152,7 @@ class LastRestore(BaseModel):
 
 
 class DrillRecord(_Open):
+    """What the drill recorded (flows/tasks/drill.py)."""
     verdict: str | None = None
     summary: str | None = None
     restore_ts: Tso = None
@@ -154,30 +164,34 @@ class LastDrill(Published):
 
 
 class RestoreTarget(BaseModel):
+    """A restore target as the form lists it."""
     value: str
     label: str
 
 
 class Durations(BaseModel):
-    span: str | None = None
-    lag: str | None = None
-    warn: str | None = None
-    critical: str | None = None
-    last_snapshot_age: str | None = None
+    """Durations as the API says them (tidb_pitr.units.format_duration); the bundle formats only live ages."""
+
+    span: str | None = Field(default=None, description="the recoverable window's span")
+    lag: str | None = Field(default=None, description="the log checkpoint's lag when published")
+    warn: str | None = Field(default=None, description="the RPO warn threshold")
+    critical: str | None = Field(default=None, description="the RPO critical threshold")
+    last_snapshot_age: str | None = Field(default=None, description="the last snapshot's age when published")
 
 
 class ClusterEntry(BaseModel):
+    """One cluster's card."""
     name: str
     namespace: str
-    id: str
+    id: str = Field(description="<namespace>/<name>, the card's key")
     timezone: str | None = None
-    dag_ids: dict[str, str]
+    dag_ids: dict[str, str] = Field(description="flow (log_guard, restore, ...) -> the cluster's DAG id")
     restore_targets: list[RestoreTarget]
     status: Status | None = None
-    status_error: str | None = None  # why `status` is null although the guard published one
-    published: Published | None = None
-    age_seconds: float | None = None
-    durations: Durations
+    status_error: str | None = Field(default=None, description="why `status` is null although the guard published")
+    published: Published | None = Field(default=None, description="the guard run that published `status`")
+    age_seconds: float | None = Field(default=None, description="seconds since `published`, at the server's now")
+    durations: Durations = Field(description="`status`'s durations, formatted by tidb_pitr.units")
     last_restore: LastRestore | None = None
     last_drill: LastDrill | None = None
 
