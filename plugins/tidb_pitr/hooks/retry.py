@@ -23,6 +23,8 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception
 from urllib3 import exceptions as urllib3_errors
 
+from ..units import format_duration
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 # Failures that happen before the request is sent: retrying them can never repeat a write.
@@ -158,17 +160,17 @@ class Budget:
     def _retrying(self, state: RetryCallState, what: str) -> None:
         fault = self.fault
         assert fault is not None
-        hint = f" (Retry-After {fault.retry_after:g} s)" if fault.retry_after is not None else ""
-        self.log.warning("Kubernetes API %s: %s (attempt %d/%d); retrying in %.2f s%s", what, fault.reason,
-                         self.failures, self.policy.max_attempts, state.upcoming_sleep, hint)
+        hint = f" (Retry-After {format_duration(fault.retry_after)})" if fault.retry_after is not None else ""
+        self.log.warning("Kubernetes API %s: %s (attempt %d/%d); retrying in %s%s", what, fault.reason,
+                         self.failures, self.policy.max_attempts, format_duration(state.upcoming_sleep), hint)
 
     def _give_up(self, state: RetryCallState, what: str) -> Any:
         exc = _error(state)
         elapsed = time.monotonic() - self.started
         reason = self.fault.reason if self.fault else str(exc)
-        self.log.error("Kubernetes API %s: %s (attempt %d/%d); giving up after %.1f s", what, reason,
-                       self.failures, self.policy.max_attempts, elapsed)
-        exc.add_note(f"tidb_pitr: gave up on {what} after {self.failures} attempts in {elapsed:.1f} s")
+        self.log.error("Kubernetes API %s: %s (attempt %d/%d); giving up after %s", what, reason,
+                       self.failures, self.policy.max_attempts, format_duration(elapsed))
+        exc.add_note(f"tidb_pitr: gave up on {what} after {self.failures} attempts in {format_duration(elapsed)}")
         raise exc
 
 

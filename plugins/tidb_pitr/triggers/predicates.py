@@ -19,6 +19,7 @@ from typing import Any
 
 from ..cr.model import BackupView, CompactView, RestoreView, State
 from ..tso import tso_to_dt
+from ..units import format_duration
 
 SUCCESS, FAILED, NOT_FOUND = "success", "failed", "not_found"
 KINDS = ("terminal", "log_started", "log_phase", "checkpoint", "lag", "truncate", "gone")
@@ -63,14 +64,15 @@ def _hopeless(view: Any, where: str, args: dict[str, Any], now: datetime, comman
             since = since or getattr(view, "phase_since", None) or view.created
             age = _age(since, now)
             if age is not None and age >= float(grace):
-                return Verdict(FAILED, f"{where} is RetryFailed ({reason}) for {age:.0f} s, which waiting does not "
-                                       f"fix: {message or 'no message'}. TiDB Operator retries it forever; fix the "
-                                       f"cause (the Secret, the cluster), then run this task again")
+                return Verdict(FAILED, f"{where} is RetryFailed ({reason}) for {format_duration(age)}, which "
+                                       f"waiting does not fix: {message or 'no message'}. TiDB Operator retries it "
+                                       f"forever; fix the cause (the Secret, the cluster), then run this task again")
         age = _age(view.created, now)
         if not view.phase and age is not None and age >= float(grace):
-            return Verdict(FAILED, f"{where} has no status {age:.0f} s after it was created: TiDB Operator has not "
-                                   f"acted on it. Is the operator running and watching this namespace, is the TiDB "
-                                   f"cluster there and Ready? (`kubectl describe` it, and read the operator's log)")
+            return Verdict(FAILED, f"{where} has no status {format_duration(age)} after it was created: TiDB "
+                                   f"Operator has not acted on it. Is the operator running and watching this "
+                                   f"namespace, is the TiDB cluster there and Ready? (`kubectl describe` it, and read "
+                                   f"the operator's log)")
     stuck = args.get("stuck_seconds")
     if stuck is not None and command is not None:
         sub = view.sub_statuses.get(command)
@@ -85,9 +87,10 @@ def _hopeless(view: Any, where: str, args: dict[str, Any], now: datetime, comman
         # A truncate may run for hours (BR deletes about 600 GB/h); only its Job not starting is a sign.
         phases = IN_FLIGHT if command != "log-truncate" else ("Scheduled", "Prepare")
         if sub is not None and sub.phase in phases and age is not None and age >= float(stuck):
-            return Verdict(FAILED, f"{command} of {where} is stuck: {sub.phase} for {age:.0f} s. TiDB Operator does "
-                                   f"not notice a log Job whose pod died (OOM, eviction): look at `kubectl get pods -l "
-                                   f"tidb.pingcap.com/backup={view.name}` and the Job backup-{view.name}-{command}; "
+            return Verdict(FAILED, f"{command} of {where} is stuck: {sub.phase} for {format_duration(age)}. TiDB "
+                                   f"Operator does not notice a log Job whose pod died (OOM, eviction): look at "
+                                   f"`kubectl get pods -l tidb.pingcap.com/backup={view.name}` and the Job "
+                                   f"backup-{view.name}-{command}; "
                                    f"delete the dead Job to let the operator make it again")
     return None
 
@@ -137,7 +140,8 @@ def evaluate(kind: str, plural: str, obj: dict[str, Any] | None, args: dict[str,
     if kind == "checkpoint" and checkpoint >= int(args["ts"]):
         return Verdict(SUCCESS, f"{where} checkpoint {checkpoint} is at or past {args['ts']}", details)
     if kind == "lag" and lag is not None and lag <= float(args["max_lag_seconds"]):
-        return Verdict(SUCCESS, f"{where} checkpoint lag {lag:.0f}s is under {args['max_lag_seconds']}s", details)
+        return Verdict(SUCCESS, f"{where} checkpoint lag {format_duration(lag)} is under "
+                                f"{format_duration(float(args['max_lag_seconds']))}", details)
     if view.state in (State.STOPPED, State.FAILED, State.INVALID) or view.error_paused:
         state = "error-paused" if view.error_paused else view.phase
         return Verdict(FAILED, f"{where} is {state}; its checkpoint ({checkpoint}) will not advance: "

@@ -22,6 +22,7 @@ from ..cr.inventory import inventory_of
 from ..planning import recoverable_window
 from ..planning.rpo import OK, RECOVERED, announce, lag_seconds, rpo_level, seconds_to_next_level, started_at
 from ..tso import tso_iso
+from ..units import format_duration
 
 if TYPE_CHECKING:
     from ..hooks.kubernetes import AsyncTidbOperatorHook
@@ -82,7 +83,7 @@ class RpoLagTrigger(BaseEventTrigger):
 
     def _payload(self, what: str, figures: dict[str, Any]) -> dict[str, Any]:
         lag = figures["lag_seconds"]
-        lag_text = "unknown" if lag is None else f"{lag:.0f} s"
+        lag_text = "unknown" if lag is None else format_duration(lag)
         if what == RECOVERED:
             message = f"RPO recovered for {self.cluster}: checkpoint lag {lag_text}"
         elif lag is None:
@@ -91,8 +92,9 @@ class RpoLagTrigger(BaseEventTrigger):
                        "protected by point-in-time recovery")
         else:
             limit = self.warn_seconds if what == "warn" else self.critical_seconds
-            message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over {limit:.0f} s; "
-                       f"a restore now loses what was written since {figures['checkpoint_time']}")
+            message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over "
+                       f"{format_duration(limit)}; a restore now loses what was written since "
+                       f"{figures['checkpoint_time']}")
         return {"status": what, "message": message, "cluster": self.cluster, **figures, "level": what,
                 "warn_seconds": self.warn_seconds, "critical_seconds": self.critical_seconds,
                 "observed_at": datetime.now(UTC).isoformat()}

@@ -79,6 +79,6 @@ def test_a_second_truncate_is_not_stuck_for_the_time_the_first_one_spent_in_prep
     asked = {**BOUNDS, "until": "123", "asked_at": NOW.timestamp()}
     assert evaluate("truncate", "backups", cr, asked, now=NOW + timedelta(minutes=29)) is None
     verdict = evaluate("truncate", "backups", cr, asked, now=NOW + timedelta(minutes=30))
-    assert verdict.status == FAILED and "stuck: Prepare for 1800 s" in verdict.message
+    assert verdict.status == FAILED and "stuck: Prepare for 30m" in verdict.message
     # Without the time it was asked for, the wait goes by the condition's own time.
     assert evaluate("truncate", "backups", cr, {**BOUNDS, "until": "123"}, now=NOW).status == FAILED

@@ -89,9 +89,9 @@ def test_alert_messages_say_what_is_lost():
     late = trigger.assess([_log("log", started=3600, checkpoint=8)], NOW)
     payload = trigger._payload("critical", late)
     assert payload["status"] == payload["level"] == "critical" and payload["cluster"] == "tidb/basic"
-    assert payload["message"].startswith("RPO CRITICAL for tidb/basic: checkpoint lag 8 s is over 6 s; a restore "
+    assert payload["message"].startswith("RPO CRITICAL for tidb/basic: checkpoint lag 8s is over 6s; a restore "
                                          "now loses what was written since 20")
     none = trigger._payload("critical", trigger.assess([], NOW))
     assert "no log checkpoint (no log backup at all)" in none["message"] and none["lag_seconds"] is None
     back = trigger._payload("recovered", trigger.assess([_log("log", started=3600, checkpoint=1)], NOW))
-    assert back["message"] == "RPO recovered for tidb/basic: checkpoint lag 1 s"
+    assert back["message"] == "RPO recovered for tidb/basic: checkpoint lag 1s"

@@ -89,18 +89,20 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
         since = tso_iso(current.checkpoint_ts) if current.checkpoint_ts else "the log backup started (no checkpoint)"
         raise AirflowFailException(
             f"RPO CRITICAL for {cluster.namespace}/{cluster.name}: log checkpoint lag "
-            f"{'unknown' if lag is None else round(lag)} s exceeds {critical:.0f} s; everything written since "
+            f"{'unknown' if lag is None else format_duration(lag)} exceeds {format_duration(critical)}; everything "
+            f"written since "
             f"{since} would be lost in a restore. Check `br log status` and the TiKV stores")
     if level == "warn":
-        log.warning("RPO WARNING for %s/%s: checkpoint lag %.0f s exceeds %.0f s", cluster.namespace, cluster.name,
-                    lag, warn)
+        log.warning("RPO WARNING for %s/%s: checkpoint lag %s exceeds %s", cluster.namespace, cluster.name,
+                    format_duration(lag), format_duration(warn))
     elif level == "starting":
         grace = start_grace(cluster)
         log.info("Log backup %s is starting: no checkpoint yet (TiDB Operator writes it every %s); not an RPO "
                  "breach for the first %s", current.name, format_duration(cluster.waits.tracker_interval),
                  format_duration(grace))
     else:
-        log.info("Checkpoint lag %.0f s (warn at %.0f s, critical at %.0f s)", lag, warn, critical)
+        log.info("Checkpoint lag %s (warn at %s, critical at %s)", format_duration(lag), format_duration(warn),
+                 format_duration(critical))
     return result
 
 

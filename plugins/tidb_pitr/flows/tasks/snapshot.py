@@ -17,6 +17,7 @@ from ...cr.model import State
 from ...hooks.kubernetes import hook_for
 from ...hooks.storage import BackupStorageHook
 from ...planning.rpo import lag_seconds, starting
+from ...units import format_duration
 from .guard import live_log, start_grace
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,11 @@ def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
                  current.name)
     elif lag is None or lag > critical:
         raise AirflowFailException(
-            f"log backup {current.namespace}/{current.name} checkpoint lag is {lag and round(lag)} s, over the "
-            f"critical RPO of {critical:.0f} s: the log is not keeping up")
+            f"log backup {current.namespace}/{current.name} checkpoint lag is "
+            f"{'unknown' if lag is None else format_duration(lag)}, over the critical RPO of "
+            f"{format_duration(critical)}: the log is not keeping up")
     else:
-        log.info("Log backup %s is Running, checkpoint lag %.0f s", current.name, lag)
+        log.info("Log backup %s is Running, checkpoint lag %s", current.name, format_duration(lag))
     return {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag}
 
 
