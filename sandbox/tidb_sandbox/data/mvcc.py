@@ -1,4 +1,5 @@
-"""A TiDB cluster's data as MVCC versions: each key keeps every value it had, stamped with its commit TSO."""
+"""A TiDB cluster's data as MVCC versions: each key keeps every value it had, stamped with its commit TSO;
+and the cluster's global ID counter (the one TiDB's meta layer keeps for table, partition and DDL job IDs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .schema import definition_ids
+
+# Global IDs a fresh cluster's bootstrap has used (system schemas and tables, its DDL jobs). Inferred, not
+# read: low enough that the workload's first user table (110) is above it, so BR keeps source IDs on a
+# fresh cluster, as every first restore does.
+BOOTSTRAP_GLOBAL_ID = 100
 Row = dict[str, Any]
 
 
@@ -40,6 +47,20 @@ class ClusterData:
         self._live: dict[str, Row] = {}
         self._log: list[Change] = []
         self._log_ts: list[int] = []
+        self._global_id = BOOTSTRAP_GLOBAL_ID
+
+    @property
+    def global_id(self) -> int:
+        """The largest global ID handed out so far (TiDB's `meta.GetGlobalID`)."""
+        with self._lock:
+            return self._global_id
+
+    def advance_global_ids(self, n: int) -> int:
+        """Take `n` IDs (TiDB's `meta.AdvanceGlobalIDs`); returns the new largest one. Nothing lowers it:
+        dropping a database frees no ID."""
+        with self._lock:
+            self._global_id += max(0, n)
+            return self._global_id
 
     def apply(self, changes: Iterable[Change]) -> None:
         """Record changes; a key's versions must have strictly rising TSOs (ValueError otherwise)."""
@@ -52,6 +73,8 @@ class ClusterData:
                         f"its last version {stamps[-1]}"
                     )
                 value = dict(change.value) if change.value is not None else None
+                # A table created with a given ID (the workload's, a restore's) has taken that ID.
+                self._global_id = max(self._global_id, *definition_ids(change.key, value), 0)
                 stamps.append(change.ts)
                 self._values.setdefault(change.key, []).append(value)
                 if value is None:

@@ -31,6 +31,7 @@ class TableDef:
     name: str
     table_id: int
     columns: tuple[Column, ...]
+    partition_ids: tuple[int, ...] = ()  # a partitioned table's partitions, which take global IDs too
 
     @property
     def key(self) -> str:
@@ -38,13 +39,27 @@ class TableDef:
 
     def definition(self) -> dict[str, Any]:
         """The value of the table's definition record."""
-        return {"id": self.table_id, "columns": [{"name": c.name, "type": c.type} for c in self.columns],
-                "primaryKey": "id"}
+        value: dict[str, Any] = {"id": self.table_id,
+                                 "columns": [{"name": c.name, "type": c.type} for c in self.columns],
+                                 "primaryKey": "id"}
+        if self.partition_ids:
+            value["partitions"] = [{"id": p} for p in self.partition_ids]
+        return value
 
     @classmethod
     def from_definition(cls, database: str, name: str, value: dict[str, Any]) -> TableDef:
         columns = tuple(Column(str(c["name"]), str(c["type"])) for c in value.get("columns") or [])
-        return cls(database, name, int(value.get("id") or 0), columns)
+        partitions = tuple(int(p["id"]) for p in value.get("partitions") or [])
+        return cls(database, name, int(value.get("id") or 0), columns, partitions)
+
+
+def definition_ids(key: str, value: dict[str, Any] | None) -> list[int]:
+    """The global IDs a table's definition record holds (the table's and its partitions'), [] for any
+    other record."""
+    parts = parse_key(key)
+    if value is None or parts is None or parts.table is None or parts.is_row:
+        return []
+    return [int(value.get("id") or 0), *(int(p["id"]) for p in value.get("partitions") or [])]
 
 
 def database_definition() -> dict[str, Any]:

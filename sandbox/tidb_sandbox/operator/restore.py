@@ -141,7 +141,10 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             corrupt = ctx.faults.take_restore_corruption(restored_tables(rows))
             if corrupt:
                 rows = corrupt_one_row(rows, corrupt)
-        target.data.load(rows, ctx.alloc.next())
+        # BR gives the tables IDs in the target before it creates them (prealloc_table_id, br_restore.py).
+        ids = br_layout.prealloc_table_ids(rows, target.data.global_id)
+        target.data.load(ids.rows, ctx.alloc.next())
+        target.data.advance_global_ids(ids.global_id - target.data.global_id)
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
         _drop_finalizer(ctx, rt, namespace, name)

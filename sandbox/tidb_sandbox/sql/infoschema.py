@@ -1,4 +1,4 @@
-"""INFORMATION_SCHEMA.SCHEMATA and TABLES with TiDB's columns, and a small evaluator for the queries tools
+"""INFORMATION_SCHEMA.SCHEMATA, TABLES and COLUMNS with TiDB's columns, and a small evaluator for the queries tools
 send them: column lists, WHERE with comparisons, IN, LIKE, IS NULL, AND/OR/NOT, ORDER BY, LIMIT, COUNT(*).
 
 TABLES lists the user tables only: the sandbox does not model the system schemas' tables.
@@ -18,7 +18,7 @@ from ..data.schema import DEFAULT_CHARSET, DEFAULT_COLLATION
 from ..data.tso import tso_to_dt
 from . import errors
 from .catalog import Catalog
-from .checksum import encode_kv
+from .checksum import encode_kv, row_key
 
 Row = dict[str, Any]
 _S, _I, _D = ColumnType.VAR_STRING, ColumnType.LONGLONG, ColumnType.DATETIME
@@ -42,7 +42,8 @@ def tables_rows(catalog: Catalog, tz: timezone) -> list[Row]:
     rows = []
     for table in catalog.user_tables():
         data = catalog.rows(table)
-        size = sum(len(k) + len(v) for k, v in (encode_kv(key, row) for key, row in data.items()))
+        table_id = table.definition.table_id  # keys as ADMIN CHECKSUM counts them (checksum.row_key)
+        size = sum(len(row_key(table_id, key)) + len(encode_kv(key, row)[1]) for key, row in data.items())
         created = tso_to_dt(table.created_ts).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
         values = ("def", table.database, table.name, "BASE TABLE", "InnoDB", 10, "Compact", len(data),
                   size // len(data) if data else 0, size, 0, 0, 0, None, created, None, None, DEFAULT_COLLATION,
@@ -51,9 +52,27 @@ def tables_rows(catalog: Catalog, tz: timezone) -> list[Row]:
     return rows
 
 
+COLUMNS = [("TABLE_CATALOG", _S), ("TABLE_SCHEMA", _S), ("TABLE_NAME", _S), ("COLUMN_NAME", _S),
+           ("ORDINAL_POSITION", _I), ("COLUMN_DEFAULT", _S), ("IS_NULLABLE", _S), ("DATA_TYPE", _S),
+           ("COLUMN_TYPE", _S), ("COLUMN_KEY", _S)]
+
+
+def columns_rows(catalog: Catalog, tz: timezone) -> list[Row]:
+    """One row per column of each user table, in definition order (ORDINAL_POSITION from 1)."""
+    rows = []
+    for table in catalog.user_tables():
+        for position, column in enumerate(table.definition.columns, start=1):
+            is_key = column.name == "id"  # the sandbox's tables have `id` as their clustered primary key
+            values = ("def", table.database, table.name, column.name, position, None, "NO" if is_key else "YES",
+                      column.type.split("(", 1)[0].lower(), column.type, "PRI" if is_key else "")
+            rows.append(dict(zip([c for c, _ in COLUMNS], values, strict=True)))
+    return rows
+
+
 VIEWS: dict[str, tuple[list[tuple[str, ColumnType]], Callable[[Catalog, timezone], list[Row]]]] = {
     "SCHEMATA": (SCHEMATA, schemata_rows),
     "TABLES": (TABLES, tables_rows),
+    "COLUMNS": (COLUMNS, columns_rows),
 }
 
 

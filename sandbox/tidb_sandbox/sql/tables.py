@@ -67,7 +67,7 @@ def admin_checksum(catalog: Catalog, tables: list[TableInfo]) -> ResultSet:
     """Db_name, Table_name, Checksum_crc64_xor, Total_kvs, Total_bytes: one row per table, as TiDB answers."""
     rows = []
     for table in tables:
-        result = table_checksum(catalog.rows(table))
+        result = table_checksum(catalog.rows(table), table.definition.table_id)
         rows.append([table.database, table.name, result.crc64_xor, result.total_kvs, result.total_bytes])
     columns = [ResultColumn("Db_name", _S), ResultColumn("Table_name", _S), ResultColumn("Checksum_crc64_xor", _I),
                ResultColumn("Total_kvs", _I), ResultColumn("Total_bytes", _I)]

@@ -32,7 +32,15 @@ from .br_log import (
     truncate_log,
     write_global_checkpoint,
 )
-from .br_restore import PointRestore, apply_changes, check_restore_range, check_same_cluster, restore_point
+from .br_restore import (
+    PointRestore,
+    TableIds,
+    apply_changes,
+    check_restore_range,
+    check_same_cluster,
+    prealloc_table_ids,
+    restore_point,
+)
 from .br_snapshot import (
     LOCK_FILE,
     FileMeta,
@@ -61,6 +69,7 @@ __all__ = [
     "PointRestore",
     "SnapshotInfo",
     "SnapshotMeta",
+    "TableIds",
     "TruncateResult",
     "apply_changes",
     "check_restore_range",
@@ -72,6 +81,7 @@ __all__ = [
     "list_metas",
     "log_bytes",
     "log_metadata",
+    "prealloc_table_ids",
     "read_log",
     "read_safepoint",
     "read_snapshot",

@@ -1,4 +1,5 @@
-"""`br restore point` semantics: which ranges can be restored, and replaying logs onto a snapshot."""
+"""`br restore point` semantics: which ranges can be restored, replaying logs onto a snapshot, and the
+table IDs the restored tables get in the target."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..data.mvcc import Change, Row
+from ..data.schema import definition_ids
 from .base import Location
 from .br_common import BRError, ts_text
 from .br_log import LogRange, log_metadata, read_log
@@ -46,6 +48,53 @@ def apply_changes(rows: dict[str, Row], changes: Iterable[Change]) -> dict[str, 
         else:
             result[change.key] = change.value
     return result
+
+
+@dataclass(frozen=True)
+class TableIds:
+    """What `prealloc_table_ids` gives: the rows with rewritten definitions, and the target's new global ID."""
+
+    rows: dict[str, Row]
+    global_id: int
+    rewritten: dict[int, int]  # original ID -> new ID, only the IDs that changed
+
+
+def prealloc_table_ids(rows: dict[str, Row], current_global_id: int) -> TableIds:
+    """The IDs BR gives restored tables and partitions in a target whose global ID is `current_global_id`.
+
+    As tidb `br/pkg/restore/internal/prealloc_table_id/alloc.go`: `New` takes the largest original ID and
+    counts tables plus partitions; `Alloc` starts at `GetGlobalID() + 1`, moves the reusable border up to at
+    least that start, and advances the global ID past border + count; `allocID` keeps an original ID only
+    when it lies in [start, border), i.e. above the target's current global ID, and otherwise takes the next
+    ID from the border on. So into a fresh cluster the IDs survive, and into a cluster that has allocated
+    past them (a scratch cluster emptied by DROP DATABASE) every table gets a new one.
+    """
+    tables = sorted((key for key, value in rows.items() if definition_ids(key, value)),
+                    key=lambda k: int(rows[k].get("id") or 0))
+    ids = [i for key in tables for i in definition_ids(key, rows[key])]
+    if not ids:
+        return TableIds(dict(rows), current_global_id, {})
+    start = current_global_id + 1
+    border = max(max(ids) + 1, start)
+    next_id = border
+    rewritten: dict[int, int] = {}
+
+    def alloc(original: int) -> int:
+        nonlocal next_id
+        if start <= original < border:
+            return original
+        rewritten[original] = next_id
+        next_id += 1
+        return next_id - 1
+
+    result = dict(rows)
+    for key in tables:
+        value = dict(rows[key])
+        value["id"] = alloc(int(value.get("id") or 0))
+        if value.get("partitions"):
+            value["partitions"] = [{**p, "id": alloc(int(p["id"]))} for p in value["partitions"]]
+        result[key] = value
+    return TableIds(result, border + len(ids) - 1, rewritten)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from tidb_sandbox.data.workload import Workload
 from tidb_sandbox.operator.context import SimConfig
 from tidb_sandbox.sql import crc64
 from tidb_sandbox.sql.catalog import Catalog
-from tidb_sandbox.sql.checksum import table_checksum
+from tidb_sandbox.sql.checksum import row_key, table_checksum
 from tidb_sandbox.sql.config import SqlConfig, update_settings
 from tidb_sandbox.sql.errors import go_time
 from tidb_sandbox.sql.parsing import (
@@ -43,11 +43,21 @@ def test_crc64_update_continues_a_checksum() -> None:
 def test_checksum_is_order_free_and_sees_one_changed_row() -> None:
     rows = {f"shop/orders/{i:010d}": {"id": i, "amount": i * 1.5} for i in range(1, 50)}
     same = dict(reversed(list(rows.items())))
-    assert table_checksum(rows) == table_checksum(same)
+    assert table_checksum(rows, 110) == table_checksum(same, 110)
     changed = {**rows, "shop/orders/0000000007": {"id": 7, "amount": 0.01}}
-    assert table_checksum(changed).crc64_xor != table_checksum(rows).crc64_xor
-    assert table_checksum(changed).total_kvs == table_checksum(rows).total_kvs == 49
-    assert table_checksum({}).crc64_xor == 0
+    assert table_checksum(changed, 110).crc64_xor != table_checksum(rows, 110).crc64_xor
+    assert table_checksum(changed, 110).total_kvs == table_checksum(rows, 110).total_kvs == 49
+    assert table_checksum({}, 110).crc64_xor == 0
+
+
+def test_checksum_folds_the_table_id_into_each_key_as_tidb_row_keys_do() -> None:
+    rows = {f"shop/orders/{i:010d}": {"id": i, "amount": i * 1.5} for i in range(1, 20)}
+    kept, moved = table_checksum(rows, 110), table_checksum(rows, 131)
+    assert moved.crc64_xor != kept.crc64_xor
+    assert (moved.total_kvs, moved.total_bytes) == (kept.total_kvs, kept.total_bytes)
+    # tablecodec.EncodeRowKeyWithHandle(110, 7): 't', comparable int64 110, '_r', comparable int64 7.
+    assert row_key(110, "shop/orders/0000000007") == (
+        b"t\x80\x00\x00\x00\x00\x00\x00\x6e_r\x80\x00\x00\x00\x00\x00\x00\x07")
 
 
 def test_go_time_prints_like_go() -> None:

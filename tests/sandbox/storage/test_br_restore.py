@@ -3,9 +3,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tidb_sandbox.data.mvcc import ClusterData
+from tidb_sandbox.data.schema import Column, TableDef, definition_ids
 from tidb_sandbox.data.tso import TsoAllocator, dt_to_tso
 from tidb_sandbox.data.workload import seed_history
 from tidb_sandbox.storage.base import Location
@@ -24,6 +28,7 @@ from tidb_sandbox.storage.br_layout import (
     truncate_log,
     write_snapshot,
 )
+from tidb_sandbox.storage.br_restore import prealloc_table_ids
 
 Opener = Callable[[str], Callable[[str], Location]]
 SEED_TS = 436568622965194754  # 2022-10-10 04:45:32.283 UTC
@@ -112,3 +117,26 @@ def test_snapshot_plus_log_equals_the_cluster_at_any_restorable_t(open_at: Opene
     # Log-only restore from the snapshot's rows by hand, as the operator's pitr path does it.
     meta, rows = read_snapshot(snapshots[1][1])
     assert apply_changes(rows, read_log(log, meta.commit_ts, checkpoint)) == data.rows_at(checkpoint)
+
+
+# -- table IDs (BR's prealloc_table_id) -------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(current=st.integers(100, 400), ids=st.lists(st.integers(101, 300), min_size=1, max_size=6, unique=True),
+       partitions=st.integers(0, 3))
+def test_restored_tables_keep_an_id_only_above_the_targets_global_id(current, ids, partitions):
+    rows: dict[str, Any] = {}
+    for n, table_id in enumerate(ids):
+        definition = TableDef("db", f"t{n}", table_id, (Column("id", "bigint(20)"),),
+                              tuple(range(1000 + 10 * n, 1000 + 10 * n + partitions)) if n == 0 else ())
+        rows[definition.key] = definition.definition()
+        rows[f"db/t{n}/0000000001"] = {"id": 1}
+    result = prealloc_table_ids(rows, current)
+    before = [i for key in sorted(rows) for i in definition_ids(key, rows[key])]
+    after = [i for key in sorted(rows) for i in definition_ids(key, result.rows[key])]
+    for old, new in zip(before, after, strict=True):
+        assert (new == old) == (old > current), (old, new, current)
+        assert new > current
+    assert len(set(after)) == len(after), "every table and partition has its own ID"
+    assert result.global_id >= max(after)
+    assert {k: v for k, v in result.rows.items() if k.count("/") == 2} == {
+        k: v for k, v in rows.items() if k.count("/") == 2}, "rows are untouched"
