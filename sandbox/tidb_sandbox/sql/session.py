@@ -22,7 +22,7 @@ from sqlglot import expressions as exp
 from .. import clock
 from ..data.mvcc import ClusterData
 from ..operator.common import go_duration
-from . import ddl, errors, infoschema, systables, tables
+from . import ddl, errors, infoschema, rowsql, systables, tables
 from .catalog import INFORMATION_SCHEMA, Catalog
 from .config import SqlConfig
 from .parsing import (
@@ -189,15 +189,16 @@ class TidbSession(Session):
             return await self._in_thread(
                 lambda: infoschema.query(select, table.name, Catalog(self.backend.data, ts), tz))
         name = self._count_name(select)
+        texts = select_item_texts(self._text)
 
-        def count() -> ResultSet:
+        def read() -> ResultSet:
             catalog = Catalog(self.backend.data, ts)
             found = tables.resolve_table(catalog, table.text("db") or None, table.name, current)
-            if name is None:
-                raise errors.not_supported(f"SELECT other than COUNT(*) on {found.database}.{found.name}")
+            if name is None:  # anything but a bare COUNT(*): row-level SQL (rowsql.py)
+                return rowsql.select_rows(select, catalog, found, texts)
             return tables.count_rows(catalog, found, name)
 
-        return await self._in_thread(count)
+        return await self._in_thread(read)
 
     def _count_name(self, select: exp.Select) -> str | None:
         """The column name when the query is SELECT COUNT(*) (or COUNT(1)) FROM one table, else None."""
