@@ -275,6 +275,10 @@ class DrillConfig(ConfigModel):
     margin: Duration = timedelta(minutes=1)
     # The source must stay readable at T for at least this long after the plan (its GC safe point moves on).
     gc_headroom: Duration = timedelta(minutes=2)
+    # The comparison reads every row of each table on both sides (a row fingerprint in SQL): this many
+    # tables at once, each within this time (a table that takes longer is reported as not verified).
+    compare_parallel: int = Field(default=4, ge=1, le=64)
+    compare_timeout: Duration = timedelta(minutes=30)
 
     @field_validator("tables")
     @classmethod
@@ -286,7 +290,7 @@ class DrillConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _positive(self) -> DrillConfig:
-        raise_if([(name, "must be positive") for name in ("margin", "gc_headroom")
+        raise_if([(name, "must be positive") for name in ("margin", "gc_headroom", "compare_timeout")
                    if getattr(self, name) <= timedelta(0)])
         return self
 

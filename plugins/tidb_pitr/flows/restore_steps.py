@@ -64,14 +64,20 @@ def restore_steps(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
 
 @task
 def read_source_at_t(planned: dict[str, Any]) -> dict[str, Any]:
-    """ADMIN CHECKSUM TABLE on the source as of the restore time, when the plan asks for a comparison."""
+    """ADMIN CHECKSUM TABLE and the row fingerprints on the source as of the restore time, when the plan asks
+    for a comparison."""
     from .tasks.drill import read_source
 
     check = planned.get("verify")
     if not check:
         return {"requested": False}
     return {"requested": True, **read_source(check["source_conn_id"], int(planned["target_ts"]), check["tables"],
-                                             check["verifiable"])}
+                                             check["verifiable"], **_limits(check))}
+
+
+def _limits(check: dict[str, Any]) -> dict[str, Any]:
+    """The comparison's bounds from the plan (plans made before they existed: the defaults)."""
+    return {k: check[k] for k in ("parallel", "timeout_seconds") if k in check}
 
 
 @task(task_id="verify", retries=0)
@@ -83,7 +89,8 @@ def verify_restored(planned: dict[str, Any], source: dict[str, Any], **context: 
 
     if not source.get("requested"):
         return {"verdict": "not requested"}
-    result = verify_restore(planned["verify"]["target_conn_id"], source, planned["verify"]["tables"])
+    result = verify_restore(planned["verify"]["target_conn_id"], source, planned["verify"]["tables"],
+                            **_limits(planned["verify"]))
     if result["verdict"] == FAILED:
         context["ti"].xcom_push(key="result", value=result)
         raise AirflowFailException(f"the restore differs from the source at {planned['target_time']}: "

@@ -6,11 +6,15 @@ Through Airflow's MySQL provider (`MySqlHook`, an Airflow `mysql` connection per
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..planning.drill import GcState, TableSum, select_tables
+from ..planning.drill import GcState, TableSum, fingerprint_sql, select_tables
 from ..tso import dt_to_tso
 
 # TiDB's memory and system schemas (`IsMemOrSysDB`): never user data.
@@ -112,8 +116,12 @@ def quote_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) -> dict[str, Any]:
-    """`db.table` -> TableSum for each user table the rules select, read now or as of `at_ts`.
+def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None, *, parallel: int = 4,
+                    timeout: float | None = None) -> dict[str, Any]:
+    """`db.table` -> TableSum for each user table the rules select, read now or as of `at_ts`: ADMIN CHECKSUM
+    TABLE, the table ID, and the row fingerprint (`fingerprint_sql`), up to `parallel` tables at once, each on
+    its own connection, within `timeout` seconds per table (a table that takes longer keeps no fingerprint,
+    and says why).
 
     Raises SourceNotReadable when `at_ts` is below the GC safe point."""
     conn = _hook(conn_id).get_conn()
@@ -135,6 +143,15 @@ def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) ->
                     key = f"{db}.{table}"
                     match = next((n for n in names if n.lower() == key.lower()), key)
                     sums[match] = TableSum(int(crc), int(kvs), int(size), found.get(match))
+                cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS "
+                               "ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION")
+                columns: dict[str, list[str]] = {}
+                for db, table, column in cursor.fetchall():
+                    columns.setdefault(f"{db}.{table}".lower(), []).append(str(column))
+            if sums:
+                fingerprints = _fingerprints(conn_id, {n: columns.get(n.lower(), []) for n in sums}, at_ts,
+                                             parallel, timeout)
+                sums = {n: replace(sums[n], **fingerprints[n]) for n in sums}
             return sums
         finally:
             cursor.close()
@@ -144,6 +161,51 @@ def table_checksums(conn_id: str, rules: list[str], at_ts: int | None = None) ->
         raise
     finally:
         conn.close()
+
+
+def _fingerprint(conn_id: str, name: str, columns: list[str], at_ts: int | None) -> tuple[int, int]:
+    """(rows, BIT_XOR of CRC32) of one table, on its own connection, read at the exact TSO when given."""
+    conn = _hook(conn_id).get_conn()
+    try:
+        cursor = conn.cursor()
+        try:
+            if at_ts is not None:
+                cursor.execute(f"SET @@tidb_snapshot = '{int(at_ts)}'")
+            database, table = name.split(".", 1)
+            cursor.execute(fingerprint_sql(database, table, columns))
+            count, xor = cursor.fetchone()
+            return int(count), int(xor or 0)
+        finally:
+            cursor.close()
+    finally:
+        conn.close()
+
+
+def _fingerprints(conn_id: str, tables: dict[str, list[str]], at_ts: int | None, parallel: int,
+                  timeout: float | None) -> dict[str, dict[str, Any]]:
+    """TableSum fields per table: rows and rows_crc32_xor, or fingerprint_problem. A GC error on any table
+    is raised (the whole read is then not at T); others are kept per table."""
+    results: dict[str, dict[str, Any]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="fingerprint")
+    try:
+        futures = {name: pool.submit(_fingerprint, conn_id, name, cols, at_ts) for name, cols in tables.items()}
+        started = time.monotonic()
+        for position, (name, future) in enumerate(futures.items()):
+            # Tables run `parallel` at a time: a table's timeout starts when the ones before it could have ended.
+            wave = 1 + position // max(1, parallel)
+            left = None if timeout is None else max(0.0, timeout * wave - (time.monotonic() - started))
+            try:
+                rows, xor = future.result(timeout=left)
+                results[name] = {"rows": rows, "rows_crc32_xor": xor}
+            except FuturesTimeout:
+                results[name] = {"fingerprint_problem": f"the row fingerprint took longer than {timeout:g} s"}
+            except Exception as exc:
+                if at_ts is not None and _error_code(exc) in GC_ERRORS:
+                    raise
+                results[name] = {"fingerprint_problem": f"the row fingerprint failed: {type(exc).__name__}: {exc}"}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results
 
 
 def drop_user_databases(conn_id: str) -> list[str]:

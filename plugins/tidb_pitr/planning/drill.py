@@ -1,7 +1,8 @@
 """Restore drills, the pure part: when to restore to, which tables to compare, and how the comparison reads.
 
-A drill restores the source as of a time T into an empty scratch cluster and compares `ADMIN CHECKSUM TABLE`
-of each table there with the same statement on the source read as of T (`@@tidb_snapshot`). That read is
+A drill restores the source as of a time T into an empty scratch cluster and compares each table there with
+the source read as of T (`@@tidb_snapshot`): a row fingerprint in SQL that has no table ID in it, and
+`ADMIN CHECKSUM TABLE` where BR kept the table's ID. That read is
 exact only while T is after the source's GC safe point, so T is chosen with that in mind (`recent`), or the
 tables are reported as not verified when it is not (`random` at an old T). No I/O here.
 """
@@ -125,43 +126,86 @@ def select_tables(names: Iterable[str], rules: Sequence[str]) -> list[str]:
 
 # --- the comparison --------------------------------------------------------------------------------------
 
+def fingerprint_sql(database: str, table: str, columns: Sequence[str]) -> str:
+    """The row fingerprint of one table, independent of its table ID: the row count and the XOR of MySQL's
+    CRC32 over each row's columns joined by CONCAT_WS. CONCAT_WS skips NULLs, so an ISNULL flag per column
+    keeps NULL apart from '' and from a shifted neighbour. Order-free (XOR), so no ORDER BY and no sort on
+    either side; every column is in it, so one changed value changes the row's CRC32. Read the source at T
+    with `@@tidb_snapshot` set to the TSO (AS OF TIMESTAMP takes a datetime, which drops the logical part)."""
+    if not columns:
+        raise ValueError(f"{database}.{table}: no columns to fingerprint")
+    quoted = [_quote(c) for c in columns]
+    text = ", ".join([*quoted, *(f"ISNULL({c})" for c in quoted)])
+    return f"SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS(',', {text}))) FROM {_quote(database)}.{_quote(table)}"
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
 @dataclass(frozen=True)
 class TableSum:
-    """One row of ADMIN CHECKSUM TABLE, and the table's id (BR keeps ids on an empty cluster)."""
+    """One table as read for the comparison: its row of ADMIN CHECKSUM TABLE, its table ID, and its row
+    fingerprint (`fingerprint_sql`: row count and BIT_XOR of CRC32), None when it was not taken."""
 
     crc64_xor: int
     total_kvs: int
     total_bytes: int
     table_id: int | None = None
+    rows: int | None = None
+    rows_crc32_xor: int | None = None
+    fingerprint_problem: str | None = None  # why there is no fingerprint (a timeout, an error)
+
+    @property
+    def fingerprinted(self) -> bool:
+        return self.rows is not None and self.rows_crc32_xor is not None
 
     def to_dict(self) -> dict[str, Any]:
         # As strings: a crc64 does not fit in a JavaScript number.
         return {"crc64_xor": str(self.crc64_xor), "total_kvs": self.total_kvs, "total_bytes": self.total_bytes,
-                "table_id": self.table_id}
+                "table_id": self.table_id, "rows": self.rows, "rows_crc32_xor": self.rows_crc32_xor,
+                "fingerprint_problem": self.fingerprint_problem}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TableSum:
-        return cls(int(data["crc64_xor"]), int(data["total_kvs"]), int(data["total_bytes"]),
-                   None if data.get("table_id") is None else int(data["table_id"]))
+        def optional(key: str) -> int | None:
+            return None if data.get(key) is None else int(data[key])
+
+        return cls(int(data["crc64_xor"]), int(data["total_kvs"]), int(data["total_bytes"]), optional("table_id"),
+                   optional("rows"), optional("rows_crc32_xor"), data.get("fingerprint_problem"))
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Source at T against the restored target, table by table."""
+    """Source at T against the restored target, table by table. A table counts as verified only when a
+    method that one changed value breaks compared it: the row fingerprint, or ADMIN CHECKSUM's crc64 under
+    the same table ID. `passed` needs every table verified and none different."""
 
     matched: tuple[str, ...] = ()
     mismatched: tuple[tuple[str, str], ...] = ()  # (table, what differs)
     missing: tuple[str, ...] = ()  # at the source at T, not in the restore
     unexpected: tuple[str, ...] = ()  # in the restore, not at the source at T
-    kvs_only: tuple[tuple[str, str], ...] = field(default=())  # crc not comparable: (table, why)
+    unverified: tuple[tuple[str, str], ...] = field(default=())  # equal as far as compared, not enough: (table, why)
+    methods: tuple[tuple[str, str], ...] = field(default=())  # (table, how it was compared)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.mismatched or self.missing or self.unexpected)
 
     @property
     def passed(self) -> bool:
-        return not (self.mismatched or self.missing or self.unexpected)
+        return not self.failed and not self.unverified
 
     @property
     def compared(self) -> int:
-        return len(self.matched) + len(self.mismatched) + len(self.kvs_only)
+        return len(self.matched) + len(self.mismatched)
+
+    def how(self) -> str:
+        """How the tables were compared, in one phrase (for the summary and the note)."""
+        counts: dict[str, int] = {}
+        for _, method in self.methods:
+            counts[method] = counts.get(method, 0) + 1
+        return "; ".join(f"{n} by {m}" for m, n in sorted(counts.items())) or "no table compared"
 
     def differences(self) -> list[str]:
         """Every difference, one short phrase each, in table order."""
@@ -177,14 +221,22 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "compared": self.compared, "first_differences": self.first_differences(),
-                "matched": list(self.matched),
+                "how": self.how(), "matched": list(self.matched),
                 "mismatched": [{"table": t, "what": w} for t, w in self.mismatched],
                 "missing": list(self.missing), "unexpected": list(self.unexpected),
-                "crc_not_comparable": [{"table": t, "why": w} for t, w in self.kvs_only]}
+                "unverified": [{"table": t, "why": w} for t, w in self.unverified],
+                "methods": [{"table": t, "method": m} for t, m in self.methods]}
 
 
-def _what_differs(source: TableSum, target: TableSum, *, crc: bool) -> str | None:
+FINGERPRINT = "row fingerprint"
+CHECKSUM = "ADMIN CHECKSUM (same table ID)"
+
+
+def _what_differs(source: TableSum, target: TableSum, *, crc: bool, rows: bool) -> str | None:
     parts = []
+    if rows and (source.rows, source.rows_crc32_xor) != (target.rows, target.rows_crc32_xor):
+        parts.append(f"row fingerprint {source.rows} rows, BIT_XOR(CRC32) {source.rows_crc32_xor} at the source, "
+                     f"{target.rows} rows, {target.rows_crc32_xor} restored")
     if crc and source.crc64_xor != target.crc64_xor:
         parts.append(f"Checksum_crc64_xor {source.crc64_xor} at the source, {target.crc64_xor} restored")
     if source.total_kvs != target.total_kvs:
@@ -195,26 +247,37 @@ def _what_differs(source: TableSum, target: TableSum, *, crc: bool) -> str | Non
 
 
 def compare(source: Mapping[str, TableSum], target: Mapping[str, TableSum]) -> Comparison:
-    """Compare the two sides' checksums; the table lists must match too.
+    """Compare both sides table by table; the table lists must match too.
 
-    `ADMIN CHECKSUM TABLE` folds each key, and keys carry the table id. BR gives restored tables their
-    original ids on an empty cluster (`prealloc_table_id` in br/pkg/restore), but a table it had to give a
-    new id cannot match on the crc; its Total_kvs and Total_bytes still must (ids are fixed-width in keys)."""
-    matched, mismatched, kvs_only = [], [], []
+    `ADMIN CHECKSUM TABLE` folds each key, and keys carry the table ID. BR keeps a table's ID only when it is
+    above the target's global ID (`prealloc_table_id` in br/pkg/restore): the first restore into a fresh
+    cluster keeps them, every later one into the same scratch cluster gives new ones, and then crc64 cannot
+    be compared (Total_kvs and Total_bytes still can, but a same-width change keeps both). So each table is
+    compared by its row fingerprint, which has no ID in it, and by crc64 as well where the IDs match; a table
+    that neither method compared is unverified, never passed."""
+    matched, mismatched, unverified, methods = [], [], [], []
     for table in sorted(set(source) & set(target)):
         s, t = source[table], target[table]
-        ids_differ = s.table_id is not None and t.table_id is not None and s.table_id != t.table_id
-        what = _what_differs(s, t, crc=not ids_differ)
+        ids_known = s.table_id is not None and t.table_id is not None
+        crc = not ids_known or s.table_id == t.table_id  # unknown IDs: a crc64 that matches proves them equal
+        rows = s.fingerprinted and t.fingerprinted
+        what = _what_differs(s, t, crc=crc, rows=rows)
+        used = [m for m, on in ((FINGERPRINT, rows), (CHECKSUM, crc)) if on]
+        methods.append((table, " and ".join(used) or "Total_kvs and Total_bytes only"))
         if what:
             mismatched.append((table, what))
-        elif ids_differ:
-            kvs_only.append((table, f"table id {s.table_id} at the source, {t.table_id} restored: "
-                                    "crc64 not comparable, Total_kvs and Total_bytes equal"))
-        else:
+        elif used:
             matched.append(table)
+        else:
+            ids = (f"table ID {s.table_id} at the source, {t.table_id} restored" if ids_known
+                   else "table IDs unknown")
+            problem = s.fingerprint_problem or t.fingerprint_problem or "no row fingerprint"
+            unverified.append((table, f"{ids}: crc64 not comparable and {problem}; Total_kvs and Total_bytes "
+                                      "equal, which a same-width change keeps"))
     return Comparison(matched=tuple(matched), mismatched=tuple(mismatched),
                       missing=tuple(sorted(set(source) - set(target))),
-                      unexpected=tuple(sorted(set(target) - set(source))), kvs_only=tuple(kvs_only))
+                      unexpected=tuple(sorted(set(target) - set(source))), unverified=tuple(unverified),
+                      methods=tuple(methods))
 
 
 def drill_schedule(configured: str | None, snapshot_anchor: str) -> str:

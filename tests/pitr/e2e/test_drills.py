@@ -123,8 +123,21 @@ def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empt
     gauges = [g for g in datagrams(statsd) if g.startswith("airflow.tidb_pitr.drill_rto_seconds:")]
     assert gauges and gauges[-1].endswith("|g") and float(gauges[-1].split(":")[1].split("|")[0]) == pytest.approx(
         record["rto_seconds"]), gauges
-    # The next drill finds the scratch cluster empty and passes again.
-    assert str(cluster.run("drill").state) == "success"
+    assert record["compared_how"] == "4 by row fingerprint and ADMIN CHECKSUM (same table ID)", record
+    assert "(4 by row fingerprint and ADMIN CHECKSUM (same table ID))" in record["summary"]
+
+    # The next drill finds the scratch cluster empty, but it has allocated table IDs past the source's: BR gives
+    # every table a new one, crc64 cannot be compared, and the row fingerprint still sees one value changed
+    # by one (customer_id + 1: same width, so Total_kvs and Total_bytes stay equal).
+    sandbox.set_faults(corrupt_restore="shop.orders")
+    second = cluster.run("drill")
+    assert str(second.state) == "failed", _task_states(second)
+    again = xcom(second, "record")
+    assert again["verdict"] == "failed" and again["compared_how"] == "4 by row fingerprint", again
+    assert again["mismatches"].startswith("shop.orders: row fingerprint "), again["mismatches"]
+    assert "Checksum_crc64_xor" not in again["mismatches"], "not comparable under new IDs"
+    assert again["comparison"]["matched"] == ["crm.accounts", "crm.events", "shop.customers"]
+    assert "(compared: 4 by row fingerprint)" in _note(second)
 
 
 def test_a_corrupted_row_fails_the_drill_naming_the_table_and_calls_the_notifier(
@@ -137,10 +150,12 @@ def test_a_corrupted_row_fails_the_drill_naming_the_table_and_calls_the_notifier
     assert states["restore"] == "success" and states["verify"] == "failed" and states["verdict"] == "failed"
     record = xcom(run, "record")
     assert record["verdict"] == "failed"
-    assert record["mismatches"].startswith("shop.orders: Checksum_crc64_xor "), record["mismatches"]
+    # The first restore into the scratch cluster keeps the IDs: both methods see the changed value.
+    assert record["mismatches"].startswith("shop.orders: row fingerprint "), record["mismatches"]
+    assert ", Checksum_crc64_xor " in record["mismatches"]
     assert "crm." not in record["mismatches"] and "shop.customers" not in record["mismatches"]
     note = _note(run)
-    assert note.startswith("Drill FAILED: ") and "shop.orders: Checksum_crc64_xor" in note and "\n" not in note
+    assert note.startswith("Drill FAILED: ") and "shop.orders: row fingerprint" in note and "\n" not in note
     [posted] = webhook
     assert posted["path"] == "/drill" and posted["json"]["event"] == "drill_failed"
     assert posted["json"]["cluster"] == f"{cluster.namespace}/{cluster.name}"

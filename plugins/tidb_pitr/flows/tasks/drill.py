@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from ...runtime.notes import publish_note
 from ...runtime.notifiers import NotifierError, check_notifiers, notify
 from ...tso import tso_iso, tso_label
 from ...units import format_duration
-from .restore import RestoreRefused, plan_restore_for
+from .restore import RestoreRefused, compare_limits, plan_restore_for
 
 log = logging.getLogger(__name__)
 PASSED, FAILED, NOT_VERIFIED = "passed", "failed", "not verified"
@@ -99,7 +100,8 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
                "safe_point_ts": str(gc.safe_point_ts)},
     }
     planned["verify"] = {"tables": list(cluster.drill.tables), "verifiable": readable,
-                         "source_conn_id": cluster.sql_conn_id, "target_conn_id": configured.sql_conn_id}
+                         "source_conn_id": cluster.sql_conn_id, "target_conn_id": configured.sql_conn_id,
+                         **compare_limits(cluster)}
     why = "" if readable else (f"; T is older than the source's GC safe point {tso_iso(gc.safe_point_ts)} (plus "
                                f"{cluster.drill.gc_headroom}): its tables will be reported as not verified")
     planned["notes"].insert(0, f"drill ({mode}) to {tso_label(ts)} into {target}{why}")
@@ -108,41 +110,55 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
 
 # --- reading and comparing -------------------------------------------------------------------------------
 
-def read_source(conn_id: str, ts: int, rules: list[str], readable: bool) -> dict[str, Any]:
-    """The source's tables and checksums as of `ts`, or why they could not be read."""
+def read_source(conn_id: str, ts: int, rules: list[str], readable: bool, *, parallel: int = 4,
+                timeout_seconds: float | None = None) -> dict[str, Any]:
+    """The source's tables as of `ts` (checksums, IDs, row fingerprints), or why they could not be read."""
     if not readable:
         return {"read": False, "why": "T is older than the source's GC safe point", "tables": {}}
+    started = time.monotonic()
     try:
-        sums = table_checksums(conn_id, rules, at_ts=ts)
+        sums = table_checksums(conn_id, rules, at_ts=ts, parallel=parallel, timeout=timeout_seconds)
     except SourceNotReadable as exc:
         return {"read": False, "why": f"the source's GC has passed T: {exc}", "tables": {}}
-    log.info("Source as of %s: %d tables checksummed", tso_label(ts), len(sums))
-    return {"read": True, "why": None, "tables": {name: s.to_dict() for name, s in sums.items()}}
+    seconds = time.monotonic() - started
+    rows = sum(s.rows or 0 for s in sums.values())
+    log.info("Source as of %s: %d tables read (checksum and row fingerprint), %d rows in %.2f s (%.0f rows/s)",
+             tso_label(ts), len(sums), rows, seconds, rows / seconds if seconds > 0 else 0.0)
+    return {"read": True, "why": None, "tables": {name: s.to_dict() for name, s in sums.items()},
+            "rows": rows, "seconds": round(seconds, 3)}
 
 
-def read_target(conn_id: str, rules: list[str]) -> dict[str, TableSum]:
-    return table_checksums(conn_id, rules)
+def read_target(conn_id: str, rules: list[str], *, parallel: int = 4,
+                timeout_seconds: float | None = None) -> dict[str, TableSum]:
+    return table_checksums(conn_id, rules, parallel=parallel, timeout=timeout_seconds)
 
 
 def verdict_of(source: dict[str, Any], target: dict[str, TableSum]) -> tuple[str, Comparison | None]:
+    """Failed on any difference; not verified when a table was compared by nothing a changed value breaks."""
     if not source["read"]:
         return NOT_VERIFIED, None
     comparison = compare({n: TableSum.from_dict(s) for n, s in source["tables"].items()}, target)
-    return (PASSED if comparison.passed else FAILED), comparison
+    if comparison.failed:
+        return FAILED, comparison
+    return (NOT_VERIFIED if comparison.unverified else PASSED), comparison
 
 
-def verify_restore(conn_id: str, source: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+def verify_restore(conn_id: str, source: dict[str, Any], rules: list[str], *, parallel: int = 4,
+                   timeout_seconds: float | None = None) -> dict[str, Any]:
     """Compare the restored target with what the source held at T; AirflowFailException on any difference."""
-    target = read_target(conn_id, rules)
+    target = read_target(conn_id, rules, parallel=parallel, timeout_seconds=timeout_seconds)
     verdict, comparison = verdict_of(source, target)
+    unverified = [t for t, _ in comparison.unverified] if comparison else sorted(target)
+    why = source.get("why")
+    if comparison is not None and comparison.unverified:
+        why = "; ".join(f"{t}: {w}" for t, w in comparison.unverified[:3])
     result = {"verdict": verdict, "target_tables": sorted(target),
               "comparison": comparison.to_dict() if comparison else None,
-              "not_verified": sorted(target) if comparison is None else [],
-              "why_not_verified": source.get("why")}
+              "not_verified": unverified, "why_not_verified": why}
     if comparison is not None:
-        log.info("Compared %d tables: %d equal, %d differ, %d missing, %d unexpected", comparison.compared,
-                 len(comparison.matched), len(comparison.mismatched), len(comparison.missing),
-                 len(comparison.unexpected))
+        log.info("Compared %d tables (%s): %d equal, %d differ, %d missing, %d unexpected, %d not verified",
+                 comparison.compared, comparison.how(), len(comparison.matched), len(comparison.mismatched),
+                 len(comparison.missing), len(comparison.unexpected), len(comparison.unverified))
     else:
         log.warning("Not verified (%s): %s", source.get("why"), ", ".join(sorted(target)) or "no tables")
     return result
@@ -217,6 +233,7 @@ def drill_record(cluster: ClusterConfig, planned: dict[str, Any] | None, restore
         "rto_seconds": rto, "estimated_seconds": estimate, "estimate_text": plan["estimate"]["text"],
         "rto_to_estimate": (rto / estimate) if rto is not None and estimate else None,
         "tables_compared": (comparison or {}).get("compared", 0),
+        "compared_how": (comparison or {}).get("how") or "not compared",
         "tables": (checked or {}).get("target_tables", []),
         "mismatches": differs_line(comparison), "comparison": comparison,
         "not_verified": (checked or {}).get("not_verified", []),
@@ -233,17 +250,19 @@ def _summary(record: dict[str, Any]) -> str:
               f"{record['estimate_text']})" if rto is not None else "no RTO (the restore did not complete)")
     where = f"{record['cluster']} at {record['restore_time']} into {record['target']} from {record['base_snapshot']}"
     if record["verdict"] == PASSED:
-        return f"Drill passed: {where}: {record['tables_compared']} tables equal to the source; {timing}"
+        return (f"Drill passed: {where}: {record['tables_compared']} tables equal to the source "
+                f"({record['compared_how']}); {timing}")
     if record["verdict"] == NOT_VERIFIED:
         return (f"Drill restored but NOT VERIFIED: {where}: {len(record['not_verified'])} tables not compared "
                 f"({record['why_not_verified']}); {timing}")
     why = record["mismatches"] or (f"failed tasks: {', '.join(record['failed_tasks'])}"
                                    if record["failed_tasks"] else "see the task logs")
-    return f"Drill FAILED: {where}: {why}; {timing}"
+    return f"Drill FAILED: {where}: {why} (compared: {record.get('compared_how') or 'not compared'}); {timing}"
 
 
 EVENT_FIELDS = ("verdict", "mode", "restore_time", "restore_ts", "base_snapshot", "log_backup", "target",
-                "tables_compared", "mismatches", "rto_seconds", "estimated_seconds", "restore_seconds", "summary")
+                "tables_compared", "compared_how", "mismatches", "rto_seconds", "estimated_seconds",
+                "restore_seconds", "summary")
 
 
 def publish_drill(cluster: ClusterConfig, context: Any, asset: Any, record: dict[str, Any], *,

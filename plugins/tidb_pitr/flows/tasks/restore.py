@@ -247,6 +247,15 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
             "earlier_restores": [{"name": v.name, "phase": v.phase, "message": v.message} for v in earlier]}
 
 
+def compare_limits(cluster: ClusterConfig) -> dict[str, Any]:
+    """How many tables the comparison reads at once and for how long each, from the drill's settings (their
+    defaults when the cluster has no drill: a restore's `verify` compares the same way)."""
+    fields = DrillConfig.model_fields
+    parallel = cluster.drill.compare_parallel if cluster.drill else fields["compare_parallel"].default
+    timeout = cluster.drill.compare_timeout if cluster.drill else fields["compare_timeout"].default
+    return {"parallel": int(parallel), "timeout_seconds": timeout.total_seconds()}
+
+
 def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str, target: str,
                  target_ts: int) -> dict[str, Any] | None:
     """With `verify`: the connections to compare through, and whether the source can still be read at T."""
@@ -272,7 +281,7 @@ def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str,
             "tables cannot be compared and will be reported as not verified")
     assert configured is not None
     return {"tables": ["*.*"], "verifiable": readable, "source_conn_id": cluster.sql_conn_id,
-            "target_conn_id": configured.sql_conn_id, "note": note}
+            "target_conn_id": configured.sql_conn_id, "note": note, **compare_limits(cluster)}
 
 
 def release_restore(cluster: ClusterConfig, run_hash: str) -> None:
@@ -284,7 +293,8 @@ def release_restore(cluster: ClusterConfig, run_hash: str) -> None:
 def _verified_text(checked: dict[str, Any]) -> str:
     verdict = checked.get("verdict")
     if verdict == "passed":
-        return f"; verified: {checked['comparison']['compared']} tables equal to the source"
+        return (f"; verified: {checked['comparison']['compared']} tables equal to the source "
+                f"({checked['comparison'].get('how')})")
     if verdict == "not verified":
         return f"; NOT VERIFIED ({checked.get('why_not_verified')}): {len(checked['not_verified'])} tables not compared"
     return ""
