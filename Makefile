@@ -60,10 +60,12 @@ demo-check: install
 	$(BIN)/python scripts/demo.py --check
 
 # bench_alert in process (about a minute): the RPO watcher's trigger and the notifier, without Airflow around them.
+# bench_compare (about a minute): the drill comparison's rows/s on the sandbox against ADMIN CHECKSUM TABLE.
 bench: install
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_wait.py
 	$(BIN)/python benchmarks/bench_alert.py --mode in-process
+	$(BIN)/python benchmarks/bench_compare.py
 
 # The whole alert path through `airflow standalone` (triggerer, scheduler, executor): several minutes.
 bench-alert: install

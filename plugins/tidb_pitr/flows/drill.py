@@ -20,17 +20,19 @@ DOC = """
 A backup is only as good as its last restore. Each run picks a restore time T (`recent`: {margin} before the
 log checkpoint, inside the source's GC life time; `random`: anywhere in the recoverable window, gaps excluded),
 restores into the empty scratch cluster through the same plan and operators as `{restore}`, and compares
-`ADMIN CHECKSUM TABLE` (Checksum_crc64_xor, Total_kvs, Total_bytes) of every selected table ({tables}) with the
-same statement on the source read as of T (`@@tidb_snapshot`). That read is exact only while T is after the
-source's GC safe point: when it is not, the tables are reported **not verified**, never passed.
+every selected table ({tables}) with the source read as of T (`@@tidb_snapshot`): a row fingerprint
+(COUNT(*) and BIT_XOR(CRC32) of every row's columns), which has no table ID in it, and `ADMIN CHECKSUM TABLE`
+where BR kept the table's ID (from the second drill into the same scratch cluster on it gives new ones). That
+read is exact only while T is after the source's GC safe point: when it is not, or a table was compared by
+neither, the tables are reported **not verified**, never passed.
 
 | task | what it does |
 |---|---|
 | `plan` | checks the target is a `scratch: true` restore target, reads the source's GC life time and safe point over SQL, picks T, then plans the restore exactly as `{restore}` does (empty-target check over SQL, base snapshot, estimate, lease). Refusals are one line, before anything changes |
-| `read_source_at_t` | `ADMIN CHECKSUM TABLE` of each selected table on the source as of T, right away, while T is still readable |
+| `read_source_at_t` | `ADMIN CHECKSUM TABLE`, table IDs and row fingerprints of each selected table on the source as of T, right away, while T is still readable |
 | `wait_for_checkpoint`, `wait_for_storage_checkpoint` | until the log (and the log in storage, which BR checks) has passed T |
 | `restore` | the `pitr` Restore CR into the scratch cluster, waited for (deferred) |
-| `verify` | the same checksums on the restored cluster; the table lists must match too; fails naming the first differing tables |
+| `verify` | the same reads on the restored cluster; the table lists must match too; fails naming the first differing tables; says how each table was compared |
 | `empty_target` | drops the user databases the drill restored (only on a `scratch: true` target, only when this run made a Restore), so the next drill or restore finds it empty |
 | `record` | T, base snapshot, log range, tables compared, mismatches, RTO (run start to Restore Complete) against the estimate: an Asset event `{asset}`, this task's XCom (the last drill), the metric `tidb_pitr.drill_rto_seconds`, the run's note; calls the cluster's notifiers when the drill failed |
 | `verdict` | fails the run unless the drill passed (a `random` or given T the source can no longer be read at may end restored but not verified; a `recent` drill must compare) |

@@ -30,7 +30,7 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | `proceed` | stops here when `dry_run` is set |
 | `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
 | `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
-| `read_source_at_t` | with `verify`: `ADMIN CHECKSUM TABLE` of every user table on the source as of the restore time, right away, while the source can still be read at that time (its GC life time) |
+| `read_source_at_t` | with `verify`: `ADMIN CHECKSUM TABLE` and the row fingerprint of every user table on the source as of the restore time, right away, while the source can still be read at that time (its GC life time) |
 | `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
 | `verify` | with `verify`: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
 | `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
@@ -63,8 +63,8 @@ def build(cluster: ClusterConfig) -> DAG:
         "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
                                description="A Backup CR name to start from instead of the newest one that fits."),
         "verify": Param(False, type="boolean", title="Verify: compare every table with the source afterwards",
-                        description="ADMIN CHECKSUM TABLE on the target against the source read as of the restore "
-                                    "time; needs sql_conn_id on the cluster and the target, and a time inside the "
+                        description="Row fingerprints (and ADMIN CHECKSUM TABLE where BR kept the table ID) on the "
+                                    "target against the source read as of the restore time; needs sql_conn_id on the cluster and the target, and a time inside the "
                                     "source's GC life time (tidb_gc_life_time)."),
         "dry_run": Param(False, type="boolean", title="Dry run: plan and check only, create nothing",
                          description="Validate, check the target and plan; no lease, no Restore CR."),
