@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from mysql_mimic.errors import MysqlError
 from tidb_sandbox.data.mvcc import Change, ClusterData
+from tidb_sandbox.data.schema import Column, TableDef
 from tidb_sandbox.data.tso import TsoAllocator, dt_to_tso
 from tidb_sandbox.data.workload import Workload
 from tidb_sandbox.operator.context import SimConfig
-from tidb_sandbox.sql import crc64
+from tidb_sandbox.sql import crc64, rowsql
 from tidb_sandbox.sql.catalog import Catalog
 from tidb_sandbox.sql.checksum import row_key, table_checksum
 from tidb_sandbox.sql.config import SqlConfig, update_settings
@@ -161,3 +162,24 @@ def test_settings_go_to_their_config_and_unknown_names_list_all() -> None:
     with pytest.raises(ValueError):
         update_settings(sim, sql, {"gc_life_time": "7", "backup_duration": "slow"})
     assert sql.gc_life_time == 5.0, "a bad value changes nothing"
+
+
+def _one_row_table(row: dict) -> tuple[Catalog, object]:
+    data = ClusterData(1)
+    definition = TableDef("db", "t", 110, (Column("id", "bigint(20)"), Column("name", "varchar(16)"),
+                                            Column("price", "decimal(10,2)")))
+    data.apply([Change(1, definition.key, definition.definition()), Change(2, "db/t/0000000001", row)])
+    catalog = Catalog(data, 3)
+    return catalog, catalog.find_table("db", "t")
+
+
+@pytest.mark.parametrize("select,expected", [
+    ("SELECT CRC32(name) FROM t", [[3259397556]]),  # the MySQL manual's CRC32('MySQL')
+    ("SELECT CONCAT_WS('|', name, NULL, price, ISNULL(NULL), ISNULL(name)) FROM t", [["MySQL|1.50|1|0"]]),
+    ("SELECT CONCAT(name, NULL) FROM t", [[None]]),
+    ("SELECT MD5(name), SHA2(name, 7) FROM t", [["62a004b95946bb97541afa471dcca73a", None]]),
+    ("SELECT COUNT(*), BIT_XOR(id) FROM t WHERE id > 5", [[0, 0]]),  # BIT_XOR over no rows is 0, not NULL
+])
+def test_row_sql_functions_answer_as_mysql_does(select, expected):
+    catalog, table = _one_row_table({"id": 1, "name": "MySQL", "price": 1.5})
+    assert rowsql.select_rows(parse_statement(select), catalog, table, select_item_texts(select)).rows == expected
