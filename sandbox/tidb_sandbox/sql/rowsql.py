@@ -61,7 +61,8 @@ def _null_if_none(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _concat_ws(separator: Any, *args: Any) -> str | None:
-    # MySQL's CONCAT_WS skips NULL arguments (only a NULL separator gives NULL).
+    # tidb `pkg/expression/builtin_string.go` `builtinConcatWSSig.evalString`: a NULL separator gives NULL,
+    # NULL arguments after it are skipped, empty strings are not.
     if separator is None:
         return None
     return mysql_text(separator).join(mysql_text(a) for a in args if a is not None)
