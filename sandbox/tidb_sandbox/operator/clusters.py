@@ -19,6 +19,9 @@ class SimCluster:
     resource: str  # TIDBCLUSTER or V2_CLUSTER
     data: ClusterData
     workload: Workload | None = None
+    # BR's checkpoint of a restore that failed part-way into this cluster (restore_targets.checkpoint_key):
+    # a later restore with the same key resumes over what it left instead of checking the cluster is fresh.
+    restore_checkpoint: str | None = None
 
 
 class ClusterRegistry:

@@ -14,6 +14,14 @@ from ..storage import br_layout
 from .clusters import TIDBCLUSTER, SimCluster
 from .common import V2_GROUP, finalizer_for, go_duration, job_reads_spec, now, sleep
 from .context import Context, SimConfig, StorageFailure, storage_block
+from .restore_targets import (
+    INGEST_FAILED,
+    checkpoint_key,
+    first_tables,
+    log_task_conflict,
+    write_missing,
+    written_tables,
+)
 from .secrets import cluster_problem, storage_secret_problem
 from .tsparse import TsParseError, parse_ts_br
 
@@ -127,7 +135,11 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         failure = ctx.faults.take_restore_failure()
         if failure:
             raise _RestoreFailure(failure)
-        if not target.data.is_empty():
+        conflict = log_task_conflict(ctx, target, spec)
+        if conflict:
+            raise _RestoreFailure(conflict)
+        resumed = target.restore_checkpoint == checkpoint_key(spec)
+        if not resumed and not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
             rows, volume = await _pitr(ctx, namespace, spec, progress)
@@ -141,7 +153,18 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             corrupt = ctx.faults.take_restore_corruption(restored_tables(rows))
             if corrupt:
                 rows = corrupt_one_row(rows, corrupt)
-        target.data.load(rows, ctx.alloc.next())
+        fraction = ctx.faults.take_partial_restore()
+        if fraction is not None:
+            written = first_tables(rows, fraction)
+            write_missing(target, written, ctx.alloc.next())
+            target.restore_checkpoint = checkpoint_key(spec)
+            raise _RestoreFailure(f"{INGEST_FAILED}: {written_tables(written)} of {written_tables(rows)} tables "
+                                  "restored")
+        if resumed:
+            write_missing(target, rows, ctx.alloc.next())
+        else:
+            target.data.load(rows, ctx.alloc.next())
+        target.restore_checkpoint = None  # BR drops its checkpoint data after a restore that completes
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
         _drop_finalizer(ctx, rt, namespace, name)
