@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from .. import clock
+from ..data.accounts import restore_accounts
 from ..data.schema import parse_key, table_key
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
@@ -160,6 +161,8 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             target.restore_checkpoint = checkpoint_key(spec)
             raise _RestoreFailure(f"{INGEST_FAILED}: {written_tables(written)} of {written_tables(rows)} tables "
                                   "restored")
+        # BR restores the privilege tables last: the target's accounts other than root become the backup's.
+        target.data.apply(restore_accounts(target.data, rows, ctx.alloc.next()))
         if resumed:
             write_missing(target, rows, ctx.alloc.next())
         else:

@@ -1,11 +1,15 @@
 """What restores leave in and demand of their target, as real BR and Lightning do (sandbox/FIDELITY.md, rows
-"Partial restores", "Protected targets", "Lightning into a non-empty target", "Dumpling/Lightning volume"): a
-failed restore leaves what it wrote and resumes over it, a target with its own log backup is refused, Lightning
-merges rows until the first duplicate, and dumps must fit the Job's PVC."""
+"Partial restores", "Protected targets", "Lightning into a non-empty target", "Dumpling/Lightning volume", "Accounts"):
+a failed restore leaves what it wrote and resumes over it, a target with its own log backup is refused, Lightning
+merges rows until the first duplicate, dumps must fit the Job's PVC, and a full restore brings the source's
+accounts."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pymysql
+from tidb_sandbox.client import sql_params
 
 from .conftest import VERSION, s3_storage, unique, wait_for
 from .test_operator_backup import _get, _phase, _snapshot
@@ -143,3 +147,34 @@ def test_lightning_merges_until_the_first_duplicate_and_dumps_must_fit_the_pvc(s
     assert failed["phase"] == "Failed"
     assert failed["conditions"][-1]["reason"] in ("DumpTidbClusterFailed", "ArchiveBackupDataFailed")
     assert "no space left on device" in failed["conditions"][-1]["message"]
+
+
+def _login(sandbox: Any, ns: str, cluster: str, user: str, password: str) -> str:
+    """'ok', or TiDB's refusal as the client sees it."""
+    params = {**sql_params(sandbox.call("GET", f"/clusters/{ns}/{cluster}")["sql"]), "user": user, "password": password}
+    try:
+        with pymysql.connect(connect_timeout=10, **params) as db, db.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except pymysql.err.OperationalError as err:
+        return str(err.args[1])
+
+
+def test_a_full_restore_replaces_the_targets_accounts_other_than_root_with_the_sources(sandbox, crs, new_cluster):
+    ns, cluster = new_cluster()
+    sandbox.write_account(ns, cluster, "app", "source-app")
+    sandbox.write_account(ns, cluster, "reader", "source-reader")
+    spec, _ = _snapshot_of(sandbox, crs, ns, cluster)
+    target = unique("target")
+    sandbox.create_cluster(ns, target)
+    sandbox.write_account(ns, target, "app", "target-app")
+    sandbox.write_account(ns, target, "ops", "target-ops")
+    assert _login(sandbox, ns, target, "ops", "target-ops") == "ok"
+    # Accounts are not user data: BR's fresh-cluster check lets the restore in.
+    assert _phase(_restore(crs, ns, target, spec)) == "Complete"
+    assert _login(sandbox, ns, target, "app", "source-app") == "ok"  # replaced by the source's row
+    assert "Access denied for user 'app'" in _login(sandbox, ns, target, "app", "target-app")
+    assert "Access denied for user 'ops'" in _login(sandbox, ns, target, "ops", "target-ops")  # gone
+    assert _login(sandbox, ns, target, "reader", "source-reader") == "ok"  # copied
+    root = sql_params(sandbox.call("GET", f"/clusters/{ns}/{target}")["sql"])
+    assert _login(sandbox, ns, target, "root", root["password"]) == "ok"  # root stays the target's own
