@@ -158,6 +158,13 @@ class SandboxHandle:
         return self.call("POST", f"/clusters/{namespace}/{name}/rows", body)
 
 
+    def write_account(self, namespace: str, name: str, user: str, password: str | None = None, *,
+                      delete: bool = False) -> dict[str, Any]:
+        """Create or change an account other than root (user@'%' with a password), or drop it."""
+        body = {"user": user, "password": password, "delete": delete}
+        return self.call("POST", f"/clusters/{namespace}/{name}/accounts", body)
+
+
 def sql_params(url: str) -> dict[str, Any]:
     """Connection arguments (host, port, user, password) of a mysql:// URL, for PyMySQL and the like."""
     parts = urllib.parse.urlsplit(url)

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .data.accounts import account_key, account_row
 from .data.mvcc import Change
 from .data.schema import row_key, table_key
 from .options import WorkloadRates
 from .seed import seed_history_for
 from .sql.config import all_settings, update_settings
+from .sql.credentials import ROOT_USER
 
 if TYPE_CHECKING:  # typing only: `__main__` hands the Sandbox in
     from .app import Sandbox
@@ -72,6 +74,7 @@ class ControlApi:
             web.get(f"{PREFIX}/usage", self.usage),
             web.get(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.get_rows),
             web.post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.write_row),
+            web.post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/accounts", self.write_account),
             web.get(f"{PREFIX}/sql", self.sql_endpoints),
             web.post(f"{PREFIX}/watch-history/compact", self.compact),
             web.get(f"{PREFIX}/audit", self.audit),
@@ -204,6 +207,20 @@ class ControlApi:
         ts = self.sandbox.alloc.next()
         cluster.data.apply([Change(ts, key, row)])
         return _json({"key": key, "ts": ts, "row": row})
+
+    async def write_account(self, request: web.Request) -> web.Response:
+        """Create or change (`CREATE USER` / `ALTER USER ... IDENTIFIED BY`) or drop an account other than root."""
+        cluster = self.find(request)
+        body = await _body(request)
+        user, password = body.get("user"), body.get("password")
+        if not isinstance(user, str) or not user or user == ROOT_USER:
+            return _bad(f"user must be a name other than {ROOT_USER!r} (root's password is the cluster's Secret)")
+        if not body.get("delete") and not isinstance(password, str):
+            return _bad("password (a string) is required unless delete is true")
+        row = None if body.get("delete") else account_row(user, str(password))
+        ts = self.sandbox.alloc.next()
+        cluster.data.apply([Change(ts, account_key(user), row)])
+        return _json({"key": account_key(user), "ts": ts})
 
     async def sql_endpoints(self, request: web.Request) -> web.Response:
         return _json(self.sandbox.sql.urls())

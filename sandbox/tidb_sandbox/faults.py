@@ -32,6 +32,10 @@ class Faults:
     # else is restored exactly and the restore completes as usual (as if BR's own checksum were off);
     # consumed by that restore. Restores without a row of the table leave it armed.
     corrupt_restore: str | None = None
+    # The next restore (snapshot or pitr) fails part-way, after this fraction (0..1) of its tables, in key order,
+    # is written to the target with their rows: BR's progressive create-and-ingest stopped by an ingest error. The
+    # target keeps those tables and BR's checkpoint; a restore of the same backup and point resumes over them.
+    fail_restore_after: float | None = None
     # Log backup checkpoints stop advancing while this is on.
     freeze_checkpoint: bool = False
     # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
@@ -59,7 +63,10 @@ class Faults:
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known faults: {', '.join(sorted(known))}")
-            setattr(self, name, _coerce(name, known[name].type, value))
+            coerced = _coerce(name, known[name].type, value)
+            if name == "fail_restore_after" and coerced is not None and not 0 <= coerced <= 1:
+                raise ValueError(f"fault 'fail_restore_after' must be a fraction from 0 to 1; got {value!r}")
+            setattr(self, name, coerced)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -115,6 +122,10 @@ class Faults:
             return None
         self.corrupt_restore = None
         return table
+
+    def take_partial_restore(self) -> float | None:
+        fraction, self.fail_restore_after = self.fail_restore_after, None
+        return fraction
 
     def take_restore_failure(self) -> str | None:
         message, self.fail_next_restore = self.fail_next_restore, None

@@ -56,6 +56,11 @@ def target_user_objects(conn_id: str) -> list[str]:
     return user_objects(databases, tables)
 
 
+def connection_login(conn_id: str) -> str | None:
+    """The user name the Airflow connection logs in with (no password is read)."""
+    return _hook(conn_id).get_connection(conn_id).login
+
+
 # --- restore drills: GC, table checksums, emptying a scratch cluster --------------------------------------
 
 # TiDB refuses reads below the GC safe point: 9006 (GC life time is shorter than the read) and 8055

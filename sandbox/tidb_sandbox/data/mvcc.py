@@ -17,6 +17,7 @@ from .schema import definition_ids
 # fresh cluster, as every first restore does.
 BOOTSTRAP_GLOBAL_ID = 100
 Row = dict[str, Any]
+SYSTEM_PREFIX = "mysql//"  # records of the mysql schema (accounts.py), outside the user-data key layout
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,10 @@ class ClusterData:
             return self._log[lo:hi]
 
     def is_empty(self) -> bool:
-        """No live key: no user database, table or row now (what BR's fresh-cluster check looks at)."""
+        """No user database, table or row now (what BR's fresh-cluster check looks at); accounts
+        (`accounts.PREFIX`, the mysql schema) do not count, as `CheckTargetClusterFresh` ignores users."""
         with self._lock:
-            return not self._live
+            return all(key.startswith(SYSTEM_PREFIX) for key in self._live)
 
     @property
     def version_count(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .. import clock
 from ..data.mvcc import ClusterData
@@ -19,6 +20,11 @@ class SimCluster:
     resource: str  # TIDBCLUSTER or V2_CLUSTER
     data: ClusterData
     workload: Workload | None = None
+    # BR's checkpoint of a restore that failed part-way into this cluster (restore_targets.checkpoint_key):
+    # a later restore with the same key resumes over what it left instead of checking the cluster is fresh.
+    restore_checkpoint: str | None = None
+    # The table definitions with the IDs that restore preallocated (what BR's checkpoint keeps of them).
+    restore_checkpoint_ids: dict[str, Any] | None = None
 
 
 class ClusterRegistry:

@@ -24,8 +24,10 @@ from .common import V2_GROUP, humanize_bytes, job_reads_spec, now, sleep
 from .context import Context, StorageFailure, storage_block
 from .secrets import storage_secret_problem
 from .snapshot import filter_rows
+from .volumes import quantity_bytes, write_error
 
 DEFAULT_PORT = 4000
+ROOT = "/backup"  # constants.BackupRootPath: the Job's PVC
 WAIT_TIMEOUT = "timed out waiting for the condition"  # k8s.io/apimachinery wait.ErrWaitTimeout
 # defaultTableFilterOptions (cmd/backup-manager/app/util/util.go): Dumpling skips the system schemas.
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "metrics_schema", "inspection_schema")
@@ -191,6 +193,18 @@ async def run_export(ctx: Context, rt: ResourceType, namespace: str, name: str) 
     files = dumpling_layout.dump_files(rows, ts, tso_to_dt(ts), clock.now(), per_file)
     commit_ts = dumpling_layout.commit_ts_from_metadata(files[dumpling_layout.METADATA].decode())
     data = dumpling_layout.archive(folder, files)
+    # The dump, then its archive beside it, on the Job's PVC of storageSize (volumes.py).
+    room = quantity_bytes(str(spec.get("storageSize") or ""))
+    dumped = sum(len(content) for content in files.values())
+    local = f"{ROOT}/{folder}"
+    if room is not None and dumped > room:
+        condition("Failed", "DumpTidbClusterFailed",
+                  f"cluster {namespace}/{name}, execute dumpling command failed, output: "
+                  f"{write_error(local + '/' + sorted(files)[-1])}, err: exit status 1")
+        return
+    if room is not None and dumped + len(data) > room:
+        condition("Failed", "ArchiveBackupDataFailed", write_error(local + dumpling_layout.ARCHIVE_EXTENSION))
+        return
     try:
         location = ctx.open_storage(namespace, block)
         key = folder + dumpling_layout.ARCHIVE_EXTENSION

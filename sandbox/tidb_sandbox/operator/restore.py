@@ -8,12 +8,21 @@ from functools import partial
 from typing import Any
 
 from .. import clock
-from ..data.schema import parse_key, table_key
+from ..data.accounts import restore_accounts
+from ..data.schema import definition_ids, parse_key, table_key
 from ..k8s.crd import ResourceType
 from ..storage import br_layout
 from .clusters import TIDBCLUSTER, SimCluster
 from .common import V2_GROUP, finalizer_for, go_duration, job_reads_spec, now, sleep
 from .context import Context, SimConfig, StorageFailure, storage_block
+from .restore_targets import (
+    INGEST_FAILED,
+    checkpoint_key,
+    first_tables,
+    log_task_conflict,
+    write_missing,
+    written_tables,
+)
 from .secrets import cluster_problem, storage_secret_problem
 from .tsparse import TsParseError, parse_ts_br
 
@@ -127,7 +136,11 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         failure = ctx.faults.take_restore_failure()
         if failure:
             raise _RestoreFailure(failure)
-        if not target.data.is_empty():
+        conflict = log_task_conflict(ctx, target, spec)
+        if conflict:
+            raise _RestoreFailure(conflict)
+        resumed = target.restore_checkpoint == checkpoint_key(spec)
+        if not resumed and not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
             rows, volume = await _pitr(ctx, namespace, spec, progress)
@@ -141,10 +154,30 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             corrupt = ctx.faults.take_restore_corruption(restored_tables(rows))
             if corrupt:
                 rows = corrupt_one_row(rows, corrupt)
-        # BR gives the tables IDs in the target before it creates them (prealloc_table_id, br_restore.py).
-        ids = br_layout.prealloc_table_ids(rows, target.data.global_id)
-        target.data.load(ids.rows, ctx.alloc.next())
-        target.data.advance_global_ids(ids.global_id - target.data.global_id)
+        # BR gives the tables IDs in the target before it creates them (prealloc_table_id, br_restore.py); a
+        # resumed restore keeps the IDs its first run allocated (BR keeps them in its checkpoint data).
+        if resumed and target.restore_checkpoint_ids is not None:
+            rows = {**rows, **{k: v for k, v in target.restore_checkpoint_ids.items() if k in rows}}
+        else:
+            ids = br_layout.prealloc_table_ids(rows, target.data.global_id)
+            target.data.advance_global_ids(ids.global_id - target.data.global_id)
+            rows = ids.rows
+            target.restore_checkpoint_ids = {k: v for k, v in rows.items() if definition_ids(k, v)}
+        fraction = ctx.faults.take_partial_restore()
+        if fraction is not None:
+            written = first_tables(rows, fraction)
+            write_missing(target, written, ctx.alloc.next())
+            target.restore_checkpoint = checkpoint_key(spec)
+            raise _RestoreFailure(f"{INGEST_FAILED}: {written_tables(written)} of {written_tables(rows)} tables "
+                                  "restored")
+        # BR restores the privilege tables last: the target's accounts other than root become the backup's.
+        target.data.apply(restore_accounts(target.data, rows, ctx.alloc.next()))
+        if resumed:
+            write_missing(target, rows, ctx.alloc.next())
+        else:
+            target.data.load(rows, ctx.alloc.next())
+        target.restore_checkpoint = None  # BR drops its checkpoint data after a restore that completes
+        target.restore_checkpoint_ids = None
     except _RestoreFailure as err:
         condition("Failed", "RestoreDataFromRemoteFailed", str(err))
         _drop_finalizer(ctx, rt, namespace, name)

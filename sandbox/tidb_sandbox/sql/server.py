@@ -16,6 +16,7 @@ from mysql_mimic.auth import AuthInfo, AuthState, Forbidden, Success
 from mysql_mimic.control import LocalControl
 from mysql_mimic.utils import nonce
 
+from ..data.accounts import account_auth
 from ..data.tso import TsoAllocator
 from ..k8s.store import Store
 from . import credentials, errors
@@ -48,18 +49,24 @@ class _NativePassword(NativePasswordAuthPlugin):
 
 
 class SecretIdentity(IdentityProvider):
-    """User root with the password the cluster's Secret holds at login time; any other user matches nothing."""
+    """User root with the password the cluster's Secret holds at login time; any other user as the cluster's
+    `mysql.user` holds it now (`data/accounts.py`: a full restore replaces those); an unknown user matches nothing."""
 
-    def __init__(self, password: Callable[[], str | None]) -> None:
+    def __init__(self, password: Callable[[], str | None],
+                 accounts: Callable[[str], str | None] = lambda user: None) -> None:
         self.password = password
+        self.accounts = accounts
         self._plugin = _NativePassword()
 
     def get_plugins(self) -> list[_NativePassword]:  # type: ignore[override]
         return [self._plugin]
 
     async def get_user(self, username: str) -> User | None:
+        stored = None if username == credentials.ROOT_USER else self.accounts(username)
         password = self.password() if username == credentials.ROOT_USER else None
-        if password is None:  # a hash no password has, so the refusal reads like a wrong password
+        if stored is not None:
+            auth = stored
+        elif password is None:  # a hash no password has, so the refusal reads like a wrong password
             auth = hashlib.sha1(os.urandom(20)).hexdigest()
         else:
             auth = NativePasswordAuthPlugin.create_auth_string(password) if password else ""
@@ -91,7 +98,8 @@ class SqlEndpoint:
     """Listens from construction on (the socket is bound at once, so its port is known synchronously);
     serving starts on the running loop."""
 
-    def __init__(self, namespace: str, name: str, backend: Backend, password: Callable[[], str | None]) -> None:
+    def __init__(self, namespace: str, name: str, backend: Backend, password: Callable[[], str | None],
+                 accounts: Callable[[str], str | None] = lambda user: None) -> None:
         self.namespace, self.name = namespace, name
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((HOST, 0))
@@ -100,7 +108,7 @@ class SqlEndpoint:
         self.port: int = sock.getsockname()[1]
         self._control = _Connections()
         self.server = MysqlServer(session_factory=lambda: TidbSession(backend), control=self._control,
-                                  identity_provider=SecretIdentity(password))
+                                  identity_provider=SecretIdentity(password, accounts))
         self._started = asyncio.get_running_loop().create_task(self.server.start_server(sock=sock, port=None))
 
     async def close(self) -> None:
@@ -135,7 +143,8 @@ class SqlEndpoints:
         backend = Backend(cluster.data, self.times, self.config, lambda: cluster_release(self.store, cluster),
                           host=f"{cluster.name}-tidb-0")  # TiDB Operator's pod of the <cluster>-tidb StatefulSet
         endpoint = SqlEndpoint(cluster.namespace, cluster.name, backend,
-                               lambda: credentials.read_password(self.store, cluster.namespace, cluster.name))
+                               lambda: credentials.read_password(self.store, cluster.namespace, cluster.name),
+                               lambda user: account_auth(cluster.data, user))
         self._endpoints[key] = endpoint
         log.info("SQL endpoint of %s/%s on %s:%d", cluster.namespace, cluster.name, HOST, endpoint.port)
         return endpoint

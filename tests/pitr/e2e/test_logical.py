@@ -171,6 +171,34 @@ def test_lightning_restore_gives_the_source_rows_at_the_dump_tso(logical: Cluste
     assert _note(again).startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty")
 
 
+def test_a_logical_restore_into_a_target_holding_tables_of_the_dump_is_refused(logical: Cluster, sandbox: Any):
+    """Lightning's tidb backend has no empty-table check (sandbox FIDELITY): only the plan keeps a dump from
+    merging into a target's tables, so it refuses such a target, and a target it cannot check over SQL."""
+    from tidb_pitr.flows.tasks.logical import plan_logical_restore
+    from tidb_pitr.flows.tasks.restore import RestoreRefused
+
+    cluster = logical
+    target = cluster.logical_target  # type: ignore[attr-defined]
+    with pymysql.connect(**_conn(Cluster.sql_conn(target))) as db, db.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS shop")  # the target keeps crm's two tables of the dump
+    before = sandbox.rows(cluster.namespace, target)["digest"]
+    restores = [r.name for r in cluster.restores()]
+    params = {"target_cluster": f"{cluster.namespace}/{target}"}
+    with pytest.raises(RestoreRefused, match=(
+            rf"^target_cluster {cluster.namespace}/{target} is not empty: it holds crm.accounts, crm.events; "
+            "Lightning's tidb backend has no empty-table check")):
+        plan_logical_restore(cluster.config, params, run_hash="merge")
+    raw = cluster.config.model_dump(mode="json")
+    raw["restore_targets"] = [{"name": target}]
+    unchecked = ClusterConfig.model_validate(raw)
+    with pytest.raises(RestoreRefused, match=(
+            rf"^target_cluster {cluster.namespace}/{target} has no sql_conn_id in clusters.yaml \(restore_targets\)"
+            ": a logical restore needs it .* Lightning's tidb backend has no empty-table check")):
+        plan_logical_restore(unchecked, params, run_hash="unchecked")
+    assert [r.name for r in cluster.restores()] == restores
+    assert sandbox.rows(cluster.namespace, target)["digest"] == before
+
+
 def test_ceph_style_endpoint(sandbox: Any, connections: dict[str, str]):
     endpoint = sandbox.env["TIDB_SANDBOX_S3_ENDPOINT"]
     cluster = Cluster(sandbox, connections, seed_days=0)

@@ -128,3 +128,44 @@ def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox
     assert report["estimate_complete"] and 19.0 < report["estimated_seconds"] < 21.0, report
     assert 0.5 <= report["actual_to_estimate"] <= 2.0, report
     assert f"actual/estimate {report['actual_to_estimate']:.2f}" in _note(run)
+
+
+def test_a_restore_that_fails_part_way_says_what_it_left_and_the_next_plan_names_it(
+        sandbox, connections, airflow_db, clean_faults):
+    probe = Cluster(sandbox, connections, seed_days=1)
+    target = probe.target(sql=True)
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
+                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    conf = {"restore_tso": _middle(cluster), "target_cluster": f"{cluster.namespace}/{target}"}
+    sandbox.set_faults(fail_restore_after=0.5)  # BR fails after half the tables are in (sandbox FIDELITY)
+    failed = cluster.run("restore", run_conf=conf)
+    assert str(failed.state) == "failed"
+    note = _note(failed)
+    assert "[BR:KV:ErrKVIngestFailed]" in note, note
+    assert note.endswith("; target partly written: 2 tables; empty it before the next restore"), note
+    (restore,) = [r.name for r in cluster.restores()]
+    # The next plan refuses that target, naming the failed Restore whose data it holds; no new CR.
+    again = cluster.run("restore", run_conf=conf)
+    assert str(again.state) == "failed" and [r.name for r in cluster.restores()] == [restore]
+    assert _note(again).startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty: it holds "
+                                   f"crm.accounts, crm.events; it holds a failed restore's data: Restore "
+                                   f"{cluster.namespace}/{restore} Failed: "), _note(again)
+
+
+def test_a_target_that_runs_its_own_log_backup_is_refused_at_plan(sandbox, connections, airflow_db):
+    from tidb_pitr.cr.bodies import log_backup
+
+    probe = Cluster(sandbox, connections, seed_days=1)
+    target = probe.target(sql=True)
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
+                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    theirs = log_backup(cluster.config.group(), name=f"{target}-log", namespace=cluster.namespace,
+                        cluster=target, cluster_namespace=cluster.namespace,
+                        storage=cluster.config.storage.cr_block(), prefix=f"{target}/log")
+    cluster.hook.create_or_adopt("backups", theirs, cluster.namespace, {})
+    run = cluster.run("restore", run_conf={"restore_tso": _middle(cluster),
+                                           "target_cluster": f"{cluster.namespace}/{target}"})
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    assert _note(run).startswith(f"Refused: target_cluster {cluster.namespace}/{target} runs its own log backup: "
+                                 f"Backup {cluster.namespace}/{target}-log"), _note(run)
+    assert cluster.restores() == []

@@ -25,9 +25,10 @@ from ...cr.model import BackupView, RestoreView, State
 from ...cr.names import restore_name
 from ...hooks.kubernetes import hook_for
 from ...hooks.storage import BackupStorageHook
+from ...planning.dump_volume import dump_volume_warning
 from ...planning.logical_retention import COMPLETE, FAILED, OTHER, LogicalBackup, plan_logical_retention
 from ...tso import tso_iso
-from .restore import RestoreRefused, _check_target, _target, check_target_empty
+from .restore import RestoreRefused, _check_target, _target, check_logical_target
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,6 +76,11 @@ def verify_dump(cluster: ClusterConfig, result: dict[str, Any]) -> dict[str, Any
                                    + "; ".join(check.problems))
     hook.merge_patch(BACKUPS, view.name, cluster.namespace,
                      {"metadata": {"annotations": {ANNOTATION_VERIFIED_TS: check.metadata_ts}}})
+    lb = cluster.logical_backup
+    volume = dump_volume_warning(view.name, view.backup_size, lb.storage_size) if lb else None
+    if volume:  # the next run's plan: its dump will not fit the PVC this one only just fitted
+        log.warning("%s", volume)
+    summary["volume_warning"] = volume
     log.info("Dump %s verified: snapshot TSO %s (%s), %d table(s) in %d database(s), %d data file(s); tables "
              "without rows: %s", view.backup_path, check.metadata_ts, summary["commit_time"], len(check.tables),
              len(check.databases), check.data_files, ", ".join(summary["tables_without_rows"]) or "none")
@@ -177,12 +183,12 @@ def plan_logical_restore(cluster: ClusterConfig, params: dict[str, Any], *, run_
     namespace, target = _target(cluster, params)
     hook = hook_for(cluster)
     view = _choose(cluster, hook, str(params.get("backup") or "").strip())
-    _check_target(hook, cluster, namespace, target)
+    earlier = _check_target(hook, cluster, namespace, target)
     running = _running_restores(hook, namespace, target)
     if running:
         raise RestoreRefused(f"target_cluster {namespace}/{target} already has a restore in progress: "
                              f"{', '.join(running)}")
-    empty = check_target_empty(cluster, namespace, target)
+    empty = check_logical_target(cluster, namespace, target, earlier)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     name = restore_name(cluster.name, stamp, run_hash).replace("-pitr-", "-lightning-", 1)
     access = tidb_access(f"{target}-tidb.{namespace}.svc", lb.tidb_port, lb.tidb_user,
@@ -191,6 +197,7 @@ def plan_logical_restore(cluster: ClusterConfig, params: dict[str, Any], *, run_
                                 storage=cluster.logical_storage().cr_block(), backup_path=view.backup_path or "",
                                 storage_size=lb.storage_size, storage_class_name=lb.storage_class_name)
     verified = view.annotations.get(ANNOTATION_VERIFIED_TS)
+    volume = dump_volume_warning(view.name, view.backup_size, lb.storage_size)
     ts = view.commit_ts or 0
     note = (f"Lightning restore of {view.name} (snapshot TSO {ts}, {tso_iso(ts) if ts else '?'}; "
             f"{'verified' if verified else 'NOT verified by this project'}) from {view.backup_path} into "
@@ -198,4 +205,4 @@ def plan_logical_restore(cluster: ClusterConfig, params: dict[str, Any], *, run_
     log.info("Plan: %s\nRestore CR: %s", note, body)
     return {"body": body, "target_namespace": namespace, "target_cluster": target, "backup": view.name,
             "backup_path": view.backup_path, "commit_ts": str(ts), "dry_run": bool(params.get("dry_run")),
-            "notes": [note]}
+            "notes": [note, *([volume] if volume else [])]}

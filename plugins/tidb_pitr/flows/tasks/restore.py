@@ -17,13 +17,13 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from ...config import ClusterConfig, DrillConfig
-from ...cr.api import RESTORES
+from ...cr.api import BACKUPS, RESTORES
 from ...cr.inventory import Inventory, load_inventory
 from ...cr.leases import release_restore_lease, retention_lease, take_restore_lease
 from ...cr.model import BackupView, RestoreView, State
 from ...cr.names import restore_name
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
-from ...hooks.sql import gc_state, listed, target_user_objects
+from ...hooks.sql import connection_login, gc_state, listed, target_user_objects
 from ...hooks.storage import BackupStorageHook
 from ...planning import PlanError, RestorePlan, plan_restore, recoverable_window
 from ...planning.drill import verifiable
@@ -31,6 +31,7 @@ from ...planning.restore import RestoreRates
 from ...runtime.context import failed_upstream
 from ...runtime.metrics import RESTORE_SECONDS, gauge
 from ...runtime.notes import NOTE_KEY, publish_note
+from ...runtime.notifiers import NotifierError, notify
 from ...tso import dt_to_tso, parse_cr_ts, parse_user_time, tso_iso, tso_label, tso_to_dt
 from ...units import format_duration
 
@@ -98,25 +99,95 @@ def _check_target(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str
     return earlier
 
 
-def check_target_empty(cluster: ClusterConfig, namespace: str, name: str) -> str:
-    """Refuse a target holding user data, over SQL, before any CR exists; returns what the plan says."""
+def _failed_restore(earlier: list[RestoreView]) -> RestoreView | None:
+    """The newest earlier restore into the target when it failed: BR writes progressively, so what it wrote
+    before failing stays in the target."""
+    return earlier[-1] if earlier and earlier[-1].state == State.FAILED else None
+
+
+def _holds(namespace: str, name: str, found: list[str], earlier: list[RestoreView]) -> str:
+    failed = _failed_restore(earlier)
+    held = (f"; it holds a failed restore's data: Restore {failed.namespace}/{failed.name} {failed.phase}"
+            f"{': ' + failed.message if failed.message else ''}" if failed else "")
+    return f"target_cluster {namespace}/{name} is not empty: it holds {listed(found)}{held}"
+
+
+def check_target_empty(cluster: ClusterConfig, namespace: str, name: str,
+                       earlier: list[RestoreView] | None = None) -> str:
+    """Refuse a target holding user data, over SQL, before any CR exists; returns what the plan says. Without a
+    sql_conn_id a BR restore goes on with a warning: BR's own fresh-cluster check refuses later."""
     configured = cluster.restore_target(name, namespace)
     conn_id = configured.sql_conn_id if configured else None
     if not conn_id:
         return (f"WARNING: target {namespace}/{name} has no sql_conn_id in clusters.yaml: not checked for user "
                 "data; BR will fail the restore later (ErrDatabasesAlreadyExisted) if it is not empty")
-    try:
-        found = target_user_objects(conn_id)
-    except Exception as exc:  # the driver's own errors: unreachable, access denied, ...
-        raise RestoreRefused(f"target_cluster {namespace}/{name} could not be checked over SQL through connection "
-                             f"{conn_id!r}: {type(exc).__name__}: {exc}; fix the connection (or remove "
-                             "sql_conn_id to skip the check)") from exc
+    found = _user_objects(conn_id, namespace, name)
     if found:
-        raise RestoreRefused(f"target_cluster {namespace}/{name} is not empty: it holds {listed(found)}; a "
-                             "restore needs an empty cluster (after the Restore CR exists BR would fail with "
-                             "ErrDatabasesAlreadyExisted, Lightning on tables that already hold rows); empty it "
+        raise RestoreRefused(f"{_holds(namespace, name, found, earlier or [])}; a restore needs an empty cluster "
+                             "(after the Restore CR exists BR would fail with ErrDatabasesAlreadyExisted); empty it "
                              "or choose another target")
     return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
+
+
+def check_logical_target(cluster: ClusterConfig, namespace: str, name: str,
+                         earlier: list[RestoreView] | None = None) -> str:
+    """A Lightning restore only into a target checked empty over SQL: Lightning's tidb backend has no empty-table
+    check (it inserts the dump's rows into tables that exist until the first duplicate key, and what went in
+    stays), so nothing but this check keeps a dump from merging into data."""
+    configured = cluster.restore_target(name, namespace)
+    conn_id = configured.sql_conn_id if configured else None
+    if not conn_id:
+        raise RestoreRefused(f"target_cluster {namespace}/{name} has no sql_conn_id in clusters.yaml (restore_targets)"
+                             ": a logical restore needs it to check the target is empty, because Lightning's tidb "
+                             "backend has no empty-table check and would merge the dump's rows into tables that "
+                             "already exist; add sql_conn_id for this target")
+    found = _user_objects(conn_id, namespace, name)
+    if found:
+        raise RestoreRefused(f"{_holds(namespace, name, found, earlier or [])}; Lightning's tidb backend has no "
+                             "empty-table check: it would insert the dump's rows into those tables until the first "
+                             "duplicate key and leave them there; empty it or choose another target")
+    return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
+
+
+def _user_objects(conn_id: str, namespace: str, name: str) -> list[str]:
+    try:
+        return target_user_objects(conn_id)
+    except Exception as exc:  # the driver's own errors: unreachable, access denied, ...
+        raise RestoreRefused(f"target_cluster {namespace}/{name} could not be checked over SQL through connection "
+                             f"{conn_id!r}: {type(exc).__name__}: {exc}; fix the connection") from exc
+
+
+def check_target_log_backup(hook: TidbOperatorHook, namespace: str, name: str) -> None:
+    """Refuse a target that runs its own log backup (a log Backup CR for it in its namespace, not yet stopped),
+    before the Restore CR: BR before v9 fails every restore into it (`checkTaskExists`: "log backup task is
+    running"), v9 every whole-cluster snapshot restore (`checkTaskCompat`)."""
+    for view in (BackupView.from_cr(o) for o in hook.list(BACKUPS, namespace)):
+        if (view.is_log and (view.cluster_namespace or namespace, view.cluster) == (namespace, name)
+                and not view.state.terminal and not view.deleting):
+            raise RestoreRefused(f"target_cluster {namespace}/{name} runs its own log backup: Backup {namespace}/"
+                                 f"{view.name} ({view.phase or 'no status'}); BR refuses to restore into a cluster "
+                                 "with a log backup task (before v9 'log backup task is running', v9 for a "
+                                 "whole-cluster restore); stop that log backup or choose another target")
+
+
+def target_account_note(cluster: ClusterConfig, namespace: str, name: str) -> str | None:
+    """A warning when the target's sql_conn_id logs in as another user than root: a full restore copies the
+    source's privilege tables (BR `--with-sys-table`, default true) and resets only root, so that account is
+    replaced by the source's or disappears."""
+    configured = cluster.restore_target(name, namespace)
+    conn_id = configured.sql_conn_id if configured else None
+    if not conn_id:
+        return None
+    try:
+        login = connection_login(conn_id)
+    except Exception as exc:  # an unknown connection is reported by the SQL check itself
+        log.info("Connection %s not read for its login: %s", conn_id, exc)
+        return None
+    if not login or login == "root":
+        return None
+    return (f"WARNING: target {namespace}/{name} is reached through {conn_id!r} as user {login!r}, not root: a "
+            "full restore replaces the target's accounts with the source's (BR restores mysql.user and resets "
+            f"only root), so after the restore {login!r} exists only as the source has it")
 
 
 def _retention_holder(inventory: Inventory) -> str | None:
@@ -207,7 +278,9 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
     name = restore_name(cluster.name, tso_to_dt(target_ts).strftime("%Y%m%d%H%M%S"), run_hash or "manual")
     plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name)
     earlier = _check_target(hook, cluster, namespace, target)
-    target_check = check_target_empty(cluster, namespace, target)
+    check_target_log_backup(hook, namespace, target)
+    target_check = check_target_empty(cluster, namespace, target, earlier)
+    accounts = target_account_note(cluster, namespace, target)
     checking = _verify_plan(cluster, params, namespace, target, target_ts)  # refusals before the lease
     deadline = time.monotonic() + cluster.waits.retention_wait.total_seconds()
     while True:
@@ -230,7 +303,7 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
         time.sleep(RETENTION_POLL)
         inventory = load_inventory(hook, cluster)
         plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name, volume)
-    notes = [*plan.notes, target_check, *([checking["note"]] if checking else [])]
+    notes = [*plan.notes, target_check, *([accounts] if accounts else []), *([checking["note"]] if checking else [])]
     notes.append(f"earlier restores into {namespace}/{target}: " + ("; ".join(_describe_restore(v) for v in earlier)
                                                                  if earlier else "none"))
     notes.append(f"recoverable window: {plan.window.brief()}")
@@ -311,6 +384,40 @@ def _restore_failure(hook: TidbOperatorHook, planned: dict[str, Any]) -> str:
     return f"Restore {namespace}/{name} {view.phase or 'without status'}{why}: {view.message or 'no message'}"
 
 
+def _partly_written(cluster: ClusterConfig, hook: TidbOperatorHook, planned: dict[str, Any]) -> str | None:
+    """What a Restore CR that failed left in its target: BR creates tables and ingests their data as it goes, so
+    a failure after the start leaves tables behind. Counted over SQL when the target has a sql_conn_id."""
+    name, namespace = planned["body"]["metadata"]["name"], planned["target_namespace"]
+    obj = hook.get(RESTORES, name, namespace)
+    if obj is None or RestoreView.from_cr(obj).state != State.FAILED:
+        return None
+    target = planned["target_cluster"]
+    configured = cluster.restore_target(target, namespace)
+    if configured is None or not configured.sql_conn_id:
+        return (f"target {namespace}/{target} may be partly written (no sql_conn_id to check it); empty it before "
+                "the next restore")
+    try:
+        found = target_user_objects(configured.sql_conn_id)
+    except Exception as exc:  # the driver's own errors: the report says it could not look
+        return (f"target {namespace}/{target} may be partly written (not checked: {type(exc).__name__}: {exc}); "
+                "empty it before the next restore")
+    tables = [o for o in found if "." in o]
+    if not found:
+        return None
+    return f"target partly written: {len(tables)} tables; empty it before the next restore"
+
+
+def _notify(cluster: ClusterConfig, context: Any, event: str, summary: str) -> None:
+    """The cluster's notifiers, if any; a notifier that cannot be built is logged, never hides the failure."""
+    try:
+        failures = notify(cluster, context, event, summary)
+    except NotifierError as exc:
+        log.error("%s", exc)
+        return
+    for failure in failures:
+        log.error("notifier failed: %s", failure)
+
+
 def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
     """The run's outcome in one line (also its note), estimate against actual; fails when the restore did."""
     ti = context["ti"]
@@ -322,8 +429,12 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
         raise AirflowFailException(f"the restore did not start: {refused}")
     failed = failed_upstream(context)
     if failed:
-        line = f"Failed: {_restore_failure(hook_for(cluster), planned)} (failed tasks: {', '.join(failed)})"
+        hook = hook_for(cluster)
+        line = f"Failed: {_restore_failure(hook, planned)} (failed tasks: {', '.join(failed)})"
+        partly = _partly_written(cluster, hook, planned)
+        line += f"; {partly}" if partly else ""
         publish_note(context, line)
+        _notify(cluster, context, "restore_failed", line)
         raise AirflowFailException(line)
     restored = ti.xcom_pull(task_ids="restore")
     if not restored:
