@@ -87,7 +87,8 @@ class Sandbox:
         self.api = ApiServer(self.store, types, load_crd_manifests(self.options.v1_line), self.faults,
                              self.audit, group_order)
         self.store.add_listener(self._on_cluster_event)
-        self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults)
+        self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults,
+                                gc_safe_point=lambda: self.sql.times.safe_point(self.alloc.next()))
         self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc,
                            self.kernel)
         self.operator = Operator(self.ctx)

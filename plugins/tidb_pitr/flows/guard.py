@@ -26,6 +26,10 @@ DOC = """
 `start_new_log_backup` on to start `<name>-<n>` at `{root}/log-backup-<n>`, and take a snapshot after
 it: the old log stays restorable up to its checkpoint, times between it and the first snapshot of the new
 one are not.
+
+A log backup **paused longer than BR's pause GC TTL** (24 h) cannot be resumed once the GC has passed its
+checkpoint: BR refuses the resume for good. The guard then fails, quoting BR, and never asks for that resume
+again; `start_new_log_backup` stops the dead task and starts `<name>-<n>` in its place, with the same gap.
 """
 
 
@@ -39,7 +43,7 @@ old backups. This guard never creates, resumes or stops a log backup; it watches
 |---|---|
 | `find_log_backup` | the schedule's log backup (its `status.logBackup`), live; fails naming it when it is gone (`maxBackups`, tidb-operator#6320), stopped or failed, or when another log backup runs for the cluster |
 | `measure_rpo` | checkpoint lag of that log backup against the RPO: over {warn} logs a warning, over {critical} fails the run |
-| `schedule_report` | what the schedule's GC deletes and truncates next (its `maxReservedTime` / `maxBackups` rule), and warnings for the spec's known hazards (tidb-operator#6320, #6068) |
+| `schedule_report` | what the schedule's GC deletes and truncates next (its `maxReservedTime` / `maxBackups` rule), and warnings for the spec's known hazards (tidb-operator#6320, #6068) and for a next GC that deletes the last Complete base because the newest expired snapshot is Failed |
 | `publish_window` | the recoverable window over the schedule's snapshots and log (XCom) |
 | `publish_status` | what the TiDB PITR page shows; its retention plan is the schedule's next GC |
 """
@@ -101,7 +105,8 @@ def build(cluster: ClusterConfig) -> DAG:
                      grace=waits.start_grace)
     params = {"start_new_log_backup": Param(
         False, type="boolean", title="Start a new log backup",
-        description="When the log backup is Stopped: start a new one at a new prefix (take a snapshot after it).")}
+        description="When the log backup is Stopped, or paused past its GC TTL so that BR refuses to resume it: "
+                    "start a new one at a new prefix (take a snapshot after it).")}
     with DAG(schedule=timedelta(minutes=10), params=params, **dag_kwargs(cluster, "log_guard", doc)) as dag:
 
         @task
@@ -115,6 +120,7 @@ def build(cluster: ClusterConfig) -> DAG:
             task_id="ensure_log_backup", action="start",
             backup_name="{{ ti.xcom_pull(task_ids='find_log_backup')['name'] }}",
             prefix="{{ ti.xcom_pull(task_ids='find_log_backup')['prefix'] }}",
+            replaces="{{ ti.xcom_pull(task_ids='find_log_backup').get('replaces', '') }}",
             cluster=cluster.tidb_cluster, storage=cluster.storage.cr_block(), pitr_cluster=cluster.name,
             br=cluster.br_block(), service_account=cluster.service_account, legacy_log_stop=cluster.legacy_log_stop,
             retries=0, wait_timeout=timedelta(minutes=30), **cr_args(cluster))

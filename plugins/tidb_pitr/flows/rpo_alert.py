@@ -24,7 +24,7 @@ announced once; a lag that eases from critical to warn is still the same breach.
 """
 
 EVENT_FIELDS = ("level", "lag_seconds", "checkpoint_ts", "checkpoint_time", "log_backup", "log_phase", "window",
-                "warn_seconds", "critical_seconds", "observed_at")
+                "cause", "warn_seconds", "critical_seconds", "observed_at")
 
 
 def rpo_trigger(cluster: ClusterConfig) -> RpoLagTrigger:

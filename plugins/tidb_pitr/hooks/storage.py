@@ -211,7 +211,7 @@ class BackupStorageHook(BaseHook):
 
         TiKV writes each flush's file as `v1/<YYYYMMDD>/<HH>/<store_id>/<min_ts>-<uuid>.log`, the date and hour
         (UTC) being those of the file's *max_ts* (tikv `components/backup-stream/src/router.rs`,
-        `path_to_log_file`; the sandbox's `storage/br_log.py` files them under the min_ts hour). So one
+        `path_to_log_file`; the sandbox's `storage/br_log.py` does too). So one
         listing per hour from start's to end's, plus the next hour for files that begin by end_ts and end
         after it. A file counts when start_ts <= min_ts <= end_ts: that leaves out files wholly before
         start_ts in its hour, and misses only a file straddling start_ts (one flush per store). A storage

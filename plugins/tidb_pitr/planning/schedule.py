@@ -2,9 +2,10 @@
 
 The rules are upstream's (release-1.6 `pkg/backup/backupschedule/backup_schedule_manager.go`): GC by
 `maxReservedTime` (preferred when both are set) or by `maxBackups`, over every Backup carrying the schedule's
-labels. Two of them surprise users, and the guard says so when a schedule's spec has them:
-tidb-operator#6320 (`maxBackups` counts, and deletes, the log backup CR) and #6068 (the log is truncated by
-`maxReservedTime` alone, whatever window is wanted).
+labels. Three of them surprise users, and the guard says so when a schedule's spec or Backups have them:
+tidb-operator#6320 (`maxBackups` counts, and deletes, the log backup CR), #6068 (the log is truncated by
+`maxReservedTime` alone, whatever window is wanted), and the base kept whatever its state (a Failed newest expired
+snapshot makes the GC delete the last Complete base before it).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class ScheduleGc:
     delete: list[BackupView]
     truncate_until: int | None
     expired_before: int | None  # maxReservedTime with a log: snapshots at or before this TSO expire
+    # maxReservedTime with a log: the newest expired snapshot, which the GC keeps as the base whatever its state
+    kept: BackupView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from ..tso import tso_iso, tso_str
@@ -97,10 +100,11 @@ def next_gc(spec: Mapping[str, Any], backups: list[BackupView], now: datetime) -
                 break
             kept_base, count = view.commit_ts or 0, count + 1
         expired = snapshots[:count - 1] if count else []
+        kept = snapshots[count - 1] if count else None
         if not expired:
-            return ScheduleGc("maxReservedTime", [], None, expired_tso)
+            return ScheduleGc("maxReservedTime", [], None, expired_tso, kept)
         inside = (log.commit_ts or 0) < kept_base <= (log.checkpoint_ts or 0)
-        return ScheduleGc("maxReservedTime", expired, kept_base if inside else None, expired_tso)
+        return ScheduleGc("maxReservedTime", expired, kept_base if inside else None, expired_tso, kept)
     keep = int(spec.get("maxBackups") or 0)
     if keep > 0:
         newest_first = sorted(backups, key=lambda v: (v.created or _EPOCH, v.name), reverse=True)
@@ -136,6 +140,24 @@ def hazards(spec: Mapping[str, Any], *, retention: timedelta) -> list[str]:
     if not has_log:
         out.append("no logBackupTemplate: the schedule runs no log backup, so there is no point-in-time recovery")
     return out
+
+
+def gc_hazards(gc: ScheduleGc) -> list[str]:
+    """What the next GC itself will cost: upstream keeps the newest expired snapshot as the base whatever its
+    state (`calExpiredBackupsWithLogBackupOn` keeps `list[i-1]`), so when that one is Failed the GC deletes the
+    last Complete base before it, and the restore points from the cut to the next Complete snapshot lose theirs."""
+    kept = gc.kept
+    if kept is None or kept.state == State.COMPLETE:
+        return []
+    complete = [v for v in gc.delete if v.state == State.COMPLETE]
+    if not complete:
+        return []
+    lost = complete[-1]
+    cut = tso_to_dt(gc.expired_before).isoformat() if gc.expired_before else "the maxReservedTime cut"
+    return [f"the schedule's next GC deletes {lost.name}, the last Complete snapshot before {cut}, because the "
+            f"newest expired snapshot, {kept.name}, is {kept.phase or 'not Complete'} and TiDB Operator keeps that "
+            "one as the base whatever its state: times from the cut to the next Complete snapshot lose their "
+            f"base. Delete {kept.name} (or take a new snapshot) before the GC runs"]
 
 
 def _days(value: timedelta) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cr.model import BackupView, State
 from ..tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
+from .pause import resume_refused_by_gc
 from .retention import active_log
 from .window import Segment, Window, recoverable_window
 
@@ -88,6 +89,8 @@ class Timeline:
 
 
 def _verb(log: BackupView) -> str:
+    if resume_refused_by_gc(log):
+        return "was paused past BR's pause GC TTL (its resume refused for good)"
     return {State.STOPPED: "stopped", State.FAILED: "failed", State.PAUSED: "is paused"}.get(log.state, "ends")
 
 

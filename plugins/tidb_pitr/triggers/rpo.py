@@ -20,6 +20,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from ..cr.api import BACKUPS
 from ..cr.inventory import inventory_of
 from ..planning import recoverable_window
+from ..planning.pause import dead_pause_cause, resume_refused_by_gc
 from ..planning.rpo import OK, RECOVERED, announce, lag_seconds, rpo_level, seconds_to_next_level, started_at
 from ..tso import tso_iso
 from ..units import format_duration
@@ -79,6 +80,7 @@ class RpoLagTrigger(BaseEventTrigger):
             "checkpoint_ts": str(checkpoint) if checkpoint else None,
             "checkpoint_time": tso_iso(checkpoint) if checkpoint else None,
             "window": window.brief(),
+            "cause": dead_pause_cause(current) if current is not None and resume_refused_by_gc(current) else None,
         }
 
     def _payload(self, what: str, figures: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +97,9 @@ class RpoLagTrigger(BaseEventTrigger):
             message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over "
                        f"{format_duration(limit)}; a restore now loses what was written since "
                        f"{figures['checkpoint_time']}")
+        if what != RECOVERED and figures.get("cause"):
+            message += (f". {figures['cause']}: start a new log backup (the log backup guard's "
+                        "start_new_log_backup), then take a snapshot")
         return {"status": what, "message": message, "cluster": self.cluster, **figures, "level": what,
                 "warn_seconds": self.warn_seconds, "critical_seconds": self.critical_seconds,
                 "observed_at": datetime.now(UTC).isoformat()}

@@ -5,6 +5,6 @@ tracker reads their checkpoint from PD, and its kernel-state sync reads their st
 flushing to storage whatever the operator does, including while it restarts.
 """
 
-from .logtasks import KernelState, LogKernel, LogTask, TaskExists
+from .logtasks import CheckpointGCed, KernelState, LogKernel, LogTask, TaskExists
 
-__all__ = ["KernelState", "LogKernel", "LogTask", "TaskExists"]
+__all__ = ["CheckpointGCed", "KernelState", "LogKernel", "LogTask", "TaskExists"]

@@ -7,12 +7,15 @@ Three checkpoints, each later than the next, as on a real cluster:
 - the global checkpoint files in storage (`v1/global_checkpoint/<store>.ts`), which TiKV uploads after the
   advancer has broadcast the checkpoint; they trail PD by `storage_checkpoint_lag` seconds. BR's restore
   checks this one (`br log metadata` log-max-ts), so a restore to a time PD has passed may still fail.
+
+A pause holds the GC at the checkpoint for `log_pause_gc_ttl` seconds only (BR's pause safe point); a resume
+after the GC has passed the checkpoint fails, and the task never backs up the span it was paused for.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from .. import clock
 from ..data.tso import TsoAllocator
 from ..faults import Faults
 from ..operator.clusters import ClusterRegistry, SimCluster
+from ..sql.errors import go_time
 from ..storage import br_layout
 from ..storage.base import Location
 
@@ -31,6 +35,10 @@ MANUAL = "manual"
 
 class TaskExists(Exception):
     """`br log start` while the cluster already has a log backup task (BR's ErrStreamLogTaskExist)."""
+
+
+class CheckpointGCed(Exception):
+    """`br log resume` after the GC passed the task's checkpoint (BR's ErrBackupGCSafepointExceeded)."""
 
 
 @dataclass
@@ -46,6 +54,7 @@ class LogTask:
     pause_error: str | None = None  # paused by TiKV on an error (V2 pause info, severity ERROR)
     pending: list[tuple[float, int]] = field(default_factory=list)  # flushes not yet in the checkpoint files
     storage_checkpoint: int = 0
+    pause_safe_point_until: float | None = None  # wall time (clock.time()) the pause safe point expires
 
 
 @dataclass(frozen=True)
@@ -59,11 +68,14 @@ class KernelState:
 
 
 class LogKernel:
-    def __init__(self, clusters: ClusterRegistry, alloc: TsoAllocator, config: Any, faults: Faults):
+    def __init__(self, clusters: ClusterRegistry, alloc: TsoAllocator, config: Any, faults: Faults,
+                 gc_safe_point: Callable[[], int] = lambda: 0):
         self.clusters = clusters
         self.alloc = alloc
-        self.config = config  # checkpoint_interval, storage_checkpoint_lag, stores
+        self.config = config  # checkpoint_interval, storage_checkpoint_lag, stores, log_pause_gc_ttl
         self.faults = faults
+        # The GC safe point TiDB's GC worker has set, not counting the pause safe points held here.
+        self.gc_safe_point = gc_safe_point
         self._tasks: dict[ClusterKey, LogTask] = {}
 
     # -- what `br log ...` does ----------------------------------------------------------------------
@@ -85,12 +97,35 @@ class LogKernel:
         return task
 
     def pause(self, cluster: ClusterKey, name: str) -> None:
+        """`br log pause`: BR sets a service safe point at the checkpoint with a TTL (`--gc-ttl`, default 24 h:
+        pingcap/tidb br/pkg/task/stream.go `RunStreamPause`, br/pkg/utils `DefaultStreamPauseSafePointTTL`);
+        the operator passes no `--gc-ttl`, so the sandbox setting `log_pause_gc_ttl` stands for the default."""
         task = self._require(cluster, name)
         task.paused, task.pause_error = True, None
+        task.pause_safe_point_until = clock.time() + self.config.log_pause_gc_ttl
 
     def resume(self, cluster: ClusterKey, name: str) -> None:
+        """`br log resume`: refused when the GC has passed the checkpoint (pingcap/tidb br/pkg/task/stream.go
+        `RunStreamResume` -> br/pkg/utils `CheckGCSafePoint`: `ts <= safePoint` fails, the error annotated
+        "the global checkpoint ts: ... has been gc."). Once the pause safe point has expired nothing holds the GC
+        at the checkpoint, and TiKV cannot scan the paused span again: the task stays paused for good."""
         task = self._require(cluster, name)
-        task.paused, task.pause_error = False, None
+        if task.paused and task.pause_error is None:
+            safe_point = self.effective_gc_safe_point(task)
+            if task.checkpoint <= safe_point:
+                raise CheckpointGCed(
+                    f"the global checkpoint ts: {task.checkpoint}({go_time(task.checkpoint)}) has been gc. : "
+                    f"GC safepoint {safe_point} exceed TS {task.checkpoint}: "
+                    "[BR:Backup:ErrBackupGCSafepointExceeded]backup GC safepoint exceeded")
+        task.paused, task.pause_error, task.pause_safe_point_until = False, None, None
+
+    def effective_gc_safe_point(self, task: LogTask) -> int:
+        """The GC safe point as PD reports it to BR: held just below the checkpoint (BR sets the service safe
+        point at `BackupTS-1`, `UpdateServiceSafePoint`) while the pause safe point lives."""
+        safe_point = self.gc_safe_point()
+        if task.pause_safe_point_until is not None and clock.time() < task.pause_safe_point_until:
+            return min(safe_point, task.checkpoint - 1)
+        return safe_point
 
     def stop(self, cluster: ClusterKey, name: str) -> None:
         """`br log stop`: the task and its etcd keys go; what was flushed stays in storage."""

@@ -418,12 +418,25 @@ class BackupScheduleController:
             progress = dt_to_tso(_time(status["lastCompactProgress"]) or clock.now())
         truncate = min(truncate, progress)
         if truncate > 0 and log_backup is not None:
-            def until(obj: dict[str, Any]) -> None:
-                obj.setdefault("spec", {})["logTruncateUntil"] = str(truncate)
-            meta = log_backup["metadata"]
-            self.ctx.write_object(self._backups_rt("pingcap.com"), meta["namespace"], meta["name"], until)
+            self._truncate_log(log_backup, truncate)
         if expired and len(expired) == len(backups):
             self._reset_last_backup(status)
+
+    def _truncate_log(self, listed: dict[str, Any], truncate: int) -> None:
+        """`TruncateLogBackup` (release-1.6 `pkg/controller/backup_control.go`): logTruncateUntil set on the
+        lister's copy, sent whole (Update). Whatever value is there goes, even a larger one someone else set; a
+        copy made stale by another write since the list conflicts, which is logged and left: the GC does not retry,
+        and its next sync truncates only if a snapshot has newly expired by then."""
+        updated = copy.deepcopy(listed)
+        updated.setdefault("spec", {})["logTruncateUntil"] = str(truncate)
+        meta = updated["metadata"]
+        try:
+            self.ctx.store.update(self._backups_rt("pingcap.com"), meta["namespace"], meta["name"], updated)
+        except ApiError as err:
+            if err.code not in (404, 409):
+                raise
+            log.error("backup schedule truncate log backup %s/%s failed, truncateTSO %d, err %s", meta["namespace"],
+                      meta["name"], truncate, err)
 
     def _compact_gc_by_reserved_time(self, bs: dict[str, Any], status: dict[str, Any], reserved: timedelta) -> None:
         """`compactGCByMaxReservedTime`: finished CompactBackups whose endTs is older than now - reserved."""

@@ -43,6 +43,9 @@ class SimConfig:
     truncate_duration: float = 0.5
     compact_duration: float = 1.0
     checkpoint_interval: float = 1.0  # how often TiKV flushes a running log task and PD's checkpoint moves
+    # How long `br log pause` holds the GC at the checkpoint (BR's --gc-ttl; the operator passes none, so BR's
+    # DefaultStreamPauseSafePointTTL, 24 h). A resume after that, once the GC passed the checkpoint, fails.
+    log_pause_gc_ttl: float = 86400.0
     # How often the operator's tracker copies PD's checkpoint into status.logCheckpointTs (60 s upstream,
     # scaled like the other durations); right after a log start there is no checkpoint for up to this long.
     tracker_interval: float = 3.0

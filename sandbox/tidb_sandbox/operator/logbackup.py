@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import clock
 from ..k8s.crd import ResourceType
-from ..kernel import TaskExists
+from ..kernel import CheckpointGCed, TaskExists
 from ..storage import br_layout
 from .common import V2_GROUP, backup_path, now, sleep
 from .context import Context, StorageFailure, storage_block
@@ -205,7 +205,9 @@ class LogBackupController:
                 self.ctx.kernel.resume(task_cluster, name)
             elif command == STOP:
                 self.ctx.kernel.stop(task_cluster, name)
-        except LookupError as err:
+        except (LookupError, CheckpointGCed) as err:
+            # A resume refused for the GC is Failed like any sub-command, and `reconcile` never reruns a failed
+            # sub-command for the same spec: the CR stays Paused with this message until someone stops it.
             raise _JobFailure(FAILURE_REASONS[command], str(err)) from err
         return {}
 

@@ -286,9 +286,10 @@ def truncate_log(loc: Location, until_ts: int, *, dry_run: bool = False) -> Trun
     """`br log truncate --until`: delete data files entirely before `until` (max_ts < until).
 
     Files holding any change at or after `until` stay whole, so every restore starting at or after
-    `until` still works. The safepoint is written before anything is deleted (BR writes it last): an
-    interrupted run then leaves only unreferenced files behind, never a log-min-ts that claims data
-    this run already removed.
+    `until` still works. The safepoint is written before anything is deleted, as BR does (pingcap/tidb
+    br/pkg/task/stream.go `RunStreamTruncate`: `SetTSToFile(..., TruncateSafePointFileName)` before
+    `RemoveDataFilesAndUpdateMetadataInBatch`): an interrupted run then leaves only unreferenced files behind,
+    never a log-min-ts older than data this run already removed.
     """
     if until_ts <= 0:
         raise BRError("--until must be set to a TSO or a datetime with time zone")
@@ -343,6 +344,11 @@ def truncate_log(loc: Location, until_ts: int, *, dry_run: bool = False) -> Trun
             loc.delete([TRUNCATE_LOCK])
 
 
+def log_file_path(store: int, min_ts: int, max_ts: int) -> str:
+    """`v1/<date>/<hour>/<store>/<min_ts>-<uuid>.log`, date and hour (UTC) of `max_ts`, as TiKV names them."""
+    return f"v1/{tso_to_dt(max_ts).strftime('%Y%m%d/%H')}/{store}/{min_ts}-{uuid.uuid4().hex}.log"
+
+
 def _build_files(changes: Sequence[Change], stores: int, out: dict[str, bytes]) -> list[LogFile]:
     groups: dict[int, list[Change]] = {}
     for change in changes:
@@ -351,8 +357,10 @@ def _build_files(changes: Sequence[Change], stores: int, out: dict[str, bytes]) 
     for store, group in sorted(groups.items()):
         group.sort(key=lambda c: (c.ts, c.key))
         content = dump_lines(c.to_json() for c in group)
-        hour_dir = tso_to_dt(group[0].ts).strftime("%Y%m%d/%H")
-        path = f"v1/{hour_dir}/{store}/{group[0].ts}-{uuid.uuid4().hex}.log"
+        # The folder is the hour of the file's newest change, its name starts with the oldest one (tikv/tikv
+        # components/backup-stream/src/router.rs `path_to_log_file`: "using the max_ts for preventing remove
+        # some records wrong"), so a flush across an hour boundary lands in the later hour's folder.
+        path = log_file_path(store, group[0].ts, group[-1].ts)
         out[path] = content
         files.append(
             LogFile(

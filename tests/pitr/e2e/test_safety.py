@@ -111,6 +111,68 @@ def test_a_stopped_log_backup_is_followed_by_a_new_one_and_both_stay_restorable(
     assert new.prefix == f"{cluster.name}/log-backup-2"
 
 
+@pytest.fixture
+def short_pause_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A sandbox of its own whose pause safe points last 1 s and whose GC keeps 1 s of history. Not the
+    session's: a GC safe point never moves back, so every later test's older reads would be refused."""
+    import os
+
+    from tidb_sandbox.client import running_sandbox
+
+    with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 1, "log_pause_gc_ttl": 1}) as own:
+        os.environ["AIRFLOW_CONN_SHORT_PAUSE_K8S"] = json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
+        os.environ["AIRFLOW_CONN_SHORT_PAUSE_S3"] = json.dumps(
+            {"conn_type": "aws", "login": own.env["TIDB_SANDBOX_S3_ACCESS_KEY"],
+             "password": own.env["TIDB_SANDBOX_S3_SECRET_KEY"],
+             "extra": {"endpoint_url": own.env["TIDB_SANDBOX_S3_ENDPOINT"],
+                       "region_name": own.env["TIDB_SANDBOX_S3_REGION"]}})
+        yield own, {"kubernetes": "short_pause_k8s", "s3": "short_pause_s3"}
+
+
+def test_a_log_backup_paused_past_its_gc_ttl_is_replaced_and_the_gap_is_refused(short_pause_sandbox, airflow_db):
+    from airflow.sdk.exceptions import AirflowFailException
+    from tidb_pitr.flows.tasks.guard import find_log_backup
+    from tidb_pitr.flows.tasks.restore import RestoreRefused, plan_restore_for
+    from tidb_pitr.planning.timeline import gap_causes
+
+    own, connections = short_pause_sandbox
+    cluster = Cluster(own, connections, seed_days=1)
+    old = cluster.live_log()
+    cluster.patch_log({"logSubcommand": "log-pause"}, old.name)
+    cluster.wait_log(lambda v: v.name == old.name and v.phase == "Paused")
+    own.let_pass(2.5)  # past the pause safe point (1 s), and the GC (1 s of history) passes the checkpoint
+
+    # The guard asks for the resume once; BR refuses it, and that is final.
+    assert str(cluster.run("log_guard").state) == "failed"
+    dead = cluster.wait_log(lambda v: v.name == old.name and "log-resume" in v.sub_statuses
+                            and v.sub_statuses["log-resume"].phase == "Failed")
+    assert dead.phase == "Paused" and "ErrBackupGCSafepointExceeded" in dead.sub_statuses["log-resume"].message
+    with pytest.raises(AirflowFailException) as refused:
+        find_log_backup(cluster.config)
+    assert "pause GC TTL" in str(refused.value) and "start_new_log_backup=true" in str(refused.value)
+    assert f"starts {old.name}-2" in str(refused.value), str(refused.value)
+    assert str(cluster.run("log_guard").state) == "failed"
+    again = cluster.logs()[0]
+    assert again.sub_statuses["log-resume"].since == dead.sub_statuses["log-resume"].since, "never asked again"
+
+    run = cluster.run("log_guard", run_conf={"start_new_log_backup": True})
+    assert str(run.state) == "success"
+    assert xcom(run, "find_log_backup")["replaces"] == old.name
+    assert {v.name: v.phase for v in cluster.logs()}[old.name] == "Stopped"
+    assert str(cluster.run("snapshot").state) == "success"
+    window = cluster.window()
+    [(gap_from, gap_to)] = window.gaps
+    assert gap_from == old.checkpoint_ts or gap_from == dead.checkpoint_ts, window.describe()
+    assert "paused past BR's pause GC TTL" in gap_causes(window)[0].cause
+    target = cluster.target()
+    with pytest.raises(RestoreRefused) as inside:
+        plan_restore_for(cluster.config, {"restore_tso": str((gap_from + gap_to) // 2), "target_cluster": target,
+                                          "target_namespace": cluster.namespace})
+    assert "gap" in str(inside.value), str(inside.value)
+    assert [r for r in cluster.restores() if r.cluster == target] == []
+
+
 # -- 3. error-pause recovery ----------------------------------------------------------------------------------
 def test_after_an_error_pause_is_fixed_the_guard_sees_a_running_task(sandbox, connections, airflow_db, clean_faults):
     cluster = Cluster(sandbox, connections, seed_days=1)

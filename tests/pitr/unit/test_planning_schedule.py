@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tidb_pitr.config import ClusterConfig
 from tidb_pitr.cr.model import BackupView
 from tidb_pitr.factory import dags_for_cluster
-from tidb_pitr.planning.schedule import go_duration, hazards, made_by_schedule, next_gc
+from tidb_pitr.planning.schedule import gc_hazards, go_duration, hazards, made_by_schedule, next_gc
 from tidb_pitr.tso import dt_to_tso
 
 from .crs import backup_cr
@@ -137,3 +137,41 @@ def test_the_dry_run_agrees_with_the_schedule_controller(ages: list[float], log_
     expired, truncate = expired_with_log(crs, log_cr, timedelta(hours=reserved))
     assert [v.name for v in gc.delete] == [c["metadata"]["name"] for c in expired]
     assert (gc.truncate_until or 0) == truncate
+
+
+def test_a_failed_newest_expired_snapshot_makes_the_gc_delete_the_last_complete_base_and_the_guard_says_so() -> None:
+    snaps = [_snap("a", 10), _snap("b", 8, phase="Failed"), _snap("c", 2)]
+    gc = next_gc({"maxReservedTime": "4h"}, [*snaps, _log(12)], NOW)
+    assert [v.name for v in gc.delete] == ["a"] and gc.kept is not None and gc.kept.name == "b"
+    [warning] = gc_hazards(gc)
+    assert "deletes a, the last Complete snapshot" in warning and "b, is Failed" in warning
+    # With a Complete newest expired snapshot the base survives: no warning.
+    assert gc_hazards(next_gc({"maxReservedTime": "4h"}, [_snap("a", 10), _snap("b", 8), _snap("c", 2), _log(12)],
+                              NOW)) == []
+
+
+# Whatever the states, the guard warns exactly when the next GC leaves no Complete snapshot at or before the cut
+# while there was one, and the sandbox's controller (upstream's rule) deletes the same Backups.
+@settings(max_examples=150, deadline=None)
+@given(history=st.lists(st.tuples(st.floats(min_value=0.1, max_value=48), st.booleans()), min_size=1, max_size=8,
+                        unique_by=lambda item: item[0]),
+       reserved=st.integers(min_value=1, max_value=30))
+def test_the_gc_warns_exactly_when_it_deletes_the_last_complete_base(history: list[tuple[float, bool]],
+                                                                     reserved: int) -> None:
+    from tidb_sandbox.operator.backupschedule import expired_with_log
+
+    ordered = sorted(history, reverse=True)  # oldest first
+    crs = [backup_cr(f"s{i}", phase="Failed" if failed else "Complete", commit_ts=None if failed else _at(age),
+                     labels=LABELS, created=NOW - timedelta(hours=age)) for i, (age, failed) in enumerate(ordered)]
+    log_cr = backup_cr("log-bs", mode="log", phase="Running", commit_ts=_at(60), checkpoint_ts=_at(0),
+                       labels=LABELS, created=NOW - timedelta(hours=60))
+    views = [BackupView.from_cr(c) for c in crs]
+    gc = next_gc({"maxReservedTime": f"{reserved}h"}, [*views, BackupView.from_cr(log_cr)], NOW)
+    expired, _ = expired_with_log(crs, log_cr, timedelta(hours=reserved))
+    assert [v.name for v in gc.delete] == [c["metadata"]["name"] for c in expired]
+    deleted = {v.name for v in gc.delete}
+    bases = [v for v in views if v.phase == "Complete" and (v.commit_ts or 0) <= (gc.expired_before or 0)]
+    warnings = gc_hazards(gc)
+    assert bool(warnings) == bool(bases and all(v.name in deleted for v in bases))
+    if warnings:
+        assert f"deletes {bases[-1].name}," in warnings[0] and gc.kept is not None and gc.kept.name in warnings[0]

@@ -218,6 +218,29 @@ def log_pause_resume(h: Harness) -> None:
     h.tracker_wait()
 
 
+def log_resume_past_gc_ttl(h: Harness) -> None:
+    name = _running_log(h)
+    h.record("backups", name)
+    before = h.sandbox.call("GET", "/config")
+    # The pause safe point expires after 0.5 s and the GC keeps 0.2 s of history: 1 s paused is past both.
+    h.sandbox.set_config(log_pause_gc_ttl=0.5, gc_life_time=0.2)
+    try:
+        h.patch(name, {"logSubcommand": "log-pause"})
+        h.wait(lambda o: _phase(o) == "Paused")
+        h.tracker_wait()  # over 1 s, and the CR then holds the checkpoint the pause left
+        at_pause = _checkpoint(h.get("backups", name))
+        h.patch(name, {"logSubcommand": "log-start"})
+        failed = h.wait(lambda o: _sub(o, "log-resume") == "Failed")
+        h.hold()
+    finally:
+        h.sandbox.set_config(log_pause_gc_ttl=before["log_pause_gc_ttl"], gc_life_time=before["gc_life_time"])
+    entry = failed["status"]["logSubCommandStatuses"]["log-resume"]
+    message = entry["conditions"][-1]["message"]
+    assert "has been gc" in message and "ErrBackupGCSafepointExceeded" in message, message
+    assert entry["conditions"][-1]["reason"] == "ResumeLogBackuFailed"
+    assert _checkpoint(h.get("backups", name)) == at_pause  # nothing after the pause was backed up
+
+
 def log_stop(h: Harness) -> None:
     name = _running_log(h)
     h.record("backups", name)
@@ -524,10 +547,10 @@ def dumpling_wrong_password(h: Harness) -> None:
 
 
 SCENARIOS: dict[str, Callable[[Harness], None]] = {f.__name__: f for f in (
-    snapshot, log_start, log_pause_resume, log_stop, log_truncate, log_truncate_skip, log_truncate_failed,
-    log_error_pause, log_kernel_sync, missing_secret_snapshot, missing_secret_keys, missing_secret_log,
-    missing_secret_restore, crash_log_job, compact, backup_type_db, cluster_not_ready, operator_restart,
-    pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log,
+    snapshot, log_start, log_pause_resume, log_resume_past_gc_ttl, log_stop, log_truncate, log_truncate_skip,
+    log_truncate_failed, log_error_pause, log_kernel_sync, missing_secret_snapshot, missing_secret_keys,
+    missing_secret_log, missing_secret_restore, crash_log_job, compact, backup_type_db, cluster_not_ready,
+    operator_restart, pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log,
     dumpling_export, lightning_import, dumpling_wrong_password)}
 
 

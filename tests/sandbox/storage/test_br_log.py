@@ -57,7 +57,8 @@ def flushed(loc: Location, data: ClusterData, start_ts: int, end_ts: int, every:
 def test_flush_layout_across_hour_boundaries(open_at: Opener, raw_s3: Any) -> None:
     loc = open_at("s3")("log-backup")
     start_log(loc, start_ts=ts(0), cluster_id=9, task_name="pitr")
-    # 09:45..09:50, then a flush spanning 09:55..10:10, then 10:30: files sit under their min_ts's hour.
+    # 09:45..09:50, then a flush spanning 09:55..10:10, then 10:30: files sit under their max_ts's hour, as
+    # TiKV's `path_to_log_file` files them, and are named by their min_ts.
     first = [Change(ts(5), "orders/1", {"id": 1}), Change(ts(10), "orders/2", {"id": 2})]
     second = [Change(ts(15), "orders/1", {"id": 1, "v": 2}), Change(ts(30), "orders/3", {"id": 3})]
     third = [Change(ts(50), "orders/4", {"id": 4})]
@@ -71,9 +72,12 @@ def test_flush_layout_across_hour_boundaries(open_at: Opener, raw_s3: Any) -> No
     files = {f.path: f for m in list_metas(loc) for f in m.files}
     assert set(files) == {n for n in names if n.endswith(".log")}
     for path, file in files.items():
-        hour = (T0 + timedelta(minutes=(file.min_ts - ts(0) >> 18) / 60000)).strftime("%Y%m%d/%H")
+        hour = (T0 + timedelta(minutes=(file.max_ts - ts(0) >> 18) / 60000)).strftime("%Y%m%d/%H")
         assert path.startswith(f"v1/{hour}/{file.store_id}/{file.min_ts}-")
     assert {p[:15] for p in files} == {"v1/20240501/09/", "v1/20240501/10/"}
+    # orders/1 and orders/3 share store 1: the second flush's one file runs 09:55..10:10 and sits under 10.
+    [straddling] = [f for f in files.values() if f.min_ts == ts(15)]
+    assert straddling.max_ts == ts(30) and straddling.path.startswith(f"v1/20240501/10/1/{ts(15)}-")
     metas = sorted(n for n in names if n.startswith("v1/backupmeta/"))
     assert len(metas) == 3 and all(m.endswith(".meta") for m in metas)
     assert metas[0].split("/")[-1].startswith(f"{ts(12):016X}-")

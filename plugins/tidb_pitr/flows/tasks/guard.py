@@ -13,10 +13,12 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from ...config import ClusterConfig
+from ...cr.api import LABEL_MANAGED_BY, MANAGED_BY
 from ...cr.inventory import Inventory, load_inventory
 from ...cr.model import BackupView
 from ...hooks.kubernetes import hook_for
 from ...planning import Window, is_usable_snapshot, recoverable_window
+from ...planning.pause import dead_pause_cause, resume_refused_by_gc
 from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...runtime.metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
 from ...tso import tso_iso
@@ -54,6 +56,8 @@ def find_log_backup(cluster: ClusterConfig, *, start_new: bool = False) -> dict[
     live = inventory.live_logs()
     if len(live) > 1:
         live_log(cluster, inventory)  # raises, naming them
+    if live and resume_refused_by_gc(live[0]):
+        return _replace_dead_pause(cluster, inventory, live[0], start_new=start_new)
     if live:
         return {"name": live[0].name, "prefix": live[0].prefix, "new": False}
     pending = inventory.pending_logs()
@@ -75,6 +79,28 @@ def find_log_backup(cluster: ClusterConfig, *, start_new: bool = False) -> dict[
     return {"name": nxt.name, "prefix": nxt.prefix, "new": True}
 
 
+def _replace_dead_pause(cluster: ClusterConfig, inventory: Inventory, dead: BackupView, *,
+                        start_new: bool) -> dict[str, Any]:
+    """A paused log backup that BR will never resume: fail with the cause and the way out, or, when asked,
+    name the new log backup and the dead one that `ensure_log_backup` stops first (TiDB runs one task per
+    cluster, and a paused task still holds it). Never asks for the same resume again: it would fail the same."""
+    nxt = inventory.next_log(cluster)
+    refusal = resume_refused_by_gc(dead) or ""
+    if not start_new:
+        raise AirflowFailException(
+            f"{dead_pause_cause(dead)}. BR said: {refusal}. Way out: trigger this DAG with "
+            f"start_new_log_backup=true: it stops {dead.name} and starts {nxt.name} at {nxt.prefix}; then take a "
+            f"snapshot ({cluster.dag_id('snapshot')}). {dead.name} stays restorable up to its checkpoint; times "
+            "from there to the new log's first snapshot are not restorable")
+    if dead.label(LABEL_MANAGED_BY) != MANAGED_BY:
+        raise AirflowFailException(
+            f"{dead_pause_cause(dead)}. It was not made by this project, so the guard does not stop it: stop it "
+            f"yourself (logSubcommand: log-stop), then trigger this DAG with start_new_log_backup=true")
+    log.warning("Replacing log backup %s (%s): stopping it and starting %s at %s; take a snapshot after it",
+                dead.name, refusal, nxt.name, nxt.prefix)
+    return {"name": nxt.name, "prefix": nxt.prefix, "new": True, "replaces": dead.name}
+
+
 def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     """Checkpoint lag against the thresholds: warn logs loudly, critical fails the task (and alerts)."""
     inventory = load_inventory(hook_for(cluster), cluster)
@@ -85,13 +111,18 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     level = rpo_level(lag, warn, critical, starting=lag is None and starting(current, start_grace(cluster)))
     result = {"log_backup": current.name, "checkpoint_ts": current.checkpoint_ts, "lag_seconds": lag,
               "level": level, "warn_seconds": warn, "critical_seconds": critical}
+    dead = resume_refused_by_gc(current)
+    if dead:
+        result["cause"] = dead_pause_cause(current)
     if level == "critical":
         since = tso_iso(current.checkpoint_ts) if current.checkpoint_ts else "the log backup started (no checkpoint)"
+        advice = (f"{result['cause']}: trigger {cluster.dag_id('log_guard')} with start_new_log_backup=true" if dead
+                  else "Check `br log status` and the TiKV stores")
         raise AirflowFailException(
             f"RPO CRITICAL for {cluster.namespace}/{cluster.name}: log checkpoint lag "
             f"{'unknown' if lag is None else format_duration(lag)} exceeds {format_duration(critical)}; everything "
             f"written since "
-            f"{since} would be lost in a restore. Check `br log status` and the TiKV stores")
+            f"{since} would be lost in a restore. {advice}")
     if level == "warn":
         log.warning("RPO WARNING for %s/%s: checkpoint lag %s exceeds %s", cluster.namespace, cluster.name,
                     format_duration(lag), format_duration(warn))

@@ -14,7 +14,7 @@ from ...config import ClusterConfig
 from ...cr.inventory import Inventory, load_inventory
 from ...cr.model import BackupView
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
-from ...planning.schedule import ISSUE_MAX_BACKUPS, gc_summary, hazards, made_by_schedule, next_gc
+from ...planning.schedule import ISSUE_MAX_BACKUPS, gc_hazards, gc_summary, hazards, made_by_schedule, next_gc
 
 log = logging.getLogger(__name__)
 BACKUP_SCHEDULES = "backupschedules"
@@ -75,7 +75,7 @@ def schedule_plan(cluster: ClusterConfig, schedule: dict[str, Any], inventory: I
     mine = [v for v in inventory.snapshots + inventory.logs if made_by_schedule(v, name)]
     gc = next_gc(spec, mine, now or datetime.now(UTC))
     return {"schedule": name, "gc": gc.to_dict(), "summary": gc_summary(gc),
-            "hazards": hazards(spec, retention=cluster.retention),
+            "hazards": [*hazards(spec, retention=cluster.retention), *gc_hazards(gc)],
             "max_reserved_time": spec.get("maxReservedTime"), "max_backups": spec.get("maxBackups"),
             "last_backup": (schedule.get("status") or {}).get("lastBackup"),
             "log_backup": (schedule.get("status") or {}).get("logBackup")}

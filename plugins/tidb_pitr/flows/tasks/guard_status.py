@@ -14,6 +14,7 @@ from ...cr.inventory import load_inventory
 from ...cr.ownership import snapshot_ownership
 from ...hooks.kubernetes import hook_for
 from ...planning import plan_retention, recoverable_window
+from ...planning.pause import dead_pause_cause, resume_refused_by_gc
 from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
 from ...tso import tso_iso, tso_str
@@ -29,9 +30,12 @@ def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
     lag = lag_seconds(live.checkpoint_ts, now) if live is not None else None
     level = rpo_level(lag, warn, critical, starting=live is not None and starting(live, start_grace(cluster), now))
     checkpoint = live.checkpoint_ts if live is not None else None
+    # A log backup whose resume BR refused for good: the lag only grows, and the page says why and what to do.
+    cause = (f"{dead_pause_cause(live)}; trigger {cluster.dag_id('log_guard')} with start_new_log_backup=true"
+             if live is not None and resume_refused_by_gc(live) else None)
     return {"log_backup": live.name if live is not None else None,
             "checkpoint": {"ts": tso_str(checkpoint), "time": tso_iso(checkpoint)} if checkpoint else None,
-            "lag_seconds": lag, "level": level, "warn_seconds": warn, "critical_seconds": critical}
+            "lag_seconds": lag, "level": level, "warn_seconds": warn, "critical_seconds": critical, "cause": cause}
 
 
 def _retention(plan: Any) -> dict[str, Any]:
