@@ -88,6 +88,7 @@ class Sandbox:
                              self.audit, group_order)
         self.store.add_listener(self._on_cluster_event)
         self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults)
+        self.sql.service_safe_point = self.kernel.service_safe_point  # a log backup holds its cluster's GC
         self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc,
                            self.kernel)
         self.operator = Operator(self.ctx)
