@@ -275,6 +275,10 @@ class DrillConfig(ConfigModel):
     margin: Duration = timedelta(minutes=1)
     # The source must stay readable at T for at least this long after the plan (its GC safe point moves on).
     gc_headroom: Duration = timedelta(minutes=2)
+    # Bytes per second the comparison reads the source at T (full scans of every compared table). The plan
+    # sizes the read from INFORMATION_SCHEMA.TABLES and refuses a T the source's GC would pass before the read
+    # ends. 50 MB/s is a cautious guess for a small cluster; the drill's record shows the rate it measured.
+    source_scan_rate: float = 50_000_000.0
 
     @field_validator("tables")
     @classmethod
@@ -286,8 +290,12 @@ class DrillConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _positive(self) -> DrillConfig:
-        raise_if([(name, "must be positive") for name in ("margin", "gc_headroom")
-                   if getattr(self, name) <= timedelta(0)])
+        problems = [(name, "must be positive") for name in ("margin", "gc_headroom")
+                    if getattr(self, name) <= timedelta(0)]
+        if not self.source_scan_rate > 0:
+            problems.append(("source_scan_rate", "must be a positive number of bytes per second, "
+                                                 f"got {self.source_scan_rate}"))
+        raise_if(problems)
         return self
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tidb_sandbox.sql.config import SqlConfig as SandboxSqlConfig
 
 from ..conftest import unique
 from .clusters import Cluster
@@ -163,6 +165,32 @@ def test_a_random_drill_older_than_the_gc_safe_point_is_reported_not_verified(
     assert "will be reported as not verified" in xcom(run, "plan")["notes"][0]
     assert webhook == []  # not a failure: nothing to alert on, and never reported as passed
     assert _user_objects(scratch) == []
+
+
+def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_the_numbers(
+        sandbox, connections, airflow_db, clean_sandbox):
+    from tidb_pitr.hooks.sql import table_sizes
+
+    # The source's tables scan at 2 B/s (the drill is told so): reading its day of data takes far longer than
+    # the 10 min of history its GC keeps.
+    cluster, scratch = drill_cluster(sandbox, connections, source_scan_rate=2)
+    size = sum(table_sizes(Cluster.sql_conn(cluster.name), ["*.*"]).values())
+    assert size > 2 * 600, size  # more than 10 min of reading: the plan must refuse
+    sandbox.set_config(scan_rate=2)
+    try:
+        run = cluster.run("drill")
+    finally:
+        sandbox.set_config(scan_rate=SandboxSqlConfig().scan_rate)
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    note = _note(run)
+    assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
+    assert " in 4 tables of the source at 2 B/s: about " in note and "plus 2m headroom" in note
+    # T is the margin (1 min) and the checkpoint's lag before now: about 9 of the 10 min are left.
+    assert re.search(r"readable for only (8m5\ds|9m) ", note) and "tidb_gc_life_time 10m" in note
+    assert "Raise tidb_gc_life_time to at least " in note
+    # Refused before any restore: no Restore CR for the scratch cluster, nothing written there.
+    assert [r for r in cluster.restores() if r.cluster == scratch] == []
+    assert sandbox.rows(cluster.namespace, scratch)["count"] == 0
 
 
 def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, airflow_db, clean_sandbox):
