@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tidb_sandbox.sql.config import SqlConfig as SandboxSqlConfig
+from tidb_sandbox.client import FAST_SETTINGS
 
 from ..conftest import unique
 from .clusters import Cluster
@@ -180,7 +180,7 @@ def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_t
     try:
         run = cluster.run("drill")
     finally:
-        sandbox.set_config(scan_rate=SandboxSqlConfig().scan_rate)
+        sandbox.set_config(scan_rate=FAST_SETTINGS["scan_rate"])
     assert str(run.state) == "failed" and xcom(run, "plan") is None
     note = _note(run)
     assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
