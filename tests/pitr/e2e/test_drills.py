@@ -83,13 +83,14 @@ def clean_sandbox(sandbox: Any) -> Iterator[None]:
     sandbox.clear_faults()
 
 
-@pytest.fixture
-def short_gc_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
-    """A sandbox of its own whose TiDBs keep 5 s of history. Not the session's: as in TiDB, a GC safe point never
-    moves back, so a short GC life time would leave every later test's old reads refused."""
+@pytest.fixture(scope="module")
+def short_gc_sandbox(tmp_path_factory: Any) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A sandbox of its own, for the module's tests that want it, whose TiDBs keep 5 s of history. Not the
+    session's: as in TiDB, a GC safe point never moves back, so a short GC life time would leave every later
+    test's old reads refused."""
     from tidb_sandbox.client import running_sandbox
 
-    with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 5}) as own:
+    with running_sandbox(tmp_path_factory.mktemp("short-gc") / "sandbox", settings={"gc_life_time": 5}) as own:
         os.environ["AIRFLOW_CONN_SHORT_GC_K8S"] = json.dumps(
             {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
         os.environ["AIRFLOW_CONN_SHORT_GC_S3"] = json.dumps(
@@ -191,6 +192,25 @@ def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_t
     # Refused before any restore: no Restore CR for the scratch cluster, nothing written there.
     assert [r for r in cluster.restores() if r.cluster == scratch] == []
     assert sandbox.rows(cluster.namespace, scratch)["count"] == 0
+
+
+def test_a_lagging_log_backup_that_holds_the_gc_is_named_instead_of_the_gc_life_time(short_gc_sandbox, airflow_db):
+    own, connections = short_gc_sandbox
+    cluster, scratch = drill_cluster(own, connections)
+    # A long-open transaction pins the log checkpoint; its service safe point holds the GC there, past the 5 s
+    # of history: every time a drill could restore to is below the safe point, whatever the life time.
+    own.set_faults(pin_checkpoint=f"{cluster.namespace}/{cluster.name}")
+    try:
+        own.let_pass(8)
+        run = cluster.run("drill")
+    finally:
+        own.set_faults(pin_checkpoint=None)
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    note = _note(run)
+    assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
+    assert "The log backup holds the GC safe point at its checkpoint" in note
+    assert "raising tidb_gc_life_time would not help" in note and "Raise tidb_gc_life_time" not in note
+    assert [r for r in cluster.restores() if r.cluster == scratch] == []
 
 
 def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, airflow_db, clean_sandbox):
