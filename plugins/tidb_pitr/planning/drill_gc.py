@@ -80,7 +80,8 @@ class ReadCost:
         return self.read_time + self.headroom
 
     def describe(self) -> str:
-        return (f"the comparison reads {format_bytes(self.size)} in {self.tables} tables of the source at "
+        tables = f"{self.tables} table" + ("" if self.tables == 1 else "s")
+        return (f"the comparison reads {format_bytes(self.size)} in {tables} of the source at "
                 f"{format_bytes(self.rate)}/s: about {format_duration(self.read_time)}, plus "
                 f"{format_duration(self.headroom)} headroom = {format_duration(self.needed)}")
 

@@ -63,7 +63,7 @@ def test_a_refusal_gives_the_numbers_and_a_life_time_that_would_do(life_s, t_beh
     with pytest.raises(PlanError) as err:
         check_readable(ts, gc, cost, checkpoint_ts=ts + 60 * SECOND)  # a log backup 1 min ahead of T: not holding
     message = str(err.value)
-    assert "in 1 tables of the source" in message and "/s: about" in message and "headroom" in message
+    assert "in 1 table of the source" in message and "/s: about" in message and "headroom" in message
     assert "tidb_gc_life_time" in message and "Raise tidb_gc_life_time to at least" in message
     # The advised life time is enough: on a source that keeps that much history, the same T is accepted.
     advised = re.search(r"at least (\S+),", message)
@@ -80,7 +80,7 @@ def test_a_large_table_and_a_slow_read_are_refused_with_the_numbers():
     with pytest.raises(PlanError) as err:
         check_readable(ts, gc, cost, checkpoint_ts=NOW - 10 * SECOND)
     assert str(err.value).startswith(
-        "the comparison reads 30.0 GB in 1 tables of the source at 50.0 MB/s: about 10m, plus 2m headroom = 12m; "
+        "the comparison reads 30.0 GB in 1 table of the source at 50.0 MB/s: about 10m, plus 2m headroom = 12m; "
         "the source keeps ")
     assert "readable for only 9m" in str(err.value) and "T is 1m before the source's now" in str(err.value)
     assert "Raise tidb_gc_life_time to at least 13m" in str(err.value)
