@@ -89,6 +89,7 @@ class Sandbox:
         self.store.add_listener(self._on_cluster_event)
         self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults,
                                 gc_safe_point=lambda: self.sql.times.safe_point(self.alloc.next()))
+        self.sql.service_safe_point = self.kernel.service_safe_point  # a log backup holds its cluster's GC
         self.ctx = Context(self.store, self.clusters, self.endpoints, self.faults, self.config, self.alloc,
                            self.kernel)
         self.operator = Operator(self.ctx)

@@ -28,6 +28,7 @@ FAST_SETTINGS = {
     "step_delay": 0.05, "backup_duration": 0.3, "restore_duration": 0.3, "truncate_duration": 0.1,
     "compact_duration": 0.2, "checkpoint_interval": 0.3, "tracker_interval": 0.6, "storage_checkpoint_lag": 0.3,
     "tidb_connect_timeout": 1.5, "tidb_connect_poll": 0.25,
+    "scan_rate": 1_000_000,  # full-table reads at 1 MB/s: a seeded day of tables takes a fraction of a second
 }
 START_TIMEOUT = 180.0
 # Told of every cluster a handle creates, as (handle, namespace, name): the pytest plugin's bookkeeping.

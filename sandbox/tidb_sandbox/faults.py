@@ -38,6 +38,10 @@ class Faults:
     fail_restore_after: float | None = None
     # Log backup checkpoints stop advancing while this is on.
     freeze_checkpoint: bool = False
+    # Clusters ("namespace/name", comma-separated) where a long-open transaction holds the log backup's
+    # checkpoint where it was when this was set (TiKV's resolved ts stops at the transaction's start): data
+    # is still flushed, the checkpoint (and the GC safe point it holds) stays until this is cleared.
+    pin_checkpoint: str | None = None
     # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
     # named by log_error_pause_target ("namespace/name"), or else the first whose checkpoint ticks.
     log_error_pause: str | None = None

@@ -279,6 +279,10 @@ class DrillConfig(ConfigModel):
     # tables at once, each within this time (a table that takes longer is reported as not verified).
     compare_parallel: int = Field(default=4, ge=1, le=64)
     compare_timeout: Duration = timedelta(minutes=30)
+    # Bytes per second the comparison reads the source at T (full scans of every compared table). The plan
+    # sizes the read from INFORMATION_SCHEMA.TABLES and refuses a T the source's GC would pass before the read
+    # ends. 50 MB/s is a cautious guess for a small cluster; the drill's record shows the rate it measured.
+    source_scan_rate: float = 50_000_000.0
 
     @field_validator("tables")
     @classmethod
@@ -290,8 +294,12 @@ class DrillConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _positive(self) -> DrillConfig:
-        raise_if([(name, "must be positive") for name in ("margin", "gc_headroom", "compare_timeout")
-                   if getattr(self, name) <= timedelta(0)])
+        problems = [(name, "must be positive") for name in ("margin", "gc_headroom", "compare_timeout")
+                    if getattr(self, name) <= timedelta(0)]
+        if not self.source_scan_rate > 0:
+            problems.append(("source_scan_rate", "must be a positive number of bytes per second, "
+                                                 f"got {self.source_scan_rate}"))
+        raise_if(problems)
         return self
 
 

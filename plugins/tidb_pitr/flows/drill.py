@@ -28,7 +28,7 @@ neither, the tables are reported **not verified**, never passed.
 
 | task | what it does |
 |---|---|
-| `plan` | checks the target is a `scratch: true` restore target, reads the source's GC life time and safe point over SQL, picks T, then plans the restore exactly as `{restore}` does (empty-target check over SQL, base snapshot, estimate, lease). Refusals are one line, before anything changes |
+| `plan` | checks the target is a `scratch: true` restore target, reads the source's GC life time and safe point over SQL, picks T, sizes the comparison's read of the source (table sizes over the configured `source_scan_rate`, plus `gc_headroom`) and refuses a `recent` T the GC would pass first, with the numbers (naming a lagging log backup when it holds the GC), then plans the restore exactly as `{restore}` does (empty-target check over SQL, base snapshot, estimate, lease). Refusals are one line, before anything changes |
 | `read_source_at_t` | `ADMIN CHECKSUM TABLE`, table IDs and row fingerprints of each selected table on the source as of T, right away, while T is still readable |
 | `wait_for_checkpoint`, `wait_for_storage_checkpoint` | until the log (and the log in storage, which BR checks) has passed T |
 | `restore` | the `pitr` Restore CR into the scratch cluster, waited for (deferred) |

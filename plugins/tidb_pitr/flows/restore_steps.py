@@ -4,6 +4,8 @@ CR, and the comparison with the source (read at T before the restore, the target
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +15,10 @@ from ..config import ClusterConfig
 from ..operators.restore import TidbRestoreOperator
 from ..sensors.backup import TidbLogCheckpointSensor
 from ..sensors.storage import TidbStorageCheckpointSensor
+from ..units import format_bytes, format_duration
 from .common import cr_args
+
+log = logging.getLogger(__name__)
 
 
 def from_plan(key: str) -> str:
@@ -71,13 +76,27 @@ def read_source_at_t(planned: dict[str, Any]) -> dict[str, Any]:
     check = planned.get("verify")
     if not check:
         return {"requested": False}
-    return {"requested": True, **read_source(check["source_conn_id"], int(planned["target_ts"]), check["tables"],
-                                             check["verifiable"], **_limits(check))}
+    started = time.monotonic()
+    source = read_source(check["source_conn_id"], int(planned["target_ts"]), check["tables"], check["verifiable"],
+                         **_limits(check))
+    return {"requested": True, **source, **measured_read(planned, source, time.monotonic() - started)}
 
 
 def _limits(check: dict[str, Any]) -> dict[str, Any]:
     """The comparison's bounds from the plan (plans made before they existed: the defaults)."""
     return {k: check[k] for k in ("parallel", "timeout_seconds") if k in check}
+
+
+def measured_read(planned: dict[str, Any], source: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """How fast the source was read, against the rate the drill planned with (drill.source_scan_rate): the
+    figure to configure when the plan's estimate of the read was off."""
+    expected = (planned.get("drill") or {}).get("source_read")
+    if not source.get("read") or not expected or seconds <= 0:
+        return {}
+    rate = expected["bytes"] / seconds
+    log.info("Read the source at T in %s: %s, %s/s (the plan assumed %s/s)", format_duration(seconds),
+             format_bytes(expected["bytes"]), format_bytes(rate), format_bytes(expected["rate_bytes_per_second"]))
+    return {"read_seconds": seconds, "read_rate_bytes_per_second": rate}
 
 
 @task(task_id="verify", retries=0)

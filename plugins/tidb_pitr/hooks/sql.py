@@ -224,3 +224,22 @@ def drop_user_databases(conn_id: str) -> list[str]:
     for db in dropped:
         hook.run(f"DROP DATABASE IF EXISTS {quote_name(db)}")
     return dropped
+
+
+# --- drills: what the comparison will read, and the source's own now -----------------------------------------
+
+def source_now_ts(conn_id: str) -> int:
+    """The source's current TSO (TIDB_CURRENT_TSO()): its GC and T are measured on its clock, not the worker's."""
+    row = _hook(conn_id).get_first("SELECT TIDB_CURRENT_TSO()")
+    if not row or row[0] is None:
+        raise ValueError(f"connection {conn_id!r}: TiDB did not answer TIDB_CURRENT_TSO()")
+    return int(row[0])
+
+
+def table_sizes(conn_id: str, rules: list[str]) -> dict[str, int]:
+    """`db.table` -> DATA_LENGTH + INDEX_LENGTH (bytes, TiDB's estimate) of the user tables the rules select."""
+    records = _hook(conn_id).get_records(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, DATA_LENGTH, INDEX_LENGTH FROM INFORMATION_SCHEMA.TABLES")
+    found = {f"{db}.{name}": int(data or 0) + int(index or 0) for db, name, kind, data, index in records
+             if str(kind).upper() == "BASE TABLE"}
+    return {name: found[name] for name in select_tables(found, rules)}

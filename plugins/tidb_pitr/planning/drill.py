@@ -68,11 +68,12 @@ def verifiable(ts: int, gc: GcState, headroom: timedelta) -> bool:
 
 
 def pick_recent(window: Window, checkpoint_ts: int, gc: GcState, *, margin: timedelta,
-                headroom: timedelta) -> int:
+                headroom: timedelta, check_gc: bool = True) -> int:
     """`margin` before the log checkpoint, inside the window, and readable on the source for `headroom`.
 
     Raises PlanError with the reason when no such time exists (the log too far behind for the GC life time,
-    or no window yet)."""
+    or no window yet). `check_gc=False` leaves the GC to the caller (the drill sizes it from the source's
+    tables: planning/drill_gc.py)."""
     if window.latest_ts is None or window.earliest_ts is None:
         raise PlanError(f"no recoverable window to drill in: {window.brief()}")
     ts = max(checkpoint_ts - int(margin.total_seconds() * 1000) * _MS, 0)
@@ -80,7 +81,7 @@ def pick_recent(window: Window, checkpoint_ts: int, gc: GcState, *, margin: time
     if not window.contains(ts):
         raise PlanError(f"{tso_iso(ts)}, {format_duration(margin)} before the log checkpoint "
                         f"{tso_iso(checkpoint_ts)}, is not in the recoverable window {window.brief()}")
-    if not verifiable(ts, gc, headroom):
+    if check_gc and not verifiable(ts, gc, headroom):
         behind = timedelta(milliseconds=_ms(gc.safe_point_ts) - _ms(ts))
         raise PlanError(
             f"the source cannot be read at {tso_iso(ts)} for the comparison: its GC safe point "

@@ -1,7 +1,10 @@
 """Log backup tasks as TiKV and PD hold them: one task per cluster, flushed to storage on a timer.
 
 Three checkpoints, each later than the next, as on a real cluster:
-- the data flushed to storage (data files and metas), every `checkpoint_interval`;
+- the data flushed to storage (data files and metas), every `checkpoint_interval`: TiKV's
+  `log-backup.max-flush-interval` (tikv/tikv `src/config/mod.rs` `BackupStreamConfig::default`, 3 min in
+  current releases), scaled down like the sandbox's other intervals, so the checkpoint is not "now" but up to
+  one interval behind it;
 - PD's global checkpoint (`/tidb/br-stream/checkpoint/<task>`), which the advancer moves to the flush just
   made; the operator's tracker copies it into `status.logCheckpointTs` when it polls;
 - the global checkpoint files in storage (`v1/global_checkpoint/<store>.ts`), which TiKV uploads after the
@@ -10,6 +13,10 @@ Three checkpoints, each later than the next, as on a real cluster:
 
 A pause holds the GC at the checkpoint for `log_pause_gc_ttl` seconds only (BR's pause safe point); a resume
 after the GC has passed the checkpoint fails, and the task never backs up the span it was paused for.
+
+The checkpoint is the minimum resolved ts of the regions, which a long-open transaction holds at its start
+(fault `pin_checkpoint`); and while a task exists its checkpoint holds the cluster's GC safe point
+(`service_safe_point`), as the advancer's `log-backup-coordinator` service safe point does.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class LogKernel:
         # The GC safe point TiDB's GC worker has set, not counting the pause safe points held here.
         self.gc_safe_point = gc_safe_point
         self._tasks: dict[ClusterKey, LogTask] = {}
+        self._pins: dict[ClusterKey, int] = {}  # the start TSO of a long-open transaction, per cluster
 
     # -- what `br log ...` does ----------------------------------------------------------------------
     def start(self, cluster: SimCluster, name: str, owner: str, location: Location, start_ts: int) -> LogTask:
@@ -163,6 +171,22 @@ class LogKernel:
         reason = "" if not task.paused else (task.pause_error or MANUAL)
         return KernelState(True, task.paused, reason, task.checkpoint)
 
+    def service_safe_point(self, cluster: ClusterKey) -> int | None:
+        """The GC safe point the cluster's log backup holds, None without a task.
+
+        The advancer keeps PD's service safe point `log-backup-coordinator` one below the global checkpoint
+        (pingcap/tidb `br/pkg/streamhelper/advancer_env.go` `BlockGCUntil`, TTL 24 h); before the first
+        checkpoint `br log start` has set it at the start TSO. A task paused by `br log pause` holds the GC only
+        through the pause's own safe point, for its TTL (`RunStreamPause`): the advancer does not renew its hold
+        for a paused task, so once the pause safe point lapses nothing holds the GC at the checkpoint."""
+        task = self._tasks.get(cluster)
+        if task is None:
+            return None
+        if (task.paused and task.pause_error is None and task.pause_safe_point_until is not None
+                and clock.time() >= task.pause_safe_point_until):
+            return None
+        return max((task.checkpoint or task.start_ts) - 1, 0)
+
     # -- TiKV flushing -----------------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
@@ -202,8 +226,23 @@ class LogKernel:
                                     stores=self.config.stores, write_checkpoint=False)
         if self.task(task.cluster, task.name) is not task or task.paused:
             return  # stopped or paused while the flush was in flight: the advancer does not move
-        task.last_flush = task.checkpoint = flush_ts
-        task.pending.append((clock.monotonic(), flush_ts))
+        task.last_flush = flush_ts
+        task.checkpoint = max(task.checkpoint, min(flush_ts, self._pin(task)))
+        task.pending.append((clock.monotonic(), task.checkpoint))
+
+    def _pin(self, task: LogTask) -> int:
+        """Where a long-open transaction holds the task's checkpoint (no limit without one).
+
+        TiKV's checkpoint is the regions' resolved ts, which cannot pass the start_ts of a transaction whose
+        locks are still there (tikv/tikv `components/resolved_ts` `Resolver`: the minimum of the locks'
+        start_ts; inferred from its design, not re-read); the data is flushed all the same. The fault
+        `pin_checkpoint` names the clusters ("namespace/name", comma-separated) with such a transaction: it
+        started at the checkpoint the task had when the fault was first seen, and ends when it is cleared."""
+        named = {c.strip() for c in (self.faults.pin_checkpoint or "").split(",") if c.strip()}
+        if f"{task.cluster[0]}/{task.cluster[1]}" not in named:
+            self._pins.pop(task.cluster, None)
+            return 1 << 64
+        return self._pins.setdefault(task.cluster, task.checkpoint or task.start_ts)
 
     async def _upload_checkpoint(self, task: LogTask) -> None:
         horizon = clock.monotonic() - self.config.storage_checkpoint_lag

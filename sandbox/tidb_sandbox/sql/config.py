@@ -25,6 +25,13 @@ class SqlConfig:
     # it continuously: the safe point is now minus gc_life_time at every read, the strictest a real cluster
     # can be; 600 imitates TiDB's default, where it lags now minus gc_life_time by up to 11 minutes.
     gc_run_interval: float = 0.0
+    # Bytes per second a full-table read scans (ADMIN CHECKSUM TABLE, SELECT COUNT(*)): the read takes the
+    # table's bytes (rows plus indexes, INFORMATION_SCHEMA.TABLES DATA_LENGTH + INDEX_LENGTH) over this rate,
+    # and the GC safe point is checked against its read TSO as it goes (see sql/scan.py). Real TiKV scans on
+    # the order of 100 MB/s per store (inferred); sandbox tables are KBs where real ones are GBs, so the
+    # default, 100 KB/s, makes a sandbox table of a few hours' workload take about a second, as a large table
+    # takes minutes on a real cluster. 0 makes reads instant (kinder than TiDB: only for tests that need it).
+    scan_rate: float = 100_000.0
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}

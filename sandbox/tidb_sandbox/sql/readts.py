@@ -3,14 +3,17 @@
 Datetimes are read in the session time zone (UTC unless the client sets `time_zone`) and become TSOs of
 millisecond precision, as in TiDB (`oracle.GoTimeToTS`). The GC safe point follows TiDB's GC worker
 (`pkg/store/gcworker/gc_worker.go`): a run sets it to the run's time minus gc_life_time, runs come every
-gc_run_interval (0, the default: continuously, i.e. at every read), and it never moves back. The sandbox
-keeps no service safe points (e.g. a log backup's) and no running transactions that would hold it.
+gc_run_interval (0, the default: continuously, i.e. at every read), and it never moves back. Each cluster's
+safe point is also held at its service safe points (`ClusterTimes`): a log backup's holds it at the task's
+checkpoint, so a lagging log backup keeps old versions readable, as on a real cluster. The sandbox keeps no
+running transactions that would hold it.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -171,3 +174,34 @@ class ReadTimes:
         safe = self.safe_point(now)
         if ts < safe:
             raise errors.gc_too_early(ts, safe)
+
+
+class ClusterTimes(ReadTimes):
+    """One cluster's view of the GC: the worker's safe point, held back at the cluster's service safe points.
+
+    TiDB's GC worker asks PD for the minimum service safe point before it saves its own and uses it when it
+    is lower (pingcap/tidb `pkg/store/gcworker/gc_worker.go` `setGCWorkerServiceSafePoint`: "there's another
+    service in the cluster requires an earlier safe point. gc will continue with the earlier one"; on master
+    the log backup's GC barrier blocks `advanceTxnSafePoint` the same way), and writes the result to mysql.tidb
+    `tikv_gc_safe_point`. A log backup's advancer keeps the service safe point `log-backup-coordinator` (TTL
+    24 h) just below the task's checkpoint (pingcap/tidb `br/pkg/streamhelper/advancer_env.go`
+    `PDRegionScanner.BlockGCUntil`). Like the worker's own, the held safe point never moves back.
+    """
+
+    def __init__(self, base: ReadTimes, hold: Callable[[], int | None]) -> None:
+        self.base = base
+        self.hold = hold  # the lowest service safe point of the cluster, None when nothing holds it
+        self.alloc, self.config, self.started_ts = base.alloc, base.config, base.started_ts
+        self._lock = threading.Lock()
+        self._floor = 0
+
+    def gc_run(self, now: int) -> GcRun:
+        run = self.base.gc_run(now)
+        held = self.hold()
+        safe = run.safe_point if held is None else min(run.safe_point, held)
+        with self._lock:
+            self._floor = max(self._floor, safe)
+            return GcRun(run.run_ms, self._floor)
+
+    def settle(self) -> None:
+        self.base.settle()

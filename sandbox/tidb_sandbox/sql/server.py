@@ -21,7 +21,7 @@ from ..data.tso import TsoAllocator
 from ..k8s.store import Store
 from . import credentials, errors
 from .config import SqlConfig
-from .readts import ReadTimes
+from .readts import ClusterTimes, ReadTimes
 from .session import CLIENT_HOST, Backend, TidbSession
 from .tidb import DEFAULT_RELEASE
 
@@ -134,13 +134,17 @@ class SqlEndpoints:
         self.store = store
         self.config = config
         self.times = ReadTimes(alloc, config)
+        # The lowest service safe point of a cluster (namespace, name): its log backup's (kernel.LogKernel),
+        # set by the app once the kernel exists.
+        self.service_safe_point: Callable[[tuple[str, str]], int | None] = lambda key: None
         self._endpoints: dict[tuple[str, str], SqlEndpoint] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def open(self, cluster: SimCluster) -> SqlEndpoint:
         key = (cluster.namespace, cluster.name)
         self.close(*key)
-        backend = Backend(cluster.data, self.times, self.config, lambda: cluster_release(self.store, cluster),
+        times = ClusterTimes(self.times, lambda: self.service_safe_point(key))
+        backend = Backend(cluster.data, times, self.config, lambda: cluster_release(self.store, cluster),
                           host=f"{cluster.name}-tidb-0")  # TiDB Operator's pod of the <cluster>-tidb StatefulSet
         endpoint = SqlEndpoint(cluster.namespace, cluster.name, backend,
                                lambda: credentials.read_password(self.store, cluster.namespace, cluster.name),

@@ -35,6 +35,7 @@ from .parsing import (
     statement_text,
 )
 from .readts import ReadTimes, as_of_ts, format_datetime, snapshot_value_ts
+from .scan import scan_tables
 from .static import static_select
 from .tidb import VERSION_COMMENT, tidb_version, version
 
@@ -191,14 +192,18 @@ class TidbSession(Session):
         name = self._count_name(select)
         texts = select_item_texts(self._text)
 
-        def read() -> ResultSet:
+        def read() -> tuple[ResultSet, int]:
             catalog = Catalog(self.backend.data, ts)
             found = tables.resolve_table(catalog, table.text("db") or None, table.name, current)
             if name is None:  # anything but a bare COUNT(*): row-level SQL (rowsql.py)
-                return rowsql.select_rows(select, catalog, found, texts)
-            return tables.count_rows(catalog, found, name)
+                result = rowsql.select_rows(select, catalog, found, texts)
+            else:
+                result = tables.count_rows(catalog, found, name)
+            return result, tables.table_bytes(catalog, found)
 
-        return await self._in_thread(read)
+        result, size = await self._in_thread(read)
+        await self._scan(ts, [size])  # a full-table read: it takes time, and the GC may overtake it
+        return result
 
     def _count_name(self, select: exp.Select) -> str | None:
         """The column name when the query is SELECT COUNT(*) (or COUNT(1)) FROM one table, else None."""
@@ -239,7 +244,13 @@ class TidbSession(Session):
             found = [tables.resolve_table(catalog, database, table, current) for database, table in names]
             return tables.admin_checksum(catalog, found)
 
-        return await self._in_thread(run)
+        result = await self._in_thread(run)
+        await self._scan(ts, [int(row[4]) for row in result.rows])  # Total_bytes: every table read in full
+        return result
+
+    async def _scan(self, ts: int, sizes: list[int]) -> None:
+        """The time full-table reads at `ts` take, table by table, with the GC checks on the way (sql/scan.py)."""
+        await scan_tables(self.backend.times, ts, sizes, self.backend.config.scan_rate)
 
     # -- read timestamps -----------------------------------------------------------------------------
     def _read_ts(self, as_of: AsOf | None) -> int:

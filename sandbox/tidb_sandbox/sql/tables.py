@@ -7,7 +7,7 @@ from sqlglot import expressions as exp
 
 from . import errors
 from .catalog import INFORMATION_SCHEMA, Catalog, TableInfo
-from .checksum import table_checksum
+from .checksum import encode_kv, table_checksum
 from .infoschema import like
 
 _S, _I = ColumnType.VAR_STRING, ColumnType.LONGLONG
@@ -57,6 +57,12 @@ def resolve_table(catalog: Catalog, database: str | None, table: str, current: s
     if found is None:
         raise errors.no_such_table(database, table)
     return found
+
+
+def table_bytes(catalog: Catalog, table: TableInfo) -> int:
+    """What a full scan of the table reads: INFORMATION_SCHEMA.TABLES DATA_LENGTH + INDEX_LENGTH (the sandbox
+    keeps no secondary indexes, so its rows' key and value bytes)."""
+    return sum(len(k) + len(v) for k, v in (encode_kv(key, row) for key, row in catalog.rows(table).items()))
 
 
 def count_rows(catalog: Catalog, table: TableInfo, name: str) -> ResultSet:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tidb_sandbox.client import FAST_SETTINGS
 
 from ..conftest import unique
 from .clusters import Cluster
@@ -81,13 +83,14 @@ def clean_sandbox(sandbox: Any) -> Iterator[None]:
     sandbox.clear_faults()
 
 
-@pytest.fixture
-def short_gc_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
-    """A sandbox of its own whose TiDBs keep 5 s of history. Not the session's: as in TiDB, a GC safe point never
-    moves back, so a short GC life time would leave every later test's old reads refused."""
+@pytest.fixture(scope="module")
+def short_gc_sandbox(tmp_path_factory: Any) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A sandbox of its own, for the module's tests that want it, whose TiDBs keep 5 s of history. Not the
+    session's: as in TiDB, a GC safe point never moves back, so a short GC life time would leave every later
+    test's old reads refused."""
     from tidb_sandbox.client import running_sandbox
 
-    with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 5}) as own:
+    with running_sandbox(tmp_path_factory.mktemp("short-gc") / "sandbox", settings={"gc_life_time": 5}) as own:
         os.environ["AIRFLOW_CONN_SHORT_GC_K8S"] = json.dumps(
             {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
         os.environ["AIRFLOW_CONN_SHORT_GC_S3"] = json.dumps(
@@ -178,6 +181,51 @@ def test_a_random_drill_older_than_the_gc_safe_point_is_reported_not_verified(
     assert "will be reported as not verified" in xcom(run, "plan")["notes"][0]
     assert webhook == []  # not a failure: nothing to alert on, and never reported as passed
     assert _user_objects(scratch) == []
+
+
+def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_the_numbers(
+        sandbox, connections, airflow_db, clean_sandbox):
+    from tidb_pitr.hooks.sql import table_sizes
+
+    # The source's tables scan at 2 B/s (the drill is told so): reading its day of data takes far longer than
+    # the 10 min of history its GC keeps.
+    cluster, scratch = drill_cluster(sandbox, connections, source_scan_rate=2)
+    size = sum(table_sizes(Cluster.sql_conn(cluster.name), ["*.*"]).values())
+    assert size > 2 * 600, size  # more than 10 min of reading: the plan must refuse
+    sandbox.set_config(scan_rate=2)
+    try:
+        run = cluster.run("drill")
+    finally:
+        sandbox.set_config(scan_rate=FAST_SETTINGS["scan_rate"])
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    note = _note(run)
+    assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
+    assert " in 4 tables of the source at 2 B/s: about " in note and "plus 2m headroom" in note
+    # T is the margin (1 min) and the checkpoint's lag before now: about 9 of the 10 min are left.
+    assert re.search(r"readable for only (8m5\ds|9m) ", note) and "tidb_gc_life_time 10m" in note
+    assert "Raise tidb_gc_life_time to at least " in note
+    # Refused before any restore: no Restore CR for the scratch cluster, nothing written there.
+    assert [r for r in cluster.restores() if r.cluster == scratch] == []
+    assert sandbox.rows(cluster.namespace, scratch)["count"] == 0
+
+
+def test_a_lagging_log_backup_that_holds_the_gc_is_named_instead_of_the_gc_life_time(short_gc_sandbox, airflow_db):
+    own, connections = short_gc_sandbox
+    cluster, scratch = drill_cluster(own, connections)
+    # A long-open transaction pins the log checkpoint; its service safe point holds the GC there, past the 5 s
+    # of history: every time a drill could restore to is below the safe point, whatever the life time.
+    own.set_faults(pin_checkpoint=f"{cluster.namespace}/{cluster.name}")
+    try:
+        own.let_pass(8)
+        run = cluster.run("drill")
+    finally:
+        own.set_faults(pin_checkpoint=None)
+    assert str(run.state) == "failed" and xcom(run, "plan") is None
+    note = _note(run)
+    assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
+    assert "The log backup holds the GC safe point at its checkpoint" in note
+    assert "raising tidb_gc_life_time would not help" in note and "Raise tidb_gc_life_time" not in note
+    assert [r for r in cluster.restores() if r.cluster == scratch] == []
 
 
 def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, airflow_db, clean_sandbox):

@@ -361,6 +361,7 @@ def test_a_drill_defaults_to_weekly_after_the_snapshot_and_recent_mode() -> None
     ({"mode": "sometimes"}, "drill.mode: Input should be 'recent' or 'random'"),
     ({"tables": ["shop"]}, "drill.tables: 'shop' must be 'db.table'"),
     ({"margin": "0s"}, "drill.margin: must be positive"),
+    ({"source_scan_rate": 0}, "drill.source_scan_rate: must be a positive number of bytes per second, got 0.0"),
 ])
 def test_bad_drill_fields_are_named(tmp_path: Path, drill: dict[str, Any], expected: str) -> None:
     found = problems(tmp_path, {"clusters": [cluster(sql_conn_id="s", restore_targets=[SCRATCH],

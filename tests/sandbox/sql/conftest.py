@@ -2,7 +2,8 @@
 workload, the empty restore target test1/demo1-restore, and real clients (PyMySQL, kubernetes).
 
 A module that sets `SANDBOX_CLOCK = "manual"` gets its sandbox on a manual clock: time moves only when a test
-calls `sql_sandbox.advance(seconds)`, and `wait_for` advances it instead of sleeping."""
+calls `sql_sandbox.advance(seconds)`, and `wait_for` advances it instead of sleeping. `SANDBOX_SETTINGS` (a dict)
+overrides the sandbox's settings for the module."""
 
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ _manual: list[SandboxHandle] = []  # the module's sandbox when it runs on a manu
 @pytest.fixture(scope="module")
 def sql_sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     mode = getattr(request.module, "SANDBOX_CLOCK", "real")
+    # A full-table read takes time on the sandbox's clock (scan_rate); on a manual clock it would wait for an
+    # advance, so modules that read on a standing clock read instantly unless they set SANDBOX_SETTINGS.
+    settings = getattr(request.module, "SANDBOX_SETTINGS", {"scan_rate": 0} if mode == "manual" else {})
     with running_sandbox(tmp_path_factory.mktemp("sql-sandbox"), "--seed-days", "0.1", "--no-azurite",
-                         "--rng-seed", "5", "--clock", mode) as handle:
+                         "--rng-seed", "5", "--clock", mode, settings=settings) as handle:
         if mode == "manual":
             _manual.append(handle)
         try:

@@ -20,9 +20,18 @@ from ...cr.api import RESTORES
 from ...cr.inventory import load_inventory
 from ...cr.model import RestoreView, State
 from ...hooks.kubernetes import hook_for
-from ...hooks.sql import SourceNotReadable, drop_user_databases, gc_state, table_checksums, target_user_objects
+from ...hooks.sql import (
+    SourceNotReadable,
+    drop_user_databases,
+    gc_state,
+    source_now_ts,
+    table_checksums,
+    table_sizes,
+    target_user_objects,
+)
 from ...planning import PlanError, recoverable_window
-from ...planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent, verifiable
+from ...planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent
+from ...planning.drill_gc import ReadCost, SourceGc, check_readable, read_cost
 from ...runtime.metrics import DRILL_RTO, gauge
 from ...runtime.notes import publish_note
 from ...runtime.notifiers import NotifierError, check_notifiers, notify
@@ -66,8 +75,9 @@ def choose_time(cluster: ClusterConfig, mode: str, gc: GcState, rng: random.Rand
         current = inventory.current_log()
         if current is None or not current.checkpoint_ts:
             raise PlanError(f"no running log backup with a checkpoint; the recoverable window is {window.brief()}")
+        # The GC check is the comparison's, sized from the source's tables (source_read_plan).
         return pick_recent(window, current.checkpoint_ts, gc, margin=cluster.drill.margin,
-                           headroom=cluster.drill.gc_headroom)
+                           headroom=cluster.drill.gc_headroom, check_gc=False)
     except PlanError as exc:
         raise RestoreRefused(f"no drill time for mode {mode!r}: {exc}") from exc
 
@@ -89,23 +99,54 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
         ts, mode = int(str(params["restore_tso"])), "given"
     else:
         ts = choose_time(cluster, mode, gc, rng or random.Random())
+    cost, readable, unreadable_why = source_read_plan(cluster, gc, ts, mode)
     planned = plan_restore_for(cluster, {"restore_tso": str(ts), "target_cluster": target}, run=run,
                                run_hash=run_hash)
-    readable = verifiable(ts, gc, cluster.drill.gc_headroom)
     configured = cluster.restore_target(planned["target_cluster"], planned["target_namespace"])
     assert configured is not None and configured.sql_conn_id  # drill_target allows scratch targets with SQL only
     planned["drill"] = {
         "mode": mode, "target": target,
         "gc": {"life_time_seconds": gc.life_time.total_seconds(), "safe_point": tso_iso(gc.safe_point_ts),
                "safe_point_ts": str(gc.safe_point_ts)},
+        "source_read": cost.to_dict(),
     }
     planned["verify"] = {"tables": list(cluster.drill.tables), "verifiable": readable,
                          "source_conn_id": cluster.sql_conn_id, "target_conn_id": configured.sql_conn_id,
                          **compare_limits(cluster)}
-    why = "" if readable else (f"; T is older than the source's GC safe point {tso_iso(gc.safe_point_ts)} (plus "
-                               f"{cluster.drill.gc_headroom}): its tables will be reported as not verified")
+    why = "" if readable else f"; {unreadable_why}: its tables will be reported as not verified"
     planned["notes"].insert(0, f"drill ({mode}) to {tso_label(ts)} into {target}{why}")
     return planned
+
+
+def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str) -> tuple[ReadCost, bool, str]:
+    """What the comparison will read on the source, and whether the source keeps `ts` readable that long:
+    (cost, readable, why not). A `recent` T the GC would pass before the read ends is refused here, before any
+    restore, with the numbers (raises RestoreRefused); a `random` or given T is restored and reported as not
+    verified, as an old T always was."""
+    assert cluster.drill is not None
+    conn_id = str(cluster.sql_conn_id)
+    try:
+        source = SourceGc(gc.life_time, gc.safe_point_ts, source_now_ts(conn_id))
+        cost = read_cost(table_sizes(conn_id, list(cluster.drill.tables)), cluster.drill.source_scan_rate,
+                         cluster.drill.gc_headroom)
+    except Exception as exc:  # the driver's own errors
+        raise RestoreRefused(f"the source's tables and clock could not be read over SQL through {conn_id!r}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    log.info("Source read for the comparison: %s; T stays readable for %s", cost.describe(),
+             format_duration(source.room(ts)))
+    try:
+        check_readable(ts, source, cost, _log_checkpoint(cluster) if source.room(ts) < cost.needed else None)
+    except PlanError as exc:
+        if mode == "recent":
+            raise RestoreRefused(f"no drill time for mode 'recent': {exc}") from exc
+        return cost, False, str(exc)
+    return cost, True, ""
+
+
+def _log_checkpoint(cluster: ClusterConfig) -> int | None:
+    """The running log backup's checkpoint, to tell whether it holds the source's GC (None without one)."""
+    current = load_inventory(hook_for(cluster), cluster).current_log()
+    return current.checkpoint_ts if current is not None and current.checkpoint_ts else None
 
 
 # --- reading and comparing -------------------------------------------------------------------------------
