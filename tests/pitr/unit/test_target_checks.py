@@ -46,3 +46,25 @@ def test_a_target_reached_as_another_user_than_root_is_warned_about_its_accounts
     assert note is not None and note.startswith("WARNING: target test1/scratch is reached through 'target_sql' as "
                                                 "user 'app', not root: a full restore replaces the target's accounts")
     assert target_account_note(_cluster(monkeypatch, "root"), "test1", "scratch") is None
+
+
+def test_a_drill_into_a_scratch_target_reached_as_another_user_is_refused_before_anything(
+        monkeypatch: pytest.MonkeyPatch):
+    from tidb_pitr.flows.tasks.drill import plan_drill
+    from tidb_pitr.flows.tasks.restore import RestoreRefused
+
+    def drill_cluster(login: str) -> ClusterConfig:
+        raw = _cluster(monkeypatch, login).model_dump(mode="json", exclude_none=True)
+        raw["restore_targets"][0]["scratch"] = True
+        raw["sql_conn_id"] = "source_sql"
+        raw["drill"] = {"target": "scratch"}
+        return ClusterConfig.model_validate(raw)
+
+    with pytest.raises(RestoreRefused, match=r"scratch target test1/scratch is read through 'target_sql' as user "
+                                             r"'app': a full restore replaces every account of the target except "
+                                             r"cloud_admin, root with the source's"):
+        plan_drill(drill_cluster("app"), {}, run="r", run_hash="h")
+    # root passes this check and goes on to read the source's GC (no source here: refused for that instead)
+    with pytest.raises(RestoreRefused) as refused:
+        plan_drill(drill_cluster("root"), {}, run="r", run_hash="h")
+    assert "as user" not in str(refused.value)

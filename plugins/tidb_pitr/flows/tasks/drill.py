@@ -22,6 +22,7 @@ from ...cr.model import RestoreView, State
 from ...hooks.kubernetes import hook_for
 from ...hooks.sql import (
     SourceNotReadable,
+    connection_login,
     drop_user_databases,
     gc_state,
     source_now_ts,
@@ -37,7 +38,7 @@ from ...runtime.notes import publish_note
 from ...runtime.notifiers import NotifierError, check_notifiers, notify
 from ...tso import tso_iso, tso_label
 from ...units import format_duration
-from .restore import RestoreRefused, compare_limits, plan_restore_for
+from .restore import KEPT_ACCOUNTS, RestoreRefused, compare_limits, plan_restore_for
 
 log = logging.getLogger(__name__)
 PASSED, FAILED, NOT_VERIFIED = "passed", "failed", "not verified"
@@ -82,6 +83,18 @@ def choose_time(cluster: ClusterConfig, mode: str, gc: GcState, rng: random.Rand
         raise RestoreRefused(f"no drill time for mode {mode!r}: {exc}") from exc
 
 
+def _check_target_login(target: str, conn_id: str) -> None:
+    """The drill reads the restored target through its sql_conn_id after the restore: an account the restore
+    replaces with the source's (every one but root and cloud_admin) may no longer log in, and the drill could
+    not verify; refused before the restore, naming the account."""
+    login = connection_login(conn_id)
+    if login and login not in KEPT_ACCOUNTS:
+        raise RestoreRefused(
+            f"scratch target {target} is read through {conn_id!r} as user {login!r}: a full restore replaces every "
+            f"account of the target except {', '.join(sorted(KEPT_ACCOUNTS))} with the source's (BR restores "
+            "mysql.user), so the drill could not log in to verify; give the target's sql_conn_id the root account")
+
+
 def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_hash: str,
                rng: random.Random | None = None) -> dict[str, Any]:
     """Validate, choose T, plan the restore into the empty scratch target (which takes the restore lease)."""
@@ -90,6 +103,10 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
     if mode not in MODES:
         raise RestoreRefused(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     target = drill_target(cluster, params)
+    namespace, name = target.split("/", 1)
+    scratch = cluster.restore_target(name, namespace)
+    assert scratch is not None and scratch.sql_conn_id  # drill_target allows scratch targets with SQL only
+    _check_target_login(target, scratch.sql_conn_id)
     try:
         check_notifiers(cluster)
     except NotifierError as exc:

@@ -170,6 +170,11 @@ def check_target_log_backup(hook: TidbOperatorHook, namespace: str, name: str) -
                                  "whole-cluster restore); stop that log backup or choose another target")
 
 
+# The accounts a full restore leaves as the target had them: BR's `--reset-sys-users` default (tidb
+# br/pkg/task/restore.go `FlagResetSysUsers`); every other account becomes the source's or is gone.
+KEPT_ACCOUNTS = frozenset({"root", "cloud_admin"})
+
+
 def target_account_note(cluster: ClusterConfig, namespace: str, name: str) -> str | None:
     """A warning when the target's sql_conn_id logs in as another user than root: a full restore copies the
     source's privilege tables (BR `--with-sys-table`, default true) and resets only root, so that account is
@@ -183,7 +188,7 @@ def target_account_note(cluster: ClusterConfig, namespace: str, name: str) -> st
     except Exception as exc:  # an unknown connection is reported by the SQL check itself
         log.info("Connection %s not read for its login: %s", conn_id, exc)
         return None
-    if not login or login == "root":
+    if not login or login in KEPT_ACCOUNTS:
         return None
     return (f"WARNING: target {namespace}/{name} is reached through {conn_id!r} as user {login!r}, not root: a "
             "full restore replaces the target's accounts with the source's (BR restores mysql.user and resets "
