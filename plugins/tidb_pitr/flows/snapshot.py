@@ -102,7 +102,8 @@ def build(cluster: ClusterConfig) -> DAG:
             live = [v for v in logs if v.commit_ts and not v.state.terminal] or logs[-1:]
             for view in live:
                 record_snapshot_failure(hook, view, run_key(context), reason)
-            publish_note(context, with_details(f"Snapshot failed: {reason}; retention holds",
+            broke = failed_upstream(context, only_failed=True)  # what failed itself, not what it stopped
+            publish_note(context, with_details(f"Snapshot failed: {', '.join(broke) or '?'} failed; retention holds",
                                                f"Snapshot failed: {reason} (see their logs); retention deletes and "
                                                "truncates nothing until a later snapshot run succeeds"))
             raise AirflowFailException(f"snapshot run failed ({reason}); retention of {cluster.namespace}/"
