@@ -118,7 +118,7 @@ def parse_user_time(text: str, *, field: str = "restore_time") -> int:
     minutes = _MINUTES.fullmatch(value)
     if minutes is not None:  # to the minute, as people type a time: refused (RFC 3339 has seconds), saying so
         date, time = minutes["head"][:10], minutes["head"][11:] + ":00"
-        lacks = "no seconds" if minutes["zone"] else "no timezone (and no seconds)"
+        lacks = "no seconds" if minutes["zone"] else "no timezone"  # the example adds the seconds too
         raise ValueError(f'{field}: "{value}" has {lacks}; write it as {date}T{time}Z or {date} {time}+08:00, '
                          "or give a TSO")
     match = _DATETIME.fullmatch(value)

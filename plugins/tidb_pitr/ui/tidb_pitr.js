@@ -113,7 +113,7 @@
     const m = TYPED.exec(value);
     if (!m) return { error: `cannot read "${value}"; write a time with a timezone such as ${EXAMPLE}` };
     const time = m[2] + (m[3] || ":00");
-    const lacks = !m[3] ? (m[5] ? "no seconds" : "no timezone (and no seconds)") : !m[5] ? "no timezone" : null;
+    const lacks = !m[5] ? "no timezone" : !m[3] ? "no seconds" : null; // the example adds the seconds too
     if (lacks) return { error: `"${value}" has ${lacks}; write it as ${m[1]}T${time}Z or ${m[1]} ${time}+08:00` };
     let zone = m[5].toUpperCase();
     if (zone !== "Z" && !zone.includes(":")) zone = zone.slice(0, 3) + ":" + zone.slice(3);

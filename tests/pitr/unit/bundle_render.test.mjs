@@ -120,7 +120,7 @@ test("a card that cannot be drawn at all says which cluster, instead of blanking
 });
 
 test("a typed time without a timezone gets what to add, with an example, as the run's plan says it", () => {
-  assert.equal(parts.parseUserTime("2026-11-21 05:30").error, '"2026-11-21 05:30" has no timezone (and no seconds); ' +
+  assert.equal(parts.parseUserTime("2026-11-21 05:30").error, '"2026-11-21 05:30" has no timezone; ' +
     "write it as 2026-11-21T05:30:00Z or 2026-11-21 05:30:00+08:00");
   assert.match(parts.parseUserTime("2026-11-21T05:30Z").error, /has no seconds; write it as 2026-11-21T05:30:00Z/);
   assert.equal(parts.parseUserTime("2026-11-21T05:30:15").error,
