@@ -24,6 +24,8 @@ _DATETIME = re.compile(
     r"(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?"
 )
 
+_MINUTES = re.compile(r"(?P<head>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2})(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?")
+
 
 def dt_to_tso(dt: datetime, logical: int = 0) -> int:
     """TSO of a timezone-aware datetime (millisecond precision, sub-millisecond part dropped)."""
@@ -113,6 +115,12 @@ def parse_user_time(text: str, *, field: str = "restore_time") -> int:
         if ts > MAX_TSO:
             raise ValueError(f"{field}: {value} is larger than any TSO")
         return ts
+    minutes = _MINUTES.fullmatch(value)
+    if minutes is not None:  # to the minute, as people type a time: refused (RFC 3339 has seconds), saying so
+        date, time = minutes["head"][:10], minutes["head"][11:] + ":00"
+        lacks = "no seconds" if minutes["zone"] else "no timezone"  # the example adds the seconds too
+        raise ValueError(f'{field}: "{value}" has {lacks}; write it as {date}T{time}Z or {date} {time}+08:00, '
+                         "or give a TSO")
     match = _DATETIME.fullmatch(value)
     if match is None:
         raise ValueError(

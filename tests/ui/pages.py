@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from datetime import datetime
 
 from airflow_stack import Stack
 from playwright.sync_api import Locator, Page, expect
@@ -43,16 +42,11 @@ def _named(form: Locator, param: str) -> Locator:
     return form.get_by_role("group").filter(has=form.page.locator(f"[name=element_{param}]"))
 
 
-def set_restore_time(form: Locator, when: datetime) -> None:
-    """Type date and time into the "Restore to" picker; it reads them in the UI's timezone, which is UTC here."""
-    field = _labelled(form, "Restore to")
-    field.get_by_test_id("datetime-input").click()
-    picker = form.page.locator("[data-scope=popover][data-part=content]:visible")
-    expect(picker.get_by_text("UTC", exact=True)).to_be_visible()
-    picker.get_by_placeholder("YYYY/MM/DD").fill(f"{when:%Y/%m/%d}")
-    picker.get_by_placeholder("HH:mm").fill(f"{when:%H:%M}")
-    form.page.keyboard.press("Escape")  # closes the picker only
-    expect(field.get_by_test_id("datetime-input")).to_contain_text(f"{when:%b %d, %Y %H:%M}")
+def set_restore_time(form: Locator, text: str) -> None:
+    """Type the "Restore to" text as a user would (the field is text: the timezone is part of what is typed)."""
+    field = form.locator("[name=element_restore_time]")
+    field.fill(text)
+    expect(field).to_have_value(text)
 
 
 def choose_target(form: Locator, label: str) -> None:

@@ -1,6 +1,6 @@
 """Restores as a user makes them: the restore DAG's Trigger form in headless Chromium, then the run's page.
 
-The form is built in plugins/tidb_pitr/flows/restore.py: "Restore to" (a date-time picker), the target
+The form is built in plugins/tidb_pitr/flows/restore.py: "Restore to" (typed, with its timezone), the target
 cluster chosen from restore_targets, and a refused run carries its reason in the run's note.
 """
 
@@ -32,11 +32,11 @@ RESTORE_TIMEOUT = 300.0
 Shot = Callable[[Page, str], Path]
 
 
-def trigger_restore(page: Page, stack: Stack, when: datetime, target: str, screenshot: Shot) -> str:
-    """Fill the form (time, target from the list) and trigger; returns the run id of the page it opens."""
+def trigger_restore(page: Page, stack: Stack, when: datetime | str, target: str, screenshot: Shot) -> str:
+    """Fill the form (time as typed, target from the list) and trigger; returns the run id of the page it opens."""
     form = open_trigger_form(page, stack.dag_url("restore"))
     screenshot(page, "1-form")
-    set_restore_time(form, when)
+    set_restore_time(form, when if isinstance(when, str) else when.strftime("%Y-%m-%dT%H:%M:%SZ"))
     choose_target(form, stack.target_label(target))
     screenshot(page, "2-filled")
     run_id = submit(form)
@@ -86,10 +86,26 @@ def test_a_time_outside_the_window_is_refused_with_the_reason(page: Page, stack:
     expect(run_state_badge(page, run_id)).to_have_text("Failed")
     note = page.get_by_text(re.compile("^Refused: "))
     expect(note).to_be_visible()
-    expect(note).to_contain_text("recoverable window")
+    expect(note).to_contain_text("is before the earliest restorable time | window ")
     # The note shows one line; the plan task's log (its row in the run's task list) has the whole refusal.
     page.get_by_role("table").get_by_role("link", name="plan", exact=True).click()
     page.wait_for_url(re.compile(r"/runs/[^/]+/tasks/plan"))
     wrap_log_lines(page)
     expect(page.get_by_text(re.compile("ERROR - Refused: .*recoverable window"))).to_be_visible()
     screenshot(page, "5-plan-log")
+
+
+def test_a_time_without_a_timezone_gets_what_to_add(page: Page, stack: Stack, screenshot: Shot) -> None:
+    """Typed as a wall-clock time: Airflow takes the run (no JSON-schema dump in the form), and the plan refuses it
+    before anything exists, saying what to add, with an example."""
+    run_id = trigger_restore(page, stack, "2026-11-21 05:30", TARGET, screenshot)
+
+    state = wait_for_end(page, stack, run_id)
+    screenshot(page, "4-refused")
+    assert state == "failed"
+    # The header shows the note's headline (the reason and the window); the note holds the rest: what to write.
+    note = page.get_by_text(re.compile("^Refused: restore_time: "))
+    expect(note).to_contain_text('"2026-11-21 05:30" has no timezone | window 20')
+    expect(page.get_by_text("Failed validating")).to_have_count(0)
+    assert ('"2026-11-21 05:30" has no timezone; write it as 2026-11-21T05:30:00Z or '
+            "2026-11-21 05:30:00+08:00" in stack.api.run(stack.dag_id("restore"), run_id)["note"])

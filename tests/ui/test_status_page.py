@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airflow_stack import CLUSTER, NAMESPACE, Stack
+from airflow_stack import CLUSTER, NAMESPACE, UI_TARGET, Stack
 from playwright.sync_api import Locator, Page, expect
 
 from .conftest import PAGE_TARGET
 from .conftest import SCREENSHOTS as ARTIFACTS
-from .pages import run_state_badge
 
 pytestmark = pytest.mark.timeout(1200)
 RESTORE_TIMEOUT = 300.0
@@ -43,34 +42,43 @@ def test_restore_to_a_point_clicked_on_the_timeline(page: Page, stack: Stack, sc
     expect(timeline.locator("[data-kind=snapshot][data-state=Complete]").first).to_be_attached()
     expect(card.get_by_text("No gaps.")).to_be_visible()
 
+    # A time minutes ago, in the last hour's view: a short replay, and inside the source's GC life time, so that
+    # verify (on by default here) can compare every table.
+    card.get_by_role("button", name="last hour").click()
+    expect(timeline).to_have_attribute("data-zoom", "hour")
     band = timeline.locator("[data-kind=restorable]").last
     box = band.bounding_box()
     assert box is not None
-    band.click(position={"x": box["width"] * 0.97, "y": box["height"] / 2})  # a recent time: a short replay
+    band.click(position={"x": box["width"] * 0.95, "y": box["height"] / 2})
     form = card.get_by_role("form", name="Restore to here")
     expect(form).to_be_visible()
     expect(form.get_by_role("alert")).to_have_count(0)  # inside the window
     form.get_by_label("Target cluster").select_option(f"{NAMESPACE}/{PAGE_TARGET}")
+    expect(form.get_by_label("Verify")).to_be_checked()  # the cluster and the target have sql_conn_id
     screenshot(page, "2-form")
     form.get_by_role("button", name="Trigger restore").click()
-    link = form.get_by_role("status").get_by_role("link")
+    # The run's progress, then its outcome, on the page itself.
+    progress = form.get_by_role("status", name="triggered run")
+    link = progress.get_by_role("link")
     expect(link).to_be_visible()
     run_id = link.inner_text()
-    link.click()
-    page.wait_for_url(re.compile(r"/dags/[^/]+/runs/"))
-
+    expect(progress).to_have_attribute("data-state", re.compile("^(success|failed)$"), timeout=RESTORE_TIMEOUT * 1000)
+    progress.scroll_into_view_if_needed()
+    screenshot(page, "3-finished")
     restore = stack.dag_id("restore")
-    state = stack.api.wait_run(restore, run_id, timeout=RESTORE_TIMEOUT)["state"]
-    page.reload()
-    expect(run_state_badge(page, run_id)).to_be_visible(timeout=30_000)  # a loaded machine draws it late
-    screenshot(page, "3-run")
-    assert state == "success", f"restore run {run_id} ended {state}"
-    expect(run_state_badge(page, run_id)).to_have_text("Success")
+    assert stack.api.run(restore, run_id)["state"] == "success", f"restore run {run_id} failed"
+    expect(progress.get_by_test_id("run-outcome")).to_contain_text(
+        re.compile(rf"^Restored to 20.* into {NAMESPACE}/{PAGE_TARGET} in .*, verified$"))
     conf = stack.api.run(restore, run_id)["conf"]
     assert conf["target_cluster"] == f"{NAMESPACE}/{PAGE_TARGET}" and conf["restore_time"].endswith("Z")
+    assert conf["verify"] is True and conf["dry_run"] is False
+    assert stack.api.xcom(restore, run_id, "report")["verify"] == "passed"
 
-    card = open_status_page(page, stack)  # the page lists that restore as the last one
-    expect(card.get_by_role("region", name="Last restore")).to_contain_text(run_id)
+    # The card reloaded when the run ended: that restore is the last one, verified.
+    last = card.get_by_role("region", name="Last restore")
+    expect(last).to_contain_text(run_id)
+    expect(last).to_contain_text("verified: every table equal to the source")
+    last.scroll_into_view_if_needed()
     screenshot(page, "4-last-restore")
 
 
@@ -120,37 +128,50 @@ def test_a_dag_page_has_its_clusters_tab(page: Page, stack: Stack, screenshot: S
     screenshot(page, "1-dag-tab")
 
 
-def test_a_restore_by_tso_shows_its_time_on_the_page_and_the_dag_tab(page: Page, stack: Stack,
-                                                                       screenshot: Shot) -> None:
-    """The state `make demo` leaves: the last restore was triggered with `restore_tso`. The page and the DAG's
-    tab render the card (no "Invalid time value"), and the last restore shows the TSO's time (and, with "Show
-    TSOs", the TSO), in light and dark mode. A dry run: it plans, checks the target and creates nothing."""
+def test_dry_runs_and_refusals_are_attempts_and_the_last_restore_stays_the_real_one(
+        page: Page, stack: Stack, screenshot: Shot) -> None:
+    """The state `make demo` leaves, and after: a dry run by TSO, then a refused run, after a real restore (the
+    first test's). The page and the DAG's tab render the card (no "Invalid time value"); "Last restore" is still
+    the real one; the dry run (its TSO's time, and the TSO with "Show TSOs") and the refusal (its reason and the
+    window) are listed as attempts, in light and dark mode."""
     from tidb_pitr.tso import tso_iso
 
     (entry,) = [c for c in stack.api.call("GET", "/tidb-pitr/api/clusters")["clusters"] if c["id"] == CLUSTER_ID]
     window = entry["status"]["window"]
     ts = (int(window["earliest"]["ts"]) + int(window["latest"]["ts"])) // 2
     restore = stack.dag_id("restore")
-    run_id = stack.api.trigger(restore, {"restore_tso": str(ts), "target_cluster": f"{NAMESPACE}/{PAGE_TARGET}",
-                                         "dry_run": True})
-    state = stack.api.wait_run(restore, run_id, timeout=RESTORE_TIMEOUT)["state"]
-    assert state in ("success", "failed"), f"dry run {run_id} ended {state}"  # a filled target is refused
+    real = entry["last_restore"]
+    dry = stack.api.trigger(restore, {"restore_tso": str(ts), "target_cluster": f"{NAMESPACE}/{UI_TARGET}",
+                                      "dry_run": True})
+    assert stack.api.wait_run(restore, dry, timeout=RESTORE_TIMEOUT)["state"] == "success", f"dry run {dry}"
+    refused = stack.api.trigger(restore, {"restore_time": "2020-01-01T00:00:00Z",
+                                          "target_cluster": f"{NAMESPACE}/{UI_TARGET}"})
+    assert stack.api.wait_run(restore, refused, timeout=RESTORE_TIMEOUT)["state"] == "failed", f"run {refused}"
 
-    def last_restore_shows_the_time(card: Locator) -> None:
+    def shows_the_restore_and_the_attempts(card: Locator) -> None:
         last = card.get_by_role("region", name="Last restore")
-        expect(last).to_contain_text(run_id)
-        last.scroll_into_view_if_needed()  # Airflow scrolls its content pane: this puts it in the screenshot
-        expect(last.locator(f'[title="{tso_iso(ts)} (UTC)"]')).to_be_visible()  # the TSO's time, to the ms
-        expect(last).not_to_contain_text("unreadable")
+        if real is not None:  # the first test's restore (this test alone on a fresh stack has none)
+            expect(last).to_contain_text(real["run_id"])
+        expect(last).not_to_contain_text(dry)
+        expect(last).not_to_contain_text(refused)
+        attempts = card.get_by_role("list", name="last attempts")
+        attempts.scroll_into_view_if_needed()  # Airflow scrolls its content pane: this puts it in the screenshot
+        first, second = attempts.get_by_role("listitem").nth(0), attempts.get_by_role("listitem").nth(1)
+        expect(first).to_contain_text(f"refused {refused}")
+        expect(first).to_contain_text("Refused: 2020-01-01T00:00:00.000Z is before the earliest restorable time "
+                                      "| window 20")
+        expect(second).to_contain_text(f"dry run {dry}")
+        expect(second.locator(f'[title="{tso_iso(ts)} (UTC)"]')).to_be_visible()  # the TSO's time, to the ms
+        expect(card).not_to_contain_text("unreadable")
+        expect(card.page.get_by_text("Invalid time value")).to_have_count(0)
 
     try:
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             card = open_status_page(page, stack)
-            last_restore_shows_the_time(card)
-            expect(page.get_by_text("Invalid time value")).to_have_count(0)
+            shows_the_restore_and_the_attempts(card)
             page.get_by_label("Show TSOs").check()
-            expect(card.get_by_role("region", name="Last restore")).to_contain_text(f"TSO {ts}")
+            expect(card.get_by_role("list", name="last attempts")).to_contain_text(f"TSO {ts}")
             screenshot(page, f"1-page-{scheme}")
 
             page.goto(stack.dag_url("restore"))
@@ -158,8 +179,7 @@ def test_a_restore_by_tso_shows_its_time_on_the_page_and_the_dag_tab(page: Page,
                 .or_(page.get_by_role("button", name="TiDB PITR cluster")).first.click()
             card = page.get_by_role("article", name=f"cluster {CLUSTER_ID}")
             expect(card.get_by_role("region", name="Recoverable window")).to_contain_text("Earliest", timeout=30_000)
-            last_restore_shows_the_time(card)
-            expect(page.get_by_text("Invalid time value")).to_have_count(0)
+            shows_the_restore_and_the_attempts(card)
             expect(page.get_by_text(restore).first).to_be_visible()  # the DAG's own header stays
             screenshot(page, f"2-dag-tab-{scheme}")
     finally:

@@ -74,6 +74,7 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
             from ..operators.labels import run_hash
+            from ..planning.notes import refusal_note
             from ..runtime.notes import publish_note
             from .tasks.drill import plan_drill
             from .tasks.restore import RestoreRefused
@@ -81,7 +82,7 @@ def build(cluster: ClusterConfig) -> DAG:
             try:
                 planned = plan_drill(cluster, dict(params or {}), run=run_key(context), run_hash=run_hash(context))
             except RestoreRefused as refused:
-                publish_note(context, f"Drill refused: {refused}")
+                publish_note(context, refusal_note("Drill refused:", str(refused), refused.window))
                 raise
             publish_note(context, "Drilling: " + planned["notes"][0])
             return planned

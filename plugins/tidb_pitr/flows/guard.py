@@ -66,10 +66,13 @@ def _rpo_window_status(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
         return current_window(cluster)
 
     @task(task_id="publish_status", trigger_rule="all_done")
-    def publish_status() -> dict[str, Any]:
-        from .tasks.guard_status import cluster_status
+    def publish_status(**context: Any) -> dict[str, Any]:
+        from ..runtime.notes import publish_note
+        from .tasks.guard_status import cluster_status, status_note
 
-        return cluster_status(cluster)
+        status = cluster_status(cluster)
+        publish_note(context, status_note(cluster, status))
+        return status
 
     return measure_rpo(), publish_window(), publish_status()
 

@@ -15,8 +15,8 @@ from .restore_steps import proceed_task, publish_plan, read_source_at_t, restore
 DOC = """
 ### Restore `{ns}/{name}` to a point in time
 
-Trigger it from the UI: pick **Restore to** (minute precision, in your UI timezone; it is sent as UTC), or paste
-an exact **restore_tso**, and choose the empty **target cluster** from the list (`restore_targets` in
+Trigger it from the UI: type **Restore to** with its timezone (`2026-11-21T05:30:00Z`, or
+`2026-11-21 13:30:00+08:00`; a time without one is refused with what to add), or paste an exact **restore_tso**, and choose the empty **target cluster** from the list (`restore_targets` in
 clusters.yaml). The recoverable window is printed by every run of the guard (`{guard}`) and in this DAG's
 `plan` log and run note: Airflow draws this form from the DAG file alone, which reads no cluster state (nothing
 may touch the network while a DAG file is parsed), so the form cannot show the live window.
@@ -32,9 +32,15 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
 | `read_source_at_t` | with `verify`: `ADMIN CHECKSUM TABLE` and the row fingerprint of every user table on the source as of the restore time, right away, while the source can still be read at that time (its GC life time) |
 | `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
-| `verify` | with `verify`: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
+| `verify` | skipped unless `verify` is on; with it: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
 | `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
 """
+
+
+RESTORE_TIME_HELP = ("Date and time to restore to, with its timezone: 2026-11-21T05:30:00Z (UTC) or "
+                     "2026-11-21 13:30:00+08:00. A time without one is refused, not guessed. It must be inside the "
+                     "recoverable window (the guard {guard} logs it at every run; a refused run shows it in its "
+                     "note). Or leave empty and give restore_tso.")
 
 
 def _target_param(cluster: ClusterConfig) -> Param:
@@ -53,10 +59,10 @@ def build(cluster: ClusterConfig) -> DAG:
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, retention_wait=format_duration(
         cluster.waits.retention_wait), guard=cluster.dag_id("log_guard"))
     params = {
-        "restore_time": Param(None, type=["null", "string"], format="date-time", title="Restore to",
-                              description="Date and time to restore to, inside the recoverable window (the guard "
-                                          f"{cluster.dag_id('log_guard')} logs it at every run; a refused run "
-                                          "shows it in its note). Or leave empty and give restore_tso."),
+        # No `format: date-time`: Airflow would refuse a time without a zone with its raw JSON-schema dump before
+        # the run exists; as a plain string it reaches `plan`, whose refusal says what to add (tso.parse_user_time).
+        "restore_time": Param(None, type=["null", "string"], title="Restore to",
+                              description=RESTORE_TIME_HELP.format(guard=cluster.dag_id("log_guard"))),
         "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Restore to TSO (optional)",
                              description="An exact TiDB TSO instead of Restore to."),
         "target_cluster": _target_param(cluster),

@@ -31,6 +31,7 @@ def publish_plan(context: Any, make_plan: Callable[[], dict[str, Any]]) -> dict[
     the log and the note (it is what the user reads), else the plan's first note."""
     import logging
 
+    from ..planning.notes import dry_run_note, refusal_note, with_details
     from ..runtime.notes import publish_note
     from .tasks.restore import RestoreRefused
 
@@ -38,9 +39,10 @@ def publish_plan(context: Any, make_plan: Callable[[], dict[str, Any]]) -> dict[
         planned = make_plan()
     except RestoreRefused as refused:
         logging.getLogger(__name__).error("Refused: %s", refused)
-        publish_note(context, f"Refused: {refused}")
+        publish_note(context, refusal_note("Refused:", str(refused), refused.window))
         raise
-    publish_note(context, ("Dry run: " if planned["dry_run"] else "Planned: ") + planned["notes"][0])
+    first = planned["notes"][0]
+    publish_note(context, dry_run_note(first) if planned["dry_run"] else with_details(f"Planned: {first}", ""))
     return planned
 
 
@@ -101,13 +103,14 @@ def measured_read(planned: dict[str, Any], source: dict[str, Any], seconds: floa
 
 @task(task_id="verify", retries=0)
 def verify_restored(planned: dict[str, Any], source: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """The same checksums on the restored target, compared; fails naming the first differing tables."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """The same checksums on the restored target, compared; fails naming the first differing tables. Skipped (not
+    green) when the run did not ask for it: a success here always means the tables were compared."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from .tasks.drill import FAILED, differs_line, verify_restore
 
     if not source.get("requested"):
-        return {"verdict": "not requested"}
+        raise AirflowSkipException("verify was not asked for (the run's `verify` param is off): nothing compared")
     result = verify_restore(planned["verify"]["target_conn_id"], source, planned["verify"]["tables"],
                             **_limits(planned["verify"]))
     if result["verdict"] == FAILED:

@@ -53,12 +53,19 @@ def build(cluster: ClusterConfig) -> DAG:
 
         @task(retries=0)
         def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ..planning.notes import dry_run_note, with_details
             from ..runtime.notes import publish_note
             from .tasks.retention import plan_for
 
-            planned = plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
+            try:
+                planned = plan_for(cluster, dry_run=bool((params or {}).get("dry_run")), run=run_key(context))
+            except AirflowFailException as refused:  # held after a failed snapshot, or a plan that is refused
+                publish_note(context, with_details(f"Retention did nothing: {refused}", str(refused)))
+                raise
             if planned["dry_run"]:
-                publish_note(context, f"Dry run, nothing changed: {planned['summary']}")
+                publish_note(context, dry_run_note(planned["summary"]))
             return planned
 
         planned = plan()
@@ -82,7 +89,7 @@ def build(cluster: ClusterConfig) -> DAG:
             from .tasks.retention import finish as close
 
             return close(cluster, run=run_key(context), failed_tasks=failed_upstream(context),
-                         planned=context["ti"].xcom_pull(task_ids="plan"))
+                         planned=context["ti"].xcom_pull(task_ids="plan"), context=context)
 
         # Deleting snapshots older than the verified base is safe whatever the truncate did: not after it.
         planned >> truncate

@@ -73,6 +73,8 @@ def build(cluster: ClusterConfig) -> DAG:
         @task(outlets=[asset])
         def publish(result: dict[str, Any], *, outlet_events: Any = None, **context: Any) -> dict[str, Any]:
             from ..cr.leases import clear_snapshot_failure
+            from ..planning.notes import snapshot_note
+            from ..runtime.notes import publish_note
 
             extra = {"commit_ts": str(result["commit_ts"]), "commit_time": result["commit_time"],
                      "backup_path": result["backup_path"], "name": result["name"]}
@@ -82,6 +84,8 @@ def build(cluster: ClusterConfig) -> DAG:
             hook, logs = _log_backups(cluster)
             for view in logs:
                 clear_snapshot_failure(hook, view, started)
+            publish_note(context, snapshot_note(result["name"], int(result["commit_ts"]), result.get("backup_size"),
+                                                result["backup_path"], cluster.timezone))
             return extra
 
         @task(trigger_rule="one_failed", retries=0)
@@ -89,6 +93,8 @@ def build(cluster: ClusterConfig) -> DAG:
             from airflow.sdk.exceptions import AirflowFailException
 
             from ..cr.leases import record_snapshot_failure
+            from ..planning.notes import with_details
+            from ..runtime.notes import publish_note
 
             failed = failed_upstream(context)
             reason = f"task(s) {', '.join(failed) or '?'} failed"
@@ -96,6 +102,10 @@ def build(cluster: ClusterConfig) -> DAG:
             live = [v for v in logs if v.commit_ts and not v.state.terminal] or logs[-1:]
             for view in live:
                 record_snapshot_failure(hook, view, run_key(context), reason)
+            broke = failed_upstream(context, only_failed=True)  # what failed itself, not what it stopped
+            publish_note(context, with_details(f"Snapshot failed: {', '.join(broke) or '?'} failed; retention holds",
+                                               f"Snapshot failed: {reason} (see their logs); retention deletes and "
+                                               "truncates nothing until a later snapshot run succeeds"))
             raise AirflowFailException(f"snapshot run failed ({reason}); retention of {cluster.namespace}/"
                                        f"{cluster.name} holds until a later snapshot run succeeds")
 

@@ -14,9 +14,10 @@ def run_key(context: Any) -> str:
     return f"{dag_run.dag_id}/{dag_run.run_id}"
 
 
-def failed_upstream(context: Any) -> list[str]:
-    """Tasks of this DAG run that failed (or could not run because one did), for a closing task."""
+def failed_upstream(context: Any, *, only_failed: bool = False) -> list[str]:
+    """Tasks of this DAG run that failed (or could not run because one did), for a closing task; with
+    `only_failed`, those that failed themselves (what a note names first)."""
     ti, dag_run = context["ti"], context["dag_run"]
     states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
-    return sorted(task for task, state in states.items()
-                  if state in ("failed", "upstream_failed") and task != ti.task_id)
+    counted = ("failed",) if only_failed else ("failed", "upstream_failed")
+    return sorted(task for task, state in states.items() if state in counted and task != ti.task_id)

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def publish_note(context: Any, text: str) -> None:
-    """What the run's note should say (the last one published wins)."""
-    context["ti"].xcom_push(key=NOTE_KEY, value=" ".join(text.split())[:MAX_NOTE])
+    """What the run's note should say (the last one published wins): its paragraphs (split by a blank line) kept,
+    each on one line, since the run's header shows only the first (planning/notes.py writes that headline)."""
+    paragraphs = (" ".join(part.split()) for part in text.split("\n\n"))
+    context["ti"].xcom_push(key=NOTE_KEY, value="\n\n".join(p for p in paragraphs if p)[:MAX_NOTE])
 
 
 def _newest_note(dag_run: Any, session: Any) -> str | None:

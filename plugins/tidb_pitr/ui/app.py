@@ -1,4 +1,5 @@
-"""`/tidb-pitr`: what the guard DAGs published, per configured cluster, read from Airflow's metadata DB.
+"""`/tidb-pitr`: what the guard DAGs published, per configured cluster, read from Airflow's metadata DB, and the
+cluster's last restore told apart from its last attempts (dry runs, refusals, runs still going).
 
 The web tier has no Kubernetes or storage credentials and needs none: the clusters come from the config file,
 everything else from the XComs and runs of the clusters' DAGs. Every route needs an Airflow user (the UI's
@@ -16,6 +17,7 @@ from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
 from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
@@ -23,12 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import ClusterConfig, ConfigError, load_config
-from .payload import cluster_dag_ids, cluster_payload, durations, iso, response, restore_entry
+from .payload import FINISHED, cluster_dag_ids, cluster_payload, durations, iso, response, restore_entry, split_restores
 
 __all__ = ["app", "durations"]  # durations: the published durations as the page gets them (ui/payload.py)
 
 BUNDLE = Path(__file__).with_name("tidb_pitr.js")
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
+RESTORE_TASKS = ("plan", "restore", "verify")  # their states tell a restore from a dry run or a refusal
+RUNS_READ = 25  # restore runs read per card: enough to find the last real restore behind a row of attempts
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".cjs")
 
@@ -51,13 +55,34 @@ def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] |
             "run_end": iso(end), "written": iso(xcom.timestamp)}
 
 
-def last_run(session: Session, dag_id: str) -> dict[str, Any] | None:
-    run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)
-                          .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)).first()
-    if run is None:
-        return None
-    return restore_entry(run_id=run.run_id, state=run.state, note=run.note, start=run.start_date,
-                         end=run.end_date, conf=run.conf)
+def restore_runs(session: Session, dag_id: str) -> list[dict[str, Any]]:
+    """The newest runs of a restore DAG (`RUNS_READ`), newest first, each with its tasks' states and report; and
+    the last that made a Restore CR and finished, when it is older than those."""
+    newest = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.run_after.desc(), DagRun.id.desc())
+    runs = list(session.scalars(newest.limit(RUNS_READ)).all())
+    if len(runs) == RUNS_READ:
+        restored = newest.join(TaskInstance, (TaskInstance.dag_id == DagRun.dag_id)
+                               & (TaskInstance.run_id == DagRun.run_id)).where(
+            TaskInstance.task_id == "restore", TaskInstance.state.in_(FINISHED), DagRun.state.in_(FINISHED))
+        older = session.scalars(restored.limit(1)).first()
+        if older is not None and older not in runs:
+            runs.append(older)
+    if not runs:
+        return []
+    run_ids = [run.run_id for run in runs]
+    tasks: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+    for run_id, task_id, state in session.execute(
+            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(run_ids),
+                   TaskInstance.task_id.in_(RESTORE_TASKS), TaskInstance.map_index == -1)):
+        tasks[run_id][task_id] = str(state) if state is not None else "none"
+    reports = {run_id: XComModel.deserialize_value(xcom) for xcom, run_id in session.execute(
+        select(XComModel, DagRun.run_id).join(DagRun, XComModel.dag_run_id == DagRun.id)
+        .where(XComModel.dag_id == dag_id, DagRun.run_id.in_(run_ids), XComModel.task_id == "report",
+               XComModel.key == "return_value", XComModel.map_index == -1))}
+    return [restore_entry(run_id=run.run_id, state=run.state, note=run.note, start=run.start_date,
+                          end=run.end_date, conf=run.conf, tasks=tasks[run.run_id], report=reports.get(run.run_id))
+            for run in runs]
 
 
 def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
@@ -69,8 +94,10 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
     if "drill" in dag_ids and dag_ids["drill"] in readable:
         found = newest_xcom(session, dag_ids["drill"], DRILL_TASK)
         drill = {**found, "record": found.pop("value")} if found else None
-    restore = last_run(session, dag_ids["restore"]) if dag_ids["restore"] in readable else None
-    return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore)
+    runs = restore_runs(session, dag_ids["restore"]) if dag_ids["restore"] in readable else []
+    restore, attempts = split_restores(runs)
+    return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore,
+                           attempts=attempts)
 
 
 @app.get("/api/clusters")

@@ -8,7 +8,7 @@ Imported by `ui/app.py` only, so that no DAG parse or task loads pydantic models
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -91,6 +91,7 @@ class Rpo(_Open):
     checkpoint: Point | None = None
     lag_seconds: float | None = None
     level: str | None = None
+    cause: str | None = None  # why the lag only grows (a log backup BR will not resume) and the way out
 
 
 class LastSnapshot(_Open):
@@ -139,7 +140,7 @@ class Published(BaseModel):
 
 
 class LastRestore(BaseModel):
-    """The newest run of the restore DAG, with the point it restored to."""
+    """A run of the restore DAG, with the point it restored (or was asked) to (ui/payload.py restore_entry)."""
     run_id: str
     state: str
     note: str | None = None
@@ -149,6 +150,11 @@ class LastRestore(BaseModel):
     restore_ts: Tso = None  # that point's TSO
     target_cluster: str | None = None
     dry_run: bool = False
+    kind: Literal["restore", "dry run", "refused", "running", "stopped before the restore"] = Field(
+        default="restore", description="`restore` only when it created a Restore CR and finished")
+    duration_seconds: float | None = Field(default=None, description="the Restore CR's run, from the report")
+    duration: str | None = Field(default=None, description="duration_seconds as tidb_pitr.units says it")
+    verified: Literal["passed", "not verified", "failed", "not requested"] | None = None
 
 
 class DrillRecord(_Open):
@@ -167,6 +173,7 @@ class RestoreTarget(BaseModel):
     """A restore target as the form lists it."""
     value: str
     label: str
+    verify: bool = Field(default=False, description="the cluster and this target have sql_conn_id: verify can run")
 
 
 class Durations(BaseModel):
@@ -192,7 +199,8 @@ class ClusterEntry(BaseModel):
     published: Published | None = Field(default=None, description="the guard run that published `status`")
     age_seconds: float | None = Field(default=None, description="seconds since `published`, at the server's now")
     durations: Durations = Field(description="`status`'s durations, formatted by tidb_pitr.units")
-    last_restore: LastRestore | None = None
+    last_restore: LastRestore | None = Field(default=None, description="the last run that made a Restore CR")
+    last_attempts: list[LastRestore] = Field(default=[], description="newer dry runs, refusals, running runs")
     last_drill: LastDrill | None = None
 
 

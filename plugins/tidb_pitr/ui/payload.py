@@ -79,15 +79,59 @@ def restore_point(conf: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+# What a restore run was, from its tasks' states: only a `restore` task that ran to an end made a Restore CR.
+RESTORE, DRY_RUN, REFUSED, RUNNING, STOPPED = "restore", "dry run", "refused", "running", "stopped before the restore"
+FINISHED = ("success", "failed")
+ATTEMPTS_SHOWN = 3
+
+
+def restore_kind(state: str, dry_run: bool, tasks: Mapping[str, str]) -> str:
+    """`restore` (it created a Restore CR and finished), `dry run`, `refused` (at plan), `running`, or `stopped
+    before the restore` (a wait failed: no CR)."""
+    if tasks.get("restore") in FINISHED and state in FINISHED:
+        return RESTORE
+    if state not in FINISHED:
+        return RUNNING
+    if dry_run:
+        return DRY_RUN
+    return REFUSED if tasks.get("plan") == "failed" else STOPPED
+
+
+def _verified(report: Mapping[str, Any], tasks: Mapping[str, str]) -> str | None:
+    """`passed`, `not verified`, `failed` (the target differs) or `not requested`; None while unknown."""
+    if tasks.get("verify") == "failed":
+        return "failed"
+    if tasks.get("verify") == "skipped":
+        return "not requested"
+    verdict = report.get("verify")
+    return verdict if isinstance(verdict, str) else None
+
+
 def restore_entry(*, run_id: str, state: Any, note: str | None, start: datetime | None, end: datetime | None,
-                  conf: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The last restore run as the page shows it: the point as a time (and its TSO), the target, the run."""
+                  conf: Mapping[str, Any] | None, tasks: Mapping[str, str] | None = None,
+                  report: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A restore run as the page shows it: what it was (`kind`), the point as a time (and its TSO), the target, how
+    long the restore took and whether it was verified (from its `report`), the run and its note."""
     conf = conf if isinstance(conf, Mapping) else {}
+    tasks = tasks or {}
+    report = report if isinstance(report, Mapping) else {}
     time, ts = restore_point(conf)
     target = conf.get("target_cluster")
+    dry_run = conf.get("dry_run") is True
+    took = report.get("duration_seconds")
+    took = float(took) if isinstance(took, int | float) and not isinstance(took, bool) else None
     return {"run_id": run_id, "state": str(state), "note": note, "start": iso(start), "end": iso(end),
             "restore_time": time, "restore_ts": ts, "target_cluster": target if isinstance(target, str) else None,
-            "dry_run": conf.get("dry_run") is True}
+            "dry_run": dry_run, "kind": restore_kind(str(state), dry_run, tasks),
+            "duration_seconds": took, "duration": _text(took), "verified": _verified(report, tasks)}
+
+
+def split_restores(runs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the last restore, the last attempts) from restore runs newest first (`restore_entry`): the last restore is
+    the newest run that created a Restore CR and finished; the attempts are the newest other runs (dry runs,
+    refusals, runs still going or stopped before a CR), at most `ATTEMPTS_SHOWN`."""
+    last = next((r for r in runs if r["kind"] == RESTORE), None)
+    return last, [r for r in runs if r["kind"] != RESTORE][:ATTEMPTS_SHOWN]
 
 
 def _text(seconds: Any) -> str | None:
@@ -134,10 +178,22 @@ def cluster_dag_ids(cluster: ClusterConfig) -> dict[str, str]:
     return {kind: cluster.dag_id(kind) for kind in kinds}
 
 
+def _targets(cluster: ClusterConfig) -> list[dict[str, Any]]:
+    """The restore targets as the form lists them; `verify` when both sides can be compared over SQL."""
+    out = []
+    for value, label in cluster.target_choices().items():
+        namespace, _, name = value.rpartition("/")
+        target = cluster.restore_target(name, namespace or None)
+        out.append({"value": value, "label": label,
+                    "verify": bool(cluster.sql_conn_id and target is not None and target.sql_conn_id)})
+    return out
+
+
 def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[str, Any] | None, status: Any,
-                    drill: dict[str, Any] | None, restore: dict[str, Any] | None) -> dict[str, Any]:
+                    drill: dict[str, Any] | None, restore: dict[str, Any] | None,
+                    attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One cluster's card from what was read: the guard's newest status XCom (`published`, without its value,
-    and `status`), the drill's newest record, the last restore run (`restore_entry`)."""
+    and `status`), the drill's newest record, the last restore and the last attempts (`split_restores`)."""
     status, unreadable = readable_status(status)
     if drill is not None:
         record = drill.get("record")
@@ -146,11 +202,11 @@ def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[st
     return {
         "name": cluster.name, "namespace": cluster.namespace, "id": f"{cluster.namespace}/{cluster.name}",
         "timezone": cluster.timezone, "dag_ids": cluster_dag_ids(cluster),
-        "restore_targets": [{"value": k, "label": v} for k, v in cluster.target_choices().items()],
+        "restore_targets": _targets(cluster),
         "status": status, "status_error": unreadable, "published": published,
         "age_seconds": _age(status.get("generated_at"), now) if status else None,
         "durations": durations(status),
-        "last_restore": restore, "last_drill": drill,
+        "last_restore": restore, "last_attempts": attempts or [], "last_drill": drill,
     }
 
 

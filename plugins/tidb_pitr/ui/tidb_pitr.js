@@ -102,10 +102,40 @@
     return parts.length ? parts.join("") : "0s";
   }
 
-  function localInputValue(date) { // for <input type=datetime-local>: the user's local time, to the second
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:` +
-      `${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  // A time the user types, read as tidb_pitr.tso.parse_user_time reads it (the same words): ISO-8601 with seconds
+  // and a zone (Z, +08:00, +0800). A time without a zone is refused with what to add, never guessed.
+  const TYPED = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2})?(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$/;
+  const EXAMPLE = "2026-11-21T05:30:00Z or 2026-11-21 13:30:00+08:00";
+
+  function parseUserTime(text) { // {date} or {error}
+    const value = String(text === null || text === undefined ? "" : text).trim();
+    if (!value) return { error: `type a date and time with its timezone, e.g. ${EXAMPLE}` };
+    const m = TYPED.exec(value);
+    if (!m) return { error: `cannot read "${value}"; write a time with a timezone such as ${EXAMPLE}` };
+    const time = m[2] + (m[3] || ":00");
+    const lacks = !m[5] ? "no timezone" : !m[3] ? "no seconds" : null; // the example adds the seconds too
+    if (lacks) return { error: `"${value}" has ${lacks}; write it as ${m[1]}T${time}Z or ${m[1]} ${time}+08:00` };
+    let zone = m[5].toUpperCase();
+    if (zone !== "Z" && !zone.includes(":")) zone = zone.slice(0, 3) + ":" + zone.slice(3);
+    const date = new Date(`${m[1]}T${time}${m[4] || ""}${zone}`);
+    const [year, month, day] = m[1].split("-").map(Number); // Date rolls 2026-02-30 over to March: refuse it
+    const check = new Date(Date.UTC(year, month - 1, day));
+    if (isNaN(date.getTime()) || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
+      return { error: `"${value}" is not a valid time` };
+    }
+    return { date };
+  }
+
+  function typedValue(ms) { // what the time field shows for a picked time: UTC, to the second, with its Z
+    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  }
+
+  // A run note's own line: after what the user typed (`typed\n---\nours`), its first paragraph (the headline
+  // Airflow shows in the run's header; planning/notes.py writes it).
+  function headline(note) {
+    if (typeof note !== "string" || !note) return "";
+    const ours = note.includes("\n---\n") ? note.split("\n---\n").pop() : note;
+    return ours.split("\n\n")[0];
   }
 
   // -- small pieces ------------------------------------------------------------------------------------------------
@@ -269,77 +299,193 @@
   }
 
   function RestoreForm(props) {
-    const { entry, when, setWhen } = props;
+    const { entry, when, setWhen, onRunEnded } = props;
     const targets = entry.restore_targets;
     const [target, setTarget] = useState(targets.length ? targets[0].value : "");
+    const [typed, setTyped] = useState(typedValue(when));
+    const [verify, setVerify] = useState(null); // null: the target's default (on where it can run)
     const [busy, setBusy] = useState(false);
     const [result, setResult] = useState(null);
-    const date = when ? new Date(when) : null;
-    const valid = date && !isNaN(date.getTime());
-    const problem = valid ? inWindow(entry.status && entry.status.window, date) : "type a date and time";
+    useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
+    const parsed = parseUserTime(typed);
+    const date = parsed.date || null;
+    const problem = parsed.error || inWindow(entry.status && entry.status.window, date);
+    const chosen = targets.find((t) => t.value === target);
+    const canVerify = !!(chosen && chosen.verify);
+    const verifying = canVerify && (verify === null ? true : verify);
     const dagId = entry.dag_ids.restore;
 
-    const submit = async (event) => {
-      event.preventDefault();
+    const trigger = async (dryRun) => {
       setBusy(true);
       setResult(null);
       try {
         const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
           method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ logical_date: null,
-            conf: { restore_time: date.toISOString(), target_cluster: target } }),
+          body: JSON.stringify({ logical_date: null, conf: { restore_time: date.toISOString(), target_cluster: target,
+            verify: verifying, dry_run: dryRun } }),
         });
         const body = await response.json().catch(() => ({}));
         if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
-        setResult({ runId: body.dag_run_id });
+        setResult({ runId: body.dag_run_id, dryRun });
       } catch (error) {
         setResult({ error: String(error.message || error) });
       } finally {
         setBusy(false);
       }
     };
+    const submit = (event) => {
+      event.preventDefault();
+      trigger(false);
+    };
     const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
     const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "4px 6px", fontSize: 14 };
+    const blocked = busy || !!problem || !target;
+    const button = (primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
+      background: blocked ? "#e2e8f0" : primary ? "#2b6cb0" : "white", color: blocked ? "#718096" : primary ? "white"
+        : "#2b6cb0" });
     return h("form", { "aria-label": "Restore to here", onSubmit: submit,
       style: { border: "1px solid #cbd5e0", borderRadius: 6, padding: 12, marginTop: 10, background: "#f7fafc" } },
       h("div", { style: { fontWeight: 600, marginBottom: 8 } }, `Restore ${entry.id} to a point in time`),
       h("div", { style: { display: "flex", gap: 16, flexWrap: "wrap", alignItems: "flex-end" } },
-        h("label", { style: field }, "Restore to (your time zone)",
-          h("input", { type: "datetime-local", step: 1, name: "restore_time", style: input,
-            value: valid ? localInputValue(date) : "",
-            onChange: (e) => setWhen(e.target.value ? new Date(e.target.value).getTime() : null) })),
+        h("label", { style: field }, "Restore to (with its timezone)",
+          h("input", { type: "text", name: "restore_time", style: { ...input, width: 230 }, value: typed,
+            placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
         h("label", { style: field }, "Target cluster",
           h("select", { name: "target_cluster", value: target, style: input, onChange: (e) => setTarget(e.target.value) },
             targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
-        h("button", { type: "submit", disabled: busy || !!problem || !target,
-          style: { ...input, background: problem ? "#e2e8f0" : "#2b6cb0", color: problem ? "#718096" : "white",
-            fontWeight: 600, cursor: problem ? "not-allowed" : "pointer" } }, busy ? "Triggering…" : "Trigger restore"),
+        h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
+          : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
+          : "verify needs sql_conn_id on the cluster and on this target (clusters.yaml)" },
+        h("input", { type: "checkbox", name: "verify", checked: verifying, disabled: !canVerify,
+          onChange: (e) => setVerify(e.target.checked) }), "Verify"),
+        h("button", { type: "submit", disabled: blocked, style: button(true) }, busy ? "Triggering…" : "Trigger restore"),
+        h("button", { type: "button", disabled: blocked, style: button(false), onClick: () => trigger(true) },
+          "Dry run"),
         h("button", { type: "button", style: input, onClick: () => setWhen(null) }, "Close")),
-      valid ? h("div", { style: { fontSize: 13, marginTop: 6 } }, "UTC: ", h("code", null, date.toISOString())) : null,
+      date ? h("div", { style: { fontSize: 13, marginTop: 6 } }, "That is ", h(Time, { at: date.toISOString() }),
+        " in your time zone") : null,
       problem ? h("div", { role: "alert", style: { color: COLORS.critical, fontSize: 13, marginTop: 6 } },
         "Cannot restore: " + problem) : null,
-      result && result.runId ? h("div", { role: "status", style: { marginTop: 8 } }, "Triggered ",
-        h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(result.runId)}`),
-          style: { color: "#2b6cb0", textDecoration: "underline" } }, result.runId)) : null,
+      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, dryRun: result.dryRun,
+        onEnded: onRunEnded }) : null,
       result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 8 } },
         "Refused by Airflow: " + result.error) : null);
   }
 
-  // -- one cluster -----------------------------------------------------------------------------------------------------
-  function ClusterCard(props) {
+  const TICK_MS = 5000; // how often the ages on the page move on
+  const ENDED = ["success", "failed"];
+  const POLL_MS = 3000;
+
+  // A run just triggered from the page: its state and its tasks' while it runs, its note (the outcome) once it ends.
+  function RunProgress(props) {
+    const { dagId, runId, dryRun, onEnded } = props;
+    const [run, setRun] = useState(null);
+    const [tasks, setTasks] = useState([]);
+    useEffect(() => {
+      let stopped = false;
+      const base = `api/v2/dags/${encodeURIComponent(dagId)}/dagRuns/${encodeURIComponent(runId)}`;
+      const poll = async () => {
+        try {
+          const [r, t] = await Promise.all([fetch(url(base), { credentials: "same-origin" }),
+            fetch(url(base + "/taskInstances"), { credentials: "same-origin" })]);
+          const body = r.ok ? await r.json() : null;
+          const list = t.ok ? (await t.json()).task_instances || [] : [];
+          if (stopped) return;
+          if (body) setRun(body);
+          setTasks(list);
+          if (body && ENDED.includes(body.state)) {
+            if (onEnded) onEnded();
+            return;
+          }
+        } catch (error) {
+          console.error("TiDB PITR: could not read run " + runId, error);
+        }
+        if (!stopped) setTimeout(poll, POLL_MS);
+      };
+      poll();
+      return () => { stopped = true; };
+    }, [dagId, runId]);
+    const state = run ? run.state : "queued";
+    const ended = ENDED.includes(state);
+    const order = ["plan", "proceed", "read_source_at_t", "wait_for_checkpoint", "wait_for_storage_checkpoint",
+      "restore", "verify", "report"];
+    const shown = tasks.filter((t) => order.includes(t.task_id) && t.map_index === -1)
+      .sort((a, b) => order.indexOf(a.task_id) - order.indexOf(b.task_id));
+    return h("div", { role: "status", "aria-label": "triggered run", "data-state": state, style: { marginTop: 8 } },
+      dryRun ? "Dry run " : "Restore ", h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
+        style: { color: "#2b6cb0", textDecoration: "underline" } }, runId), ": ",
+      h(Badge, { level: state, color: state === "success" ? COLORS.ok : state === "failed" ? COLORS.critical
+        : COLORS.starting }, state),
+      !ended && shown.length ? h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 4 } },
+        shown.map((t) => `${t.task_id} ${t.state || "waiting"}`).join(" · ")) : null,
+      ended && run.note ? h("div", { "data-testid": "run-outcome", style: { marginTop: 4 } }, headline(run.note))
+        : null);
+  }
+
+  const VERIFIED = { passed: "verified: every table equal to the source", "not verified": "NOT VERIFIED",
+    failed: "FAILED: the target differs from the source", "not requested": "not verified (not asked)" };
+  const KIND_COLORS = { "dry run": COLORS.starting, refused: COLORS.critical, running: COLORS.running,
+    "stopped before the restore": COLORS.critical };
+
+  function runLink(dagId, runId) {
+    return h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
+      style: { textDecoration: "underline" } }, runId);
+  }
+
+  function LastRestore(props) { // the last run that created a Restore CR and finished
     const { entry, showTso } = props;
+    const last = entry.last_restore;
+    if (!last) return "none yet: no run has created a Restore CR";
+    return [
+      h(Row, { key: "r", label: "Run" }, runLink(entry.dag_ids.restore, last.run_id)),
+      h(Row, { key: "s", label: "Outcome" }, h(Badge, { level: last.state, color: last.state === "success" ? COLORS.ok
+        : COLORS.critical }, last.state === "success" ? "restored" : "failed")),
+      h(Row, { key: "t", label: "Restored to" }, h(Time, { at: { time: last.restore_time, ts: last.restore_ts },
+        showTso })),
+      h(Row, { key: "i", label: "Into" }, last.target_cluster || "—"),
+      h(Row, { key: "d", label: "Took" }, last.duration || "—"),
+      h(Row, { key: "v", label: "Verified" }, h("span", { "data-verified": last.verified || "unknown" },
+        VERIFIED[last.verified] || "—")),
+      last.note ? h(Row, { key: "n", label: "Note" }, headline(last.note)) : null,
+    ];
+  }
+
+  function LastAttempts(props) { // dry runs, refusals and runs still going, newest first
+    const { entry, showTso } = props;
+    const attempts = entry.last_attempts || [];
+    if (!attempts.length) return "none";
+    return h("ul", { "aria-label": "last attempts", style: { margin: 0, paddingLeft: 16 } },
+      attempts.map((a) => h("li", { key: a.run_id, "data-kind": a.kind, style: { margin: "3px 0" } },
+        h(Badge, { level: a.kind, color: KIND_COLORS[a.kind] || COLORS.policy }, a.kind), " ",
+        runLink(entry.dag_ids.restore, a.run_id), " to ", h(Time, { at: { time: a.restore_time, ts: a.restore_ts },
+          showTso }), a.target_cluster ? " into " + a.target_cluster : "",
+        a.note ? h("div", { style: { fontSize: 12, color: "#4a5568" } }, headline(a.note)) : null)));
+  }
+
+  // -- one cluster -----------------------------------------------------------------------------------------------------
+  // Seconds from an ISO time to the browser's clock (`nowMs`, ticking on the page); the server's figure when the time
+  // cannot be read or no clock was passed (the bundle's node test).
+  function secondsSince(iso, nowMs, fallback) {
+    const date = readable(iso);
+    return date && typeof nowMs === "number" ? Math.max(0, (nowMs - date.getTime()) / 1000) : fallback;
+  }
+
+  function ClusterCard(props) {
+    const { entry, showTso, nowMs } = props;
     const [when, setWhen] = useState(null);
     const [zoom, setZoom] = useState("policy");
     const status = entry.status;
+    // Ages grow while the page is open: counted from the published times to the browser's clock.
+    const age = secondsSince(status && status.generated_at, nowMs, entry.age_seconds);
     const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
       fontSize: 14, background: "white", color: "#1a202c" };
     const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
       h("h2", { style: { fontSize: 18, fontWeight: 700, margin: 0 } }, entry.id),
-      h("span", { style: { fontSize: 13, color: entry.age_seconds > 1800 ? COLORS.critical : "#4a5568" },
+      h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : "#4a5568" },
         "data-testid": "data-age" }, status ? ["Published by ",
           h("a", { href: url(`dags/${entry.dag_ids.log_guard}/runs/${encodeURIComponent(entry.published.run_id)}`),
             style: { textDecoration: "underline" } }, "the guard"),
-          ` ${liveAge(entry.age_seconds)} ago`, entry.age_seconds > 1800 ? " — stale: is the guard DAG running?" : ""]
+          ` ${liveAge(age)} ago`, age > 1800 ? " — stale: is the guard DAG running?" : ""]
           : "Nothing published yet: run the guard DAG " + entry.dag_ids.log_guard));
     const unreadable = entry.status_error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 6 } },
       "Cannot show what the guard published: " + entry.status_error) : null;
@@ -364,7 +510,7 @@
       h("div", { style: { display: "flex", gap: 8, marginTop: 6 } },
         when ? null : h("button", { type: "button", onClick: () => setWhen(Date.parse(win.latest.time || status.generated_at)),
           style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 8px" } }, "Restore to a time…")),
-      when ? h(RestoreForm, { entry, when, setWhen }) : null,
+      when ? h(RestoreForm, { entry, when, setWhen, onRunEnded: props.reload }) : null,
       h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
         h(Section, { title: "Log backup" },
           h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
@@ -373,6 +519,7 @@
               `warn ${texts.warn}, critical ${texts.critical}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
           h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
+          rpo.cause ? h(Row, { label: "Why it lags" }, h("span", { style: { color: COLORS.critical } }, rpo.cause)) : null,
           h(Row, { label: "Log reaches back to" }, status.timeline.truncation ?
             [h(Time, { key: "t", at: status.timeline.truncation, showTso }),
               status.timeline.truncation.truncated ? " (truncated)" : " (its start)"] : "—")),
@@ -380,7 +527,9 @@
           h(Row, { key: "n", label: "Name" }, last.name, last.managed ? "" : " (not managed here)"),
           h(Row, { key: "s", label: "State" }, h(Badge, { color: last.state === "Complete" ? COLORS.ok :
             last.state === "Failed" ? COLORS.critical : COLORS.running }, last.state)),
-          h(Row, { key: "a", label: "Age" }, texts.last_snapshot_age || "—", " (", h(Time, { at: last.time }), ")"),
+          h(Row, { key: "a", label: "Age" }, readable(last.time) && typeof nowMs === "number"
+            ? liveAge(secondsSince(last.time, nowMs, null)) : texts.last_snapshot_age || "—", " (",
+          h(Time, { at: last.time }), ")"),
         ] : "none"),
         h(Section, { title: plan.by === "backup_schedule" ? "Next BackupSchedule GC (dry run)" :
           "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
@@ -397,16 +546,8 @@
             !plan.delete.length && !plan.truncate_until && plan.reasons.length ?
               h(Row, { key: "w", label: "Why" }, plan.reasons[plan.reasons.length - 1]) : null,
           ]),
-        h(Section, { title: "Last restore" }, entry.last_restore ? [
-          h(Row, { key: "r", label: "Run" }, h("a", { href: url(`dags/${entry.dag_ids.restore}/runs/` +
-            encodeURIComponent(entry.last_restore.run_id)), style: { textDecoration: "underline" } },
-            entry.last_restore.run_id)),
-          h(Row, { key: "s", label: "Outcome" }, entry.last_restore.state),
-          h(Row, { key: "t", label: "Restore to" }, h(Time, { at: { time: entry.last_restore.restore_time,
-            ts: entry.last_restore.restore_ts }, showTso }), entry.last_restore.target_cluster ?
-            " into " + entry.last_restore.target_cluster : ""),
-          entry.last_restore.note ? h(Row, { key: "n", label: "Note" }, entry.last_restore.note) : null,
-        ] : "none yet"),
+        h(Section, { title: "Last restore" }, h(LastRestore, { entry, showTso })),
+        h(Section, { title: "Last attempts" }, h(LastAttempts, { entry, showTso })),
         h(Section, { title: "Last drill" }, !entry.dag_ids.drill ? "no drill configured" : entry.last_drill ? [
           h(Row, { key: "v", label: "Verdict" }, entry.last_drill.record.verdict),
           h(Row, { key: "s", label: "Summary" }, entry.last_drill.record.summary),
@@ -419,6 +560,11 @@
     const [data, setData] = useState(null);
     const [error, setError] = useState(null);
     const [showTso, setShowTso] = useState(false);
+    const [nowMs, setNowMs] = useState(() => Date.now());
+    useEffect(() => { // the clock the ages are counted to
+      const tick = setInterval(() => setNowMs(Date.now()), TICK_MS);
+      return () => clearInterval(tick);
+    }, []);
     const load = useCallback(() => {
       fetch(url("tidb-pitr/api/clusters"), { credentials: "same-origin" })
         .then((r) => r.ok ? r.json() : r.text().then((t) => { throw new Error(`${r.status}: ${t}`); }))
@@ -448,7 +594,7 @@
       !data && !error ? "Loading…" : null,
       data && !clusters.length ? h("div", null, props && props.dagId ? "This DAG is not a TiDB PITR DAG."
         : "No clusters configured (or none you may read).") : null,
-      clusters.map((c) => h(CardBoundary, { key: c.id, entry: c, showTso })));
+      clusters.map((c) => h(CardBoundary, { key: c.id, entry: c, showTso, nowMs, reload: load })));
   }
 
   // Each cluster's card in its own boundary: a card that cannot be drawn says which cluster, the others stay.
@@ -458,7 +604,8 @@
   }
 
   // The pure pieces, for the bundle's unit test under node (tests/pitr/unit/bundle_render.test.mjs).
-  TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE };
+  TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
+    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince };
 
   globalThis["TiDB PITR"] = TidbPitrPage;
   globalThis["TiDB PITR cluster"] = TidbPitrPage;

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tidb_pitr.planning.notes import HEADLINE
 from tidb_sandbox.client import FAST_SETTINGS
 
 from ..conftest import unique
@@ -115,7 +116,10 @@ def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empt
     # The restore point is the one the source was read at, and the restore really went there.
     [restore] = [r for r in cluster.restores() if r.cluster == scratch]
     assert restore.phase == "Complete" and restore.pitr_restored_ts == record["restore_ts"]
-    assert _note(run).startswith(f"Drill passed: {cluster.namespace}/{cluster.name} at ")
+    # The verdict first, then the point (UTC: the test clusters' timezone) and the RTO; the summary below.
+    headline, details = _note(run).split("\n\n")
+    assert headline.startswith(f"Drill passed: {cluster.namespace}/{cluster.name} to 20") and ", RTO " in headline
+    assert details.startswith(f"Drill passed: {cluster.namespace}/{cluster.name} at ")
     # Emptied afterwards: no user database over SQL, no row in the cluster.
     assert record["emptied"] == {"emptied": True, "dropped": ["crm", "shop"]}
     assert _user_objects(scratch) == []
@@ -158,7 +162,8 @@ def test_a_corrupted_row_fails_the_drill_naming_the_table_and_calls_the_notifier
     assert ", Checksum_crc64_xor " in record["mismatches"]
     assert "crm." not in record["mismatches"] and "shop.customers" not in record["mismatches"]
     note = _note(run)
-    assert note.startswith("Drill FAILED: ") and "shop.orders: row fingerprint" in note and "\n" not in note
+    headline = note.split("\n\n")[0]  # what the run's header shows: the differing table first
+    assert headline.startswith("Drill FAILED: shop.orders: row fingerprint") and len(headline) <= HEADLINE, note
     [posted] = webhook
     assert posted["path"] == "/drill" and posted["json"]["event"] == "drill_failed"
     assert posted["json"]["cluster"] == f"{cluster.namespace}/{cluster.name}"
@@ -238,8 +243,11 @@ def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, air
     before = sandbox.rows(cluster.namespace, scratch)["digest"]
     run = cluster.run("drill")
     assert str(run.state) == "failed" and xcom(run, "plan") is None
-    assert _note(run).startswith(f"Drill refused: target_cluster {cluster.namespace}/{scratch} is not empty: it "
-                                 "holds crm.accounts")
+    headline, details = _note(run).split("\n\n")
+    # Its reason's first words (the test's names are long: real ones leave room for "not empty: it holds ...").
+    assert headline.startswith(f"Drill refused: target_cluster {cluster.namespace}/{scratch} is not"), headline
+    assert " | window 20" in headline and len(headline) <= HEADLINE, headline  # the window's bounds, whole
+    assert details.startswith(f"target_cluster {cluster.namespace}/{scratch} is not empty: it holds crm.accounts")
     assert xcom(run, "empty_target") == {"emptied": False,
                                          "why": "the drill did not plan a restore: the target was not touched"}
     assert sandbox.rows(cluster.namespace, scratch)["digest"] == before

@@ -32,11 +32,17 @@ def test_a_retention_dry_run_says_so_and_deletions_are_labelled(sandbox, connect
     note, labels = _note_and_labels(dry)
     planned = sorted(d["backup_name"] for d in xcom(dry, "plan")["planned_deletions"] if d["backup_name"])
     assert planned and [label for label in labels if label] == []  # nothing mapped: nothing deleted
-    assert note.startswith("Dry run, nothing changed: truncate the log until ") and ISO_THEN_TSO.search(note)
+    assert note.startswith("Dry run: truncate the log until ") and ISO_THEN_TSO.search(note)
+    assert "Dry run, nothing was created or changed: " in note
     assert all(name in note for name in planned), note
 
     run = cluster.run("retention", run_conf={"dry_run": False})  # dag.test() keeps the last run's params
     assert str(run.state) == "success"
     note, labels = _note_and_labels(run)
     assert labels == planned, "each mapped delete_snapshot shows the snapshot it deletes"
-    assert note is None, "a real run's plan is in its log; only dry runs are flagged on the run"
+    # What the run changed, first: snapshots deleted, bytes freed, how far the log was truncated.
+    count = f"{len(planned)} snapshot{'' if len(planned) == 1 else 's'}"
+    headline, details = note.split("\n\n")
+    assert re.fullmatch(rf"Retention: deleted {count} \(\d+(\.\d)? [KMGT]?B freed\), log truncated to "
+                        r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\dZ", headline), headline
+    assert all(name in details for name in planned) and "window now 20" in details, details

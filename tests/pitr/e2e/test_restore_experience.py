@@ -6,9 +6,11 @@ SQL is the sandbox's MySQL-protocol endpoint, reached through Airflow's MySQL pr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from tidb_pitr.planning.notes import HEADLINE
 
 from .clusters import Cluster
 from .conftest import xcom
@@ -20,6 +22,15 @@ def _note(run: Any) -> str | None:
 
     with create_session() as session:
         return session.get(DagRun, run.id).note
+
+
+def _task_state(run: Any, task_id: str) -> str:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return str(session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id,
+                                                         task_id=task_id).one().state)
 
 
 def _middle(cluster: Cluster) -> str:
@@ -45,16 +56,24 @@ def test_an_empty_target_is_checked_over_sql_restored_and_then_refused_as_full(
     assert str(run.state) == "success"
     assert xcom(run, "plan")["target_check"] == (f"target {cluster.namespace}/{target} checked over SQL "
                                                  f"({Cluster.sql_conn(target)}): no user databases")
-    assert _note(run).startswith(f"Restored {cluster.namespace}/{cluster.name} to ")
+    headline, details = _note(run).split("\n\n")  # outcome first, then the whole report
+    assert headline.startswith("Restored to 20") and f"into {cluster.namespace}/{target} in " in headline
+    assert headline.endswith(", not verified: not asked"), headline
+    assert details.startswith(f"Restored {cluster.namespace}/{cluster.name} to ")
+    assert _task_state(run, "verify") == "skipped"  # not asked: never a green verify
     # The demo's story: the target now holds the restored data, so the next restore into it is refused.
     before = [r.name for r in cluster.restores()]
     run = cluster.run("restore", run_conf=conf)
     assert str(run.state) == "failed" and xcom(run, "plan") is None
     assert [r.name for r in cluster.restores()] == before
-    note = _note(run)
-    assert note.startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty: it holds "
-                           "crm.accounts, crm.events, shop.customers, shop.orders;"), note
-    assert "ErrDatabasesAlreadyExisted" in note and "the recoverable window is 20" in note and "\n" not in note
+    headline, details = _note(run).split("\n\n")
+    # The reason's first words and the window's bounds in the line the run's header shows; the rest below.
+    assert headline.startswith(f"Refused: target_cluster {cluster.namespace}/{target} is not empty"), headline
+    assert re.search(r" \| window 20\d\d-\d\d-\d\d \d\d:\d\dZ to 20\d\d-\d\d-\d\d \d\d:\d\dZ$", headline), headline
+    assert len(headline) <= HEADLINE
+    assert details.startswith(f"target_cluster {cluster.namespace}/{target} is not empty: it holds "
+                              "crm.accounts, crm.events, shop.customers, shop.orders;"), details
+    assert "ErrDatabasesAlreadyExisted" in details and "the recoverable window is 20" in details
 
 
 def test_a_target_without_sql_conn_id_is_planned_with_a_warning(sandbox, connections, airflow_db):

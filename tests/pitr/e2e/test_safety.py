@@ -8,6 +8,7 @@ the DAG file builds them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,6 +195,14 @@ def test_after_an_error_pause_is_fixed_the_guard_sees_a_running_task(sandbox, co
     assert xcom(run, "measure_rpo")["level"] in ("ok", "warn")
 
 
+def _note(run: Any) -> str:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagRun, run.id).note or ""
+
+
 # -- 4. hopeless waits fail fast ------------------------------------------------------------------------------
 def test_a_missing_secret_fails_the_snapshot_fast_with_the_operators_message(
         sandbox, connections, airflow_db, clean_faults):
@@ -203,6 +212,8 @@ def test_a_missing_secret_fails_the_snapshot_fast_with_the_operators_message(
     [snapshot] = [v for v in cluster.snapshots() if v.label("tidb-pitr-airflow/cluster") == cluster.name
                   and v.phase == "RetryFailed"]
     assert snapshot.reason == "GetS3SecretFailed"
+    headline = _note(run).split("\n\n")[0]  # what failed first, and what it means for retention
+    assert headline == "Snapshot failed: snapshot failed; retention holds", headline
 
 
 def test_a_log_job_whose_pod_died_is_reported_stuck(sandbox, connections, airflow_db, clean_faults):
@@ -225,6 +236,11 @@ def test_a_snapshot_retry_after_a_failed_cr_makes_a_new_attempt(sandbox, connect
     mine = [v for v in cluster.snapshots() if v.annotations.get("tidb-pitr-airflow/run-id", "").endswith(run.run_id)]
     assert sorted(v.phase for v in mine) == ["Complete", "Failed"], "the failed CR stays, for the record"
     assert len({v.prefix for v in mine}) == 2, "each attempt writes a folder of its own"
+    # The run's note: when its data was taken (commitTs, UTC here), its size, and where it is.
+    headline, details = _note(run).split("\n\n")
+    assert re.fullmatch(rf"Snapshot {made['name']} Complete: \d+(\.\d)? [KMGT]?B, data as of "
+                        r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\dZ", headline), headline
+    assert details.endswith(f" at {made['backup_path']}") and f"(its commitTs {made['commit_ts']})" in details
 
 
 def test_a_restore_to_the_same_time_runs_again_after_a_failure(sandbox, connections, airflow_db, clean_faults):

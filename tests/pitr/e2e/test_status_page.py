@@ -7,6 +7,7 @@ The guard runs through `dag.test()` on a sandbox cluster of its own; the API is 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -35,6 +36,14 @@ def client_for(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         return TestClient(app, headers=headers)
 
     return make
+
+
+def _note(run: Any) -> str:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagRun, run.id).note or ""
 
 
 def _gaps(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,8 +80,24 @@ def test_the_guard_publishes_the_status_and_the_page_reads_it(sandbox, connectio
     assert entry["published"]["run_id"] == run.run_id and entry["age_seconds"] >= 0
     assert entry["dag_ids"]["restore"] == cluster.config.dag_id("restore")
     assert entry["restore_targets"] == [{"value": f"{cluster.namespace}/tc-elsewhere",
-                                         "label": cluster.config.target_choices()[f"{cluster.namespace}/tc-elsewhere"]}]
-    assert entry["last_restore"] is None and entry["last_drill"] is None
+                                         "label": cluster.config.target_choices()[f"{cluster.namespace}/tc-elsewhere"],
+                                         "verify": False}]  # no sql_conn_id on either side
+    assert entry["last_restore"] is None and entry["last_drill"] is None and entry["last_attempts"] == []
+    # The guard's run says the RPO level and lag first, then the window (UTC: the cluster's timezone).
+    assert re.fullmatch(r"RPO (ok|starting), (lag [\w.]+|no checkpoint yet) \| window 20\S+ \S+Z to 20\S+ \S+Z",
+                        _note(run).split("\n\n")[0]), _note(run)
+
+    # A dry run and a refused run are attempts, never the last restore (read from Airflow's own tables).
+    middle = str((int(window["earliest"]["ts"]) + int(window["latest"]["ts"])) // 2)
+    target = f"{cluster.namespace}/tc-elsewhere"
+    dry = cluster.run("restore", run_conf={"restore_tso": middle, "target_cluster": target, "dry_run": True})
+    refused = cluster.run("restore", run_conf={"restore_time": "2020-01-01T00:00:00Z", "restore_tso": None,
+                                               "target_cluster": target, "dry_run": False})  # dag.test() keeps params
+    (entry,) = client.get("/tidb-pitr/api/clusters").json()["clusters"]
+    assert entry["last_restore"] is None
+    assert [(a["run_id"], a["kind"]) for a in entry["last_attempts"]] == [(refused.run_id, "refused"),
+                                                                         (dry.run_id, "dry run")]
+    assert entry["last_attempts"][0]["note"].startswith("Refused: 2020-01-01T00:00:00.000Z is before the earliest")
     script = client.get("/tidb-pitr/static/tidb_pitr.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
 

@@ -100,7 +100,7 @@ test("a card with a time no Date can hold renders, and says which time", () => {
   const bad = entry({ last_restore: { run_id: "manual__1", state: "success", restore_time: "436562003524714497" } });
   let text;
   assert.doesNotThrow(() => { text = render(React.createElement(parts.CardBoundary, { entry: bad, showTso: false })); });
-  assert.match(text, /Restore to.*unreadable time/);
+  assert.match(text, /Restored to.*unreadable time/);
   assert.match(text, /Recoverable window/);
 });
 
@@ -117,4 +117,63 @@ test("a card that cannot be drawn at all says which cluster, instead of blanking
   broken.status.window = null;
   const text = render(React.createElement(parts.CardBoundary, { entry: broken, showTso: false }));
   assert.match(text, /Could not show the card of cluster test1\/demo1/);
+});
+
+test("a typed time without a timezone gets what to add, with an example, as the run's plan says it", () => {
+  assert.equal(parts.parseUserTime("2026-11-21 05:30").error, '"2026-11-21 05:30" has no timezone; ' +
+    "write it as 2026-11-21T05:30:00Z or 2026-11-21 05:30:00+08:00");
+  assert.match(parts.parseUserTime("2026-11-21T05:30Z").error, /has no seconds; write it as 2026-11-21T05:30:00Z/);
+  assert.equal(parts.parseUserTime("2026-11-21T05:30:15").error,
+    '"2026-11-21T05:30:15" has no timezone; write it as 2026-11-21T05:30:15Z or 2026-11-21 05:30:15+08:00');
+  assert.match(parts.parseUserTime("").error, /with its timezone, e\.g\. 2026-11-21T05:30:00Z/);
+  assert.match(parts.parseUserTime("yesterday").error, /^cannot read "yesterday"; write a time with a timezone/);
+  assert.match(parts.parseUserTime("2026-02-30T00:00:00Z").error, /is not a valid time/);
+  for (const [typed, iso] of [["2026-11-21T05:30:00Z", "2026-11-21T05:30:00.000Z"],
+    ["2026-11-21 13:30:00+08:00", "2026-11-21T05:30:00.000Z"], ["2026-11-21 13:30:00+0800", "2026-11-21T05:30:00.000Z"],
+    ["2026-11-21t05:30:00.25z", "2026-11-21T05:30:00.250Z"]]) {
+    assert.equal(parts.parseUserTime(typed).date.toISOString(), iso, typed);
+  }
+});
+
+test("the restore form says what a time without a timezone lacks, and offers Verify and a dry run", () => {
+  const withTargets = entry({ restore_targets: [{ value: "test1/demo1-restore", label: "demo1-restore", verify: true }] });
+  const text = render(React.createElement(parts.RestoreForm, { entry: withTargets, when: Date.parse("2026-11-20T00:00:00Z"),
+    setWhen: () => {} }));
+  assert.match(text, /Verify/);
+  assert.match(text, /Dry run/);
+  assert.doesNotMatch(text, /Cannot restore/); // a picked time inside the window
+  const naive = parts.parseUserTime("2026-11-20 00:00:00");
+  assert.match(naive.error, /has no timezone; write it as 2026-11-20T00:00:00Z/);
+});
+
+test("the last restore is the real one with its outcome, duration and verification; attempts are listed apart", () => {
+  const shown = entry({
+    last_restore: { run_id: "manual__1", state: "success", kind: "restore", restore_time: "2026-11-20T00:00:00.000Z",
+      restore_ts: "1", target_cluster: "test1/demo1-restore", duration: "1m35s", verified: "not requested",
+      note: "Restored to 2026-11-20 00:00:00Z into test1/demo1-restore in 1m35s\n\nRestored test1/demo1 to …" },
+    last_attempts: [
+      { run_id: "manual__3", state: "failed", kind: "refused", restore_time: null, restore_ts: null,
+        note: "Refused: 2025-01-01T00:00:00.000Z is before the earliest restorable time | window a to b\n\nthe rest" },
+      { run_id: "manual__2", state: "success", kind: "dry run", restore_time: "2026-11-19T00:00:00.000Z",
+        restore_ts: "1", target_cluster: "test1/demo1-restore-ui", note: "Dry run: restore test1/demo1 …" }],
+  });
+  const text = render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false }));
+  const last = text.slice(text.indexOf("Last restore"), text.indexOf("Last attempts"));
+  assert.match(last, /manual__1.*restored.*Restored to.*Into.*test1\/demo1-restore.*Took.*1m35s/);
+  assert.match(last, /Verified.*not verified \(not asked\)/);
+  assert.doesNotMatch(last, /manual__[23]|the rest|Restored test1\/demo1 to/); // the note's headline only
+  const attempts = text.slice(text.indexOf("Last attempts"));
+  assert.match(attempts, /refused.*manual__3.*is before the earliest restorable time \| window a to b/);
+  assert.match(attempts, /dry run.*manual__2.*into test1\/demo1-restore-ui/);
+  assert.doesNotMatch(text, /Could not show/);
+});
+
+test("ages are counted to the browser's clock, so they grow while the page is open", () => {
+  const shown = entry({ age_seconds: 5 }); // what the server said at its now
+  const later = Date.parse("2026-11-21T00:42:00Z"); // 42 minutes after the guard published
+  const text = render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false, nowMs: later }));
+  assert.match(text, /Published by .*the guard 42m ago — stale: is the guard DAG running\?/);
+  assert.match(text, /Age2d42m/); // the last snapshot, taken 2026-11-19T00:00:00Z
+  assert.match(render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false })), /the guard 5s ago/);
+  assert.equal(parts.secondsSince("not a time", later, 7), 7);
 });

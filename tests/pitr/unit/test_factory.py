@@ -70,3 +70,26 @@ def test_when_slots_run_short_the_guard_and_restores_go_before_backups(tmp_path,
     guard, restore = weights("log_guard"), weights("restore")
     backups = weights("snapshot") | weights("retention")
     assert min(guard) > max(restore) and min(restore) > max(backups), (guard, restore, backups)
+
+
+def test_the_restore_form_lets_a_time_without_a_timezone_reach_the_project_s_own_message():
+    """Airflow checks a Param's JSON schema when the run is triggered: with `format: date-time` a time without a
+    zone got its raw schema dump ("is not a 'date-time' ... Failed validating 'format'"). As a plain string it
+    reaches `plan`, which refuses it saying what to add, with an example."""
+    from airflow.sdk import ParamsDict
+    from tidb_pitr.config import ClusterConfig
+    from tidb_pitr.flows.restore import build
+    from tidb_pitr.flows.tasks.restore import RestoreRefused, parse_target_time
+
+    cluster = ClusterConfig.model_validate({
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com", "restore_targets": ["demo1-restore"],
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "conn_id": "s3"}})
+    params: ParamsDict = build(cluster).params
+    field = params.get_param("restore_time")
+    assert "format" not in field.schema and "2026-11-21T05:30:00Z" in field.description
+    typed = "2026-11-21 05:30:00"
+    params["restore_time"] = typed
+    assert params.validate()["restore_time"] == typed  # Airflow takes it: no schema dump
+    with pytest.raises(RestoreRefused, match='^restore_time: "2026-11-21 05:30:00" has no timezone; write it as '
+                                             "2026-11-21T05:30:00Z or"):
+        parse_target_time({"restore_time": typed})

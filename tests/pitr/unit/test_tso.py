@@ -129,3 +129,13 @@ def test_round_trip(dt, logical):
 def test_order_is_kept(a, b):
     if a <= b:
         assert dt_to_tso(a) <= dt_to_tso(b)
+
+
+@pytest.mark.parametrize(("text", "lacks"), [("2026-11-21 05:30", "no timezone"),
+                                             ("2026-11-21T05:30Z", "no seconds")])
+def test_a_time_to_the_minute_is_refused_saying_what_to_add(text, lacks):
+    """As people type a time: refused like any incomplete time, with the line to write instead."""
+    with pytest.raises(ValueError) as err:
+        parse_user_time(text)
+    assert str(err.value) == (f'restore_time: "{text}" has {lacks}; write it as 2026-11-21T05:30:00Z or '
+                              "2026-11-21 05:30:00+08:00, or give a TSO")

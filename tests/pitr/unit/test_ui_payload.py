@@ -17,7 +17,7 @@ from tidb_pitr.planning import plan_retention, recoverable_window
 from tidb_pitr.planning.timeline import build_timeline, last_snapshot, window_with_causes
 from tidb_pitr.tso import dt_to_tso, tso_iso, tso_str
 from tidb_pitr.ui.model import ClustersResponse
-from tidb_pitr.ui.payload import cluster_payload, response, restore_entry
+from tidb_pitr.ui.payload import cluster_payload, response, restore_entry, split_restores
 
 from .crs import log, snapshot
 
@@ -182,3 +182,63 @@ def test_any_restore_conf_gives_a_payload_the_model_accepts_with_only_readable_t
     assert (last["restore_time"] is None) == (last["restore_ts"] is None)
     if last["restore_ts"] is not None:
         assert last["restore_time"] == tso_iso(int(last["restore_ts"]))
+
+
+# A restore run as the page reads it: its state, conf and the states of the tasks that tell what it was.
+def _run(n: int, state: str, tasks: dict[str, str], dry_run: bool = False,
+         report: dict[str, Any] | None = None) -> dict[str, Any]:
+    return restore_entry(run_id=f"manual__{n}", state=state, note=f"note {n}", start=T, end=T,
+                         conf={"restore_tso": str(ts(-1)), "target_cluster": "test1/demo1-restore",
+                               "dry_run": dry_run}, tasks=tasks, report=report)
+
+
+RESTORED = {"plan": "success", "restore": "success", "verify": "skipped"}
+DRY = {"plan": "success", "proceed": "success", "restore": "skipped", "verify": "skipped"}
+REFUSED_TASKS = {"plan": "failed", "restore": "upstream_failed", "verify": "upstream_failed"}
+_KINDS = {
+    "restore": lambda n: _run(n, "success", RESTORED, report={"duration_seconds": 95.0, "verify": "not requested"}),
+    "failed restore": lambda n: _run(n, "failed", {"plan": "success", "restore": "failed"}),
+    "dry run": lambda n: _run(n, "success", DRY, dry_run=True),
+    "refused": lambda n: _run(n, "failed", REFUSED_TASKS),
+    "running": lambda n: _run(n, "running", {"plan": "success", "restore": "deferred"}),
+    "stopped": lambda n: _run(n, "failed", {"plan": "success", "wait_for_checkpoint": "failed",
+                                            "restore": "upstream_failed"}),
+}
+
+
+def test_the_last_restore_is_the_real_one_and_dry_runs_and_refusals_are_attempts():
+    """The issue's state: a real restore, then a dry run and a refusal after it (newest first)."""
+    runs = [_KINDS["refused"](3), _KINDS["dry run"](2), _KINDS["restore"](1)]
+    last, attempts = split_restores(runs)
+    body = response(T, [cluster_payload(CLUSTER, now=T, published=None, status=None, drill=None, restore=last,
+                                        attempts=attempts)])
+    entry = body["clusters"][0]
+    assert entry["last_restore"]["run_id"] == "manual__1" and entry["last_restore"]["kind"] == "restore"
+    assert entry["last_restore"]["duration"] == "1m35s" and entry["last_restore"]["verified"] == "not requested"
+    assert [(a["run_id"], a["kind"]) for a in entry["last_attempts"]] == [("manual__3", "refused"),
+                                                                         ("manual__2", "dry run")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_KINDS)), max_size=12))
+def test_no_dry_run_refusal_or_running_run_is_ever_the_last_restore(kinds: list[str]):
+    runs = [_KINDS[kind](len(kinds) - i) for i, kind in enumerate(kinds)]  # newest first
+    last, attempts = split_restores(runs)
+    made_a_cr = [r for r, kind in zip(runs, kinds, strict=True) if kind in ("restore", "failed restore")]
+    assert last == (made_a_cr[0] if made_a_cr else None)  # the newest that made a Restore CR and finished
+    assert all(a["kind"] != "restore" for a in attempts) and len(attempts) <= 3
+    others = [r for r in runs if r not in made_a_cr]
+    assert attempts == others[:3]  # newest first
+
+
+def test_a_target_can_be_verified_only_when_both_sides_have_sql():
+    cluster = CLUSTER.model_copy(update={"sql_conn_id": "src"})
+    with_sql = ClusterConfig.model_validate({**CLUSTER.model_dump(mode="json", exclude_unset=True),
+                                             "sql_conn_id": "src",
+                                             "restore_targets": ["demo1-plain", {"name": "demo1-sql",
+                                                                                 "sql_conn_id": "tgt"}]})
+    entry = cluster_payload(with_sql, now=T, published=None, status=None, drill=None, restore=None)
+    assert [(t["value"], t["verify"]) for t in entry["restore_targets"]] == [("test1/demo1-plain", False),
+                                                                            ("test1/demo1-sql", True)]
+    assert all(not t["verify"] for t in cluster_payload(cluster, now=T, published=None, status=None, drill=None,
+                                                        restore=None)["restore_targets"])

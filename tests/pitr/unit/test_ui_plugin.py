@@ -34,8 +34,8 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
 
 
 def test_the_api_says_the_published_durations_the_way_the_notes_do():
-    """The page formats only the live age of what was published; every other duration comes from the API, said
-    by tidb_pitr.units.format_duration like the run notes and logs."""
+    """The page formats only the ages that grow while it is open (of what was published, of the last snapshot);
+    every other duration comes from the API, said by tidb_pitr.units.format_duration like the run notes and logs."""
     from tidb_pitr.ui.app import durations
 
     status = {"window": {"span_seconds": 90000.0}, "last_snapshot": {"age_seconds": 5400},
@@ -44,4 +44,4 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
                                  "last_snapshot_age": "1h30m"}
     assert set(durations(None).values()) == {None}
     bundle = BUNDLE.read_text(encoding="utf-8")
-    assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # its definition and the age
+    assert "entry.durations" in bundle and bundle.count("liveAge(") == 3  # its definition and the two ages

@@ -33,6 +33,7 @@ from ...hooks.sql import (
 from ...planning import PlanError, recoverable_window
 from ...planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent
 from ...planning.drill_gc import ReadCost, SourceGc, check_readable, read_cost
+from ...planning.notes import note_time, with_details
 from ...runtime.metrics import DRILL_RTO, gauge
 from ...runtime.notes import publish_note
 from ...runtime.notifiers import NotifierError, check_notifiers, notify
@@ -318,6 +319,19 @@ def _summary(record: dict[str, Any]) -> str:
     return f"Drill FAILED: {where}: {why} (compared: {record.get('compared_how') or 'not compared'}); {timing}"
 
 
+def drill_note(cluster: ClusterConfig, record: dict[str, Any]) -> str:
+    """The verdict first, then the point (in the cluster's time too) and the RTO; the summary below."""
+    if not record.get("restore_ts"):  # refused at plan: the plan's note already says why
+        return record["summary"]
+    rto = record.get("rto_seconds")
+    verdict = record["summary"].split(":", 1)[0]  # "Drill passed", "Drill FAILED", ...
+    why = f"{record['mismatches'] or ', '.join(record['failed_tasks']) or 'see the task logs'}; " \
+        if record["verdict"] == FAILED else ""
+    head = (f"{verdict}: {why}{record['cluster']} to {note_time(int(record['restore_ts']), cluster.timezone)}, "
+            f"RTO {format_duration(rto) if rto is not None else 'none'}")
+    return with_details(head, record["summary"])
+
+
 EVENT_FIELDS = ("verdict", "mode", "restore_time", "restore_ts", "base_snapshot", "log_backup", "target",
                 "tables_compared", "compared_how", "mismatches", "rto_seconds", "estimated_seconds",
                 "restore_seconds", "summary")
@@ -327,7 +341,7 @@ def publish_drill(cluster: ClusterConfig, context: Any, asset: Any, record: dict
                   notify_failure: bool) -> None:
     """The record as the run's note, an Asset event, the RTO metric; the notifiers when the drill failed."""
     log.info("%s", record["summary"])
-    publish_note(context, record["summary"])
+    publish_note(context, drill_note(cluster, record))
     extra = {k: record.get(k) for k in EVENT_FIELDS}
     extra["not_verified"] = len(record.get("not_verified") or [])
     context["outlet_events"][asset].extra = extra

@@ -14,6 +14,7 @@ from ...cr.inventory import load_inventory
 from ...cr.ownership import snapshot_ownership
 from ...hooks.kubernetes import hook_for
 from ...planning import plan_retention, recoverable_window
+from ...planning.notes import guard_note
 from ...planning.pause import dead_pause_cause, resume_refused_by_gc
 from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
@@ -93,3 +94,11 @@ def _own_retention(cluster: ClusterConfig, hook: Any, inventory: Any, now: datet
         retention = {"dry_run": True, "held": str(held), "delete": [], "truncate_until": None, "refused": None,
                      "base": None, "policy_start": None, "reasons": []}
     return retention
+
+
+def status_note(cluster: ClusterConfig, status: dict[str, Any]) -> str:
+    """The guard run's note from what it published: the RPO level and lag first, then the window."""
+    rpo, window = status["rpo"], status["window"]
+    earliest, latest = (window.get(end) or {} for end in ("earliest", "latest"))
+    bounds = ((int(earliest["ts"]), int(latest["ts"])) if earliest.get("ts") and latest.get("ts") else None)
+    return guard_note(rpo["level"], rpo["lag_seconds"], bounds, rpo["log_backup"], cluster.timezone)

@@ -27,6 +27,7 @@ from ...hooks.sql import connection_login, gc_state, listed, target_user_objects
 from ...hooks.storage import BackupStorageHook
 from ...planning import PlanError, RestorePlan, plan_restore, recoverable_window
 from ...planning.drill import verifiable
+from ...planning.notes import note_time, with_details
 from ...planning.restore import RestoreRates
 from ...runtime.context import failed_upstream
 from ...runtime.metrics import RESTORE_SECONDS, gauge
@@ -45,7 +46,10 @@ RESTORE_LEASE_HOLD = timedelta(hours=30)  # longer than a restore's wait; a dead
 
 
 class RestoreRefused(AirflowFailException):
-    """A restore request that is refused before anything changes; the message names the field."""
+    """A restore request that is refused before anything changes; the message names the field. `window` holds
+    the recoverable window's (earliest, latest) TSOs once read, `()` when there is none, for the run's note."""
+
+    window: tuple[int, ...] | None = None
 
 
 def parse_target_time(params: dict[str, Any]) -> int:
@@ -265,10 +269,13 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str
         return _plan_restore_for(cluster, hook, inventory, params, run=run, run_hash=run_hash)
     except RestoreRefused as exc:
         message = str(exc)
+        window = recoverable_window(inventory.snapshots, inventory.logs)
         if "recoverable window" not in message:
-            window = recoverable_window(inventory.snapshots, inventory.logs)
             message = f"{message}; the recoverable window is {window.brief()}"
-        raise RestoreRefused(message) from None
+        refused = RestoreRefused(message)
+        refused.window = (() if window.earliest_ts is None or window.latest_ts is None
+                          else (window.earliest_ts, window.latest_ts))
+        raise refused from None
 
 
 def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],
@@ -438,7 +445,7 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
         line = f"Failed: {_restore_failure(hook, planned)} (failed tasks: {', '.join(failed)})"
         partly = _partly_written(cluster, hook, planned)
         line += f"; {partly}" if partly else ""
-        publish_note(context, line)
+        publish_note(context, with_details(line, line))
         _notify(cluster, context, "restore_failed", line)
         raise AirflowFailException(line)
     restored = ti.xcom_pull(task_ids="restore")
@@ -460,6 +467,9 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
             f"{summary['target']} from {summary['base_snapshot']} in {took_text} ({versus})"
             f"{_verified_text(checked)}")
     log.info("%s", line)
-    publish_note(context, line)
+    verified = {"passed": "verified", "not verified": "NOT VERIFIED"}.get(summary["verify"], "not verified: not asked")
+    headline = (f"Restored to {note_time(int(planned['target_ts']), cluster.timezone)} into {summary['target']} "
+                f"in {took_text}, {verified}")
+    publish_note(context, with_details(headline, line))
     gauge(RESTORE_SECONDS, took, cluster)
     return summary

@@ -23,8 +23,10 @@ from ...cr.ownership import snapshot_ownership
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
 from ...hooks.storage import BackupStorageHook
 from ...planning import plan_retention, recoverable_window
+from ...planning.notes import retention_note, with_details
 from ...planning.retention import Protection, RetentionPlan
 from ...runtime.metrics import RETENTION_DELETED_BYTES, gauge
+from ...runtime.notes import publish_note
 from ...tso import dt_to_tso, tso_iso, tso_label, tso_str, tso_to_dt
 
 log = logging.getLogger(__name__)
@@ -196,18 +198,36 @@ def deleted_bytes(planned: dict[str, Any] | None, inventory: Inventory) -> int:
 
 
 def finish(cluster: ClusterConfig, *, run: str, failed_tasks: list[str],
-           planned: dict[str, Any] | None = None) -> dict[str, Any]:
+           planned: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
     """Release the lease, check the window still covers the policy, and fail if an action failed."""
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
     for view in inventory.logs:
         release_retention_lease(hook, view, run)
     # Sent before any failure below: what was deleted is gone whether or not another action failed.
-    gauge(RETENTION_DELETED_BYTES, deleted_bytes(planned, inventory), cluster)
+    freed = deleted_bytes(planned, inventory)
+    gauge(RETENTION_DELETED_BYTES, freed, cluster)
+    if context is not None and planned and not planned.get("dry_run"):  # a dry run's note is its plan's
+        publish_note(context, _retention_note(cluster, planned, inventory, freed, failed_tasks))
     if failed_tasks:
         raise AirflowFailException(f"retention did not finish: {', '.join(failed_tasks)} failed (see their logs); "
                                    "the next run plans again from what is left")
     return verify_window_covers_policy(cluster, inventory)
+
+
+def _retention_note(cluster: ClusterConfig, planned: dict[str, Any], inventory: Inventory, freed: int,
+                    failed_tasks: list[str]) -> str:
+    """What this run changed: the snapshots now gone, the bytes freed, the log's truncation, the window left."""
+    present = {v.name for v in inventory.snapshots if not v.deleting}
+    deleted = [d["backup_name"] for d in planned.get("deletions") or ()
+               if d.get("backup_name") and d["backup_name"] not in present]
+    until = planned.get("truncate_until")
+    truncated = int(until) if until and "truncate_log" not in failed_tasks else None
+    window = recoverable_window(inventory.snapshots, inventory.logs).brief()
+    line = retention_note(deleted, freed, truncated, window, cluster.timezone)
+    if failed_tasks:
+        return with_details(f"Retention failed: {', '.join(failed_tasks)}", line.replace("\n\n", " "))
+    return line
 
 
 def verify_window_covers_policy(cluster: ClusterConfig, inventory: Inventory | None = None) -> dict[str, Any]:
