@@ -44,7 +44,8 @@ def guard_status() -> dict[str, Any]:
             "retention_seconds": WEEK.total_seconds(), "window": window_with_causes(window),
             "timeline": build_timeline(snaps, logs, now=T, retention=WEEK, window=window).to_dict(),
             "rpo": {"log_backup": "pitr-log", "checkpoint": {"ts": tso_str(ts(0)), "time": tso_iso(ts(0))},
-                    "lag_seconds": 1.0, "level": "ok", "warn_seconds": 600.0, "critical_seconds": 1800.0},
+                    "lag_seconds": 1.0, "level": "ok", "warn_seconds": 600.0, "critical_seconds": 1800.0,
+                    "cause": None},
             "last_snapshot": last_snapshot(snaps, T), "retention_plan": _retention(plan)}
 
 
