@@ -239,6 +239,8 @@ def main() -> int:
     code = 1
     try:
         with running_stack(workdir, args.port, say) as stack:
+            # The UI is up now: a user can log in and watch the scenario's runs as they happen.
+            say(f"Airflow UI: {stack.url}  login: admin / {stack.password}  (the scenario runs now, about 4 minutes)")
             result = scenario(stack)
             summary(result)
             code = 0 if result["ok"] else 1
