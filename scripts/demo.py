@@ -92,6 +92,8 @@ def scenario(stack: Stack) -> dict[str, Any]:
     window_before = window_now(stack)
     say(f"recoverable window before anything runs: {json.dumps(_window(window_before))}")
     api.unpause(ids["restore"])  # no schedule: runs only when triggered
+    # The RPO watcher: its trigger waits in the triggerer and runs it only when the checkpoint lag crosses a level.
+    api.unpause(stack.dag_id("rpo_alert"))
     states: dict[str, str] = {}
     seconds: dict[str, float] = {}
     runs: dict[str, str] = {}
