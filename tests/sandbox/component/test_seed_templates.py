@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tidb_sandbox.data.schema import parse_key
@@ -114,3 +115,23 @@ def test_clones_share_nothing_with_each_other_or_the_template(sandbox, new_clust
     ids = {sandbox.call("GET", f"/clusters/{ns}/{name}")["clusterId"]
            for ns, name in ((ns1, first), (ns2, second), (ns3, third))}
     assert len(ids) == 3, "each clone is a cluster of its own"
+
+
+def test_a_clone_on_a_local_volume_has_files_of_its_own(sandbox, new_cluster):
+    ns1, first = new_cluster(seed_days=1, storage="local")
+    ns2, second = new_cluster(seed_days=1, storage="local")
+    volume = Path(sandbox.env["TIDB_SANDBOX_LOCAL_ROOT"]) / "backup-volume"
+
+    def files(name: str) -> set[str]:
+        return {str(p.relative_to(volume / name)) for p in (volume / name).rglob("*") if p.is_file()}
+
+    def snapshot_files(name: str) -> set[str]:
+        return {f for f in files(name) if f.startswith("snapshot-")}
+
+    assert "log-backup/backupmeta" in files(second)
+    assert snapshot_files(second) == snapshot_files(first) != set(), "the template's snapshots, in each clone's root"
+    meta = json.loads((volume / second / "log-backup" / "backupmeta").read_text())
+    cluster_id = sandbox.call("GET", f"/clusters/{ns2}/{second}")["clusterId"]
+    assert (meta["cluster_id"], meta["task_name"]) == (cluster_id, f"{second}-log-backup")
+    (volume / first / "log-backup" / "backupmeta").unlink()
+    assert (volume / second / "log-backup" / "backupmeta").is_file()
