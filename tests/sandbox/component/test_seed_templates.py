@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tidb_sandbox.data.schema import parse_key
 
 from .conftest import VERSION, unique, wait_for
@@ -135,3 +136,14 @@ def test_a_clone_on_a_local_volume_has_files_of_its_own(sandbox, new_cluster):
     assert (meta["cluster_id"], meta["task_name"]) == (cluster_id, f"{second}-log-backup")
     (volume / first / "log-backup" / "backupmeta").unlink()
     assert (volume / second / "log-backup" / "backupmeta").is_file()
+
+
+def test_a_bad_seed_request_is_refused_before_any_cluster_is_made(sandbox):
+    name = unique("tc")
+    for body, field in (({"storage": "gcs", "seedDays": 1}, "storage must be one of s3, azblob, local"),
+                        ({"seedDays": "twelve"}, "seedDays must be a number of days"),
+                        ({"seedDays": 1, "seedTemplate": "yes"}, "seedTemplate must be true or false")):
+        with pytest.raises(AssertionError, match="HTTP 400") as refused:
+            sandbox.call("POST", "/clusters", {"namespace": "ns-bad-seed", "name": name, **body})
+        assert field in str(refused.value)
+    assert f"ns-bad-seed/{name}" not in sandbox.usage()["clusters"]
