@@ -31,6 +31,7 @@ from .operator.controller import Operator
 from .operator.export import resolve_host
 from .options import DEFAULT_NAMESPACES, HOST, SEED_BUCKET, SEED_CONTAINER, SEED_REGION, SandboxOptions, WorkloadRates
 from .seed import seed_history_for
+from .seed_templates import SeedTemplates
 from .sql import credentials
 from .sql.server import SqlEndpoints
 from .storage import services
@@ -51,6 +52,7 @@ class Sandbox:
         self.sql_config = options.sql_config
         self.alloc = TsoAllocator()
         self.rng = random.Random(options.seed)
+        self.seed_templates = SeedTemplates()  # seeded histories cloned into new clusters (seed_templates.py)
         self.clusters = ClusterRegistry()
         self.audit = Audit()
         self.moto: services.ManagedService | None = None
@@ -144,7 +146,7 @@ class Sandbox:
         cluster = self.create_cluster(opts.namespace, opts.cluster, opts.api_group, workload=None)
         self.create_cluster(opts.namespace, opts.restore_target, opts.api_group, workload=None)
         if opts.seed_days > 0:
-            await seed_history_for(self, cluster, days=opts.seed_days, storage=opts.storage)
+            await seed_history_for(self, cluster, days=opts.seed_days, storage=opts.storage, template=False)
         # The live workload starts after the history, so it knows the rows the history left.
         self.attach_workload(cluster, opts.workload)
 

@@ -61,8 +61,13 @@ class SandboxHandle:
 
     def create_cluster(self, namespace: str, name: str, *, api_group: str = "pingcap.com",
                        workload: dict[str, float] | None = None, seed_days: float = 0,
-                       storage: str = "s3", storage_root: str | None = None) -> dict[str, Any]:
+                       storage: str = "s3", storage_root: str | None = None,
+                       seed_template: bool = True) -> dict[str, Any]:
+        """A cluster; with `seed_days`, its history: a clone of the session's template for that shape, or with
+        `seed_template=False` seeded afresh (seed_templates.py)."""
         body: dict[str, Any] = {"namespace": namespace, "name": name, "apiGroup": api_group, "storage": storage}
+        if not seed_template:
+            body["seedTemplate"] = False
         if workload:
             body["workload"] = workload
         if seed_days:

@@ -16,7 +16,7 @@ from .data.accounts import account_key, account_row
 from .data.mvcc import Change
 from .data.schema import row_key, table_key
 from .options import WorkloadRates
-from .seed import seed_history_for
+from .seed import STORAGE_KINDS, seed_history_for
 from .sql.config import all_settings, update_settings
 from .sql.credentials import ROOT_USER
 
@@ -92,7 +92,7 @@ class ControlApi:
                       "envFile": str(sandbox.env_path), "endpoints": sandbox.endpoints_env(),
                       "config": all_settings(sandbox.config, sandbox.sql_config), "faults": sandbox.faults.to_dict(),
                       "tso": sandbox.alloc.next(), "activeWatches": sandbox.store.active_watches,
-                      "usage": sandbox.usage()})
+                      "usage": sandbox.usage(), "seedTemplates": sandbox.seed_templates.describe()})
 
     async def usage(self, request: web.Request) -> web.Response:
         """The sandbox's own CPU seconds and what is alive (clusters, workloads, log tasks, tracked backups)."""
@@ -141,6 +141,14 @@ class ControlApi:
             return _bad(f"apiGroup must be pingcap.com or br.pingcap.com, got {group!r}")
         if self.sandbox.clusters.get(namespace, name) is not None:
             return _bad(f"cluster {namespace}/{name} already exists", 409)
+        storage, template = body.get("storage", "s3"), body.get("seedTemplate", True)
+        if storage not in STORAGE_KINDS:
+            return _bad(f"storage must be one of {', '.join(STORAGE_KINDS)}, got {storage!r}")
+        days = body.get("seedDays") or 0
+        if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+            return _bad(f"seedDays must be a number of days, 0 or more, got {days!r}")
+        if not isinstance(template, bool):
+            return _bad(f"seedTemplate must be true or false, got {template!r}")
         rates = body.get("workload")
         try:
             workload = WorkloadRates(**rates) if rates else None
@@ -148,9 +156,9 @@ class ControlApi:
             return _bad(f"workload: {exc}")
         cluster = self.sandbox.create_cluster(namespace, name, group, workload=None)
         seeded = None
-        if body.get("seedDays"):
-            seeded = await seed_history_for(self.sandbox, cluster, days=float(body["seedDays"]),
-                                            storage=body.get("storage", "s3"), root=body.get("storageRoot"))
+        if days:
+            seeded = await seed_history_for(self.sandbox, cluster, days=float(days), storage=storage,
+                                            root=body.get("storageRoot"), template=template)
         self.sandbox.attach_workload(cluster, workload)
         return _json({**self.cluster_summary(cluster), "seeded": seeded}, 201)
 

@@ -233,7 +233,25 @@ def seed_history(
     workload = Workload(data, alloc, rng, inserts_per_s=0, updates_per_s=0, deletes_per_s=0, tables=tables)
     changes = workload.schema_changes(alloc.at(start))
     changes += [c for c in (workload.op("insert", alloc.at(start)) for _ in range(initial_rows)) if c]
+    data.apply(changes)
+    return len(changes) + extend_history(data, alloc, start, end, ops_per_hour=ops_per_hour, rng=rng, tables=tables)
+
+
+def extend_history(
+    data: ClusterData,
+    alloc: TsoAllocator,
+    start: datetime,
+    end: datetime,
+    *,
+    ops_per_hour: float,
+    rng: random.Random,
+    tables: Sequence[WorkloadTable] = TABLES,
+) -> int:
+    """Past traffic from `start` to `end` on top of the history `data` already holds (the same mix and rate as
+    seed_history, continuing its rows and ids). Returns the number of changes written."""
+    workload = Workload(data, alloc, rng, inserts_per_s=0, updates_per_s=0, deletes_per_s=0, tables=tables)
     rate_per_s = ops_per_hour / 3600.0
+    changes: list[Change] = []
     at = start
     kinds, weights = ("insert", "update", "delete"), (0.5, 0.4, 0.1)
     while rate_per_s > 0:

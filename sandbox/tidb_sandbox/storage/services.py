@@ -110,10 +110,11 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: fl
 def start_moto(
     port: int = 0, *, log_path: Path | None = None, auth: bool = True, timeout: float = 30.0
 ) -> ManagedService:
-    """Start `python -m moto.server`; with auth, provision the sandbox IAM user and enforce signatures."""
+    """Start moto's S3 server (moto_main.py); with auth, provision the sandbox IAM user and enforce signatures."""
 
     def command(p: int) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(p)]
+        # moto.server plus the in-process prefix copy that clones seeded histories (moto_main.py).
+        return [sys.executable, "-m", "tidb_sandbox.storage.moto_main", "-H", HOST, "-p", str(p)]
 
     # Auth starts off (no-auth window) so the IAM user can be created, then is switched on.
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "inf"}

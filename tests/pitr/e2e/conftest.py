@@ -23,9 +23,14 @@ import yaml
 from ..conftest import unique
 
 SEED_DAYS = 40
+# The RBAC test's clusters: every call it checks (retention's deletions, a compaction, a restore) happens on 12
+# days with a 7-day retention as on 40 with 30, and compacting and truncating 30 days instead of 5 cost it most
+# of its time (measured: 108 s in the suite, compaction and retention the longest runs).
+RBAC_SEED_DAYS, RBAC_RETENTION = 12, "7d"
 
 
-def _cluster_config(namespace: str, name: str, group: str, storage: str, conns: dict[str, str]) -> dict[str, Any]:
+def _cluster_config(namespace: str, name: str, group: str, storage: str, conns: dict[str, str], *,
+                    retention: str = "30d") -> dict[str, Any]:
     if storage == "s3":
         block = {"provider": "s3", "bucket": "my-bucket", "root": name, "region": "us-west-1",
                  "secret_name": "s3-secret", "conn_id": conns["s3"]}
@@ -36,7 +41,7 @@ def _cluster_config(namespace: str, name: str, group: str, storage: str, conns: 
     waits = {"tracker_interval": "1s", "start_grace": "5s"}
     # TiDB Operator v2 has no CompactBackup controller: compaction is configured on v1 only.
     return {"name": name, "namespace": namespace, "api_group": group, "kubernetes_conn_id": conns["kubernetes"],
-            "storage": block, "timezone": "UTC", "retention": "30d", "compaction": group == "pingcap.com",
+            "storage": block, "timezone": "UTC", "retention": retention, "compaction": group == "pingcap.com",
             "waits": waits}
 
 
@@ -48,11 +53,13 @@ def e2e_clusters(sandbox: Any, connections: dict[str, str], airflow_db: Path,
     for key, group, storage in (("v1s3", "pingcap.com", "s3"), ("v2az", "br.pingcap.com", "azblob"),
                                 ("rbac", "pingcap.com", "s3"), ("rbac-poll", "pingcap.com", "s3")):
         namespace, name = unique("e2e"), unique("tc")
-        sandbox.create_cluster(namespace, name, api_group=group, seed_days=SEED_DAYS, storage=storage,
-                               storage_root=name,
+        rbac = key.startswith("rbac")
+        sandbox.create_cluster(namespace, name, api_group=group, seed_days=RBAC_SEED_DAYS if rbac else SEED_DAYS,
+                               storage=storage, storage_root=name,
                                workload={"inserts_per_s": 10, "updates_per_s": 5, "deletes_per_s": 1})
-        clusters[key] = {"namespace": namespace, "name": name, "group": group, "storage": storage,
-                         "config": _cluster_config(namespace, name, group, storage, connections)}
+        config = _cluster_config(namespace, name, group, storage, connections,
+                                 retention=RBAC_RETENTION if rbac else "30d")
+        clusters[key] = {"namespace": namespace, "name": name, "group": group, "storage": storage, "config": config}
     # A fresh cluster without any backup, for the guard's "create a missing log backup" path.
     namespace, name = unique("e2e"), unique("tc")
     sandbox.create_cluster(namespace, name, api_group="pingcap.com", storage="s3", storage_root=name,

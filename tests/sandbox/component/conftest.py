@@ -87,6 +87,7 @@ def _cluster_factory(sandbox: Any, made: list[tuple[str, str]]) -> Callable[...,
         workload: dict[str, float] | None = None,
         seed_days: float = 0,
         storage: str = "s3",
+        seed_template: bool = True,
     ) -> tuple[str, str]:
         namespace, name = unique("ns"), unique("tc")
         sandbox.create_cluster(
@@ -99,6 +100,7 @@ def _cluster_factory(sandbox: Any, made: list[tuple[str, str]]) -> Callable[...,
             if workload is not None
             else {"inserts_per_s": 20, "updates_per_s": 10, "deletes_per_s": 3},
             storage_root=name,
+            seed_template=seed_template,
         )
         made.append((namespace, name))
         return namespace, name

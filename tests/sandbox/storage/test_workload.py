@@ -4,10 +4,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tidb_sandbox.data.mvcc import ClusterData
 from tidb_sandbox.data.schema import TableDef, parse_key, row_key, table_key
-from tidb_sandbox.data.tso import TsoAllocator, dt_to_tso
-from tidb_sandbox.data.workload import TABLES, Workload, poisson, seed_history
+from tidb_sandbox.data.tso import LOGICAL_MASK, TsoAllocator, dt_to_tso
+from tidb_sandbox.data.workload import TABLES, Workload, extend_history, poisson, seed_history
 
 
 def row_keys(keys) -> list[str]:
@@ -107,3 +109,28 @@ def test_seed_history_writes_the_past() -> None:
     workload = Workload(data, alloc, rng, inserts_per_s=10, updates_per_s=0, deletes_per_s=0)
     assert workload.live_count == len(row_keys(data.rows_now()))
     workload.tick(1.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=1, max_value=6 * 3600))
+def test_a_history_extended_later_continues_it_as_one_seed_would(seed: int, gap_s: float) -> None:
+    # What a clone of a seeded template gets (seed_templates.py): the template's history, then the traffic
+    # between the template's time and the clone's.
+    data, alloc = ClusterData(), TsoAllocator()
+    made = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    seed_history(data, alloc, made - timedelta(hours=6), made, ops_per_hour=30, rng=random.Random(seed))
+    before, last = data.rows_now(), data.max_ts
+    every_key = set(data.keys())
+    now = made + timedelta(seconds=gap_s)
+
+    written = extend_history(data, alloc, made, now, ops_per_hour=30, rng=random.Random(seed + 1))
+
+    new = data.changes_between(last, 2**63)
+    assert len(new) == written
+    assert all(dt_to_tso(made) < change.ts <= dt_to_tso(now) + LOGICAL_MASK for change in new)
+    assert all(parse_key(change.key).is_row for change in new), "no schema written twice"
+    first_of_new_keys = {c.key: c for c in reversed(new) if c.key not in every_key}
+    assert all(c.value is not None for c in first_of_new_keys.values()), "a new id begins with its insert"
+    assert all(data.rows_at(c.ts - 1).get(c.key) is None for c in new if c.value is not None and "version" in c.value
+               and c.value["version"] == 1), "an insert never lands on a live row"
+    assert data.rows_at(last) == before, "the history before is unchanged"
