@@ -79,10 +79,20 @@ def test_a_refused_run_fails_before_any_cr(e2e_clusters, connections):
     assert _restores(connections, cluster["namespace"]) == before
 
 
-def test_garbage_time_is_refused_by_the_trigger_form_schema(e2e_clusters):
-    from airflow.sdk.exceptions import ParamValidationError
+def test_garbage_time_is_refused_at_plan_naming_the_field_before_any_cr(e2e_clusters, connections):
+    """The form's schema takes any text for restore_time (a `date-time` format would answer a time without a zone
+    with Airflow's raw schema dump), so `plan` reads it and refuses it, saying what to write, before any CR."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
 
-    dag = load_dag(dag_id(e2e_clusters["v1s3"], "restore"))
-    with pytest.raises(ParamValidationError) as refused:
-        dag.test(run_conf={"restore_time": "yesterday-ish", "target_cluster": "x", "target_namespace": "y"})
-    assert "restore_time" in str(refused.value)
+    cluster = e2e_clusters["v1s3"]
+    before = _restores(connections, cluster["namespace"])
+    run = load_dag(dag_id(cluster, "restore")).test(run_conf={
+        "restore_time": "yesterday-ish", "target_cluster": "x", "target_namespace": "y"})
+    assert str(run.state) == "failed"
+    with create_session() as session:
+        note = session.get(DagRun, run.id).note
+    headline, details = note.split("\n\n")
+    assert headline.startswith("Refused: restore_time: cannot read 'yesterday-ish'"), headline
+    assert "write a time with a timezone such as 2026-11-21T05:30:00Z" in details, details
+    assert _restores(connections, cluster["namespace"]) == before
