@@ -95,7 +95,7 @@ def measured_read(planned: dict[str, Any], source: dict[str, Any], seconds: floa
     expected = (planned.get("drill") or {}).get("source_read")
     if not source.get("read") or not expected or seconds <= 0:
         return {}
-    rate = expected["bytes"] / seconds
+    rate = expected["bytes"] * expected.get("passes", 1) / seconds
     log.info("Read the source at T in %s: %s, %s/s (the plan assumed %s/s)", format_duration(seconds),
              format_bytes(expected["bytes"]), format_bytes(rate), format_bytes(expected["rate_bytes_per_second"]))
     return {"read_seconds": seconds, "read_rate_bytes_per_second": rate}

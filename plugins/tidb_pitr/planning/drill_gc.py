@@ -70,10 +70,11 @@ class ReadCost:
     size: int  # bytes: DATA_LENGTH + INDEX_LENGTH of the compared tables
     rate: float  # bytes per second
     headroom: timedelta
+    passes: int = 1  # full reads of each table: ADMIN CHECKSUM TABLE and the row fingerprint are one each
 
     @property
     def read_time(self) -> timedelta:
-        return timedelta(seconds=self.size / self.rate)
+        return timedelta(seconds=self.size * self.passes / self.rate)
 
     @property
     def needed(self) -> timedelta:
@@ -81,20 +82,21 @@ class ReadCost:
 
     def describe(self) -> str:
         tables = f"{self.tables} table" + ("" if self.tables == 1 else "s")
-        return (f"the comparison reads {format_bytes(self.size)} in {tables} of the source at "
+        times = "" if self.passes == 1 else " twice" if self.passes == 2 else f" {self.passes} times"
+        return (f"the comparison reads {format_bytes(self.size)} in {tables}{times} of the source at "
                 f"{format_bytes(self.rate)}/s: about {format_duration(self.read_time)}, plus "
                 f"{format_duration(self.headroom)} headroom = {format_duration(self.needed)}")
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"tables": self.tables, "bytes": self.size, "rate_bytes_per_second": self.rate,
+        return {"tables": self.tables, "bytes": self.size, "passes": self.passes, "rate_bytes_per_second": self.rate,
                 "read_seconds": self.read_time.total_seconds(), "needed_seconds": self.needed.total_seconds()}
 
 
-def read_cost(sizes: Mapping[str, int], rate: float, headroom: timedelta) -> ReadCost:
-    """The cost of reading these tables (`db.table` -> bytes) once at `rate` bytes/s, plus `headroom`."""
+def read_cost(sizes: Mapping[str, int], rate: float, headroom: timedelta, passes: int = 1) -> ReadCost:
+    """The cost of reading these tables (`db.table` -> bytes) `passes` times at `rate` bytes/s, plus `headroom`."""
     if rate <= 0:
         raise ValueError(f"the read rate must be positive bytes per second, got {rate!r}")
-    return ReadCost(len(sizes), sum(max(size, 0) for size in sizes.values()), rate, headroom)
+    return ReadCost(len(sizes), sum(max(size, 0) for size in sizes.values()), rate, headroom, max(1, passes))
 
 
 def readable_for_comparison(ts: int, gc: SourceGc, cost: ReadCost) -> bool:

@@ -192,7 +192,7 @@ def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_t
         sandbox, connections, airflow_db, clean_sandbox):
     from tidb_pitr.hooks.sql import table_sizes
 
-    # The source's tables scan at 2 B/s (the drill is told so): reading its day of data takes far longer than
+    # The source's tables scan at 2 B/s (the drill is told so): reading its day of data twice takes far longer than
     # the 10 min of history its GC keeps.
     cluster, scratch = drill_cluster(sandbox, connections, source_scan_rate=2)
     size = sum(table_sizes(Cluster.sql_conn(cluster.name), ["*.*"]).values())
@@ -205,7 +205,7 @@ def test_a_drill_whose_comparison_would_outlive_the_gc_is_refused_at_plan_with_t
     assert str(run.state) == "failed" and xcom(run, "plan") is None
     note = _note(run)
     assert note.startswith("Drill refused: no drill time for mode 'recent': the comparison reads "), note
-    assert " in 4 tables of the source at 2 B/s: about " in note and "plus 2m headroom" in note
+    assert " in 4 tables twice of the source at 2 B/s: about " in note and "plus 2m headroom" in note
     # T is the margin (1 min) and the checkpoint's lag before now: about 9 of the 10 min are left.
     assert re.search(r"readable for only (8m5\ds|9m) ", note) and "tidb_gc_life_time 10m" in note
     assert "Raise tidb_gc_life_time to at least " in note

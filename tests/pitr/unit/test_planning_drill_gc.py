@@ -117,3 +117,14 @@ def test_the_gc_counts_as_held_only_when_it_sits_at_the_checkpoint_beyond_the_li
 def test_a_read_rate_must_be_positive():
     with pytest.raises(ValueError, match="positive bytes per second"):
         read_cost({"a.b": 1}, 0, timedelta(minutes=2))
+
+
+def test_two_reads_of_each_table_take_twice_as_long_and_say_so():
+    # The drill reads each table twice at T (ADMIN CHECKSUM, then the row fingerprint): 15 GB is 10 minutes.
+    gc = _gc(600, 600)
+    twice = read_cost({"shop.orders": 15 * 10**9}, 50e6, timedelta(minutes=2), passes=2)
+    assert twice.read_time == timedelta(minutes=10)
+    with pytest.raises(PlanError) as err:
+        check_readable(NOW - 60 * SECOND, gc, twice, checkpoint_ts=NOW - 10 * SECOND)
+    assert str(err.value).startswith("the comparison reads 15.0 GB in 1 table twice of the source at 50.0 MB/s: "
+                                     "about 10m, plus 2m headroom = 12m"), str(err.value)

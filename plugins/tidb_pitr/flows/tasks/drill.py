@@ -136,6 +136,9 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
     return planned
 
 
+COMPARISON_READS = 2  # full reads of each source table at T per drill (hooks/sql.py `table_checksums`)
+
+
 def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str) -> tuple[ReadCost, bool, str]:
     """What the comparison will read on the source, and whether the source keeps `ts` readable that long:
     (cost, readable, why not). A `recent` T the GC would pass before the read ends is refused here, before any
@@ -145,8 +148,9 @@ def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str) ->
     conn_id = str(cluster.sql_conn_id)
     try:
         source = SourceGc(gc.life_time, gc.safe_point_ts, source_now_ts(conn_id))
+        # Two full reads of each table at T: ADMIN CHECKSUM TABLE, then the row fingerprint (table_checksums).
         cost = read_cost(table_sizes(conn_id, list(cluster.drill.tables)), cluster.drill.source_scan_rate,
-                         cluster.drill.gc_headroom)
+                         cluster.drill.gc_headroom, passes=COMPARISON_READS)
     except Exception as exc:  # the driver's own errors
         raise RestoreRefused(f"the source's tables and clock could not be read over SQL through {conn_id!r}: "
                              f"{type(exc).__name__}: {exc}") from exc
