@@ -20,17 +20,25 @@ WASB_CONN = "sandbox_wasb"
 MANUAL_K8S_CONN = "manual_sandbox_k8s"
 
 
-@pytest.fixture(scope="session")
-def connections(sandbox: Any) -> dict[str, str]:
+def export_connections(sandbox: Any, prefix: str = "sandbox", *, wasb: bool = True) -> dict[str, str]:
+    """Airflow connections (AIRFLOW_CONN_*) to `sandbox`'s Kubernetes API, S3 and (when asked) Azure Blob, named
+    `<prefix>_k8s`, `<prefix>_s3`, `<prefix>_wasb`: {"kubernetes": ..., "s3": ..., "wasb": ...}."""
     env = sandbox.env
-    os.environ[f"AIRFLOW_CONN_{K8S_CONN.upper()}"] = json.dumps(
+    conns = {"kubernetes": f"{prefix}_k8s", "s3": f"{prefix}_s3", **({"wasb": f"{prefix}_wasb"} if wasb else {})}
+    os.environ[f"AIRFLOW_CONN_{conns['kubernetes'].upper()}"] = json.dumps(
         {"conn_type": "kubernetes", "extra": {"kube_config_path": str(sandbox.kubeconfig)}})
-    os.environ[f"AIRFLOW_CONN_{S3_CONN.upper()}"] = json.dumps(
+    os.environ[f"AIRFLOW_CONN_{conns['s3'].upper()}"] = json.dumps(
         {"conn_type": "aws", "login": env["TIDB_SANDBOX_S3_ACCESS_KEY"], "password": env["TIDB_SANDBOX_S3_SECRET_KEY"],
          "extra": {"endpoint_url": env["TIDB_SANDBOX_S3_ENDPOINT"], "region_name": env["TIDB_SANDBOX_S3_REGION"]}})
-    os.environ[f"AIRFLOW_CONN_{WASB_CONN.upper()}"] = json.dumps(
-        {"conn_type": "wasb", "extra": {"connection_string": env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]}})
-    return {"kubernetes": K8S_CONN, "s3": S3_CONN, "wasb": WASB_CONN}
+    if wasb:
+        os.environ[f"AIRFLOW_CONN_{conns['wasb'].upper()}"] = json.dumps(
+            {"conn_type": "wasb", "extra": {"connection_string": env["TIDB_SANDBOX_AZURE_CONNECTION_STRING"]}})
+    return conns
+
+
+@pytest.fixture(scope="session")
+def connections(sandbox: Any) -> dict[str, str]:
+    return export_connections(sandbox)  # sandbox_k8s, sandbox_s3, sandbox_wasb: K8S_CONN, S3_CONN, WASB_CONN
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ endpoints through Airflow's MySQL provider; the notifier is the HTTP provider's,
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 from tidb_pitr.planning.notes import HEADLINE
 from tidb_sandbox.client import FAST_SETTINGS
 
-from ..conftest import unique
+from ..conftest import export_connections, unique
 from .clusters import Cluster
 from .conftest import datagrams, xcom
 
@@ -92,14 +90,7 @@ def short_gc_sandbox(tmp_path_factory: Any) -> Iterator[tuple[Any, dict[str, str
     from tidb_sandbox.client import running_sandbox
 
     with running_sandbox(tmp_path_factory.mktemp("short-gc") / "sandbox", settings={"gc_life_time": 5}) as own:
-        os.environ["AIRFLOW_CONN_SHORT_GC_K8S"] = json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
-        os.environ["AIRFLOW_CONN_SHORT_GC_S3"] = json.dumps(
-            {"conn_type": "aws", "login": own.env["TIDB_SANDBOX_S3_ACCESS_KEY"],
-             "password": own.env["TIDB_SANDBOX_S3_SECRET_KEY"],
-             "extra": {"endpoint_url": own.env["TIDB_SANDBOX_S3_ENDPOINT"],
-                       "region_name": own.env["TIDB_SANDBOX_S3_REGION"]}})
-        yield own, {"kubernetes": "short_gc_k8s", "s3": "short_gc_s3"}
+        yield own, export_connections(own, "short_gc", wasb=False)
 
 
 def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empty(

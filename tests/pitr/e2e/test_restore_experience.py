@@ -24,6 +24,14 @@ def _note(run: Any) -> str | None:
         return session.get(DagRun, run.id).note
 
 
+def _with_sql_target(sandbox: Any, connections: dict[str, str]) -> tuple[Cluster, str]:
+    """A 1-day cluster and an empty target of its own that the plan checks over SQL (its `sql_conn_id`)."""
+    probe = Cluster(sandbox, connections, seed_days=1)
+    target = probe.target(sql=True)
+    return Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
+                   restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}]), target
+
+
 def _task_state(run: Any, task_id: str) -> str:
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -47,10 +55,7 @@ def clean_faults(sandbox: Any) -> Any:
 
 def test_an_empty_target_is_checked_over_sql_restored_and_then_refused_as_full(
         sandbox, connections, airflow_db, clean_faults):
-    probe = Cluster(sandbox, connections, seed_days=1)
-    target = probe.target(sql=True)
-    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
-                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    cluster, target = _with_sql_target(sandbox, connections)
     conf = {"restore_tso": _middle(cluster), "target_cluster": f"{cluster.namespace}/{target}"}
     run = cluster.run("restore", run_conf=conf)
     assert str(run.state) == "success"
@@ -151,10 +156,7 @@ def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox
 
 def test_a_restore_that_fails_part_way_says_what_it_left_and_the_next_plan_names_it(
         sandbox, connections, airflow_db, clean_faults):
-    probe = Cluster(sandbox, connections, seed_days=1)
-    target = probe.target(sql=True)
-    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
-                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    cluster, target = _with_sql_target(sandbox, connections)
     conf = {"restore_tso": _middle(cluster), "target_cluster": f"{cluster.namespace}/{target}"}
     sandbox.set_faults(fail_restore_after=0.5)  # BR fails after half the tables are in (sandbox FIDELITY)
     failed = cluster.run("restore", run_conf=conf)
@@ -176,10 +178,7 @@ def test_a_restore_that_fails_part_way_says_what_it_left_and_the_next_plan_names
 def test_a_target_that_runs_its_own_log_backup_is_refused_at_plan(sandbox, connections, airflow_db):
     from tidb_pitr.cr.bodies import log_backup
 
-    probe = Cluster(sandbox, connections, seed_days=1)
-    target = probe.target(sql=True)
-    cluster = Cluster(sandbox, connections, seed_days=1, namespace=probe.namespace,
-                      restore_targets=[{"name": target, "sql_conn_id": Cluster.sql_conn(target)}])
+    cluster, target = _with_sql_target(sandbox, connections)
     theirs = log_backup(cluster.config.group(), name=f"{target}-log", namespace=cluster.namespace,
                         cluster=target, cluster_namespace=cluster.namespace,
                         storage=cluster.config.storage.cr_block(), prefix=f"{target}/log")

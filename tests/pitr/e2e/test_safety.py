@@ -18,7 +18,7 @@ import pytest
 from tidb_pitr.tso import dt_to_tso
 
 from ...sandbox.component.test_operator_backup import storage_checkpoint
-from ..conftest import unique, wait_until
+from ..conftest import export_connections, unique, wait_until
 from .clusters import TSO_SECOND, Cluster
 from .conftest import xcom
 
@@ -116,19 +116,10 @@ def test_a_stopped_log_backup_is_followed_by_a_new_one_and_both_stay_restorable(
 def short_pause_sandbox(tmp_path: Any) -> Iterator[tuple[Any, dict[str, str]]]:
     """A sandbox of its own whose pause safe points last 1 s and whose GC keeps 1 s of history. Not the
     session's: a GC safe point never moves back, so every later test's older reads would be refused."""
-    import os
-
     from tidb_sandbox.client import running_sandbox
 
     with running_sandbox(tmp_path / "sandbox", settings={"gc_life_time": 1, "log_pause_gc_ttl": 1}) as own:
-        os.environ["AIRFLOW_CONN_SHORT_PAUSE_K8S"] = json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(own.kubeconfig)}})
-        os.environ["AIRFLOW_CONN_SHORT_PAUSE_S3"] = json.dumps(
-            {"conn_type": "aws", "login": own.env["TIDB_SANDBOX_S3_ACCESS_KEY"],
-             "password": own.env["TIDB_SANDBOX_S3_SECRET_KEY"],
-             "extra": {"endpoint_url": own.env["TIDB_SANDBOX_S3_ENDPOINT"],
-                       "region_name": own.env["TIDB_SANDBOX_S3_REGION"]}})
-        yield own, {"kubernetes": "short_pause_k8s", "s3": "short_pause_s3"}
+        yield own, export_connections(own, "short_pause", wasb=False)
 
 
 def test_a_log_backup_paused_past_its_gc_ttl_is_replaced_and_the_gap_is_refused(short_pause_sandbox, airflow_db):

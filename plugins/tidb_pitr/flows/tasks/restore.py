@@ -116,21 +116,22 @@ def _holds(namespace: str, name: str, found: list[str], earlier: list[RestoreVie
     return f"target_cluster {namespace}/{name} is not empty: it holds {listed(found)}{held}"
 
 
+def target_sql_conn(cluster: ClusterConfig, namespace: str, name: str) -> str | None:
+    """The configured target's sql_conn_id, None when it has none (or is not configured)."""
+    configured = cluster.restore_target(name, namespace)
+    return configured.sql_conn_id if configured else None
+
+
 def check_target_empty(cluster: ClusterConfig, namespace: str, name: str,
                        earlier: list[RestoreView] | None = None) -> str:
     """Refuse a target holding user data, over SQL, before any CR exists; returns what the plan says. Without a
     sql_conn_id a BR restore goes on with a warning: BR's own fresh-cluster check refuses later."""
-    configured = cluster.restore_target(name, namespace)
-    conn_id = configured.sql_conn_id if configured else None
+    conn_id = target_sql_conn(cluster, namespace, name)
     if not conn_id:
         return (f"WARNING: target {namespace}/{name} has no sql_conn_id in clusters.yaml: not checked for user "
                 "data; BR will fail the restore later (ErrDatabasesAlreadyExisted) if it is not empty")
-    found = _user_objects(conn_id, namespace, name)
-    if found:
-        raise RestoreRefused(f"{_holds(namespace, name, found, earlier or [])}; a restore needs an empty cluster "
-                             "(after the Restore CR exists BR would fail with ErrDatabasesAlreadyExisted); empty it "
-                             "or choose another target")
-    return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
+    return _checked_empty(conn_id, namespace, name, earlier, "a restore needs an empty cluster (after the Restore CR "
+                          "exists BR would fail with ErrDatabasesAlreadyExisted); empty it or choose another target")
 
 
 def check_logical_target(cluster: ClusterConfig, namespace: str, name: str,
@@ -138,18 +139,22 @@ def check_logical_target(cluster: ClusterConfig, namespace: str, name: str,
     """A Lightning restore only into a target checked empty over SQL: Lightning's tidb backend has no empty-table
     check (it inserts the dump's rows into tables that exist until the first duplicate key, and what went in
     stays), so nothing but this check keeps a dump from merging into data."""
-    configured = cluster.restore_target(name, namespace)
-    conn_id = configured.sql_conn_id if configured else None
+    conn_id = target_sql_conn(cluster, namespace, name)
     if not conn_id:
         raise RestoreRefused(f"target_cluster {namespace}/{name} has no sql_conn_id in clusters.yaml (restore_targets)"
                              ": a logical restore needs it to check the target is empty, because Lightning's tidb "
                              "backend has no empty-table check and would merge the dump's rows into tables that "
                              "already exist; add sql_conn_id for this target")
+    return _checked_empty(conn_id, namespace, name, earlier, "Lightning's tidb backend has no empty-table check: it "
+                          "would insert the dump's rows into those tables until the first duplicate key and leave "
+                          "them there; empty it or choose another target")
+
+
+def _checked_empty(conn_id: str, namespace: str, name: str, earlier: list[RestoreView] | None, why: str) -> str:
+    """What the plan says of a target found empty over SQL; refused, saying `why` emptiness matters, when not."""
     found = _user_objects(conn_id, namespace, name)
     if found:
-        raise RestoreRefused(f"{_holds(namespace, name, found, earlier or [])}; Lightning's tidb backend has no "
-                             "empty-table check: it would insert the dump's rows into those tables until the first "
-                             "duplicate key and leave them there; empty it or choose another target")
+        raise RestoreRefused(f"{_holds(namespace, name, found, earlier or [])}; {why}")
     return f"target {namespace}/{name} checked over SQL ({conn_id}): no user databases"
 
 
@@ -183,8 +188,7 @@ def target_account_note(cluster: ClusterConfig, namespace: str, name: str) -> st
     """A warning when the target's sql_conn_id logs in as another user than root: a full restore copies the
     source's privilege tables (BR `--with-sys-table`, default true) and resets only root, so that account is
     replaced by the source's or disappears."""
-    configured = cluster.restore_target(name, namespace)
-    conn_id = configured.sql_conn_id if configured else None
+    conn_id = target_sql_conn(cluster, namespace, name)
     if not conn_id:
         return None
     try:
