@@ -1,18 +1,22 @@
-"""`make test`'s runner: the suite in two parallel pytest processes (lanes) sized for a 2-core machine.
+"""`make test`'s runner: the suite in parallel pytest processes (lanes), laid out from the measured profile.
 
-The stacks lane (`tests/deploy` but the pip install, `tests/ui`: processes of Airflow's own that mostly wait; and
-the sandbox's contract traces) runs beside the suite lane (everything else: the sandbox, components, DAG runs, the
-pip install). Each lane
-writes its own log and JUnit report; the suite lane is also shown live. At the end every lane's log is printed
-whole (a failing lane's output is never lost), then one line with the totals of both, and the exit code is
+The test modules are packed into LANE_COUNT lanes by their seconds in tests/durations.json (the longest first,
+each into the lane with the least so far), keeping together what shares a process-wide fixture: the browser tests
+(one `airflow standalone` stack) and each folder of small tests (their session's Azurite, moto, sandbox). Each
+lane writes its own log and JUnit report; the first lane is also shown live. At the end every other lane's log is
+printed whole (a failing lane's output is never lost), then one line with the totals of all, and the exit code is
 non-zero when any lane failed or ran no test (pytest's 5).
 
-    python scripts/test_lanes.py [PYTEST ARGS...]    # options go to both lanes
+    python scripts/test_lanes.py [PYTEST ARGS...]    # options go to every lane
     python scripts/test_lanes.py tests/pitr/unit -x   # named paths: one plain pytest over just those
+    TEST_LANES=2 python scripts/test_lanes.py         # another number of lanes
+    python scripts/test_lanes.py --show-layout        # print the lanes and their estimates, run nothing
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,21 +27,49 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / ".artifacts" / "lanes"
-# The contract traces ride with the stacks: measured (tests/README.md), that puts about half the time in each lane.
-# The pip install (about 100 s) rides with the suite since seeded histories are cloned (about 4 s saved on each of
-# some 40 seeded clusters in the suite lane): estimated from tests/durations.json, the lanes are even again.
-STACK_PATHS = ("tests/deploy/test_production_stack.py", "tests/deploy/test_compose.py", "tests/ui",
-               "tests/sandbox/contract")
-LANES = {
-    "stacks": list(STACK_PATHS),
-    "suite": ["tests", *(f"--ignore={path}" for path in STACK_PATHS)],
-}
-LIVE = "suite"
+# Four lanes on two cores: the stacks' processes (Airflow's scheduler, triggerer, workers, PostgreSQL) mostly wait
+# on their own loops, so two lanes left the cores idle about 40 % of the time (tests/README.md has the figures).
+LANE_COUNT = int(os.environ.get("TEST_LANES", "4"))
+DURATIONS = ROOT / "tests" / "durations.json"
+# A module with no recorded time yet (a new one) counts as this many seconds until the profile is refreshed.
+UNKNOWN_MODULE_SECONDS = 20.0
+# Folders whose modules share process-wide fixtures and are each short: one unit each, so each lane that runs
+# them does not start its own Azurite, moto or Airflow stack.
+FOLDER_UNITS = ("tests/ui", "tests/pitr/unit", "tests/pitr/component", "tests/sandbox/unit",
+                "tests/sandbox/storage", "tests/sandbox/sql", "tests/sandbox/component")
+
+
+def unit_of(module: str) -> str:
+    """What a test module is placed with: its folder when that is one unit, otherwise the module itself."""
+    return next((folder for folder in FOLDER_UNITS if module.startswith(folder + "/")), module)
+
+
+def layout(lane_count: int) -> list[tuple[float, list[str]]]:
+    """The lanes: (estimated seconds, the paths pytest runs), by longest-first packing of the measured units."""
+    recorded: dict[str, float] = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    per_module: dict[str, float] = {}
+    for node, seconds in recorded.items():
+        module = node.split("::")[0]
+        per_module[module] = per_module.get(module, 0.0) + seconds
+    units: dict[str, float] = {}
+    for path in sorted(ROOT.glob("tests/**/test_*.py")):
+        module = path.relative_to(ROOT).as_posix()
+        units[unit_of(module)] = units.get(unit_of(module), 0.0) + per_module.get(module, UNKNOWN_MODULE_SECONDS)
+    lanes: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, lane_count))]
+    for unit, seconds in sorted(units.items(), key=lambda item: (-item[1], item[0])):
+        index = min(range(len(lanes)), key=lambda i: (lanes[i][0], i))
+        total, paths = lanes[index]
+        lanes[index] = (total + seconds, [*paths, unit])
+    # pytest's own order within a lane (the browser tests rely on theirs: the form's restore fills its target first)
+    return [(total, sorted(paths)) for total, paths in lanes if paths]
+
+
 
 
 @dataclass
 class Lane:
     name: str
+    paths: list[str]
     process: subprocess.Popen[bytes]
     log: Path
     report: Path
@@ -59,26 +91,26 @@ class Lane:
                 "skipped": totals["skipped"]}
 
 
-def start(name: str, args: list[str], extra: list[str], basetemp: Path) -> Lane:
+def start(name: str, paths: list[str], extra: list[str], basetemp: Path) -> Lane:
     log, report = LOGS / f"{name}.log", LOGS / f"{name}.xml"
     report.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "pytest", *args, *extra, f"--junitxml={report}",
+    command = [sys.executable, "-m", "pytest", *paths, *extra, f"--junitxml={report}",
                f"--basetemp={basetemp / name}"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    return Lane(name, process, log, report, time.monotonic())
+    return Lane(name, paths, process, log, report, time.monotonic())
 
 
 def follow(lanes: list[Lane]) -> None:
     """Show the live lane's log as it grows; note each lane's end as it comes."""
-    live = next(lane for lane in lanes if lane.name == LIVE)
+    live = lanes[0]
     shown = 0
     while any(lane.returncode is None for lane in lanes):
         for lane in lanes:
             if lane.returncode is None and lane.process.poll() is not None:
                 lane.returncode, lane.seconds = lane.process.returncode, time.monotonic() - lane.started
                 if lane is not live:
-                    print(f"\n[lanes] {lane.name} lane ended with {lane.returncode} after {lane.seconds:.0f} s "
+                    print(f"\n[lanes] {lane.name} ended with {lane.returncode} after {lane.seconds:.0f} s "
                           f"(its log follows at the end)", flush=True)
         with open(live.log, "rb") as log:
             log.seek(shown)
@@ -95,7 +127,12 @@ def main(extra: list[str]) -> int:
         return subprocess.call([sys.executable, "-m", "pytest", *extra], cwd=ROOT)
     LOGS.mkdir(parents=True, exist_ok=True)
     basetemp = Path(tempfile.mkdtemp(prefix="tidb-pitr-lanes-"))
-    lanes = [start(name, args, extra, basetemp) for name, args in LANES.items()]
+    planned = layout(LANE_COUNT)
+    for number, (seconds, paths) in enumerate(planned, 1):
+        print(f"[lanes] lane {number}: about {seconds:.0f} s measured: {' '.join(paths)}", flush=True)
+    if "--show-layout" in extra:
+        return 0
+    lanes = [start(f"lane{number}", paths, extra, basetemp) for number, (_, paths) in enumerate(planned, 1)]
     try:
         follow(lanes)
     except KeyboardInterrupt:
@@ -103,8 +140,8 @@ def main(extra: list[str]) -> int:
             lane.process.terminate()
         raise
     for lane in lanes:
-        if lane.name != LIVE:
-            print(f"\n[lanes] ===== {lane.name} lane: {' '.join(LANES[lane.name])} =====", flush=True)
+        if lane is not lanes[0]:
+            print(f"\n[lanes] ===== {lane.name}: {' '.join(lane.paths)} =====", flush=True)
             sys.stdout.buffer.write(lane.log.read_bytes())
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     print()
