@@ -54,8 +54,8 @@ def test_the_package_installs_with_its_extras_and_airflow_finds_the_plugin_and_t
     shutil.copytree(ROOT / "plugins", source / "plugins", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    # Not the checkout's working directory, so nothing is imported from plugins/ by accident. --no-compile: byte-
-    # compiling all of Airflow's files was a third of this test's time, and Python compiles what it imports anyway.
+    # Not the checkout's working directory, so nothing is imported from plugins/ by accident. --no-compile: pip
+    # would byte-compile every file of Airflow and its providers; Python compiles what the test imports anyway.
     _run([str(python), "-m", "pip", "install", "--quiet", "--no-compile", f"{source}[all]",
           "-c", str(ROOT / "constraints.txt")], env, tmp_path)
 
