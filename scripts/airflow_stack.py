@@ -3,18 +3,21 @@
 `make demo` (scripts/demo.py) and the browser tests (tests/ui) share this, so both run the product the
 same way: cluster test1/demo1 with 40 days of history and two empty restore targets, test1/demo1-restore
 (the demo's own restore) and test1/demo1-restore-ui (left for a restore from the UI), Airflow connections
-to the sandbox's Kubernetes API, S3, Azure Blob and each cluster's SQL endpoint, the UI and REST API on
-127.0.0.1 only. (The scheduler's and triggerer's log servers bind every interface: Airflow 3.3 has no setting
-for their host.)
+to the sandbox's Kubernetes API, S3, Azure Blob and each cluster's SQL endpoint. Airflow runs as
+`airflow standalone` would (its four components, LocalExecutor, SimpleAuthManager) but started one by one, so that
+nothing listens beyond 127.0.0.1: the UI and REST API bind loopback, and the log servers are not started.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import functools
 import json
 import os
+import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -254,11 +257,12 @@ def airflow_env(home: Path, config: Path, port: int, connections: dict[str, str]
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://{HOST}:{port}",
-        # The scheduler's and triggerer's log servers: free ports, so a demo and the tests can run side by side.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # One secret for all four components: each would otherwise write airflow.cfg with a key of its own when
+        # they start at once, and the api-server would refuse the tokens the scheduler gives its tasks.
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "TIDB_PITR_CONFIG": str(config),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")]),
         # standalone starts its components as `airflow ...` from PATH: the project's virtualenv first.
@@ -373,12 +377,27 @@ def copy_migrated_db(destination: Path) -> Path:
     return destination
 
 
+# What `airflow standalone` runs (airflow/cli/commands/standalone_command.py: scheduler, dag-processor, api-server,
+# triggerer, LocalExecutor, SimpleAuthManager), started here one by one so that nothing listens beyond loopback:
+# standalone cannot pass --skip-serve-logs, and the scheduler's and triggerer's log servers
+# (airflow/utils/serve_logs/core.py) bind every interface with no setting for their host. They serve logs to an
+# api-server on another machine; this one reads the task logs from the files under AIRFLOW_HOME.
+COMPONENTS = ("scheduler --skip-serve-logs", "triggerer --skip-serve-logs", "dag-processor", "api-server")
+# One leader for the four, in a session of its own: when any component exits it stops the others and exits (a
+# dead stack is seen at once), Ctrl-C in the terminal reaches only us, and stop_group ends all of it.
+SUPERVISOR = "trap 'trap - TERM; kill 0' TERM INT\n{starts}\nwait -n\nkill 0"
+
+
 def _start_airflow(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    airflow = shlex.quote(str(Path(sys.executable).with_name("airflow")))
+    script = SUPERVISOR.format(starts="\n".join(f"{airflow} {component} &" for component in COMPONENTS))
+    env = {**env, "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+           "AIRFLOW__CORE__AUTH_MANAGER":
+               "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"}
     log = open(home / "standalone.log", "wb")  # noqa: SIM115 - the child holds it; closed here right after
     try:
-        # A session of its own: Ctrl-C in the terminal reaches only us, and stop_group ends all of it.
-        return subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(["bash", "-c", script], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     finally:
         log.close()
 
