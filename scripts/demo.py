@@ -1,18 +1,18 @@
 """`make demo` / `make demo-check`: the whole project on the sandbox, driven through Airflow's REST API.
 
 Starts the sandbox (cluster test1/demo1 with 40 days of history and a live workload, two empty restore
-targets test1/demo1-restore and test1/demo1-restore-ui), starts `airflow standalone` (SQLite,
-LocalExecutor, triggerer) on 127.0.0.1 with connections to the sandbox (see scripts/airflow_stack.py),
+targets test1/demo1-restore and test1/demo1-restore-ui), starts Airflow as `airflow standalone` would
+(SQLite, LocalExecutor, triggerer), every server on 127.0.0.1, with connections to the sandbox (see scripts/airflow_stack.py),
 then switches the DAGs on one by one and waits for each: the log backup guard, a snapshot and retention
 each run once, as the scheduler starts them when they are unpaused; then a restore to a time inside the
 window into demo1-restore. It prints a summary: the recoverable window before and after retention, what
 was truncated and deleted, the restore point, whether the restored rows equal the source at that point,
-and how to restore from the UI into demo1-restore-ui, which is left empty for that. Last, two restore drills
-in a row into the scratch cluster demo1-scratch (the first is the run the scheduler starts when the drill DAG
-is unpaused, or a triggered one when no slot has passed; the second is triggered): each one's verdict (every
-table's row fingerprint, and ADMIN CHECKSUM where BR kept the table ID, against the source as of the drill's
-time), how it compared, and its RTO against the plan's estimate. The second restore lands in a cluster that
-has allocated table IDs before, so BR gives every table a new ID, as on a real scratch cluster.
+and how to restore from the UI into demo1-restore-ui, which is left empty for that. Last, one restore drill
+into the scratch cluster demo1-scratch (the run the scheduler starts when the drill DAG is unpaused, or a
+triggered one when no slot has passed): its verdict (every table's row fingerprint, and ADMIN CHECKSUM where BR
+kept the table ID, against the source as of the drill's time), how it compared, and its RTO against the plan's
+estimate. (A drill into a scratch cluster that has allocated table IDs before, where BR gives every table a new
+ID, is tests/pitr/e2e/test_drills.py's.)
 
 `--check` (make demo-check) exits when done: 0 only when every step succeeded and the rows match; its
 last line is one JSON object. Without it the UI stays up until Ctrl-C, which stops everything started.
@@ -119,12 +119,11 @@ def scenario(stack: Stack) -> dict[str, Any]:
     source = stack.sandbox.call("GET", f"/clusters/{NAMESPACE}/{CLUSTER}/rows?asOf={restore_ts}&rows=false")
     restored = stack.sandbox.call("GET", f"/clusters/{NAMESPACE}/{TARGET}/rows?rows=false")
     match = source["digest"] == restored["digest"] and source["count"] == restored["count"]
-    drills = run_drills(api, ids["drill"])
-    for number, drill in enumerate(drills, start=1):
-        states[f"drill {number}"], seconds[f"drill {number}"] = drill.pop("state"), drill.pop("seconds")
-    ok = all(state == "success" for state in states.values()) and all(d.get("verdict") == "passed" for d in drills)
+    drill = run_drill(api, ids["drill"])
+    states["drill"], seconds["drill"] = drill.pop("state"), drill.pop("seconds")
+    ok = all(state == "success" for state in states.values()) and drill.get("verdict") == "passed"
     return {"ok": bool(ok and match and deleted and truncated), "states": states, "rows_match": match,
-            "drills": drills,
+            "drill": drill,
             "rows_compared": source["count"], "window_before": _window(window_before),
             "window_after": _window(window_after), "truncated_until": truncated, "deleted": deleted,
             "retention_runs": retention_runs,
@@ -135,20 +134,15 @@ def scenario(stack: Stack) -> dict[str, Any]:
             "dag_run_seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
 
-def run_drills(api: AirflowApi, dag: str) -> list[dict[str, Any]]:
-    """Two drills in a row into the same scratch cluster: the run the scheduler starts on unpause (or a
-    triggered one), then a triggered one; the second restores into a cluster whose IDs BR must rewrite."""
-    drills = []
-    first = run_scheduled(api, dag)
-    second = run_triggered(api, dag, {})  # only once the first has ended and emptied the scratch cluster
-    for run_id, run in (first, second):
-        record = api.xcom(dag, run_id, "record") or {}
-        drills.append({"state": run["state"], "seconds": run_seconds(run), "verdict": record.get("verdict"),
-                       "summary": record.get("summary"), "tables_compared": record.get("tables_compared"),
-                       "compared_how": record.get("compared_how"), "mismatches": record.get("mismatches"),
-                       "rto_seconds": record.get("rto_seconds"), "estimated_seconds": record.get("estimated_seconds"),
-                       "restore_time": record.get("restore_time")})
-    return drills
+def run_drill(api: AirflowApi, dag: str) -> dict[str, Any]:
+    """One drill into the scratch cluster: the run the scheduler starts on unpause (or a triggered one)."""
+    run_id, run = run_scheduled(api, dag)
+    record = api.xcom(dag, run_id, "record") or {}
+    return {"state": run["state"], "seconds": run_seconds(run), "verdict": record.get("verdict"),
+            "summary": record.get("summary"), "tables_compared": record.get("tables_compared"),
+            "compared_how": record.get("compared_how"), "mismatches": record.get("mismatches"),
+            "rto_seconds": record.get("rto_seconds"), "estimated_seconds": record.get("estimated_seconds"),
+            "restore_time": record.get("restore_time")}
 
 
 def _window(window: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -178,14 +172,12 @@ def summary(result: dict[str, Any]) -> None:
             "snapshot's size and the log volume in storage")
     say(f"restored rows {'EQUAL' if result['rows_match'] else 'DIFFER FROM'} the source at that point "
         f"({result['rows_compared']} rows compared)")
-    drills = result["drills"]
-    say(f"{len(drills)} drills in a row into the same scratch cluster (the second gets new table IDs from BR):")
-    for number, drill in enumerate(drills, start=1):
-        say(f"drill {number}: {drill['verdict'] or 'no verdict'}, compared {drill['compared_how'] or 'nothing'}: "
-            f"{drill['summary'] or 'the drill did not record'}")
-        if drill["rto_seconds"] is not None:
-            say(f"drill {number} RTO {drill['rto_seconds']:.1f} s (run start to Restore Complete); the plan "
-                f"estimated the restore at {drill['estimated_seconds']:.1f} s")
+    drill = result["drill"]
+    say(f"drill into the scratch cluster: {drill['verdict'] or 'no verdict'}, compared "
+        f"{drill['compared_how'] or 'nothing'}: {drill['summary'] or 'the drill did not record'}")
+    if drill["rto_seconds"] is not None:
+        say(f"drill RTO {drill['rto_seconds']:.1f} s (run start to Restore Complete); the plan estimated the "
+            f"restore at {drill['estimated_seconds']:.1f} s")
     say(f"DAG run seconds: {json.dumps(result['dag_run_seconds'])}")
     say("=" * 72)
 
