@@ -1,14 +1,14 @@
 """`make demo` / `make demo-check`: the whole project on the sandbox, driven through Airflow's REST API.
 
-Starts the sandbox (cluster test1/demo1 with 40 days of history and a live workload, two empty restore
-targets test1/demo1-restore and test1/demo1-restore-ui), starts Airflow as `airflow standalone` would
-(SQLite, LocalExecutor, triggerer), every server on 127.0.0.1, with connections to the sandbox (see scripts/airflow_stack.py),
-then switches the DAGs on one by one and waits for each: the log backup guard, a snapshot and retention
-each run once, as the scheduler starts them when they are unpaused; then a restore to a time inside the
-window into demo1-restore. It prints a summary: the recoverable window before and after retention, what
-was truncated and deleted, the restore point, whether the restored rows equal the source at that point,
-and how to restore from the UI into demo1-restore-ui, which is left empty for that. Last, one restore drill
-into the scratch cluster demo1-scratch (the run the scheduler starts when the drill DAG is unpaused, or a
+Starts the sandbox (cluster test1/demo1 with 40 days of history and a live workload, two empty restore targets
+test1/demo1-restore and test1/demo1-restore-ui), starts Airflow as `airflow standalone` would (SQLite,
+LocalExecutor, triggerer), every server on 127.0.0.1, with connections to the sandbox (see
+scripts/airflow_stack.py), then switches the DAGs on one by one and waits for each: the log backup guard, a
+snapshot and retention each run once, as the scheduler starts them when they are unpaused; then a restore to a
+time inside the window into demo1-restore. It prints a summary: the recoverable window before and after
+retention, what was truncated and deleted, the restore point, whether the restored rows equal the source at that
+point, and how to restore from the UI into demo1-restore-ui, which is left empty for that. Last, one restore
+drill into the scratch cluster demo1-scratch (the run the scheduler starts when the drill DAG is unpaused, or a
 triggered one when no slot has passed): its verdict (every table's row fingerprint, and ADMIN CHECKSUM where BR
 kept the table ID, against the source as of the drill's time), how it compared, and its RTO against the plan's
 estimate. (A drill into a scratch cluster that has allocated table IDs before, where BR gives every table a new

@@ -76,6 +76,17 @@ class Lane:
     started: float
     returncode: int | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system of the lane's pytest and every process it waited for
+
+    def reap(self) -> bool:
+        """True once the lane's pytest has ended: its exit code, wall time and CPU time are then set."""
+        pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.returncode = self.process.returncode = os.waitstatus_to_exitcode(status)
+        self.seconds = time.monotonic() - self.started
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        return True
 
     def counts(self) -> dict[str, int]:
         """passed/failed/skipped from the lane's JUnit report (errors count as failed)."""
@@ -107,8 +118,7 @@ def follow(lanes: list[Lane]) -> None:
     shown = 0
     while any(lane.returncode is None for lane in lanes):
         for lane in lanes:
-            if lane.returncode is None and lane.process.poll() is not None:
-                lane.returncode, lane.seconds = lane.process.returncode, time.monotonic() - lane.started
+            if lane.returncode is None and lane.reap():
                 if lane is not live:
                     print(f"\n[lanes] {lane.name} ended with {lane.returncode} after {lane.seconds:.0f} s "
                           f"(its log follows at the end)", flush=True)
@@ -147,7 +157,8 @@ def main(extra: list[str]) -> int:
     print()
     for lane in lanes:
         counts = lane.counts()
-        print(f"[lanes] {lane.name}: exit {lane.returncode} in {lane.seconds:.0f} s, {counts['passed']} passed, "
+        print(f"[lanes] {lane.name}: exit {lane.returncode} in {lane.seconds:.0f} s ({lane.cpu_seconds:.0f} CPU-s), "
+              f"{counts['passed']} passed, "
               f"{counts['failed']} failed, {counts['skipped']} skipped; log {lane.log.relative_to(ROOT)}")
         for key in totals:
             totals[key] += counts[key]
