@@ -39,8 +39,16 @@ FOLDER_UNITS = ("tests/ui", "tests/pitr/unit", "tests/pitr/component", "tests/sa
                 "tests/sandbox/storage", "tests/sandbox/sql", "tests/sandbox/component")
 
 
+# Modules that share a session fixture costly to hold: tests/pitr/e2e/conftest.py's `e2e_clusters` (five seeded
+# clusters with live workloads, writing log backups until the session ends): one lane pays for them, not three.
+MODULE_UNITS = {module: "e2e_clusters" for module in (
+    "tests/pitr/e2e/test_dags.py", "tests/pitr/e2e/test_rbac.py", "tests/pitr/e2e/test_restore_params.py")}
+
+
 def unit_of(module: str) -> str:
-    """What a test module is placed with: its folder when that is one unit, otherwise the module itself."""
+    """What a test module is placed with: its folder or named group when that is one unit, else the module."""
+    if module in MODULE_UNITS:
+        return MODULE_UNITS[module]
     return next((folder for folder in FOLDER_UNITS if module.startswith(folder + "/")), module)
 
 
@@ -52,14 +60,17 @@ def layout(lane_count: int) -> list[tuple[float, list[str]]]:
         module = node.split("::")[0]
         per_module[module] = per_module.get(module, 0.0) + seconds
     units: dict[str, float] = {}
+    members: dict[str, set[str]] = {}  # what pytest is given for a unit: its folder, or its modules
     for path in sorted(ROOT.glob("tests/**/test_*.py")):
         module = path.relative_to(ROOT).as_posix()
-        units[unit_of(module)] = units.get(unit_of(module), 0.0) + per_module.get(module, UNKNOWN_MODULE_SECONDS)
+        unit = unit_of(module)
+        units[unit] = units.get(unit, 0.0) + per_module.get(module, UNKNOWN_MODULE_SECONDS)
+        members.setdefault(unit, set()).add(module if unit in MODULE_UNITS.values() or unit == module else unit)
     lanes: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, lane_count))]
     for unit, seconds in sorted(units.items(), key=lambda item: (-item[1], item[0])):
         index = min(range(len(lanes)), key=lambda i: (lanes[i][0], i))
         total, paths = lanes[index]
-        lanes[index] = (total + seconds, [*paths, unit])
+        lanes[index] = (total + seconds, [*paths, *members[unit]])
     # pytest's own order within a lane (the browser tests rely on theirs: the form's restore fills its target first)
     return [(total, sorted(paths)) for total, paths in lanes if paths]
 
