@@ -259,6 +259,9 @@ def airflow_env(home: Path, config: Path, port: int, connections: dict[str, str]
         "AIRFLOW__API__BASE_URL": f"http://{HOST}:{port}",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # A task's calls to the api-server (the Execution API) wait 30 s, not 5: on a loaded 2-core machine (the
+        # test lanes) one slow answer otherwise fails the task's first try and its retry waits minutes.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         # One secret for all four components: each would otherwise write airflow.cfg with a key of its own when
         # they start at once, and the api-server would refuse the tokens the scheduler gives its tasks.
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),

@@ -71,8 +71,11 @@ def layout(lane_count: int) -> list[tuple[float, list[str]]]:
         index = min(range(len(lanes)), key=lambda i: (lanes[i][0], i))
         total, paths = lanes[index]
         lanes[index] = (total + seconds, [*paths, *members[unit]])
-    # pytest's own order within a lane (the browser tests rely on theirs: the form's restore fills its target first)
-    return [(total, sorted(paths)) for total, paths in lanes if paths]
+    # pytest runs a lane's paths in the order given: the path order (the browser tests rely on theirs within
+    # tests/ui: the form's restore fills its target first), but the e2e_clusters modules last, so that their five
+    # clusters write log backups while their own tests run, not through the whole lane.
+    grouped = set(MODULE_UNITS)
+    return [(total, sorted(paths, key=lambda path: (path in grouped, path))) for total, paths in lanes if paths]
 
 
 
