@@ -71,11 +71,17 @@ def layout(lane_count: int) -> list[tuple[float, list[str]]]:
         index = min(range(len(lanes)), key=lambda i: (lanes[i][0], i))
         total, paths = lanes[index]
         lanes[index] = (total + seconds, [*paths, *members[unit]])
-    # pytest runs a lane's paths in the order given: the path order (the browser tests rely on theirs within
-    # tests/ui: the form's restore fills its target first), but the e2e_clusters modules last, so that their five
-    # clusters write log backups while their own tests run, not through the whole lane.
-    grouped = set(MODULE_UNITS)
-    return [(total, sorted(paths, key=lambda path: (path in grouped, path))) for total, paths in lanes if paths]
+    return [(total, sorted(paths, key=lane_order)) for total, paths in lanes if paths]
+
+
+def lane_order(path: str) -> tuple[int, str]:
+    """pytest runs a lane's paths in the order given. First what brings its own stack (tests/deploy, tests/ui),
+    then the rest, which starts the session's sandbox (its clusters write log backups until the lane ends), the
+    e2e_clusters modules last (five more such clusters); by path within each (within tests/ui pytest keeps its
+    own order, which the browser tests rely on: the form's restore fills its target first)."""
+    if path.startswith(("tests/deploy/", "tests/ui")):
+        return 0, path
+    return (2 if path in MODULE_UNITS else 1), path
 
 
 
