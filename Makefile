@@ -47,8 +47,9 @@ constraints: $(PY_STAMP)
 lint: install
 	$(BIN)/ruff check .
 
-# Two lanes in parallel (scripts/test_lanes.py): the stacks (tests/deploy, tests/ui) and everything else. A lane
-# whose pytest fails, or collects no test (exit 5), fails `make test`; both lanes' logs are printed whole.
+# Four lanes in parallel (scripts/test_lanes.py), the test modules packed by their measured seconds
+# (tests/durations.json). A lane whose pytest fails, or collects no test (exit 5), fails `make test`; every lane's
+# log is printed whole. TEST_LANES=N sets another number of lanes.
 test: lint
 	$(BIN)/python scripts/test_lanes.py $(PYTEST_ARGS)
 
