@@ -85,7 +85,7 @@ def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> Ite
 
 
 def test_a_managed_cluster_gets_only_the_dags_that_create_and_delete_nothing(scheduled):
-    assert sorted(scheduled["cluster"].dags) == ["drill", "log_guard", "restore", "rpo_alert"]
+    assert sorted(scheduled["cluster"].dags) == ["check", "drill", "log_guard", "restore", "rpo_alert"]
 
 
 def test_guard_window_and_restore_use_the_schedules_backups(sandbox, scheduled):
