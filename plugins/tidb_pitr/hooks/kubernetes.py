@@ -245,7 +245,8 @@ class TidbOperatorHook(BaseHook):
         budget = self._budget(f"get the OpenAPI document of {group}/{version}")
         try:
             doc = self._call(budget, self.api.api_client.call_api, f"/openapi/v3/apis/{group}/{version}", "GET",
-                             response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+                             response_types_map={200: "object"}, auth_settings=["BearerToken"],
+                             _return_http_data_only=True)
         except ApiException as exc:
             if exc.status == 404:
                 return None

@@ -95,6 +95,7 @@ class ApiServer:
         app.middlewares.append(self._fault_middleware)
         r = app.router
         r.add_get("/version", self._version)
+        r.add_get("/version/", self._version)  # client-go's and the Python client's VersionApi ask this one
         r.add_get("/healthz", self._ok)
         r.add_get("/readyz", self._ok)
         r.add_get("/livez", self._ok)

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 FIELDS = {
     "Backup": ("spec.logSubcommand", "spec.logTruncateUntil", "status.commitTs", "status.logCheckpointTs",
                "status.logSubCommandStatuses"),
-    "Restore": ("spec.mode", "spec.pitrRestoredTs", "status.commitTs"),
+    "Restore": ("spec.restoreMode", "spec.pitrRestoredTs", "status.commitTs"),
     "CompactBackup": ("spec.startTs", "spec.endTs"),
 }
 # How long the log checkpoints are watched when not told: the operator's tracker interval twice (the CR's copy)
@@ -168,7 +168,8 @@ def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
 
     live, cr_before, storage_before = read()
     cr_after, storage_after = cr_before, storage_before
-    if len(live) == 1:
+    watched = len(live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
+    if watched:
         sleep(observe)
         live, cr_after, storage_after = read()
     now = time.time()
@@ -177,7 +178,7 @@ def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
         return None if not ts else now - tso_to_dt(ts).timestamp()
 
     def moved(before: int | None, after: int | None) -> bool | None:
-        return None if not before or not after else after > before
+        return None if not watched or not before or not after else after > before
 
     return log_backup_rows([(v.name, v.prefix) for v in live], cluster.storage.root, cr_lag=lag(cr_after),
                            storage_lag=lag(storage_after), cr_advanced=moved(cr_before, cr_after),
