@@ -20,6 +20,9 @@ WARNING: Status = "WARNING"
 FAILED: Status = "FAILED"
 _RANK = {FAILED: 0, WARNING: 1, OK: 2}
 
+# How long the log checkpoints are watched when not told: the operator's tracker interval twice (the CR's copy)
+# plus TiKV's default flush interval (`log-backup.max-flush-interval`, 3 min: the checkpoint objects in storage).
+TIKV_FLUSH_SECONDS = 180.0
 # TSO <-> time conversions assume the worker's clock agrees with PD's.
 SKEW_WARN_SECONDS = 5.0
 SKEW_FAIL_SECONDS = 60.0
@@ -41,6 +44,11 @@ class CheckRow:
         if status not in _RANK:
             raise ValueError(f"status must be one of OK, WARNING, FAILED; got {status!r}")
         return cls(str(body["name"]), status, str(body.get("value", "")), str(body.get("action", "")))
+
+
+def observe_for(tracker_interval: float) -> float:
+    """Seconds both log checkpoints must move in: the CR's every tracker interval, storage's every TiKV flush."""
+    return 2 * tracker_interval + TIKV_FLUSH_SECONDS
 
 
 def ordered(rows: Iterable[CheckRow]) -> list[CheckRow]:
@@ -246,3 +254,16 @@ def probed_access(api_group: str) -> list[tuple[str, str, str]]:
     resources = [(api_group, r) for r in ("backups", "restores", "compactbackups")]
     resources += [cluster_resource(api_group), ("pingcap.com", "backupschedules"), ("", "secrets")]
     return [(g, r, v) for g, r in resources for v in ALL_VERBS if api_group == "pingcap.com" or r != "backupschedules"]
+
+
+def triggerer_row(probe: Mapping[str, object] | None, wait_for: float) -> CheckRow:
+    """The triggerer probe's answer (None: it never came back, the scheduler timed it out)."""
+    if probe is not None and probe.get("deferrable") is False:
+        return CheckRow("triggerer", OK, "not needed: the DAGs poll ([tidb_pitr] deferrable = False)")
+    if probe is None or not probe.get("resumed"):
+        return CheckRow("triggerer", FAILED, f"a deferred task did not resume within {format_duration(wait_for)}",
+                        "every wait of the DAGs defers: start `airflow triggerer`, or set [tidb_pitr] deferrable = "
+                        "False to poll instead")
+    waited = probe.get("waited_seconds")
+    shown = format_duration(float(waited)) if isinstance(waited, int | float) else "seconds"
+    return CheckRow("triggerer", OK, f"a deferred task resumed after {shown}")

@@ -25,6 +25,7 @@ from tidb_pitr.planning.check import (
     ordered,
     parse_version,
     skew_row,
+    triggerer_row,
     version_row,
 )
 from tidb_pitr.planning.notes import HEADLINE
@@ -143,3 +144,26 @@ def test_the_probe_is_written_only_under_its_own_folder(tmp_path):
     for bad in ("../snapshot-20260101000000/backupmeta", "a/b", ""):
         with pytest.raises(ValueError, match="one path segment"):
             hook.write_probe(bad, b"x")
+
+
+def test_a_probe_that_never_came_back_means_no_triggerer():
+    assert triggerer_row(None, 300).status == FAILED
+    assert "airflow triggerer" in triggerer_row(None, 300).action
+    assert triggerer_row({"deferrable": True, "resumed": True, "waited_seconds": 1.2}, 300).status == OK
+    assert triggerer_row({"deferrable": False, "resumed": False}, 300).status == OK
+
+
+def test_a_notifier_whose_connection_is_missing_fails(monkeypatch):
+    from tidb_pitr.config import ClusterConfig
+    from tidb_pitr.flows.tasks.check import notifier_rows
+
+    notifier = {"class": "airflow.providers.http.notifications.HttpNotifier",
+                "args": {"http_conn_id": "check_alerts", "endpoint": "/hook"}}
+    config = ClusterConfig.model_validate({
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com", "notifiers": [notifier],
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "secret_name": "s",
+                    "conn_id": "aws"}})
+    monkeypatch.delenv("AIRFLOW_CONN_CHECK_ALERTS", raising=False)
+    assert [(r.name, r.status) for r in notifier_rows(config)] == [("notifier connection check_alerts", FAILED)]
+    monkeypatch.setenv("AIRFLOW_CONN_CHECK_ALERTS", '{"conn_type": "http", "host": "127.0.0.1"}')
+    assert [(r.name, r.status) for r in notifier_rows(config)] == [("notifier connection check_alerts", OK)]

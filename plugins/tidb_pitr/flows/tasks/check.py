@@ -32,6 +32,7 @@ from ...planning.check import (
     log_backup_rows,
     needed_access,
     new_failures,
+    observe_for,
     probed_access,
     schema_rows,
     skew_row,
@@ -48,9 +49,6 @@ FIELDS = {
     "Restore": ("spec.restoreMode", "spec.pitrRestoredTs", "status.commitTs"),
     "CompactBackup": ("spec.startTs", "spec.endTs"),
 }
-# How long the log checkpoints are watched when not told: the operator's tracker interval twice (the CR's copy)
-# plus TiKV's default flush interval (`log-backup.max-flush-interval`, 3 min: the checkpoint objects in storage).
-TIKV_FLUSH_SECONDS = 180.0
 
 
 def dag_kinds(cluster: ClusterConfig) -> list[str]:
@@ -65,10 +63,6 @@ def dag_kinds(cluster: ClusterConfig) -> list[str]:
     if cluster.logical_backup:
         kinds += ["logical_backup", "logical_restore"]
     return kinds
-
-
-def default_observe_seconds(cluster: ClusterConfig) -> float:
-    return 2 * cluster.waits.tracker_interval.total_seconds() + TIKV_FLUSH_SECONDS
 
 
 def _guarded(name: str, measure: Callable[[], list[CheckRow]]) -> list[CheckRow]:
@@ -97,10 +91,12 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     rows += _guarded("crd", lambda: _crd_rows(cluster, hook))
     rows += _guarded("rbac", lambda: _rbac_rows(cluster, hook))
     rows += _guarded("tidb cluster", lambda: _cluster_rows(cluster, hook))
-    observe = default_observe_seconds(cluster) if observe_seconds is None else observe_seconds
+    observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
+               else observe_seconds)
     rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
     rows += _guarded("storage", lambda: _storage_rows(cluster, probe_tag))
     rows += _guarded("sql", lambda: _sql_rows(cluster))
+    rows += _guarded("notifiers", lambda: notifier_rows(cluster))
     return rows
 
 
@@ -247,6 +243,36 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
     if skew is not None:
         rows.append(skew_row(skew))
     return rows
+
+
+# --- Airflow ----------------------------------------------------------------------------------------------------
+
+def notifier_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """Each notifier builds, and every connection its arguments name (`*conn_id`) exists: an alert that cannot
+    be sent is found here, not on the day it is needed."""
+    from airflow.sdk import BaseHook
+
+    from ...runtime.notifiers import NotifierError, build_notifiers
+
+    if not cluster.notifiers:
+        return []
+    try:
+        build_notifiers(cluster)
+    except NotifierError as exc:
+        return [CheckRow("notifiers", FAILED, _short(exc), "fix the notifiers: entry in clusters.yaml")]
+    rows = []
+    for spec in cluster.notifiers:
+        for key, conn_id in sorted(spec.args.items()):
+            if not key.endswith("conn_id") or not isinstance(conn_id, str):
+                continue
+            try:
+                BaseHook.get_connection(conn_id)
+            except Exception as exc:  # the secrets backends' "not defined" and their own errors alike
+                rows.append(CheckRow(f"notifier connection {conn_id}", FAILED, _short(exc),
+                                     f"create the Airflow connection {conn_id!r} ({spec.class_path})"))
+            else:
+                rows.append(CheckRow(f"notifier connection {conn_id}", OK, f"defined ({spec.class_path})"))
+    return rows or [CheckRow("notifiers", OK, f"{len(cluster.notifiers)} built")]
 
 
 # --- where the answer shows (the DAG's task) -------------------------------------------------------------------
