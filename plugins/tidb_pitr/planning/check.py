@@ -267,3 +267,12 @@ def triggerer_row(probe: Mapping[str, object] | None, wait_for: float) -> CheckR
     waited = probe.get("waited_seconds")
     shown = format_duration(float(waited)) if isinstance(waited, int | float) else "seconds"
     return CheckRow("triggerer", OK, f"a deferred task resumed after {shown}")
+
+
+def schedule_rows(schedule: str, hazards: list[str]) -> list[CheckRow]:
+    """A BackupSchedule-managed cluster: each known hazard of the schedule's spec and next GC (planning/schedule.py)
+    is a WARNING, but no log backup template at all is FAILED (no point-in-time recovery)."""
+    if not hazards:
+        return [CheckRow("backup schedule", OK, f"{schedule}: no known hazard in its spec or its next GC")]
+    return [CheckRow("backup schedule", FAILED if "no logBackupTemplate" in hazard else WARNING, hazard,
+                     f"change BackupSchedule {schedule} (the project never changes it)") for hazard in hazards]

@@ -3,6 +3,7 @@ include/rbac.yaml, the clock skew and checkpoint thresholds, and the probe's con
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tidb_pitr.planning.check import (
     new_failures,
     ordered,
     parse_version,
+    schedule_rows,
     skew_row,
     triggerer_row,
     version_row,
@@ -167,3 +169,14 @@ def test_a_notifier_whose_connection_is_missing_fails(monkeypatch):
     assert [(r.name, r.status) for r in notifier_rows(config)] == [("notifier connection check_alerts", FAILED)]
     monkeypatch.setenv("AIRFLOW_CONN_CHECK_ALERTS", '{"conn_type": "http", "host": "127.0.0.1"}')
     assert [(r.name, r.status) for r in notifier_rows(config)] == [("notifier connection check_alerts", OK)]
+
+
+def test_a_schedule_without_a_log_template_fails_and_its_other_hazards_warn():
+    from tidb_pitr.planning.schedule import hazards
+
+    no_log = schedule_rows("daily", hazards({"maxReservedTime": "72h"}, retention=timedelta(days=3)))
+    assert [r.status for r in no_log] == [FAILED] and "no point-in-time" in no_log[0].value
+    spec = {"logBackupTemplate": {"backupMode": "log"}}
+    untruncated = schedule_rows("daily", hazards(spec, retention=timedelta(days=3)))
+    assert [r.status for r in untruncated] == [WARNING] and "never truncates" in untruncated[0].value
+    assert [r.status for r in schedule_rows("daily", [])] == [OK]

@@ -34,6 +34,7 @@ from ...planning.check import (
     new_failures,
     observe_for,
     probed_access,
+    schedule_rows,
     schema_rows,
     skew_row,
     version_row,
@@ -94,6 +95,8 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
                else observe_seconds)
     rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
+    if cluster.schedule_managed:
+        rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
     rows += _guarded("storage", lambda: _storage_rows(cluster, probe_tag))
     rows += _guarded("sql", lambda: _sql_rows(cluster))
     rows += _guarded("notifiers", lambda: notifier_rows(cluster))
@@ -180,6 +183,14 @@ def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
                            storage_lag=lag(storage_after), cr_advanced=moved(cr_before, cr_after),
                            storage_advanced=moved(storage_before, storage_after), observed_for=observe,
                            warn=cluster.rpo.warn.total_seconds(), critical=cluster.rpo.critical.total_seconds())
+
+
+def _schedule_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    from .guard_schedule import load_schedule, schedule_plan
+
+    inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
+    plan = schedule_plan(cluster, load_schedule(hook, cluster), inventory)
+    return schedule_rows(plan["schedule"], plan["hazards"])
 
 
 # --- storage --------------------------------------------------------------------------------------------------
