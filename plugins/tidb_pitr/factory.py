@@ -5,11 +5,22 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from .config import ClusterConfig, ProjectConfig
-from .flows import compaction, drill, guard, logical_backup, logical_restore, restore, retention, rpo_alert, snapshot
+from .flows import (
+    check,
+    compaction,
+    drill,
+    guard,
+    logical_backup,
+    logical_restore,
+    restore,
+    retention,
+    rpo_alert,
+    snapshot,
+)
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
-    dags = [guard.build(cluster), restore.build(cluster), rpo_alert.build(cluster)]
+    dags = [guard.build(cluster), restore.build(cluster), rpo_alert.build(cluster), check.build(cluster)]
     if not cluster.schedule_managed:  # else a BackupSchedule takes and deletes the backups: nothing to do here
         dags += [snapshot.build(cluster), retention.build(cluster)]
     if cluster.compaction:

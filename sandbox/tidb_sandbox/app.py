@@ -22,6 +22,7 @@ from .data.workload import Workload
 from .faults import Faults
 from .k8s.admission import make_prepare
 from .k8s.crd import builtin_types, load_crd_manifests, load_crds
+from .k8s.rbac import ROLE_TOKEN, Authorizer
 from .k8s.server import ApiServer, Audit
 from .k8s.store import Store
 from .kernel import LogKernel
@@ -86,8 +87,9 @@ class Sandbox:
         self.sql = SqlEndpoints(self.store, self.alloc, self.sql_config)
         group_order = [self.options.api_group] + [g for g in ("pingcap.com", "br.pingcap.com")
                                                   if g != self.options.api_group]
+        self.authorizer = Authorizer()  # ROLE_TOKEN bound to include/rbac.yaml's Role; the admin token to all
         self.api = ApiServer(self.store, types, load_crd_manifests(self.options.v1_line), self.faults,
-                             self.audit, group_order)
+                             self.audit, group_order, self.authorizer)
         self.store.add_listener(self._on_cluster_event)
         self.kernel = LogKernel(self.clusters, self.alloc, self.config, self.faults,
                                 gc_safe_point=lambda: self.sql.times.safe_point(self.alloc.next()))
@@ -309,9 +311,13 @@ class Sandbox:
         doc = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": "tidb-sandbox", "cluster": {"server": self.url}}],
-            "users": [{"name": "tidb-sandbox-admin", "user": {"token": "tidb-sandbox"}}],
+            # The second user is Airflow's identity under include/rbac.yaml's Role (context `tidb-pitr-airflow`).
+            "users": [{"name": "tidb-sandbox-admin", "user": {"token": "tidb-sandbox"}},
+                      {"name": ROLE_TOKEN, "user": {"token": ROLE_TOKEN}}],
             "contexts": [{"name": "tidb-sandbox", "context": {"cluster": "tidb-sandbox", "user": "tidb-sandbox-admin",
-                                                              "namespace": self.options.namespace}}],
+                                                              "namespace": self.options.namespace}},
+                         {"name": ROLE_TOKEN, "context": {"cluster": "tidb-sandbox", "user": ROLE_TOKEN,
+                                                          "namespace": self.options.namespace}}],
             "current-context": "tidb-sandbox",
         }
         return json.dumps(doc, indent=2) + "\n"

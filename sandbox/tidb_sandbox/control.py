@@ -15,6 +15,7 @@ from aiohttp import web
 from .data.accounts import account_key, account_row
 from .data.mvcc import Change
 from .data.schema import row_key, table_key
+from .k8s.rbac import Rule
 from .options import WorkloadRates
 from .seed import STORAGE_KINDS, seed_history_for
 from .sql.config import all_settings, update_settings
@@ -81,6 +82,10 @@ class ControlApi:
             web.delete(f"{PREFIX}/audit", self.clear_audit),
             web.get(f"{PREFIX}/requests", self.requests),
             web.get(f"{PREFIX}/tso", self.tso),
+            web.put(f"{PREFIX}/tso/skew", self.set_tso_skew),
+            web.get(f"{PREFIX}/rbac", self.get_rbac),
+            web.put(f"{PREFIX}/rbac/{{token}}", self.bind_token),
+            web.delete(f"{PREFIX}/rbac/{{token}}", self.unbind_token),
         ]
 
     def install(self, app: web.Application) -> None:
@@ -249,6 +254,36 @@ class ControlApi:
 
     async def tso(self, request: web.Request) -> web.Response:
         return _json({"tso": self.sandbox.alloc.next()})
+
+    async def set_tso_skew(self, request: web.Request) -> web.Response:
+        """`{"seconds": 120}`: PD's clock runs that far ahead of the sandbox's (negative: behind); 0 undoes it."""
+        seconds = (await _body(request)).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return _bad(f"seconds must be a number (PD's clock minus the workers'), got {seconds!r}")
+        self.sandbox.alloc.skew_seconds = float(seconds)
+        return _json({"seconds": float(seconds), "tso": self.sandbox.alloc.next()})
+
+    async def get_rbac(self, request: web.Request) -> web.Response:
+        """The tokens bound to Role rules (every other token is the admin)."""
+        return _json({token: s.to_dict() for token, s in self.sandbox.authorizer.subjects.items()})
+
+    async def bind_token(self, request: web.Request) -> web.Response:
+        """`{"rules": [PolicyRule...]}`: the token's requests are allowed only by these rules (a test that takes
+        one verb away copies include/rbac.yaml's rules without it)."""
+        body = await _body(request)
+        rules = body.get("rules")
+        if not isinstance(rules, list):
+            return _bad("rules must be a list of PolicyRules ({apiGroups, resources, verbs})")
+        try:
+            subject = self.sandbox.authorizer.bind(request.match_info["token"], [Rule.parse(r) for r in rules])
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _json(subject.to_dict())
+
+    async def unbind_token(self, request: web.Request) -> web.Response:
+        if not self.sandbox.authorizer.unbind(request.match_info["token"]):
+            return _bad("no such token bound", 404)
+        return _json({"unbound": request.match_info["token"]})
 
 
 def install_control(app: web.Application, sandbox: Sandbox) -> None:

@@ -42,6 +42,9 @@ class Faults:
     # checkpoint where it was when this was set (TiKV's resolved ts stops at the transaction's start): data
     # is still flushed, the checkpoint (and the GC safe point it holds) stays until this is cleared.
     pin_checkpoint: str | None = None
+    # Clusters ("namespace/name", comma-separated) whose TiKVs cannot upload the global checkpoint objects to
+    # storage (`v1/global_checkpoint/<store>.ts`) while this is set: PD's checkpoint, and the CR's, go on.
+    stall_storage_checkpoint: str | None = None
     # A running log backup is paused by TiKV with this message (the v1.6.4+ RetryFailed path): the one
     # named by log_error_pause_target ("namespace/name"), or else the first whose checkpoint ticks.
     log_error_pause: str | None = None
@@ -88,6 +91,10 @@ class Faults:
             self.patch_conflicts -= 1
             return True
         return False
+
+    def storage_checkpoint_stalled(self, cluster: tuple[str, str]) -> bool:
+        named = {c.strip() for c in (self.stall_storage_checkpoint or "").split(",") if c.strip()}
+        return f"{cluster[0]}/{cluster[1]}" in named
 
     def take_backup_failure(self) -> str | None:
         message, self.fail_next_backup = self.fail_next_backup, None

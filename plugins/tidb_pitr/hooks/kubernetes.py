@@ -231,6 +231,44 @@ class TidbOperatorHook(BaseHook):
                 return budget.maybe_applied
             raise
 
+    # -- what `check` asks: the server, the served schemas, and the identity's rights -------------------------
+    def server_version(self) -> str:
+        """The API server's gitVersion (GET /version): the connection answers, whoever the identity is."""
+        from kubernetes.client import VersionApi
+
+        info = self._call(self._budget("get the API server's version"), VersionApi(self.api.api_client).get_code)
+        return str(info.git_version)
+
+    def served_schemas(self, group: str, version: str) -> dict[str, Any] | None:
+        """Kind -> its OpenAPI v3 schema as served (/openapi/v3/apis/<group>/<version>), None when the group
+        version is not served. Readable by every authenticated identity (the `system:discovery` ClusterRole)."""
+        budget = self._budget(f"get the OpenAPI document of {group}/{version}")
+        try:
+            doc = self._call(budget, self.api.api_client.call_api, f"/openapi/v3/apis/{group}/{version}", "GET",
+                             response_types_map={200: "object"}, auth_settings=["BearerToken"],
+                             _return_http_data_only=True)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        out = {}
+        for schema in ((doc or {}).get("components") or {}).get("schemas", {}).values():
+            for gvk in schema.get("x-kubernetes-group-version-kind") or []:
+                if gvk.get("group") == group and gvk.get("version") == version:
+                    out[gvk["kind"]] = schema
+        return out
+
+    def may(self, verb: str, group: str, resource: str, namespace: str) -> bool:
+        """A SelfSubjectAccessReview: may this connection's identity do `verb` on `resource` in `namespace`?"""
+        from kubernetes.client import AuthorizationV1Api
+
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {"namespace": namespace, "verb": verb, "group": group,
+                                                "resource": resource}}}
+        review = self._call(self._budget(f"review {verb} {resource}.{group}"),
+                            AuthorizationV1Api(self.api.api_client).create_self_subject_access_review, body)
+        return bool(review.status.allowed)
+
     def test_connection(self) -> tuple[bool, str]:
         try:
             group, version, plural = self._args("backups")

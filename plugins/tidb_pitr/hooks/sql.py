@@ -236,6 +236,14 @@ def source_now_ts(conn_id: str) -> int:
     return int(row[0])
 
 
+def current_version_and_tso(conn_id: str) -> tuple[str, int]:
+    """`SELECT VERSION(), TIDB_CURRENT_TSO()` in one round trip: who answers, and PD's clock now (check)."""
+    row = _hook(conn_id).get_first("SELECT VERSION(), TIDB_CURRENT_TSO()")
+    if not row or row[1] is None:
+        raise ValueError(f"connection {conn_id!r}: TiDB did not answer SELECT VERSION(), TIDB_CURRENT_TSO()")
+    return str(row[0]), int(row[1])
+
+
 def table_sizes(conn_id: str, rules: list[str]) -> dict[str, int]:
     """`db.table` -> DATA_LENGTH + INDEX_LENGTH (bytes, TiDB's estimate) of the user tables the rules select."""
     records = _hook(conn_id).get_records(

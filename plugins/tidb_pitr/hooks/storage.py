@@ -29,6 +29,7 @@ LOG_CHECKPOINT_DIR = "v1/global_checkpoint/"
 LOG_DATA_DIR = "v1/"  # data files: v1/<YYYYMMDD>/<HH>/<store_id>/<min_ts>-<uuid>.log
 TRUNCATE_SAFEPOINT = "v1_stream_trancate_safepoint.txt"
 SNAPSHOT_FOLDER_PREFIX = "snapshot-"
+CHECK_FOLDER = ".tidb-pitr-check"  # `check`'s probe objects: the only place it writes, under the cluster's root
 SAMPLE_SIZE = 20
 ERROR_KEYS_IN_MESSAGE = 20
 
@@ -245,6 +246,28 @@ class BackupStorageHook(BaseHook):
 
     def exists(self, key: str) -> bool:
         return self._backend.exists(_key(key))
+
+    def probe_key(self, name: str) -> str:
+        """`<managed_root>/.tidb-pitr-check/<name>`: where `check` may write and delete, and nowhere else."""
+        if self.managed_root is None:
+            raise StorageDeleteRefused("no managed root: the probe's folder is under the cluster's root")
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"probe name must be one path segment, got {name!r}")
+        return f"{self.managed_root}/{CHECK_FOLDER}/{name}"
+
+    def write_probe(self, name: str, data: bytes) -> str:
+        """Write one probe object (never elsewhere than `probe_key`); returns its key."""
+        key = self.probe_key(name)
+        self._backend.write(key, data)
+        return key
+
+    def delete_probe(self, name: str) -> None:
+        """Delete one probe object (absent is fine); StorageDeleteError with the store's reason otherwise."""
+        key = self.probe_key(name)
+        failures = self._backend.delete_batch([key])
+        if failures:
+            raise StorageDeleteError(self.url(key), failures)
+        self._backend.after_delete(key.rsplit("/", 1)[0])
 
     def delete_prefix(self, prefix: str, *, dry_run: bool = False) -> DeleteResult:
         """Delete every object under the folder `prefix` (never empty or root).

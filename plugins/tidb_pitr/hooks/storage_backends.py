@@ -1,6 +1,6 @@
 """Where `BackupStorageHook` reads and deletes: one small backend per provider (S3, Azure Blob, a local folder)
-over the provider's own hook or the file system. Listing, reading and batch deletion only; the safety rules
-(which prefixes may be deleted, batching over threads) stay in `storage.py`."""
+over the provider's own hook or the file system. Listing, reading, batch deletion, and one small write (the check's
+probe); the safety rules (which prefixes may be deleted or written, batching over threads) stay in `storage.py`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Backend(Protocol):
     def objects(self, folder: str) -> Iterator[ObjectEntry]: ...
     def read(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def write(self, key: str, data: bytes) -> None: ...
     def delete_batch(self, keys: list[str]) -> dict[str, str]: ...
     def after_delete(self, folder: str) -> None: ...
 
@@ -92,6 +93,9 @@ class _S3Backend:
                 return False
             raise
         return True
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def delete_batch(self, keys: list[str]) -> dict[str, str]:
         # Quiet mode: the answer lists only failures. Absent keys are reported as deleted by S3 anyway.
@@ -157,6 +161,9 @@ class _AzureBackend:
     def exists(self, key: str) -> bool:
         return bool(self.client().get_blob_client(key).exists())
 
+    def write(self, key: str, data: bytes) -> None:
+        self.client().upload_blob(key, data, overwrite=True)
+
     def delete_batch(self, keys: list[str]) -> dict[str, str]:
         # One blob-batch request per 256 blobs. Azurite (3.37, the sandbox's) supports the batch API, including
         # delete_snapshots and per-blob 404/412 sub-responses, so there is no per-blob fallback.
@@ -217,6 +224,11 @@ class _LocalBackend:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
     def delete_batch(self, keys: list[str]) -> dict[str, str]:
         failures: dict[str, str] = {}

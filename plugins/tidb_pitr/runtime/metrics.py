@@ -17,8 +17,10 @@ LAST_SNAPSHOT_AGE = "tidb_pitr.last_snapshot_age_seconds"  # guard: now - the ne
 RETENTION_DELETED_BYTES = "tidb_pitr.retention_deleted_bytes"  # retention: backupSize of the snapshots it deleted
 RESTORE_SECONDS = "tidb_pitr.restore_seconds"  # restore: the Restore CR's running time
 DRILL_RTO = "tidb_pitr.drill_rto_seconds"  # drill: run start to Restore Complete
+CHECK_FAILED = "tidb_pitr.check_failed"  # check: how many rows FAILED (0 when every assumption holds)
 
-ALL = (CHECKPOINT_LAG, WINDOW_SPAN, LAST_SNAPSHOT_AGE, RETENTION_DELETED_BYTES, RESTORE_SECONDS, DRILL_RTO)
+ALL = (CHECKPOINT_LAG, WINDOW_SPAN, LAST_SNAPSHOT_AGE, RETENTION_DELETED_BYTES, RESTORE_SECONDS, DRILL_RTO,
+       CHECK_FAILED)
 
 
 def cluster_tags(cluster: Any) -> dict[str, str]:

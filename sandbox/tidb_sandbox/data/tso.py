@@ -41,11 +41,16 @@ def _utcnow() -> datetime:
 class TsoAllocator:
     """A PD stand-in: every TSO it hands out is larger than all earlier ones, across threads.
 
-    `clock` lets the demo run on a simulated clock; `at()` hands out TSOs for seeded history.
+    `clock` lets the demo run on a simulated clock; `at()` hands out TSOs for seeded history. `skew_seconds`
+    puts PD's clock off the sandbox's (the workers'): PD takes its physical time from its own host's clock
+    (pd `pkg/tso/tso.go` `UpdateTimestamp`, `time.Now()`), which NTP may leave off the Airflow workers'. A
+    skew back in time never makes a TSO go backwards: PD keeps the last physical time and raises it only when
+    the clock passes it.
     """
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self._clock = clock or _utcnow
+        self.skew_seconds = 0.0
         self._lock = threading.Lock()
         self._last = 0
         self._last_at = 0
@@ -57,7 +62,8 @@ class TsoAllocator:
     def next(self) -> int:
         """A fresh TSO from the clock; never repeats and never goes backwards, even if the clock does."""
         with self._lock:
-            self._last = max(dt_to_tso(self._clock()), self._last + 1)
+            now = self._clock() + timedelta(seconds=self.skew_seconds)
+            self._last = max(dt_to_tso(now), self._last + 1)
             return self._last
 
     def at(self, dt: datetime) -> int:

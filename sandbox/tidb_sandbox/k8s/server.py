@@ -23,6 +23,7 @@ from . import openapi
 from .crd import ResourceType
 from .errors import ApiError, bad_request, conflict
 from .patch import apply_patch
+from .rbac import Authorizer
 from .selectors import label_matcher, parse_field_selector, selected_name
 from .store import Event, Store
 from .table import to_table
@@ -75,8 +76,9 @@ def _wants_table(request: web.Request) -> bool:
 
 class ApiServer:
     def __init__(self, store: Store, types: list[ResourceType], crd_manifests: list[dict[str, Any]],
-                 faults: Faults, audit: Audit, group_order: list[str]):
+                 faults: Faults, audit: Audit, group_order: list[str], authorizer: Authorizer | None = None):
         self.store = store
+        self.authorizer = authorizer or Authorizer(role_file=None)
         self.types = types
         self.crd_manifests = crd_manifests
         self.faults = faults
@@ -93,6 +95,7 @@ class ApiServer:
         app.middlewares.append(self._fault_middleware)
         r = app.router
         r.add_get("/version", self._version)
+        r.add_get("/version/", self._version)  # client-go's and the Python client's VersionApi ask this one
         r.add_get("/healthz", self._ok)
         r.add_get("/readyz", self._ok)
         r.add_get("/livez", self._ok)
@@ -101,6 +104,8 @@ class ApiServer:
         r.add_get("/openapi/v2", self._openapi_v2)
         r.add_get("/openapi/v3", self._openapi_v3_index)
         r.add_get("/openapi/v3/{path:.+}", self._openapi_v3_doc)
+        # Before the generic route, which would take it for a resource of a group the sandbox does not serve.
+        r.add_post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._access_review)
         r.add_route("*", "/api/v1", self._core_resources)
         r.add_route("*", "/api/v1/{path:.+}", self._resource_request)
         r.add_get("/apis/{group}", self._api_group)
@@ -226,6 +231,8 @@ class ApiServer:
         try:
             rt, namespace, name, sub = self._resolve(request)
             verb = self._verb(request, name)
+            self.authorizer.authorize(request.headers.get("Authorization", ""), verb, rt.group, rt.plural, sub or "",
+                                      namespace or "", name or "")
             self.audit.record(verb=verb, group=rt.group, resource=rt.plural, subresource=sub or "",
                               namespace=namespace or "", name=name or "", time=clock.time())
             if verb == "watch":
@@ -235,6 +242,14 @@ class ApiServer:
                 "patch": self._patch, "delete": self._delete, "deletecollection": self._delete_collection,
             }[verb]
             return await handler(request, rt, namespace, name, sub)
+        except ApiError as err:
+            return _error(err)
+
+    async def _access_review(self, request: web.Request) -> web.Response:
+        """POST selfsubjectaccessreviews: may the caller do this? Answered from the rules its requests meet."""
+        try:
+            body = await self._body(request)
+            return _json(self.authorizer.review(request.headers.get("Authorization", ""), body), 201)
         except ApiError as err:
             return _error(err)
 

@@ -245,6 +245,13 @@ class LogKernel:
         return self._pins.setdefault(task.cluster, task.checkpoint or task.start_ts)
 
     async def _upload_checkpoint(self, task: LogTask) -> None:
+        # TiKV uploads the checkpoint objects in `update_global_checkpoint` (tikv/tikv
+        # components/backup-stream/src/router.rs), a storage write of its own after the advancer has moved PD's
+        # checkpoint: when it fails, the error is logged and retried on the next tick, and PD's checkpoint (the
+        # CR's) goes on rising while storage's stays (inferred from its design, not re-read). Fault
+        # `stall_storage_checkpoint` makes that write fail; what is pending is uploaded once it is cleared.
+        if self.faults.storage_checkpoint_stalled(task.cluster):
+            return
         horizon = clock.monotonic() - self.config.storage_checkpoint_lag
         due = [ts for at, ts in task.pending if at <= horizon]
         if not due:

@@ -31,7 +31,7 @@ def test_dag_folder_imports_cleanly(e2e_clusters):
     bag = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False)
     assert bag.import_errors == {}
     for cluster in e2e_clusters.values():
-        kinds = ["snapshot", "log_guard", "retention", "restore", "rpo_alert"]
+        kinds = ["snapshot", "log_guard", "retention", "restore", "rpo_alert", "check"]
         assert dag_id(cluster, "compaction") in bag.dag_ids if cluster["group"] == "pingcap.com" else (
             dag_id(cluster, "compaction") not in bag.dag_ids)
         for kind in kinds:

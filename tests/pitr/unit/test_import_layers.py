@@ -30,7 +30,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("tidb_pitr.flows.tasks", "tidb_pitr.operators", "tidb_pitr.sensors")),
     (7, ("tidb_pitr.flows",)),
     (8, ("tidb_pitr.factory",)),
-    (9, ("tidb_pitr.plugin", "tidb_pitr.ui")),
+    (9, ("tidb_pitr.plugin", "tidb_pitr.ui", "tidb_pitr.__main__")),  # entry points: the plugin, the CLI
 ]
 # Loaded inside task callables and execute methods only, never while a DAG file is parsed.
 RUN_TIME_ONLY = ("tidb_pitr.hooks", "tidb_pitr.flows.tasks")

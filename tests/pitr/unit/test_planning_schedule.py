@@ -40,7 +40,7 @@ def test_a_managed_cluster_gets_no_snapshot_or_retention_dag_and_a_guard_that_st
     config = ClusterConfig.model_validate(cluster(managed_by="backup_schedule", backup_schedule="bs"))
     dags = {d.dag_id.rsplit("_", 1)[-1] if not d.dag_id.endswith("rpo_alert") else "rpo_alert": d
             for d in dags_for_cluster(config)}
-    assert sorted(dags) == ["guard", "restore", "rpo_alert"]
+    assert sorted(dags) == ["check", "guard", "restore", "rpo_alert"]
     guard = dags["guard"]
     assert sorted(guard.task_ids) == ["find_log_backup", "measure_rpo", "publish_status", "publish_window",
                                       "schedule_report"]

@@ -357,3 +357,25 @@ def test_snapshot_restore_and_compaction(manual_sandbox, manual_crs, new_manual_
     )
     assert cp["status"]["state"] == "Complete", cp["status"]
     assert cp["status"]["progress"].startswith("[READ_META(")
+
+
+def test_a_stalled_checkpoint_upload_stops_storages_checkpoint_while_the_crs_goes_on(manual_sandbox, manual_crs,
+                                                                                       new_manual_cluster):
+    """Fault `stall_storage_checkpoint`: TiKV cannot write `v1/global_checkpoint/*.ts`; PD's checkpoint (the CR's)
+    rises all the same, and storage's catches up once the fault is cleared."""
+    sandbox, crs = manual_sandbox, manual_crs
+    wait = advancing(sandbox)
+    ns, cluster = new_manual_cluster()
+    prefix = f"{cluster}/log"
+    name, _ = _start_log(crs, "pingcap.com", ns, cluster, s3_storage(prefix), wait=wait)
+    wait(lambda: storage_checkpoint(sandbox, "s3", prefix), lambda ts: ts > 0)
+    sandbox.set_faults(stall_storage_checkpoint=f"{ns}/{cluster}")
+    try:
+        stalled = storage_checkpoint(sandbox, "s3", prefix)
+        sandbox.advance(3.0)
+        cr = _ckpt(_get(crs, "pingcap.com", ns, name))
+        assert storage_checkpoint(sandbox, "s3", prefix) == stalled
+        assert (cr >> 18) - (stalled >> 18) >= 2000  # the CR's moved on by 2 s and more
+    finally:
+        sandbox.set_faults(stall_storage_checkpoint=None)
+    wait(lambda: storage_checkpoint(sandbox, "s3", prefix), lambda ts: ts >= cr)

@@ -1,0 +1,70 @@
+"""`check`, daily and on demand: every assumption the cluster's DAGs make, verified read-only, one row each; the run
+note lists the failed rows first, the gauge `tidb_pitr.check_failed` counts them, and the notifiers hear of each
+row that newly FAILED."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from ..config import ClusterConfig
+from ..operators.triggerer_probe import TriggererProbeOperator
+from .common import dag_kwargs
+
+DOC = """
+### Check of `{ns}/{name}`: every assumption the DAGs make, daily
+
+Read-only, except one probe object written, read back and deleted under `{root}/.tidb-pitr-check/`. Each check is
+a row (name, OK / WARNING / FAILED, the measured value, what to do), the failed first in the run note:
+
+| check | what it measures |
+|---|---|
+| Kubernetes | the connection; the CRDs of `{group}` served with the fields the DAGs use; one SelfSubjectAccessReview per verb and resource (missing: FAILED naming the DAG; more than include/rbac.yaml grants: WARNING); the cluster object Ready, its TiDB version |
+| log backup | exactly one live for the cluster, writing under the root; its checkpoints in the CR and in storage both move while watched (`observe_seconds`), their lag against the RPO |
+| storage | the root lists; the probe object writes, reads back and deletes |
+| SQL | each `sql_conn_id` answers; PD's clock (TIDB_CURRENT_TSO()) against the worker's: WARNING over 5 s, FAILED over 1 min |
+| Airflow | the task `triggerer` defers on a 1-second timer: FAILED when it does not come back within 5 min (no triggerer) |
+
+The same rows from a shell: `python -m tidb_pitr check --cluster {ns}/{name} [--json]` (exit code 2 on FAILED).
+"""
+HOUR_AFTER_ANCHOR = 4  # after the snapshot (anchor) and retention (anchor + 2 h) of the same day
+TRIGGERER_WAIT = timedelta(minutes=5)  # a triggerer picks up a new trigger within seconds
+
+
+def build(cluster: ClusterConfig) -> DAG:
+    from ..planning.check import observe_for
+
+    doc = DOC.format(ns=cluster.namespace, name=cluster.name, root=cluster.storage.root, group=cluster.api_group)
+    hour, minute = (int(x) for x in cluster.snapshot_anchor.split(":"))
+    schedule = CronTriggerTimetable(f"{minute} {(hour + HOUR_AFTER_ANCHOR) % 24} * * *", timezone=cluster.timezone)
+    observe = observe_for(cluster.waits.tracker_interval.total_seconds())
+    params = {"observe_seconds": Param(
+        observe, type="number", minimum=0, title="Watch the log checkpoints (seconds)",
+        description="How long the log backup's checkpoints must move in: the tracker interval twice plus TiKV's "
+                    "flush interval by default.")}
+    kwargs = dag_kwargs(cluster, "check", doc)
+    kwargs["default_args"] = {**kwargs["default_args"], "retries": 0}  # a check that fails is the answer
+    with DAG(schedule=schedule, params=params, **kwargs) as dag:
+        probe = TriggererProbeOperator(task_id="triggerer", wait_for=TRIGGERER_WAIT)
+
+        @task(trigger_rule="all_done")  # after the probe, whether it came back or timed out
+        def check(params: dict[str, Any] | None = None, **context: Any) -> list[dict[str, str]]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ..planning.check import triggerer_row
+            from .tasks.check import publish_check, run_checks
+
+            rows = run_checks(cluster, observe_seconds=float((params or {}).get("observe_seconds") or 0),
+                              probe_tag=context["run_id"][-24:].replace(":", "").replace("+", ""))
+            answer = context["ti"].xcom_pull(task_ids="triggerer")
+            rows.append(triggerer_row(answer, TRIGGERER_WAIT.total_seconds()))
+            failed = publish_check(cluster, context, rows)
+            if failed:
+                raise AirflowFailException(f"{len(failed)} check(s) FAILED: {', '.join(failed)} (see the run note)")
+            return [r.to_dict() for r in rows]
+
+        probe >> check()
+    return dag

@@ -1,0 +1,318 @@
+"""`check`'s task body: measure every assumption the DAGs make about one cluster, read-only, through the hooks, and
+hand the values to `planning/check.py` for the rows. Shared by the check DAG and `python -m tidb_pitr check`.
+
+The only write is one probe object under `<root>/.tidb-pitr-check/`, deleted again before the check ends. A check
+that cannot measure (an error) is a FAILED row saying why; the other checks still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ...config import ClusterConfig
+from ...cr.api import BACKUPS
+from ...cr.inventory import inventory_of
+from ...hooks.kubernetes import TidbOperatorHook, hook_for
+from ...hooks.storage import BackupStorageHook
+from ...planning.check import (
+    FAILED,
+    OK,
+    ROLE_GRANTS,
+    SCHEDULE_GRANTS,
+    WARNING,
+    CheckRow,
+    access_rows,
+    check_note,
+    cluster_resource,
+    line,
+    log_backup_rows,
+    needed_access,
+    new_failures,
+    observe_for,
+    probed_access,
+    schedule_rows,
+    schema_rows,
+    skew_row,
+    version_row,
+)
+from ...tso import tso_to_dt
+
+log = logging.getLogger(__name__)
+
+# The CR fields the DAGs read or write, per kind (a CRD older than the operator the DAGs expect lacks some).
+FIELDS = {
+    "Backup": ("spec.logSubcommand", "spec.logTruncateUntil", "status.commitTs", "status.logCheckpointTs",
+               "status.logSubCommandStatuses"),
+    "Restore": ("spec.restoreMode", "spec.pitrRestoredTs", "status.commitTs"),
+    "CompactBackup": ("spec.startTs", "spec.endTs"),
+}
+
+
+def dag_kinds(cluster: ClusterConfig) -> list[str]:
+    """The kinds of DAG the factory builds for this cluster (factory.dags_for_cluster, by name)."""
+    kinds = ["log_guard", "restore", "rpo_alert"]
+    if not cluster.schedule_managed:
+        kinds += ["snapshot", "retention"]
+    if cluster.compaction:
+        kinds.append("compaction")
+    if cluster.drill:
+        kinds.append("drill")
+    if cluster.logical_backup:
+        kinds += ["logical_backup", "logical_restore"]
+    return kinds
+
+
+def _guarded(name: str, measure: Callable[[], list[CheckRow]]) -> list[CheckRow]:
+    """The rows of one check, or one FAILED row naming what could not be measured and why."""
+    try:
+        return measure()
+    except Exception as exc:  # any failure to measure is itself the finding
+        log.warning("check %s could not measure: %s", name, exc, exc_info=True)
+        return [CheckRow(name, FAILED, f"could not be measured: {type(exc).__name__}: {_short(exc)}",
+                         "fix what the error names, then run check again")]
+
+
+def _short(exc: BaseException, room: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= room else text[:room - 1] + "…"
+
+
+def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, probe_tag: str = "",
+               sleep: Callable[[float], None] = time.sleep) -> list[CheckRow]:
+    """Every row for `cluster`, in the order: Kubernetes, log backup, storage, SQL."""
+    hook = hook_for(cluster)
+    rows = _guarded("kubernetes connection", lambda: [
+        CheckRow("kubernetes connection", OK, f"API server {hook.server_version()}")])
+    if rows[0].status == FAILED:
+        return rows  # everything below asks the same server
+    rows += _guarded("crd", lambda: _crd_rows(cluster, hook))
+    rows += _guarded("rbac", lambda: _rbac_rows(cluster, hook))
+    rows += _guarded("tidb cluster", lambda: _cluster_rows(cluster, hook))
+    observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
+               else observe_seconds)
+    rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
+    if cluster.schedule_managed:
+        rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
+    rows += _guarded("storage", lambda: _storage_rows(cluster, probe_tag))
+    rows += _guarded("sql", lambda: _sql_rows(cluster))
+    rows += _guarded("notifiers", lambda: notifier_rows(cluster))
+    return rows
+
+
+# --- Kubernetes -----------------------------------------------------------------------------------------------
+
+def _field_present(schema: dict[str, Any], path: str) -> bool:
+    node = schema
+    for part in path.split("."):
+        node = (node.get("properties") or {}).get(part)
+        if not isinstance(node, dict):
+            return False
+    return True
+
+
+def _crd_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    group, version = hook.api_group.group, hook.api_group.version
+    served = hook.served_schemas(group, version) or {}
+    kinds = ["Backup", "Restore"] + (["CompactBackup"] if cluster.compaction else [])
+    missing = {kind: ([f for f in FIELDS[kind] if not _field_present(served[kind], f)] if kind in served else None)
+               for kind in kinds}
+    return schema_rows(missing)
+
+
+def _rbac_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    group = hook.api_group.group
+    needed = needed_access(dag_kinds(cluster), group, schedule=cluster.schedule_managed)
+    probes = list(dict.fromkeys([*needed, *probed_access(group)]))
+    granted = {probe: hook.may(probe[2], probe[0], probe[1], cluster.namespace) for probe in probes}
+    reference = set(ROLE_GRANTS) | (set(SCHEDULE_GRANTS) if cluster.schedule_managed else set())
+    return access_rows(needed, granted, reference)
+
+
+def _cluster_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    group, plural = cluster_resource(hook.api_group.group)
+    obj = hook.get_object(group, "v1alpha1", plural, cluster.tidb_cluster, cluster.namespace)  # both groups' version
+    what = f"{plural}.{group} {cluster.namespace}/{cluster.tidb_cluster}"
+    if obj is None:
+        return [CheckRow("tidb cluster", FAILED, f"{what} not found", "set tidb_cluster to the cluster object's name")]
+    rows = []
+    conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    ready = conditions.get("Ready")
+    if group == "pingcap.com":  # TiDB Operator v1 waits for Ready before it runs a Backup
+        is_ready = ready is not None and ready.get("status") == "True"
+        rows.append(CheckRow("tidb cluster", OK if is_ready else FAILED,
+                             f"{what} is {'Ready' if is_ready else 'not Ready'}"
+                             + ("" if is_ready or ready is None else f": {ready.get('message', '')}"),
+                             "" if is_ready else "TiDB Operator runs no Backup until it is Ready: fix the cluster"))
+    else:
+        rows.append(CheckRow("tidb cluster", OK, f"{what} exists"))
+    rows.append(version_row(str((obj.get("spec") or {}).get("version") or "") or None, compaction=cluster.compaction))
+    return rows
+
+
+# --- the log backup -------------------------------------------------------------------------------------------
+
+def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
+              sleep: Callable[[float], None]) -> list[CheckRow]:
+    def read() -> tuple[Any, int | None, int | None]:
+        inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
+        live = inventory.live_logs()
+        if len(live) != 1:
+            return live, None, None
+        storage = BackupStorageHook(**cluster.storage.hook_kwargs())
+        return live, live[0].checkpoint_ts, storage.log_checkpoint(live[0].prefix or "") or None
+
+    live, cr_before, storage_before = read()
+    cr_after, storage_after = cr_before, storage_before
+    watched = len(live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
+    if watched:
+        sleep(observe)
+        live, cr_after, storage_after = read()
+    now = time.time()
+
+    def lag(ts: int | None) -> float | None:
+        return None if not ts else now - tso_to_dt(ts).timestamp()
+
+    def moved(before: int | None, after: int | None) -> bool | None:
+        return None if not watched or not before or not after else after > before
+
+    return log_backup_rows([(v.name, v.prefix) for v in live], cluster.storage.root, cr_lag=lag(cr_after),
+                           storage_lag=lag(storage_after), cr_advanced=moved(cr_before, cr_after),
+                           storage_advanced=moved(storage_before, storage_after), observed_for=observe,
+                           warn=cluster.rpo.warn.total_seconds(), critical=cluster.rpo.critical.total_seconds())
+
+
+def _schedule_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    from .guard_schedule import load_schedule, schedule_plan
+
+    inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
+    plan = schedule_plan(cluster, load_schedule(hook, cluster), inventory)
+    return schedule_rows(plan["schedule"], plan["hazards"])
+
+
+# --- storage --------------------------------------------------------------------------------------------------
+
+def _storage_rows(cluster: ClusterConfig, probe_tag: str) -> list[CheckRow]:
+    storage = BackupStorageHook(**cluster.storage.hook_kwargs())
+    where = storage.url(cluster.storage.root)
+    snapshots = storage.list_snapshot_prefixes(cluster.storage.root)
+    rows = [CheckRow("storage list", OK, f"listed {where}: {len(snapshots)} snapshot folder(s)")]
+    name = f"probe-{probe_tag or 'manual'}-{secrets.token_hex(4)}"
+    payload = f"tidb-pitr-airflow check {name}".encode()
+    key = storage.probe_key(name)
+    step = "write"
+    try:
+        storage.write_probe(name, payload)
+        step = "read back"
+        if storage.read_object(key) != payload:
+            raise ValueError("the object read back differs from what was written")
+        step = "delete"
+        storage.delete_probe(name)
+        if storage.exists(key):
+            raise ValueError("the object is still there after its delete")
+    except Exception as exc:
+        left = ""
+        if step != "write":
+            try:
+                storage.delete_probe(name)
+            except Exception:  # the delete is what failed: the object stays, and the row says where
+                left = f"; left behind: {storage.url(key)}"
+        rows.append(CheckRow("storage probe", FAILED, f"{step} failed: {_short(exc)}{left}",
+                             f"the storage credential ({cluster.storage.conn_id or 'default chain'}) must list, "
+                             "write, read and delete: retention deletes snapshots with it"))
+        return rows
+    rows.append(CheckRow("storage probe", OK, f"wrote, read back and deleted {storage.url(key)}"))
+    return rows
+
+
+# --- SQL ------------------------------------------------------------------------------------------------------
+
+def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    from ...hooks.sql import current_version_and_tso
+
+    if not cluster.sql_conn_id:
+        return [CheckRow("clock skew", WARNING, "not measured: no sql_conn_id",
+                         "set sql_conn_id so the worker's clock can be compared with PD's")]
+    rows = []
+    conns = [cluster.sql_conn_id] + [t.sql_conn_id for t in cluster.restore_targets if t.sql_conn_id]
+    skew: float | None = None
+    for conn_id in dict.fromkeys(conns):
+        try:
+            before = time.time()
+            version, tso = current_version_and_tso(conn_id)
+            after = time.time()
+        except Exception as exc:
+            rows.append(CheckRow(f"sql {conn_id}", FAILED, f"cannot query: {_short(exc)}",
+                                 "fix the Airflow connection (host, port, user, password)"))
+            continue
+        rows.append(CheckRow(f"sql {conn_id}", OK, f"connected: {version}"))
+        if conn_id == cluster.sql_conn_id:
+            skew = tso_to_dt(tso).timestamp() - (before + after) / 2
+    if skew is not None:
+        rows.append(skew_row(skew))
+    return rows
+
+
+# --- Airflow ----------------------------------------------------------------------------------------------------
+
+def notifier_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """Each notifier builds, and every connection its arguments name (`*conn_id`) exists: an alert that cannot
+    be sent is found here, not on the day it is needed."""
+    from airflow.sdk import BaseHook
+
+    from ...runtime.notifiers import NotifierError, build_notifiers
+
+    if not cluster.notifiers:
+        return []
+    try:
+        build_notifiers(cluster)
+    except NotifierError as exc:
+        return [CheckRow("notifiers", FAILED, _short(exc), "fix the notifiers: entry in clusters.yaml")]
+    rows = []
+    for spec in cluster.notifiers:
+        for key, conn_id in sorted(spec.args.items()):
+            if not key.endswith("conn_id") or not isinstance(conn_id, str):
+                continue
+            try:
+                BaseHook.get_connection(conn_id)
+            except Exception as exc:  # the secrets backends' "not defined" and their own errors alike
+                rows.append(CheckRow(f"notifier connection {conn_id}", FAILED, _short(exc),
+                                     f"create the Airflow connection {conn_id!r} ({spec.class_path})"))
+            else:
+                rows.append(CheckRow(f"notifier connection {conn_id}", OK, f"defined ({spec.class_path})"))
+    return rows or [CheckRow("notifiers", OK, f"{len(cluster.notifiers)} built")]
+
+
+# --- where the answer shows (the DAG's task) -------------------------------------------------------------------
+
+CHECK_KEY = "tidb_pitr_check"  # XCom: {"rows": [...], "at": epoch seconds}; the next run compares its FAILED rows
+
+
+def publish_check(cluster: ClusterConfig, context: Any, rows: list[CheckRow]) -> list[str]:
+    """The rows as the run's note, an XCom, the `check_failed` gauge; the notifiers for each newly FAILED row.
+    Returns the names of the FAILED rows."""
+    from ...runtime.metrics import CHECK_FAILED, gauge
+    from ...runtime.notes import publish_note
+    from ...runtime.notifiers import notify
+
+    ti = context["ti"]
+    label = f"{cluster.namespace}/{cluster.name}"
+    for row in rows:
+        log.log(logging.WARNING if row.status != OK else logging.INFO, "%s", line(row))
+    previous = ti.xcom_pull(task_ids=ti.task_id, key=CHECK_KEY, include_prior_dates=True) or {}
+    failed_before = [r.get("name") for r in previous.get("rows") or [] if r.get("status") == FAILED]
+    ti.xcom_push(key=CHECK_KEY, value={"rows": [r.to_dict() for r in rows], "at": time.time()})
+    publish_note(context, check_note(label, rows))
+    failed = [r.name for r in rows if r.status == FAILED]
+    gauge(CHECK_FAILED, len(failed), cluster)
+    fresh = new_failures(rows, failed_before)
+    if fresh:
+        summary = f"check of {label}: newly FAILED: " + "; ".join(line(r) for r in fresh)
+        failures = notify(cluster, context, "check_failed", summary, failed=[r.to_dict() for r in fresh])
+        if failures:
+            log.error("notifiers failed: %s", "; ".join(failures))
+    return failed
+

@@ -1,0 +1,144 @@
+"""`check` end to end on the sandbox, under include/rbac.yaml's Role (the kubeconfig's `tidb-pitr-airflow` context,
+which the sandbox holds to that Role): every row OK on a demo-like cluster and the probe leaves storage as it was;
+a Role without `delete backups` fails naming retention; a storage checkpoint that stopped while the CR's moves
+fails; PD's clock 2 minutes ahead fails; the command line's exit code and --json.
+
+One run per state: the DAG once (dag.test()), the other states through the command line in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tidb_pitr.__main__ import main as cli
+from tidb_pitr.hooks.storage import BackupStorageHook
+
+from ..conftest import MANUAL_K8S_CONN, unique
+from .clusters import Cluster
+from .conftest import xcom
+
+ROLE = Path(__file__).resolve().parents[3] / "include" / "rbac.yaml"
+OBSERVE = 3.0  # the sandbox's tracker polls every 0.6 s and TiKV flushes every 0.3 s, storage trailing by 0.3 s
+
+
+def role_connection(kubeconfig: Path, context: str = "tidb-pitr-airflow") -> str:
+    conn_id = unique("role_k8s").replace("-", "_")
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig), "cluster_context": context}})
+    return conn_id
+
+
+@pytest.fixture(scope="module")
+def checked(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> Any:
+    cluster = Cluster(sandbox, connections, seed_days=1, source_sql=True,
+                      kubernetes_conn_id=role_connection(sandbox.kubeconfig))
+    yield cluster
+    cluster.close()
+
+
+def _keys(cluster: Cluster) -> list[tuple[str, int]]:
+    storage = BackupStorageHook(**cluster.config.storage.hook_kwargs())
+    # Everything but the live log's data and checkpoint objects, which TiKV keeps writing meanwhile.
+    return sorted((e.key, e.size) for e in storage.list_keys("") if "/log-backup/" not in e.key)
+
+
+def _config_file(tmp_path: Path, *configs: Any) -> str:
+    path = tmp_path / "clusters.yaml"
+    path.write_text(yaml.safe_dump({"clusters": [c.model_dump(mode="json", exclude_none=True) for c in configs]}))
+    return str(path)
+
+
+def _cli(capsys: Any, tmp_path: Path, config: Any, *extra: str) -> tuple[int, dict[str, Any]]:
+    code = cli(["check", "--cluster", f"{config.namespace}/{config.name}", "--config", _config_file(tmp_path, config),
+                "--json", *extra])
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _note(run: Any) -> str:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagRun, run.id).note or ""
+
+
+def _row(answer: dict[str, Any], name: str) -> dict[str, str]:
+    return next(r for r in answer["rows"] if r["name"] == name)
+
+
+def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(checked):
+    before = _keys(checked)
+    run = checked.run("check", run_conf={"observe_seconds": OBSERVE})
+    rows = xcom(run, "check")
+    assert str(run.state) == "success", rows
+    assert [(r["name"], r["status"]) for r in rows if r["status"] != "OK"] == []
+    names = {r["name"] for r in rows}
+    assert {"kubernetes connection", "crd Backup", "crd Restore", "rbac", "tidb cluster", "tidb version",
+            "log backup", "log backup storage", "log checkpoint (CR)", "log checkpoint (storage)", "storage list",
+            "storage probe", f"sql {checked.config.sql_conn_id}", "clock skew", "triggerer"} <= names
+    assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 0 FAILED, 0 WARNING, ")
+    assert _keys(checked) == before  # the probe is gone and nothing else was touched
+
+
+def test_a_role_without_delete_on_backups_fails_naming_retention(sandbox, checked, capsys, tmp_path):
+    token = unique("no-delete")
+    docs = [d for d in yaml.safe_load_all(ROLE.read_text()) if d]
+    rules = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "tidb-pitr-airflow")["rules"]
+    rules = [{**r, "verbs": [v for v in r["verbs"] if v != "delete"]} for r in rules]
+    sandbox.call("PUT", f"/rbac/{token}", {"rules": rules})
+    kubeconfig = tmp_path / "kubeconfig.json"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "clusters": [{"name": "s", "cluster": {"server": sandbox.url}}],
+        "users": [{"name": "u", "user": {"token": token}}], "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "s", "user": "u"}}]}))
+    try:
+        config = checked.config.model_copy(update={"kubernetes_conn_id": role_connection(kubeconfig, "c")})
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+    finally:
+        sandbox.call("DELETE", f"/rbac/{token}")
+    assert code == 2 and answer["exit_code"] == 2
+    failed = [r for r in answer["rows"] if r["status"] == "FAILED"]
+    assert [r["name"] for r in failed] == ["rbac delete backups"], failed
+    assert "retention" in failed[0]["action"] and answer["rows"][0] == failed[0]
+
+
+def test_a_storage_checkpoint_that_stopped_while_the_crs_moves_fails(sandbox, checked, capsys, tmp_path):
+    sandbox.set_faults(stall_storage_checkpoint=f"{checked.namespace}/{checked.name}")
+    try:
+        code, answer = _cli(capsys, tmp_path, checked.config, "--observe-seconds", str(OBSERVE))
+    finally:
+        sandbox.set_faults(stall_storage_checkpoint=None)
+    assert code == 2
+    assert _row(answer, "log checkpoint (storage)")["status"] == "FAILED"
+    assert "did not move" in _row(answer, "log checkpoint (storage)")["value"]
+    assert _row(answer, "log checkpoint (CR)")["status"] == "OK"
+
+
+def test_pd_two_minutes_ahead_fails_the_clock_skew_and_the_exit_code_says_so(manual_sandbox, on_sandbox_time,
+                                                                               capsys, tmp_path):
+    """On the manual clock: this process's clock is the sandbox's, and PD's is put 2 minutes ahead of both."""
+    from tidb_pitr.config import ClusterConfig
+
+    env = manual_sandbox.env
+    namespace, name = env["TIDB_SANDBOX_NAMESPACE"], env["TIDB_SANDBOX_CLUSTER"]
+    sql = Cluster.sql_connection(f"manual-{name}", manual_sandbox.sql_url(namespace, name))
+    config = ClusterConfig.model_validate({
+        "name": name, "namespace": namespace, "api_group": "pingcap.com", "kubernetes_conn_id": MANUAL_K8S_CONN,
+        "sql_conn_id": sql, "storage": {"provider": "s3", "bucket": "my-bucket", "root": name, "region": "us-west-1",
+                                        "secret_name": "s3-secret", "conn_id": "sandbox_s3"}})
+    manual_sandbox.call("PUT", "/tso/skew", {"seconds": 120})
+    try:
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+    finally:
+        manual_sandbox.call("PUT", "/tso/skew", {"seconds": 0})
+        manual_sandbox.advance(121)  # past the TSOs handed out meanwhile: the next test sees PD on time
+    skew = _row(answer, "clock skew")
+    assert skew["status"] == "FAILED" and skew["value"].startswith("PD's clock is 2m") and "ahead" in skew["value"]
+    assert code == 2 and answer["counts"]["FAILED"] >= 1
+    assert [r["status"] for r in answer["rows"]] == sorted((r["status"] for r in answer["rows"]),
+                                                           key=["FAILED", "WARNING", "OK"].index)
