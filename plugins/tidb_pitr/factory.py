@@ -5,13 +5,25 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from .config import ClusterConfig, ProjectConfig
-from .flows import compaction, drill, guard, logical_backup, logical_restore, restore, retention, rpo_alert, snapshot
+from .flows import (
+    compaction,
+    drill,
+    guard,
+    log_control,
+    logical_backup,
+    logical_restore,
+    restore,
+    retention,
+    rpo_alert,
+    snapshot,
+)
 
 
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
     dags = [guard.build(cluster), restore.build(cluster), rpo_alert.build(cluster)]
     if not cluster.schedule_managed:  # else a BackupSchedule takes and deletes the backups: nothing to do here
-        dags += [snapshot.build(cluster), retention.build(cluster)]
+        # and the schedule runs the log backup: pausing it is the schedule's own business
+        dags += [snapshot.build(cluster), retention.build(cluster), log_control.build(cluster)]
     if cluster.compaction:
         dags.append(compaction.build(cluster))
     if cluster.drill:

@@ -9,7 +9,7 @@ from airflow.sdk import DAG, Param, task
 from ..config import ClusterConfig
 from ..runtime.context import run_key
 from ..units import format_duration
-from .common import dag_kwargs
+from .common import dag_kwargs, republish_status
 from .restore_steps import proceed_task, publish_plan, read_source_at_t, restore_steps, verify_restored
 
 DOC = """
@@ -34,6 +34,7 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
 | `verify` | skipped unless `verify` is on; with it: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
 | `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
+| `publish_status` | what the TiDB PITR page shows (the targets' states among it), published again at once |
 """
 
 
@@ -102,5 +103,6 @@ def build(cluster: ClusterConfig) -> DAG:
         proceed(planned) >> source >> wait >> storage_caught_up >> restore
         checked = verify_restored(planned, source)
         restore >> checked
-        [planned, restore, checked] >> report()
+        [planned, restore, checked] >> (reported := report())
+        reported >> republish_status(cluster)  # the target's new state and the lease gone: on the page at once
     return dag
