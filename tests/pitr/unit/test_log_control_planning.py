@@ -13,8 +13,14 @@ from tidb_pitr.cr.api import ANNOTATION_MAINTENANCE_PAUSE
 from tidb_pitr.cr.model import BackupView
 from tidb_pitr.cr.names import snapshot_name, snapshot_slot
 from tidb_pitr.planning.notes import HEADLINE, log_control_note, snapshot_note
-from tidb_pitr.planning.pause import (MAX_MAINTENANCE_PAUSE, PAUSE_GC_TTL, LogControlRefused, MaintenancePause,
-                                      maintenance_pause, plan_log_control)
+from tidb_pitr.planning.pause import (
+    MAX_MAINTENANCE_PAUSE,
+    PAUSE_GC_TTL,
+    LogControlRefused,
+    MaintenancePause,
+    maintenance_pause,
+    plan_log_control,
+)
 from tidb_pitr.planning.targets import preselected, target_state
 from tidb_pitr.tso import dt_to_tso
 
