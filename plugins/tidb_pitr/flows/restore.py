@@ -45,15 +45,23 @@ RESTORE_TIME_HELP = ("Date and time to restore to, with its timezone: 2026-11-21
 
 
 def _target_param(cluster: ClusterConfig) -> Param:
-    choices = cluster.target_choices()
+    """The targets a user may restore into: every restore target but the drill's scratch clusters (drills only)."""
+    scratch = cluster.scratch_choices()
+    choices = {value: label for value, label in cluster.target_choices().items() if value not in scratch}
+    left_out = (f" Not listed: {', '.join(scratch)} (scratch: the drill's, which it empties; drills only)."
+                if scratch else "")
     if choices:
         values = list(choices)
+        # Drawn from the DAG file alone, the form cannot know which target is empty now: its default is the
+        # first listed, not a checked one; the TiDB PITR page shows each target's state and preselects an empty one.
         return Param(values[0], type="string", enum=values, values_display=choices, title="Target cluster",
-                     description="The empty cluster to restore into (restore_targets in clusters.yaml).")
+                     description="The empty cluster to restore into (restore_targets in clusters.yaml). The first "
+                                 "is preselected without being checked: the TiDB PITR page shows which are empty, "
+                                 "and plan refuses one that holds data." + left_out)
     return Param(type="string", minLength=1, title="Target cluster",
                  description="The empty TidbCluster / Cluster to restore into: a name in namespace "
                              f"{cluster.namespace}, or namespace/name. Not the source. (List restore_targets "
-                             "in clusters.yaml to choose from a list.)")
+                             "in clusters.yaml to choose from a list.)" + left_out)
 
 
 def build(cluster: ClusterConfig) -> DAG:

@@ -13,6 +13,7 @@ from typing import Any
 
 SCRATCH, RESTORING, HOLDS, EMPTY, UNKNOWN = "scratch", "restoring", "holds", "empty", "unknown"
 STATES = (SCRATCH, RESTORING, HOLDS, EMPTY, UNKNOWN)
+SCRATCH_DETAIL = "the drill's scratch cluster: drills only"
 
 
 def target_state(*, scratch: bool, restoring: Sequence[str], user_objects: Sequence[str] | None,
@@ -21,7 +22,7 @@ def target_state(*, scratch: bool, restoring: Sequence[str], user_objects: Seque
     found (`user_objects`: `db.table` or `db`, None when not read). `databases` counts the user databases found."""
     databases = len({o.split(".", 1)[0] for o in user_objects}) if user_objects is not None else None
     if scratch:
-        state, detail = SCRATCH, "the drill's scratch cluster: drills only"
+        state, detail = SCRATCH, SCRATCH_DETAIL
     elif restoring:
         state, detail = RESTORING, f"being restored into: {', '.join(restoring)}"
     elif user_objects is None:
