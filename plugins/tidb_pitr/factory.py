@@ -10,6 +10,7 @@ from .flows import (
     compaction,
     drill,
     guard,
+    log_control,
     logical_backup,
     logical_restore,
     restore,
@@ -22,7 +23,8 @@ from .flows import (
 def dags_for_cluster(cluster: ClusterConfig) -> list[DAG]:
     dags = [guard.build(cluster), restore.build(cluster), rpo_alert.build(cluster), check.build(cluster)]
     if not cluster.schedule_managed:  # else a BackupSchedule takes and deletes the backups: nothing to do here
-        dags += [snapshot.build(cluster), retention.build(cluster)]
+        # and the schedule runs the log backup: pausing it is the schedule's own business
+        dags += [snapshot.build(cluster), retention.build(cluster), log_control.build(cluster)]
     if cluster.compaction:
         dags.append(compaction.build(cluster))
     if cluster.drill:

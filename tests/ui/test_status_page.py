@@ -186,3 +186,41 @@ def test_dry_runs_and_refusals_are_attempts_and_the_last_restore_stays_the_real_
             screenshot(page, f"2-dag-tab-{scheme}")
     finally:
         page.emulate_media(color_scheme="light")
+
+
+def test_a_maintenance_pause_from_the_page_and_the_targets_a_user_may_pick(
+        page: Page, stack: Stack, screenshot: Shot) -> None:
+    """Pause the log backup for maintenance from the card (the log-control DAG runs; the card then says until when,
+    by which run, and why), in light and dark mode; every restore target is listed with its state, the drill's
+    scratch cluster as "drills only", and "Restore to here" does not offer it."""
+    api, control = stack.api, stack.dag_id("log_control")
+    api.wait_dags([control])
+    api.unpause(control)
+    card = open_status_page(page, stack)
+    targets = card.get_by_role("list", name="restore targets")
+    expect(targets.locator(f'[data-target="{NAMESPACE}/demo1-scratch"]')).to_contain_text("scratch: drills only")
+    for item in targets.get_by_role("listitem").all():
+        assert item.get_attribute("data-state") in ("scratch", "restoring", "holds", "empty", "unknown")
+    card.get_by_role("button", name="Restore to a time…").click()
+    choices = card.get_by_role("form", name="Restore to here").get_by_label("Target cluster")
+    assert f"{NAMESPACE}/demo1-scratch" not in [o.get_attribute("value") for o in choices.locator("option").all()]
+
+    controls = card.get_by_label("log backup control")
+    controls.locator("input[name=pause_minutes]").fill("30")
+    controls.locator("input[name=reason]").fill("browser test maintenance")
+    controls.get_by_role("button", name="Pause").click()
+    progress = controls.get_by_role("status", name="triggered run")
+    expect(progress).to_have_attribute("data-state", "success", timeout=RESTORE_TIMEOUT * 1000)
+    try:
+        paused = card.get_by_test_id("maintenance-pause")  # the card reloaded when the run ended
+        expect(paused).to_contain_text("paused for maintenance until", timeout=30_000)
+        expect(paused).to_contain_text("browser test maintenance")
+        expect(card.get_by_role("region", name="Log backup")).to_contain_text("(Paused)")
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            paused.scroll_into_view_if_needed()
+            screenshot(page, f"1-paused-{scheme}")
+    finally:
+        page.emulate_media(color_scheme="light")
+        resumed = api.trigger(control, {"action": "resume", "confirm": f"resume {CLUSTER}'s log backup"})
+        assert api.wait_run(control, resumed, timeout=RESTORE_TIMEOUT)["state"] == "success", f"resume {resumed}"

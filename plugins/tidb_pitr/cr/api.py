@@ -30,6 +30,9 @@ ANNOTATION_RUN = "tidb-pitr-airflow/run-id"
 ANNOTATION_SNAPSHOT_FAILED = "tidb-pitr-airflow/snapshot-failed"
 ANNOTATION_RETENTION_LEASE = "tidb-pitr-airflow/retention-lease"
 ANNOTATION_RESTORE_LEASE_PREFIX = "restore.tidb-pitr-airflow/"  # + the run's label hash
+# A pause asked for maintenance (the log-control DAG): until when, by which run, why; the guard leaves the log
+# backup paused until then (planning/pause.py `maintenance_pause`).
+ANNOTATION_MAINTENANCE_PAUSE = "tidb-pitr-airflow/maintenance-pause"
 
 FLOW_SNAPSHOT = "snapshot"
 FLOW_LOG_GUARD = "log-guard"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 LABEL_MAX = 63
 LOG_NAME_MAX = LABEL_MAX - len("backup-") - len("-log-truncate")  # 43
@@ -44,6 +45,21 @@ def snapshot_name(cluster: str, stamp: str, attempt: int = 1) -> str:
     """`<cluster>-snapshot-YYYYMMDDHHMMSS`, and `-a<n>` for the n-th attempt of the same run."""
     suffix = f"-snapshot-{_stamp(stamp)}" + (f"-a{attempt}" if attempt > 1 else "")
     return fit(cluster, SNAPSHOT_NAME_MAX - len(suffix)) + suffix
+
+
+_SLOT = re.compile(r"-snapshot-(\d{14})(?:-a\d+)?$")
+
+
+def snapshot_slot(name: str) -> datetime | None:
+    """The slot a snapshot CR belongs to: its name's 14 digits, the snapshot run's `run_after` (its scheduled time,
+    or a manual run's trigger time) in UTC; None for a name not made by `snapshot_name`."""
+    found = _SLOT.search(name)
+    if found is None:
+        return None
+    try:
+        return datetime.strptime(found.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def snapshot_folder(stamp: str) -> str:

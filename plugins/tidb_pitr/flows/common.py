@@ -17,7 +17,7 @@ RUN_STAMP = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S') }}"
 # watches the RPO, then what a user waits on, then the scheduled backups, then drills. Absolute weights:
 # Airflow's default "downstream" rule ranks a task by the tasks after it, which put a snapshot's first task
 # (five after it) before the guard's and left 100 guards queued behind 100 snapshots (bench_scale.py).
-PRIORITY = {"rpo_alert": 40, "log_guard": 30, "restore": 20, "logical_restore": 20, "drill": 1}
+PRIORITY = {"rpo_alert": 40, "log_guard": 30, "restore": 20, "logical_restore": 20, "log_control": 20, "drill": 1}
 PRIORITY_DEFAULT = 10  # snapshot, retention, compaction, logical_backup
 
 
@@ -46,3 +46,20 @@ def dag_kwargs(cluster: ClusterConfig, kind: str, doc: str) -> dict[str, Any]:
 def wait_args(cluster: ClusterConfig) -> dict[str, Any]:
     """The bounds past which a wait on a CR is hopeless, for this cluster."""
     return {"retry_failed_grace": cluster.waits.retry_failed_grace, "stuck_after": cluster.waits.log_job_stuck_after}
+
+
+def republish_status(cluster: ClusterConfig) -> Any:
+    """`publish_status`: what the TiDB PITR page shows, published again at the end of a DAG that changed it (the
+    guard's own task, run here too), so the page is right within seconds instead of at the guard's next run.
+
+    A teardown: it runs however the run went, and Airflow leaves teardowns out of the run's state, so a restore that
+    failed stays failed and a status that could not be read fails nothing. It writes no run note."""
+    from airflow.sdk import task
+
+    @task(task_id="publish_status", retries=0)
+    def publish_status() -> dict[str, Any]:
+        from .tasks.guard_status import cluster_status
+
+        return cluster_status(cluster)
+
+    return publish_status().as_teardown()

@@ -11,7 +11,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from ..config import ClusterConfig
 from ..planning.drill import MODES
 from ..runtime.context import failed_upstream, run_key
-from .common import dag_kwargs
+from .common import dag_kwargs, republish_status
 from .restore_steps import read_source_at_t, restore_steps, verify_restored
 
 DOC = """
@@ -35,6 +35,7 @@ neither, the tables are reported **not verified**, never passed.
 | `verify` | the same reads on the restored cluster; the table lists must match too; fails naming the first differing tables; says how each table was compared |
 | `empty_target` | drops the user databases the drill restored (only on a `scratch: true` target, only when this run made a Restore), so the next drill or restore finds it empty |
 | `record` | T, base snapshot, log range, tables compared, mismatches, RTO (run start to Restore Complete) against the estimate: an Asset event `{asset}`, this task's XCom (the last drill), the metric `tidb_pitr.drill_rto_seconds`, the run's note; calls the cluster's notifiers when the drill failed |
+| `publish_status` | what the TiDB PITR page shows, published again (the scratch target empty again) |
 | `verdict` | fails the run unless the drill passed (a `random` or given T the source can no longer be read at may end restored but not verified; a `recent` drill must compare) |
 """
 
@@ -131,4 +132,5 @@ def build(cluster: ClusterConfig) -> DAG:
         checked = verify_restored(planned, source)
         source >> wait >> storage_caught_up >> restore >> checked >> empty_target() >> (done := record())
         verdict(done)
+        done >> republish_status(cluster)  # the scratch target emptied again, the lease gone: on the page at once
     return dag

@@ -17,7 +17,7 @@ DOC = """
 | task | what it does |
 |---|---|
 | `find_log_backup` | finds the cluster's live log backup by its state (Running or Paused, whatever created it), or one being started; fails when there are two (TiDB runs one task per cluster); names the one to create when there is none: `{log}` |
-| `ensure_log_backup` | creates it when there is none (storage `{root}/log-backup`), resumes a paused one, and fails loudly on Failed or an error pause, saying what to do; never papers over them |
+| `ensure_log_backup` | creates it when there is none (storage `{root}/log-backup`), resumes a paused one (one paused for maintenance by the log-control DAG only once its time is up), and fails loudly on Failed or an error pause, saying what to do; never papers over them |
 | `measure_rpo` | checkpoint lag against the RPO: over {warn} logs a warning, over {critical} fails the run (alert on it). Right after a start there is no checkpoint for up to a tracker interval ({tracker}): that is *starting*, for {grace} more |
 | `publish_window` | computes the recoverable window from the live CRs and returns it (XCom) |
 | `publish_status` | what the TiDB PITR page shows (XCom): the window with the cause of each gap, the timeline (log coverage, every snapshot, the truncation point), the checkpoint lag and its level, the last snapshot, the next retention plan as a dry run. Runs whatever failed before it |
@@ -26,6 +26,10 @@ DOC = """
 `start_new_log_backup` on to start `<name>-<n>` at `{root}/log-backup-<n>`, and take a snapshot after
 it: the old log stays restorable up to its checkpoint, times between it and the first snapshot of the new
 one are not.
+
+A log backup **paused for maintenance** (the log-control DAG `{control}`, at most 23 h) is left paused until the end
+recorded on its CR (annotation `tidb-pitr-airflow/maintenance-pause`), its lag a warning rather than an RPO failure;
+the first guard run after that resumes it.
 
 A log backup **paused longer than BR's pause GC TTL** (24 h) cannot be resumed once the GC has passed its
 checkpoint: BR refuses the resume for good. The guard then fails, quoting BR, and never asks for that resume
@@ -104,6 +108,7 @@ def build(cluster: ClusterConfig) -> DAG:
         return _build_for_schedule(cluster)
     waits = cluster.waits
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, log=cluster.log_backup_name, root=cluster.storage.root,
+                     control=cluster.dag_id("log_control"),
                      warn=cluster.rpo.warn, critical=cluster.rpo.critical, tracker=waits.tracker_interval,
                      grace=waits.start_grace)
     params = {"start_new_log_backup": Param(

@@ -9,7 +9,7 @@ from airflow.sdk import DAG, Param, task
 from ..config import ClusterConfig
 from ..runtime.context import run_key
 from ..units import format_duration
-from .common import dag_kwargs
+from .common import dag_kwargs, republish_status
 from .restore_steps import proceed_task, publish_plan, read_source_at_t, restore_steps, verify_restored
 
 DOC = """
@@ -34,6 +34,7 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | `restore` | creates the `pitr` Restore CR (named after the run: a second run to the same time makes its own) and waits (deferred) for Complete; a failure is reported as the operator's message and the CR's name |
 | `verify` | skipped unless `verify` is on; with it: the same checksums on the restored target, compared table by table (the table lists too); fails naming the first differing tables. A time older than the source's GC safe point is reported as not verified, never as passed |
 | `report` | the restore point, how long it took against the estimate; releases the lease, also when the restore failed |
+| `publish_status` | what the TiDB PITR page shows (the targets' states among it), published again at once |
 """
 
 
@@ -44,15 +45,23 @@ RESTORE_TIME_HELP = ("Date and time to restore to, with its timezone: 2026-11-21
 
 
 def _target_param(cluster: ClusterConfig) -> Param:
-    choices = cluster.target_choices()
+    """The targets a user may restore into: every restore target but the drill's scratch clusters (drills only)."""
+    scratch = cluster.scratch_choices()
+    choices = {value: label for value, label in cluster.target_choices().items() if value not in scratch}
+    left_out = (f" Not listed: {', '.join(scratch)} (scratch: the drill's, which it empties; drills only)."
+                if scratch else "")
     if choices:
         values = list(choices)
+        # Drawn from the DAG file alone, the form cannot know which target is empty now: its default is the
+        # first listed, not a checked one; the TiDB PITR page shows each target's state and preselects an empty one.
         return Param(values[0], type="string", enum=values, values_display=choices, title="Target cluster",
-                     description="The empty cluster to restore into (restore_targets in clusters.yaml).")
+                     description="The empty cluster to restore into (restore_targets in clusters.yaml). The first "
+                                 "is preselected without being checked: the TiDB PITR page shows which are empty, "
+                                 "and plan refuses one that holds data." + left_out)
     return Param(type="string", minLength=1, title="Target cluster",
                  description="The empty TidbCluster / Cluster to restore into: a name in namespace "
                              f"{cluster.namespace}, or namespace/name. Not the source. (List restore_targets "
-                             "in clusters.yaml to choose from a list.)")
+                             "in clusters.yaml to choose from a list.)" + left_out)
 
 
 def build(cluster: ClusterConfig) -> DAG:
@@ -102,5 +111,6 @@ def build(cluster: ClusterConfig) -> DAG:
         proceed(planned) >> source >> wait >> storage_caught_up >> restore
         checked = verify_restored(planned, source)
         restore >> checked
-        [planned, restore, checked] >> report()
+        [planned, restore, checked] >> (reported := report())
+        reported >> republish_status(cluster)  # the target's new state and the lease gone: on the page at once
     return dag

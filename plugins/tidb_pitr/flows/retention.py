@@ -13,7 +13,7 @@ from ..operators.delete import TidbDeleteSnapshotOperator
 from ..operators.truncate import TidbLogTruncateOperator
 from ..runtime.context import failed_upstream, run_key
 from ..units import format_duration
-from .common import cr_args, dag_kwargs
+from .common import cr_args, dag_kwargs, republish_status
 
 DOC = """
 ### Retention of `{ns}/{name}`: keep {retention} restorable, daily
@@ -38,6 +38,7 @@ How it decides (TiDB Operator's `maxReservedTime` rule, with stricter guards):
 | `truncate_log` | sets `logTruncateUntil` and waits for `log-truncate` Complete with exactly that value |
 | `delete_snapshot` | one per expired snapshot: re-checks it is managed here, deletes its Backup CR (cleanPolicy Delete removes the data), or its storage prefix when the CR is gone; runs even when the truncate failed |
 | `finish` | releases the lease, fails the run if an action failed, else checks the window still covers the policy |
+| `publish_status` | what the TiDB PITR page shows (the new earliest time, the next plan), published again at once |
 """
 
 
@@ -93,5 +94,6 @@ def build(cluster: ClusterConfig) -> DAG:
 
         # Deleting snapshots older than the verified base is safe whatever the truncate did: not after it.
         planned >> truncate
-        [truncate, delete] >> finish()
+        [truncate, delete] >> (done := finish())
+        done >> republish_status(cluster)  # the window and the next plan as they are now, on the page in seconds
     return dag

@@ -11,7 +11,7 @@ from ..operators.backup import TidbSnapshotBackupOperator
 from ..runtime.context import failed_upstream, run_key
 from ..sensors.backup import TidbLogCheckpointSensor
 from ..timetables import EveryNDaysTimetable
-from .common import RUN_STAMP, cr_args, dag_kwargs
+from .common import RUN_STAMP, cr_args, dag_kwargs, republish_status
 
 DOC = """
 ### Snapshot backup of `{ns}/{name}`, every two days at {anchor} ({tz})
@@ -27,6 +27,14 @@ Runs every second calendar day at the anchor's local time (a custom timetable: n
 | `wait_log_past_snapshot` | waits until the log checkpoint passes the snapshot's commitTs: only then is the snapshot a PITR base |
 | `publish` | emits an Asset event `{asset}` with commitTs and path, and lifts an earlier failed run's hold on retention |
 | `record_failure` | when anything failed: records it on the log backup CR (annotation `tidb-pitr-airflow/snapshot-failed`), so that retention deletes and truncates nothing until a later run succeeds |
+| `publish_status` | what the TiDB PITR page shows, published again so the new snapshot is on the page within seconds |
+
+**One snapshot, one date that matters.** A snapshot is *taken* at its **commitTs**: the data in it is the
+cluster's as of that time, which the page, the note and the restore plan show. Its **name**
+(`{name}-snapshot-YYYYMMDDHHMMSS`) is its **slot**: the run's `run_after` in UTC, the time the timetable
+scheduled it (or a manual run was triggered), so that a retry finds the CR it made; the page shows it as the
+slot. Airflow's *logical date* of the run is the start of its data interval, the slot two days before: it names
+nothing here.
 """
 
 
@@ -84,8 +92,11 @@ def build(cluster: ClusterConfig) -> DAG:
             hook, logs = _log_backups(cluster)
             for view in logs:
                 clear_snapshot_failure(hook, view, started)
+            from ..cr.names import snapshot_slot
+
             publish_note(context, snapshot_note(result["name"], int(result["commit_ts"]), result.get("backup_size"),
-                                                result["backup_path"], cluster.timezone))
+                                                result["backup_path"], cluster.timezone,
+                                                slot=snapshot_slot(result["name"])))
             return extra
 
         @task(trigger_rule="one_failed", retries=0)
@@ -114,5 +125,7 @@ def build(cluster: ClusterConfig) -> DAG:
         published = publish(snapshot.output)
         first >> snapshot
         checked >> caught_up >> published
-        [first, snapshot, checked, caught_up, published] >> record_failure()
+        failure = record_failure()
+        [first, snapshot, checked, caught_up, published] >> failure
+        [published, failure] >> republish_status(cluster)
     return dag

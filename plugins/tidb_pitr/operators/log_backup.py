@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -10,7 +11,7 @@ from ..cr.api import BACKUPS, COMPONENT_LOG, FLOW_LOG_GUARD, LABEL_MANAGED_BY, M
 from ..cr.bodies import log_backup, log_control_patch
 from ..cr.inventory import inventory_of
 from ..cr.model import BackupView, State
-from ..planning.pause import PAUSE_GC_TTL, dead_pause_cause, resume_refused_by_gc
+from ..planning.pause import PAUSE_GC_TTL, dead_pause_cause, maintenance_pause, resume_refused_by_gc
 from ..tso import tso_label
 from ..units import format_duration
 from .base import TidbBaseOperator, WaitFailed, require_cr
@@ -32,14 +33,14 @@ class TidbLogBackupOperator(TidbBaseOperator):
     """Start (create), pause, resume or stop the cluster's log backup task (one per cluster, as BR allows)."""
 
     template_fields = ("namespace", "backup_name", "cluster", "cluster_namespace", "prefix", "storage", "br",
-                       "replaces")
+                       "replaces", "annotations")
     ui_color = "#e4f7e4"
 
     def __init__(self, *, action: Action, backup_name: str, cluster: str | None = None,
                  storage: dict[str, Any] | None = None, prefix: str | None = None,
                  cluster_namespace: str | None = None, br: dict[str, Any] | None = None,
                  service_account: str | None = None, legacy_log_stop: bool = False, pitr_cluster: str = "",
-                 replaces: str = "", **kwargs: Any) -> None:
+                 replaces: str = "", annotations: dict[str, str | None] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
@@ -56,6 +57,9 @@ class TidbLogBackupOperator(TidbBaseOperator):
         self.pitr_cluster = pitr_cluster  # the configured cluster (its ownership label)
         # action 'start': a dead log backup of ours (its resume refused for good) to stop before the new one starts
         self.replaces = replaces
+        # pause, resume, stop: annotations written in the same patch as the sub-command (None removes one), so
+        # the CR never says "paused for maintenance" without being asked to pause, nor the reverse
+        self.annotations = annotations
         self.group = ApiGroup(self.api_group, legacy_log_stop=legacy_log_stop)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -71,6 +75,8 @@ class TidbLogBackupOperator(TidbBaseOperator):
             raise WaitFailed(f"log backup {self.namespace}/{self.backup_name} is Stopped, which is terminal; "
                              "to back up logs again, create a new log Backup CR with a new name and prefix")
         patch = log_control_patch(self.group, self.action)
+        if self.annotations:
+            patch["metadata"] = {"annotations": dict(self.annotations)}
         obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace, patch)
         self.log.info("Asked log backup %s/%s to %s", self.namespace, self.backup_name, self.action)
         if self.action == "pause":
@@ -111,6 +117,12 @@ class TidbLogBackupOperator(TidbBaseOperator):
             if refusal:  # asking again would fail the same, and the operator would not even run it
                 raise WaitFailed(f"{dead_pause_cause(view)}. BR said: {refusal}. Stop it and start a new log "
                                  "backup (the guard's start_new_log_backup does both)")
+            held = maintenance_pause(view)
+            if held is not None and held.active(datetime.now(UTC)):
+                self.log.info("Log backup %s/%s is paused for maintenance until %s (run %s: %s); leaving it paused",
+                              self.namespace, self.backup_name, held.to_dict()["until"], held.run,
+                              held.reason or "no reason given")
+                return log_result(obj)
             if view.state == State.PAUSED:
                 self.log.info("Log backup %s/%s is paused; resuming it", self.namespace, self.backup_name)
                 obj = self.hook.merge_patch(BACKUPS, self.backup_name, self.namespace,

@@ -80,11 +80,14 @@ def size_text(size: float | None) -> str:
     return "unknown size" if size is None else format_bytes(size)
 
 
-def snapshot_note(name: str, commit_ts: int, size: int | None, path: str, timezone: str) -> str:
-    """Snapshot: when its data was taken (commitTs), its size, where it is."""
+def snapshot_note(name: str, commit_ts: int, size: int | None, path: str, timezone: str,
+                  slot: datetime | None = None) -> str:
+    """Snapshot: when its data was taken (commitTs), its size, where it is, and the slot its name comes from."""
+    named = (f"; its name is its slot, {note_time(slot, timezone)} (the run's scheduled time, not when the data was "
+             "taken)" if slot is not None else "")
     return with_details(f"Snapshot {name} Complete: {size_text(size)}, data as of {note_time(commit_ts, timezone)}",
                         f"Snapshot {name} Complete, data as of {note_time(commit_ts, timezone)} (its commitTs "
-                        f"{commit_ts}); {size_text(size)} at {path}")
+                        f"{commit_ts}); {size_text(size)} at {path}{named}")
 
 
 def retention_note(deleted: list[str], freed: int, truncated_to: int | None, window: str, timezone: str) -> str:
@@ -108,3 +111,20 @@ def guard_note(level: str, lag_seconds: float | None, window: tuple[int, int] | 
 
 def duration_text(seconds: float | None) -> str:
     return "an unknown time" if seconds is None else format_duration(seconds)
+
+
+def log_control_note(action: str, log_backup: str, *, until: datetime | None = None, reason: str = "",
+                     checkpoint: int | None = None, timezone: str = "UTC") -> str:
+    """Log control: what was done to the log backup first (paused until when), then why and where it stopped."""
+    why = f": {reason}" if reason else ""
+    at = f"; checkpoint {note_time(checkpoint, timezone)}" if checkpoint else ""
+    if action == "pause":
+        assert until is not None
+        head = f"Paused log backup {log_backup} until {note_time(until, 'UTC')}{why}"
+        return with_details(head, f"Paused log backup {log_backup} for maintenance until {note_time(until, timezone)}"
+                                  f"{why}{at}. The guard leaves it paused until then and resumes it after; until "
+                                  "then the checkpoint does not move and nothing written is restorable")
+    done = {"resume": "Resumed", "stop": "Stopped"}.get(action, action)
+    tail = (". Stopped is final: start a new log backup with the guard's start_new_log_backup, then take a "
+            "snapshot" if action == "stop" else "")
+    return with_details(f"{done} log backup {log_backup}{why}", f"{done} log backup {log_backup}{why}{at}{tail}")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..cr.model import BackupView, State
+from ..cr.names import snapshot_slot
 from ..tso import dt_to_tso, tso_iso, tso_str, tso_to_dt
 from .pause import resume_refused_by_gc
 from .retention import active_log
@@ -181,7 +182,10 @@ def last_snapshot(snapshots: Sequence[BackupView], now: datetime,
         return None
     view = max(snapshots, key=lambda v: (v.created or _EPOCH, v.commit_ts or 0))
     at = tso_to_dt(view.commit_ts) if view.commit_ts else view.created
+    slot = snapshot_slot(view.name)
+    # `time`: when its data was taken (commitTs); `slot`: the run it belongs to (its name); one snapshot, two dates
     return {"name": view.name, "state": _LABELS.get(view.state, view.phase), "phase": view.phase,
             "time": at.isoformat().replace("+00:00", "Z") if at else None,
+            "slot": slot.isoformat().replace("+00:00", "Z") if slot else None, "size_bytes": view.backup_size,
             "age_seconds": (now - at).total_seconds() if at else None, "managed": managed(view) is None,
             "message": view.message or None}

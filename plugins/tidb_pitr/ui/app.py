@@ -1,4 +1,5 @@
-"""`/tidb-pitr`: what the guard DAGs published, per configured cluster, read from Airflow's metadata DB, and the
+"""`/tidb-pitr`: what the clusters' DAGs published last (the guard every 10 minutes, and every DAG that changes
+what the page shows at its end), per configured cluster, read from Airflow's metadata DB, and the
 cluster's last restore told apart from its last attempts (dry runs, refusals, runs still going).
 
 The web tier has no Kubernetes or storage credentials and needs none: the clusters come from the config file,
@@ -16,6 +17,7 @@ from typing import Any
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
+from airflow.models.dag import DagModel
 from airflow.models.dagrun import DagRun
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
@@ -32,6 +34,7 @@ __all__ = ["app", "durations"]  # durations: the published durations as the page
 BUNDLE = Path(__file__).with_name("tidb_pitr.js")
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
 RESTORE_TASKS = ("plan", "restore", "verify")  # their states tell a restore from a dry run or a refusal
+NEXT_RUN_KINDS = ("snapshot", "retention", "drill")  # the page says when each runs next
 RUNS_READ = 25  # restore runs read per card: enough to find the last real restore behind a row of attempts
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".cjs")
@@ -53,6 +56,34 @@ def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] |
     xcom, run_id, state, end = row
     return {"value": XComModel.deserialize_value(xcom), "run_id": run_id, "run_state": str(state),
             "run_end": iso(end), "written": iso(xcom.timestamp)}
+
+
+def newest_status(session: Session, dag_ids: list[str]) -> dict[str, Any] | None:
+    """The newest status any of the cluster's DAGs published (`publish_status`: the guard's, and the one every DAG
+    that changes what the page shows runs at its end), by when it was written, with its DAG and run."""
+    row = session.execute(
+        select(XComModel, DagRun.run_id, DagRun.state, DagRun.end_date)
+        .join(DagRun, XComModel.dag_run_id == DagRun.id)
+        .where(XComModel.dag_id.in_(dag_ids), XComModel.task_id == STATUS_TASK, XComModel.key == "return_value",
+               XComModel.map_index == -1)
+        .order_by(XComModel.timestamp.desc(), XComModel.dag_run_id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    xcom, run_id, state, end = row
+    return {"value": XComModel.deserialize_value(xcom), "dag_id": xcom.dag_id, "run_id": run_id,
+            "run_state": str(state), "run_end": iso(end), "written": iso(xcom.timestamp)}
+
+
+def next_runs(session: Session, dag_ids: dict[str, str]) -> dict[str, str | None]:
+    """When the scheduler runs the cluster's scheduled DAGs next (their `next_dagrun_create_after`), by kind."""
+    kinds = {dag_ids[k]: k for k in NEXT_RUN_KINDS if k in dag_ids}
+    found = {kind: None for kind in kinds.values()}
+    for dag_id, after, paused in session.execute(
+            select(DagModel.dag_id, DagModel.next_dagrun_create_after, DagModel.is_paused)
+            .where(DagModel.dag_id.in_(list(kinds)))):
+        found[kinds[dag_id]] = None if paused else iso(after)
+    return found
 
 
 def restore_runs(session: Session, dag_id: str) -> list[dict[str, Any]]:
@@ -88,7 +119,8 @@ def restore_runs(session: Session, dag_id: str) -> list[dict[str, Any]]:
 def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, readable: set[str]) -> dict[str, Any]:
     """One cluster's card: what its guard published, its last drill and restore, read from the metadata DB."""
     dag_ids = cluster_dag_ids(cluster)
-    published = newest_xcom(session, dag_ids["log_guard"], STATUS_TASK)
+    # Any of its DAGs the user may read: the guard, and those that publish again what they changed.
+    published = newest_status(session, [d for d in dag_ids.values() if d in readable])
     status = published.pop("value") if published else None
     drill = None
     if "drill" in dag_ids and dag_ids["drill"] in readable:
@@ -97,7 +129,7 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
     runs = restore_runs(session, dag_ids["restore"]) if dag_ids["restore"] in readable else []
     restore, attempts = split_restores(runs)
     return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore,
-                           attempts=attempts)
+                           attempts=attempts, next_runs=next_runs(session, dag_ids))
 
 
 @app.get("/api/clusters")

@@ -86,8 +86,20 @@ class Window(_Open):
     notes: list[str] = []
 
 
+class MaintenancePause(_Open):
+    """A pause asked for by the log-control DAG (planning/pause.py `MaintenancePause`): the guard resumes it after."""
+    until: IsoTime = None
+    at: IsoTime = None
+    run: str | None = None
+    reason: str | None = None
+    active: bool | None = None
+
+
 class Rpo(_Open):
     """The log checkpoint and its lag against the RPO thresholds (planning/rpo.py)."""
+    log_backup: str | None = None
+    log_phase: str | None = None
+    maintenance_pause: MaintenancePause | None = None
     checkpoint: Point | None = None
     lag_seconds: float | None = None
     level: str | None = None
@@ -98,7 +110,9 @@ class LastSnapshot(_Open):
     """The newest snapshot Backup of the cluster, as the guard saw it."""
     name: str | None = None
     state: str | None = None
-    time: IsoTime = None
+    time: IsoTime = Field(default=None, description="when its data was taken: its commitTs")
+    slot: IsoTime = Field(default=None, description="the snapshot run's slot, the time in its name (UTC)")
+    size_bytes: int | None = None
     age_seconds: float | None = None
 
 
@@ -120,6 +134,14 @@ class RetentionPlan(_Open):
     reasons: list[str] = []
 
 
+class TargetState(_Open):
+    """A restore target's state when published (planning/targets.py)."""
+    value: str
+    state: Literal["scratch", "restoring", "holds", "empty", "unknown"] = "unknown"
+    detail: str | None = None
+    databases: int | None = None
+
+
 class Status(_Open):
     """What the cluster's log backup guard published (flows/tasks/guard_status.py)."""
     cluster: str | None = None
@@ -129,10 +151,12 @@ class Status(_Open):
     rpo: Rpo | None = None
     last_snapshot: LastSnapshot | None = None
     retention_plan: RetentionPlan | None = None
+    targets: list[TargetState] = []
 
 
 class Published(BaseModel):
-    """The guard run whose XCom the page read."""
+    """The run whose `publish_status` XCom the page read: the guard's, or a DAG's that changed what the page shows."""
+    dag_id: str | None = None
     run_id: str
     run_state: str
     run_end: IsoTime = None
@@ -170,10 +194,13 @@ class LastDrill(Published):
 
 
 class RestoreTarget(BaseModel):
-    """A restore target as the form lists it."""
+    """A restore target as the page lists it, with its state as of the last publish."""
     value: str
     label: str
     verify: bool = Field(default=False, description="the cluster and this target have sql_conn_id: verify can run")
+    scratch: bool = Field(default=False, description="the drill's: never offered for a user restore")
+    state: Literal["scratch", "restoring", "holds", "empty", "unknown"] = "unknown"
+    detail: str | None = Field(default=None, description="the state in words: 'holds 2 databases', ...")
 
 
 class Durations(BaseModel):
@@ -184,6 +211,7 @@ class Durations(BaseModel):
     warn: str | None = Field(default=None, description="the RPO warn threshold")
     critical: str | None = Field(default=None, description="the RPO critical threshold")
     last_snapshot_age: str | None = Field(default=None, description="the last snapshot's age when published")
+    last_snapshot_size: str | None = Field(default=None, description="the last snapshot's size (backupSize)")
 
 
 class ClusterEntry(BaseModel):
@@ -194,6 +222,8 @@ class ClusterEntry(BaseModel):
     timezone: str | None = None
     dag_ids: dict[str, str] = Field(description="flow (log_guard, restore, ...) -> the cluster's DAG id")
     restore_targets: list[RestoreTarget]
+    preselected_target: str | None = Field(default=None, description="the first user target found empty, or none")
+    next_runs: dict[str, IsoTime] = Field(default={}, description="snapshot, retention, drill -> when it runs next")
     status: Status | None = None
     status_error: str | None = Field(default=None, description="why `status` is null although the guard published")
     published: Published | None = Field(default=None, description="the guard run that published `status`")

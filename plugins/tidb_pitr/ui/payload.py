@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import ClusterConfig
+from ..planning.targets import SCRATCH_DETAIL, preselected
 from ..tso import parse_user_time, tso_iso, tso_str
-from ..units import format_duration
+from ..units import format_bytes, format_duration
 from .model import ClustersResponse, Status
 
 # Keys that hold a time as a string, anywhere in what the guard or the drill published.
@@ -134,6 +135,10 @@ def split_restores(runs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, l
     return last, [r for r in runs if r["kind"] != RESTORE][:ATTEMPTS_SHOWN]
 
 
+def _bytes(size: Any) -> str | None:
+    return format_bytes(size) if isinstance(size, int) and not isinstance(size, bool) else None
+
+
 def _text(seconds: Any) -> str | None:
     return format_duration(float(seconds)) if isinstance(seconds, int | float) else None
 
@@ -145,7 +150,7 @@ def durations(status: Any) -> dict[str, str | None]:
     window, rpo, last = (status.get(k) or {} for k in ("window", "rpo", "last_snapshot"))
     return {"span": _text(window.get("span_seconds")), "lag": _text(rpo.get("lag_seconds")),
             "warn": _text(rpo.get("warn_seconds")), "critical": _text(rpo.get("critical_seconds")),
-            "last_snapshot_age": _text(last.get("age_seconds"))}
+            "last_snapshot_age": _text(last.get("age_seconds")), "last_snapshot_size": _bytes(last.get("size_bytes"))}
 
 
 def _age(value: Any, now: datetime) -> float | None:
@@ -172,26 +177,34 @@ def readable_status(status: Any) -> tuple[dict[str, Any] | None, str | None]:
 
 def cluster_dag_ids(cluster: ClusterConfig) -> dict[str, str]:
     """The DAGs of the cluster, by kind, that the page links to and reads."""
-    kinds = ["log_guard", "restore"] + ([] if cluster.schedule_managed else ["snapshot", "retention"]) \
+    own = [] if cluster.schedule_managed else ["snapshot", "retention", "log_control"]
+    kinds = ["log_guard", "restore"] + own \
         + (["compaction"] if cluster.compaction else []) \
         + (["drill"] if cluster.drill else [])
     return {kind: cluster.dag_id(kind) for kind in kinds}
 
 
-def _targets(cluster: ClusterConfig) -> list[dict[str, Any]]:
-    """The restore targets as the form lists them; `verify` when both sides can be compared over SQL."""
+def _targets(cluster: ClusterConfig, status: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The restore targets with their state as of the last publish (`status["targets"]`, else unknown); `verify`
+    when both sides can be compared over SQL; `scratch` ones are the drill's, shown but never offered."""
+    published = {t.get("value"): t for t in (status or {}).get("targets") or [] if isinstance(t, Mapping)}
     out = []
     for value, label in cluster.target_choices().items():
         namespace, _, name = value.rpartition("/")
         target = cluster.restore_target(name, namespace or None)
-        out.append({"value": value, "label": label,
+        scratch = bool(target is not None and target.scratch)
+        seen = published.get(value, {})
+        state = "scratch" if scratch else seen.get("state", "unknown")
+        detail = SCRATCH_DETAIL if scratch else seen.get("detail") or "not published yet"
+        out.append({"value": value, "label": label, "scratch": scratch, "state": state, "detail": detail,
                     "verify": bool(cluster.sql_conn_id and target is not None and target.sql_conn_id)})
     return out
 
 
 def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[str, Any] | None, status: Any,
                     drill: dict[str, Any] | None, restore: dict[str, Any] | None,
-                    attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    attempts: list[dict[str, Any]] | None = None,
+                    next_runs: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """One cluster's card from what was read: the guard's newest status XCom (`published`, without its value,
     and `status`), the drill's newest record, the last restore and the last attempts (`split_restores`)."""
     status, unreadable = readable_status(status)
@@ -202,7 +215,8 @@ def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[st
     return {
         "name": cluster.name, "namespace": cluster.namespace, "id": f"{cluster.namespace}/{cluster.name}",
         "timezone": cluster.timezone, "dag_ids": cluster_dag_ids(cluster),
-        "restore_targets": _targets(cluster),
+        "restore_targets": (targets := _targets(cluster, status)), "preselected_target": preselected(targets),
+        "next_runs": {kind: clean_time(at) for kind, at in (next_runs or {}).items()},
         "status": status, "status_error": unreadable, "published": published,
         "age_seconds": _age(status.get("generated_at"), now) if status else None,
         "durations": durations(status),

@@ -300,8 +300,8 @@
 
   function RestoreForm(props) {
     const { entry, when, setWhen, onRunEnded } = props;
-    const targets = entry.restore_targets;
-    const [target, setTarget] = useState(targets.length ? targets[0].value : "");
+    const targets = userTargets(entry);
+    const [target, setTarget] = useState(entry.preselected_target || ""); // only one published as empty
     const [typed, setTyped] = useState(typedValue(when));
     const [verify, setVerify] = useState(null); // null: the target's default (on where it can run)
     const [busy, setBusy] = useState(false);
@@ -352,7 +352,8 @@
             placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
         h("label", { style: field }, "Target cluster",
           h("select", { name: "target_cluster", value: target, style: input, onChange: (e) => setTarget(e.target.value) },
-            targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
+            [h("option", { key: "", value: "" }, "choose a target…")].concat(targets.map((t) => h("option",
+              { key: t.value, value: t.value }, `${t.label}: ${t.detail || t.state || "state unknown"}`))))),
         h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
           : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
           : "verify needs sql_conn_id on the cluster and on this target (clusters.yaml)" },
@@ -378,7 +379,7 @@
 
   // A run just triggered from the page: its state and its tasks' while it runs, its note (the outcome) once it ends.
   function RunProgress(props) {
-    const { dagId, runId, dryRun, onEnded } = props;
+    const { dagId, runId, dryRun, onEnded, what } = props;
     const [run, setRun] = useState(null);
     const [tasks, setTasks] = useState([]);
     useEffect(() => {
@@ -407,12 +408,12 @@
     }, [dagId, runId]);
     const state = run ? run.state : "queued";
     const ended = ENDED.includes(state);
-    const order = ["plan", "proceed", "read_source_at_t", "wait_for_checkpoint", "wait_for_storage_checkpoint",
-      "restore", "verify", "report"];
+    const order = props.order || ["plan", "proceed", "read_source_at_t", "wait_for_checkpoint",
+      "wait_for_storage_checkpoint", "restore", "verify", "report"];
     const shown = tasks.filter((t) => order.includes(t.task_id) && t.map_index === -1)
       .sort((a, b) => order.indexOf(a.task_id) - order.indexOf(b.task_id));
     return h("div", { role: "status", "aria-label": "triggered run", "data-state": state, style: { marginTop: 8 } },
-      dryRun ? "Dry run " : "Restore ", h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
+      what || (dryRun ? "Dry run " : "Restore "), h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
         style: { color: "#2b6cb0", textDecoration: "underline" } }, runId), ": ",
       h(Badge, { level: state, color: state === "success" ? COLORS.ok : state === "failed" ? COLORS.critical
         : COLORS.starting }, state),
@@ -462,6 +463,87 @@
         a.note ? h("div", { style: { fontSize: 12, color: "#4a5568" } }, headline(a.note)) : null)));
   }
 
+  // -- restore targets and the log backup's maintenance controls ----------------------------------------------------
+  const TARGET_COLORS = { empty: COLORS.ok, holds: COLORS.warn, restoring: COLORS.running, scratch: COLORS.policy,
+    unknown: COLORS.policy };
+
+  function userTargets(entry) { // the drill's scratch clusters are never offered for a user's restore
+    return (entry.restore_targets || []).filter((t) => !t.scratch);
+  }
+
+  function Targets(props) { // each target's state as of the last publish
+    const targets = props.entry.restore_targets || [];
+    if (!targets.length) return "none listed (restore_targets in clusters.yaml)";
+    return h("ul", { "aria-label": "restore targets", style: { margin: 0, paddingLeft: 16 } },
+      targets.map((t) => h("li", { key: t.value, "data-target": t.value, "data-state": t.state,
+        style: { margin: "3px 0" } }, h(Badge, { level: t.state, color: TARGET_COLORS[t.state] || COLORS.policy },
+        t.state === "scratch" ? "scratch: drills only" : t.state), " ", t.value, t.detail && t.state !== "scratch"
+        ? h("span", { style: { fontSize: 12, color: "#4a5568" } }, " — " + t.detail) : null)));
+  }
+
+  const CONTROL_ORDER = ["plan", "choose", "pause", "resume", "stop", "record"];
+
+  // Pause for maintenance (bounded: the DAG's form and plan refuse more), resume or stop with the words typed,
+  // through the cluster's log-control DAG; the run's progress and note below, the card reloaded when it ends.
+  function LogControl(props) {
+    const { entry, onRunEnded } = props;
+    const dagId = entry.dag_ids.log_control;
+    const [minutes, setMinutes] = useState("60");
+    const [reason, setReason] = useState("");
+    const [confirm, setConfirm] = useState("");
+    const [busy, setBusy] = useState(false);
+    const [result, setResult] = useState(null);
+    if (!dagId) return null;
+    const name = entry.name;
+    const trigger = async (action) => {
+      setBusy(true);
+      setResult(null);
+      try {
+        const conf = { action, reason, confirm: action === "pause" ? "" : confirm,
+          pause_minutes: action === "pause" ? Number(minutes) : 60 };
+        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
+          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ logical_date: null, conf }) });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
+        setResult({ runId: body.dag_run_id, action });
+      } catch (error) {
+        setResult({ error: String(error.message || error) });
+      } finally {
+        setBusy(false);
+      }
+    };
+    const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 6px", fontSize: 13 };
+    const typed = (action) => confirm.trim() === `${action} ${name}'s log backup`;
+    return h("div", { "aria-label": "log backup control", style: { marginTop: 8, fontSize: 13 } },
+      h("div", { style: { display: "flex", gap: 8, flexWrap: "wrap", alignItems: "center" } },
+        h("label", null, "Pause for ", h("input", { type: "number", name: "pause_minutes", min: 10, max: 1380,
+          value: minutes, style: { ...input, width: 70 }, onChange: (e) => setMinutes(e.target.value) }), " min"),
+        h("input", { type: "text", name: "reason", placeholder: "reason", value: reason, style: input,
+          onChange: (e) => setReason(e.target.value) }),
+        h("button", { type: "button", disabled: busy, style: input, onClick: () => trigger("pause") }, "Pause")),
+      h("div", { style: { display: "flex", gap: 8, flexWrap: "wrap", alignItems: "center", marginTop: 4 } },
+        h("input", { type: "text", name: "confirm", value: confirm, style: { ...input, width: 250 },
+          placeholder: `type: resume ${name}'s log backup`, onChange: (e) => setConfirm(e.target.value) }),
+        h("button", { type: "button", disabled: busy || !typed("resume"), style: input,
+          onClick: () => trigger("resume") }, "Resume"),
+        h("button", { type: "button", disabled: busy || !typed("stop"), style: { ...input, color: COLORS.critical },
+          title: "final: a stopped log backup never runs again", onClick: () => trigger("stop") }, "Stop")),
+      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, order: CONTROL_ORDER,
+        what: `Log ${result.action} `, onEnded: onRunEnded }) : null,
+      result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 4 } },
+        "Refused by Airflow: " + result.error) : null);
+  }
+
+  function MaintenancePause(props) { // a pause asked for by the log-control DAG: until when, by which run, why
+    const { entry, held } = props;
+    const runId = String(held.run || "").split("/").pop();
+    return h("span", { "data-testid": "maintenance-pause", style: { color: held.active ? COLORS.warn : "#4a5568" } },
+      held.active ? "paused for maintenance until " : "maintenance pause ended at ", h(Time, { at: held.until }),
+      " by ", entry.dag_ids.log_control ? runLink(entry.dag_ids.log_control, runId) : runId,
+      held.reason ? ": " + held.reason : "", held.active ? "" : " (the guard resumes it at its next run)");
+  }
+
   // -- one cluster -----------------------------------------------------------------------------------------------------
   // Seconds from an ISO time to the browser's clock (`nowMs`, ticking on the page); the server's figure when the time
   // cannot be read or no clock was passed (the bundle's node test).
@@ -477,14 +559,19 @@
     const status = entry.status;
     // Ages grow while the page is open: counted from the published times to the browser's clock.
     const age = secondsSince(status && status.generated_at, nowMs, entry.age_seconds);
+    // The guard publishes every 10 minutes, and every DAG that changes what the card shows publishes at its end.
+    const publisher = (entry.published && entry.published.dag_id) || entry.dag_ids.log_guard;
+    const publisherKind = Object.keys(entry.dag_ids).find((k) => entry.dag_ids[k] === publisher) || "log_guard";
+    const next = entry.next_runs || {};
     const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
       fontSize: 14, background: "white", color: "#1a202c" };
     const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
       h("h2", { style: { fontSize: 18, fontWeight: 700, margin: 0 } }, entry.id),
       h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : "#4a5568" },
         "data-testid": "data-age" }, status ? ["Published by ",
-          h("a", { href: url(`dags/${entry.dag_ids.log_guard}/runs/${encodeURIComponent(entry.published.run_id)}`),
-            style: { textDecoration: "underline" } }, "the guard"),
+          h("a", { href: url(`dags/${publisher}/runs/${encodeURIComponent(entry.published.run_id)}`),
+            style: { textDecoration: "underline" } }, publisherKind === "log_guard" ? "the guard"
+            : `the ${publisherKind.replace("_", "-")} run`),
           ` ${liveAge(age)} ago`, age > 1800 ? " — stale: is the guard DAG running?" : ""]
           : "Nothing published yet: run the guard DAG " + entry.dag_ids.log_guard));
     const unreadable = entry.status_error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 6 } },
@@ -518,7 +605,10 @@
             h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
               `warn ${texts.warn}, critical ${texts.critical}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
-          h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
+          h(Row, { label: "Log backup" }, rpo.log_backup || "none running", rpo.log_phase ? ` (${rpo.log_phase})` : ""),
+          rpo.maintenance_pause ? h(Row, { label: "Maintenance" }, h(MaintenancePause, { entry,
+            held: rpo.maintenance_pause })) : null,
+          h(LogControl, { entry, onRunEnded: props.reload }),
           rpo.cause ? h(Row, { label: "Why it lags" }, h("span", { style: { color: COLORS.critical } }, rpo.cause)) : null,
           h(Row, { label: "Log reaches back to" }, status.timeline.truncation ?
             [h(Time, { key: "t", at: status.timeline.truncation, showTso }),
@@ -527,12 +617,17 @@
           h(Row, { key: "n", label: "Name" }, last.name, last.managed ? "" : " (not managed here)"),
           h(Row, { key: "s", label: "State" }, h(Badge, { color: last.state === "Complete" ? COLORS.ok :
             last.state === "Failed" ? COLORS.critical : COLORS.running }, last.state)),
-          h(Row, { key: "a", label: "Age" }, readable(last.time) && typeof nowMs === "number"
-            ? liveAge(secondsSince(last.time, nowMs, null)) : texts.last_snapshot_age || "—", " (",
-          h(Time, { at: last.time }), ")"),
-        ] : "none"),
+          h(Row, { key: "a", label: "Taken" }, h(Time, { at: last.time }), " (data as of its commitTs, ",
+            readable(last.time) && typeof nowMs === "number" ? liveAge(secondsSince(last.time, nowMs, null))
+              : texts.last_snapshot_age || "—", " ago)"),
+          h(Row, { key: "l", label: "Slot" }, last.slot ? [h(Time, { key: "t", at: last.slot }),
+            " (the run it belongs to: the time in its name)"] : "— (not named by a snapshot run)"),
+          h(Row, { key: "z", label: "Size" }, texts.last_snapshot_size || "—"),
+        ] : "none", entry.dag_ids.snapshot ? h(Row, { label: "Next snapshot" }, h(Time, { at: next.snapshot || null }))
+          : null),
         h(Section, { title: plan.by === "backup_schedule" ? "Next BackupSchedule GC (dry run)" :
-          "Next retention (dry run)" }, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
+          "Next retention (dry run)" }, entry.dag_ids.retention ? h(Row, { label: "Runs at" },
+          h(Time, { at: next.retention || null })) : null, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
           : plan.refused ? h("div", { style: { color: COLORS.critical } }, plan.refused) : [
             h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? h("ul", { style: { margin: 0,
               paddingLeft: 16 } }, plan.delete.map((d) => h("li", { key: d.name, title: d.commit_time ?
@@ -546,13 +641,15 @@
             !plan.delete.length && !plan.truncate_until && plan.reasons.length ?
               h(Row, { key: "w", label: "Why" }, plan.reasons[plan.reasons.length - 1]) : null,
           ]),
+        h(Section, { title: "Restore targets" }, h(Targets, { entry })),
         h(Section, { title: "Last restore" }, h(LastRestore, { entry, showTso })),
         h(Section, { title: "Last attempts" }, h(LastAttempts, { entry, showTso })),
         h(Section, { title: "Last drill" }, !entry.dag_ids.drill ? "no drill configured" : entry.last_drill ? [
           h(Row, { key: "v", label: "Verdict" }, entry.last_drill.record.verdict),
           h(Row, { key: "s", label: "Summary" }, entry.last_drill.record.summary),
           h(Row, { key: "w", label: "Recorded" }, h(Time, { at: entry.last_drill.written })),
-        ] : "none yet")));
+        ] : "none yet", entry.dag_ids.drill ? h(Row, { label: "Next drill" }, h(Time, { at: next.drill || null }))
+          : null)));
   }
 
   // -- the page ------------------------------------------------------------------------------------------------------
@@ -605,7 +702,7 @@
 
   // The pure pieces, for the bundle's unit test under node (tests/pitr/unit/bundle_render.test.mjs).
   TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
-    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince };
+    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets };
 
   globalThis["TiDB PITR"] = TidbPitrPage;
   globalThis["TiDB PITR cluster"] = TidbPitrPage;

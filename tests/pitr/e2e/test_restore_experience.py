@@ -66,6 +66,10 @@ def test_an_empty_target_is_checked_over_sql_restored_and_then_refused_as_full(
     assert headline.endswith(", not verified: not asked"), headline
     assert details.startswith(f"Restored {cluster.namespace}/{cluster.name} to ")
     assert _task_state(run, "verify") == "skipped"  # not asked: never a green verify
+    # The page learns at once that the target is no longer empty: the restore published it again at its end.
+    (shown,) = xcom(run, "publish_status")["targets"]
+    assert (shown["value"], shown["state"], shown["detail"]) == (f"{cluster.namespace}/{target}", "holds",
+                                                                 "holds 2 databases")
     # The demo's story: the target now holds the restored data, so the next restore into it is refused.
     before = [r.name for r in cluster.restores()]
     run = cluster.run("restore", run_conf=conf)

@@ -81,7 +81,9 @@ def test_the_guard_publishes_the_status_and_the_page_reads_it(sandbox, connectio
     assert entry["dag_ids"]["restore"] == cluster.config.dag_id("restore")
     assert entry["restore_targets"] == [{"value": f"{cluster.namespace}/tc-elsewhere",
                                          "label": cluster.config.target_choices()[f"{cluster.namespace}/tc-elsewhere"],
-                                         "verify": False}]  # no sql_conn_id on either side
+                                         "verify": False, "scratch": False, "state": "unknown",
+                                         "detail": "no sql_conn_id: not checked (BR checks it after the CR exists)"}]
+    assert entry["preselected_target"] is None  # not known to be empty: the user chooses
     assert entry["last_restore"] is None and entry["last_drill"] is None and entry["last_attempts"] == []
     # The guard's run says the RPO level and lag first, then the window (UTC: the cluster's timezone).
     assert re.fullmatch(r"RPO (ok|starting), (lag [\w.]+|no checkpoint yet) \| window 20\S+ \S+Z to 20\S+ \S+Z",
@@ -95,6 +97,10 @@ def test_the_guard_publishes_the_status_and_the_page_reads_it(sandbox, connectio
                                                "target_cluster": target, "dry_run": False})  # dag.test() keeps params
     (entry,) = client.get("/tidb-pitr/api/clusters").json()["clusters"]
     assert entry["last_restore"] is None
+    # What the page shows was published again at the end of the restore DAG's last run, not the guard's.
+    assert (entry["published"]["dag_id"], entry["published"]["run_id"]) == (cluster.config.dag_id("restore"),
+                                                                             refused.run_id)
+    assert str(refused.state) == "failed"  # its publish_status (a teardown) succeeded, and the run stays failed
     assert [(a["run_id"], a["kind"]) for a in entry["last_attempts"]] == [(refused.run_id, "refused"),
                                                                          (dry.run_id, "dry run")]
     assert entry["last_attempts"][0]["note"].startswith("Refused: 2020-01-01T00:00:00.000Z is before the earliest")

@@ -173,7 +173,33 @@ test("ages are counted to the browser's clock, so they grow while the page is op
   const later = Date.parse("2026-11-21T00:42:00Z"); // 42 minutes after the guard published
   const text = render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false, nowMs: later }));
   assert.match(text, /Published by .*the guard 42m ago — stale: is the guard DAG running\?/);
-  assert.match(text, /Age2d42m/); // the last snapshot, taken 2026-11-19T00:00:00Z
+  assert.match(text, /Taken.*2026.*\(data as of its commitTs, 2d42m ago\)/); // taken 2026-11-19T00:00:00Z
   assert.match(render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false })), /the guard 5s ago/);
   assert.equal(parts.secondsSince("not a time", later, 7), 7);
+});
+
+test("targets show their state, the form offers no scratch one, a maintenance pause says until when and why", () => {
+  const targets = [
+    { value: "test1/demo1-scratch", label: "demo1-scratch", scratch: true, state: "scratch", detail: "drills only" },
+    { value: "test1/demo1-restore", label: "demo1-restore", scratch: false, state: "holds", detail: "holds 2 databases" },
+    { value: "test1/demo1-restore-ui", label: "demo1-restore-ui", scratch: false, state: "empty", detail: "empty" }];
+  const held = { until: "2026-11-21T02:00:00Z", at: "2026-11-21T00:00:00Z", run: "tidb_c/manual__9",
+    reason: "upgrade TiKV", active: true };
+  const shown = entry({ restore_targets: targets, preselected_target: "test1/demo1-restore-ui",
+    dag_ids: { log_guard: "g", restore: "r", log_control: "c", snapshot: "s", retention: "t" },
+    published: { run_id: "manual__9", dag_id: "c" }, next_runs: { snapshot: "2026-11-22T00:00:00Z" } });
+  shown.status.rpo = { ...shown.status.rpo, log_backup: "demo1-log", log_phase: "Paused", maintenance_pause: held };
+  shown.status.last_snapshot = { ...shown.status.last_snapshot, slot: "2026-11-18T22:00:00Z", size_bytes: 5 };
+  shown.durations = { last_snapshot_size: "5 B" };
+  const text = render(React.createElement(parts.CardBoundary, { entry: shown, showTso: false }));
+  assert.match(text, /Published by the log-control run/);
+  assert.match(text, /demo1-log \(Paused\)Maintenancepaused for maintenance until .*2026.* by manual__9: upgrade TiKV/);
+  assert.match(text, /Restore targetsscratch: drills only test1\/demo1-scratchholds test1\/demo1-restore — holds 2/);
+  assert.match(text, /Slot.*2026-11-18T22:00:00Z.*the time in its name\)Size5 BNext snapshot\[title=2026-11-22/);
+  assert.doesNotMatch(text, /Could not show/);
+  const form = render(React.createElement(parts.RestoreForm, { entry: shown, when: Date.parse(
+    "2026-11-20T00:00:00Z"), setWhen: () => {} }));
+  assert.doesNotMatch(form, /demo1-scratch/); // drills only
+  assert.match(form, /choose a target…demo1-restore: holds 2 databasesdemo1-restore-ui: empty/);
+  assert.deepEqual(parts.userTargets(shown).map((t) => t.value), ["test1/demo1-restore", "test1/demo1-restore-ui"]);
 });

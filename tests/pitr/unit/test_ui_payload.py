@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tidb_pitr.config import ClusterConfig
 from tidb_pitr.flows.tasks.guard_status import _retention
 from tidb_pitr.planning import plan_retention, recoverable_window
+from tidb_pitr.planning.targets import target_state
 from tidb_pitr.planning.timeline import build_timeline, last_snapshot, window_with_causes
 from tidb_pitr.tso import dt_to_tso, tso_iso, tso_str
 from tidb_pitr.ui.model import ClustersResponse
@@ -43,10 +44,13 @@ def guard_status() -> dict[str, Any]:
     return {"version": 1, "cluster": "test1/demo1", "generated_at": "2026-11-21T00:00:00.123456Z",
             "retention_seconds": WEEK.total_seconds(), "window": window_with_causes(window),
             "timeline": build_timeline(snaps, logs, now=T, retention=WEEK, window=window).to_dict(),
-            "rpo": {"log_backup": "pitr-log", "checkpoint": {"ts": tso_str(ts(0)), "time": tso_iso(ts(0))},
+            "rpo": {"log_backup": "pitr-log", "log_phase": "Running", "maintenance_pause": None,
+                    "checkpoint": {"ts": tso_str(ts(0)), "time": tso_iso(ts(0))},
                     "lag_seconds": 1.0, "level": "ok", "warn_seconds": 600.0, "critical_seconds": 1800.0,
                     "cause": None},
-            "last_snapshot": last_snapshot(snaps, T), "retention_plan": _retention(plan)}
+            "last_snapshot": last_snapshot(snaps, T), "retention_plan": _retention(plan),
+            "targets": [{"value": "test1/demo1-restore", **target_state(scratch=False, restoring=[],
+                                                                         user_objects=["demo.t1", "shop"])}]}
 
 
 def restore_run(conf: dict[str, Any]) -> dict[str, Any]:
@@ -243,3 +247,27 @@ def test_a_target_can_be_verified_only_when_both_sides_have_sql():
                                                                             ("test1/demo1-sql", True)]
     assert all(not t["verify"] for t in cluster_payload(cluster, now=T, published=None, status=None, drill=None,
                                                         restore=None)["restore_targets"])
+
+
+def test_targets_carry_their_published_state_and_scratch_ones_are_marked_never_preselected():
+    """The drill's scratch cluster is listed as scratch whatever was published; the form preselects the first
+    target published as empty, and nothing when none is (the user chooses)."""
+    cluster = ClusterConfig.model_validate({**CLUSTER.model_dump(mode="json", exclude_unset=True), "restore_targets": [
+        {"name": "scratch1", "scratch": True, "sql_conn_id": "s"}, "full1", "empty1"]})
+    status = guard_status()
+    status["targets"] = [
+        {"value": "test1/scratch1", **target_state(scratch=False, restoring=[], user_objects=[])},
+        {"value": "test1/full1", **target_state(scratch=False, restoring=[], user_objects=["shop.t"])},
+        {"value": "test1/empty1", **target_state(scratch=False, restoring=[], user_objects=[])}]
+    entry = cluster_payload(cluster, now=T, published=None, status=status, drill=None, restore=None,
+                            next_runs={"retention": "2026-11-22T02:00:00Z", "drill": None})
+    body = response(T, [entry])["clusters"][0]
+    states = {t["value"]: (t["scratch"], t["state"], t["detail"]) for t in body["restore_targets"]}
+    assert states == {"test1/scratch1": (True, "scratch", "the drill's scratch cluster: drills only"),
+                      "test1/full1": (False, "holds", "holds 1 database"), "test1/empty1": (False, "empty", "empty")}
+    assert body["preselected_target"] == "test1/empty1"
+    assert body["next_runs"] == {"retention": "2026-11-22T02:00:00Z", "drill": None}
+    assert body["status"]["last_snapshot"]["name"] == "s2" and body["durations"]["last_snapshot_size"] is None
+    status["targets"] = status["targets"][:2]  # the empty one not published (yet): nothing preselected
+    assert cluster_payload(cluster, now=T, published=None, status=status, drill=None,
+                           restore=None)["preselected_target"] is None

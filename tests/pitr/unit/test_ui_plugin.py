@@ -37,11 +37,12 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
     """The page formats only the ages that grow while it is open (of what was published, of the last snapshot);
     every other duration comes from the API, said by tidb_pitr.units.format_duration like the run notes and logs."""
     from tidb_pitr.ui.app import durations
+    from tidb_pitr.units import format_bytes
 
-    status = {"window": {"span_seconds": 90000.0}, "last_snapshot": {"age_seconds": 5400},
+    status = {"window": {"span_seconds": 90000.0}, "last_snapshot": {"age_seconds": 5400, "size_bytes": 3 << 30},
               "rpo": {"lag_seconds": 2.53, "warn_seconds": 600.0, "critical_seconds": 1800.0}}
     assert durations(status) == {"span": "1d1h", "lag": "2.5s", "warn": "10m", "critical": "30m",
-                                 "last_snapshot_age": "1h30m"}
+                                 "last_snapshot_age": "1h30m", "last_snapshot_size": format_bytes(3 << 30)}
     assert set(durations(None).values()) == {None}
     bundle = BUNDLE.read_text(encoding="utf-8")
     assert "entry.durations" in bundle and bundle.count("liveAge(") == 3  # its definition and the two ages

@@ -119,7 +119,7 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
         ts = choose_time(cluster, mode, gc, rng or random.Random())
     cost, readable, unreadable_why = source_read_plan(cluster, gc, ts, mode)
     planned = plan_restore_for(cluster, {"restore_tso": str(ts), "target_cluster": target}, run=run,
-                               run_hash=run_hash)
+                               run_hash=run_hash, scratch_allowed=True)
     configured = cluster.restore_target(planned["target_cluster"], planned["target_namespace"])
     assert configured is not None and configured.sql_conn_id  # drill_target allows scratch targets with SQL only
     planned["drill"] = {

@@ -7,7 +7,7 @@ They run on workers at task run time only; nothing here runs when a DAG file is 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -18,7 +18,7 @@ from ...cr.inventory import Inventory, load_inventory
 from ...cr.model import BackupView
 from ...hooks.kubernetes import hook_for
 from ...planning import Window, is_usable_snapshot, recoverable_window
-from ...planning.pause import dead_pause_cause, resume_refused_by_gc
+from ...planning.pause import dead_pause_cause, maintenance_pause, resume_refused_by_gc
 from ...planning.rpo import lag_seconds, rpo_level, starting
 from ...runtime.metrics import CHECKPOINT_LAG, LAST_SNAPSHOT_AGE, WINDOW_SPAN, gauge
 from ...tso import tso_iso
@@ -114,6 +114,14 @@ def measure_rpo(cluster: ClusterConfig) -> dict[str, Any]:
     dead = resume_refused_by_gc(current)
     if dead:
         result["cause"] = dead_pause_cause(current)
+    held = maintenance_pause(current)
+    if held is not None and held.active(datetime.now(UTC)) and level in ("warn", "critical"):
+        # Paused on purpose, within its bound: the lag is the pause's, said loudly but not an RPO failure.
+        result["paused_until"] = held.to_dict()["until"]
+        log.warning("Log backup %s is paused for maintenance until %s (run %s: %s): checkpoint lag %s; nothing "
+                    "written since the pause is restorable until it resumes", current.name, result["paused_until"],
+                    held.run, held.reason or "no reason given", "unknown" if lag is None else format_duration(lag))
+        return result
     if level == "critical":
         since = tso_iso(current.checkpoint_ts) if current.checkpoint_ts else "the log backup started (no checkpoint)"
         advice = (f"{result['cause']}: trigger {cluster.dag_id('log_guard')} with start_new_log_backup=true" if dead

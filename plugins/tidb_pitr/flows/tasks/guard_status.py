@@ -6,17 +6,22 @@ CRs only: the retention plan here is a dry run without the storage checks of the
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from ...config import ClusterConfig
+from ...cr.api import RESTORES
 from ...cr.inventory import load_inventory
+from ...cr.model import RestoreView, State
 from ...cr.ownership import snapshot_ownership
 from ...hooks.kubernetes import hook_for
+from ...hooks.sql import target_user_objects
 from ...planning import plan_retention, recoverable_window
 from ...planning.notes import guard_note
-from ...planning.pause import dead_pause_cause, resume_refused_by_gc
+from ...planning.pause import dead_pause_cause, maintenance_pause, resume_refused_by_gc
 from ...planning.rpo import lag_seconds, rpo_level, starting
+from ...planning.targets import target_state
 from ...planning.timeline import build_timeline, last_snapshot, window_with_causes
 from ...tso import tso_iso, tso_str
 from .guard import start_grace
@@ -24,6 +29,33 @@ from .guard_schedule import load_schedule, schedule_plan
 from .retention import RetentionHeld, check_not_held, restores_in_progress
 
 STATUS_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+def _targets(cluster: ClusterConfig, hook: Any) -> list[dict[str, Any]]:
+    """Each configured restore target's state now (planning/targets.py): scratch, being restored into (a Restore CR
+    in progress), or what SQL finds in it (`sql_conn_id`); a target that cannot be read is `unknown`, saying why."""
+    restoring: dict[tuple[str, str], list[str]] = {}
+    for namespace in cluster.target_namespaces():
+        for obj in hook.list(RESTORES, namespace):
+            view = RestoreView.from_cr(obj)
+            if view.state in (State.PENDING, State.RUNNING):
+                restoring.setdefault((view.cluster_namespace, view.cluster), []).append(view.name)
+    out = []
+    for value in cluster.target_choices():
+        namespace, _, name = value.rpartition("/")
+        target = cluster.restore_target(name, namespace)
+        assert target is not None  # listed by target_choices
+        found, unreadable = None, None
+        if target.sql_conn_id and not target.scratch:
+            try:
+                found = target_user_objects(target.sql_conn_id)
+            except Exception as exc:  # the driver's own errors: the page says so, the rest is still published
+                unreadable = f"could not be read over SQL ({target.sql_conn_id}): {type(exc).__name__}: {exc}"
+                log.warning("Restore target %s %s", value, unreadable)
+        out.append({"value": value, **target_state(scratch=target.scratch, restoring=restoring.get((namespace, name), []),
+                                                   user_objects=found, unreadable=unreadable)})
+    return out
 
 
 def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
@@ -34,7 +66,10 @@ def _rpo(cluster: ClusterConfig, live: Any, now: datetime) -> dict[str, Any]:
     # A log backup whose resume BR refused for good: the lag only grows, and the page says why and what to do.
     cause = (f"{dead_pause_cause(live)}; trigger {cluster.dag_id('log_guard')} with start_new_log_backup=true"
              if live is not None and resume_refused_by_gc(live) else None)
-    return {"log_backup": live.name if live is not None else None,
+    held = maintenance_pause(live) if live is not None else None
+    return {"log_backup": live.name if live is not None else None, "log_phase": live.phase if live else None,
+            # paused on purpose (the log-control DAG): until when, by which run, why; the guard resumes it after
+            "maintenance_pause": {**held.to_dict(), "active": held.active(now)} if held is not None else None,
             "checkpoint": {"ts": tso_str(checkpoint), "time": tso_iso(checkpoint)} if checkpoint else None,
             "lag_seconds": lag, "level": level, "warn_seconds": warn, "critical_seconds": critical, "cause": cause}
 
@@ -67,6 +102,7 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
         "window": window_with_causes(window), "timeline": timeline.to_dict(),
         "rpo": _rpo(cluster, inventory.current_log(), now),
         "last_snapshot": last_snapshot(inventory.snapshots, now, owned), "retention_plan": retention,
+        "targets": _targets(cluster, hook),
     }
 
 

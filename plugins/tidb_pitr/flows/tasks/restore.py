@@ -265,11 +265,14 @@ def _describe_restore(view: RestoreView) -> str:
 
 
 def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str = "",
-                     run_hash: str = "") -> dict[str, Any]:
-    """Validate, check the target and plan; every refusal carries the recoverable window."""
+                     run_hash: str = "", scratch_allowed: bool = False) -> dict[str, Any]:
+    """Validate, check the target and plan; every refusal carries the recoverable window. A scratch target (the
+    drill's, which it empties afterwards) only with `scratch_allowed` (the drill): never for a user's restore."""
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
     try:
+        if not scratch_allowed:
+            _refuse_scratch(cluster, params)
         return _plan_restore_for(cluster, hook, inventory, params, run=run, run_hash=run_hash)
     except RestoreRefused as exc:
         message = str(exc)
@@ -280,6 +283,15 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str
         refused.window = (() if window.earliest_ts is None or window.latest_ts is None
                           else (window.earliest_ts, window.latest_ts))
         raise refused from None
+
+
+def _refuse_scratch(cluster: ClusterConfig, params: dict[str, Any]) -> None:
+    namespace, name = _target(cluster, params)
+    configured = cluster.restore_target(name, namespace)
+    if configured is not None and configured.scratch:
+        users = [v for v, _ in cluster.target_choices().items() if v not in cluster.scratch_choices()]
+        raise RestoreRefused(f"target_cluster {namespace}/{name} is a scratch cluster: drills only (the drill drops "
+                             f"its user databases afterwards); allowed: {', '.join(users) or 'none configured'}")
 
 
 def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],

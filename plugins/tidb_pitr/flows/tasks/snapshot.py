@@ -7,6 +7,7 @@ They run on workers at task run time only; nothing here runs when a DAG file is 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -16,6 +17,7 @@ from ...cr.inventory import load_inventory
 from ...cr.model import State
 from ...hooks.kubernetes import hook_for
 from ...hooks.storage import BackupStorageHook
+from ...planning.pause import maintenance_pause
 from ...planning.rpo import lag_seconds, starting
 from ...units import format_duration
 from .guard import live_log, start_grace
@@ -27,6 +29,12 @@ def check_log_backup_healthy(cluster: ClusterConfig) -> dict[str, Any]:
     """Preflight of a snapshot: a snapshot is a PITR base only with a running, caught-up log backup."""
     inventory = load_inventory(hook_for(cluster), cluster)
     current = live_log(cluster, inventory)
+    held = maintenance_pause(current)
+    if held is not None and held.active(datetime.now(UTC)):
+        raise AirflowFailException(
+            f"log backup {current.namespace}/{current.name} is paused for maintenance until "
+            f"{held.to_dict()['until']} (run {held.run}: {held.reason or 'no reason given'}): a snapshot is a PITR "
+            "base only with a running log; the guard resumes it then, and the next snapshot run takes one")
     if current.state != State.RUNNING or current.error_paused:
         raise AirflowFailException(
             f"log backup {current.namespace}/{current.name} is {current.phase}"
