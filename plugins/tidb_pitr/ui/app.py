@@ -75,15 +75,19 @@ def newest_status(session: Session, dag_ids: list[str]) -> dict[str, Any] | None
             "run_state": str(state), "run_end": iso(end), "written": iso(xcom.timestamp)}
 
 
-def next_runs(session: Session, dag_ids: dict[str, str]) -> dict[str, str | None]:
-    """When the scheduler runs the cluster's scheduled DAGs next (their `next_dagrun_create_after`), by kind."""
+def next_runs(session: Session, dag_ids: dict[str, str]) -> tuple[dict[str, str | None], list[str]]:
+    """When the scheduler runs the cluster's scheduled DAGs next (their `next_dagrun_create_after`), by kind, and
+    the kinds whose DAG is paused (it runs at no time: the page says so rather than a blank)."""
     kinds = {dag_ids[k]: k for k in NEXT_RUN_KINDS if k in dag_ids}
-    found = {kind: None for kind in kinds.values()}
+    found: dict[str, str | None] = {kind: None for kind in kinds.values()}
+    paused_kinds = []
     for dag_id, after, paused in session.execute(
             select(DagModel.dag_id, DagModel.next_dagrun_create_after, DagModel.is_paused)
             .where(DagModel.dag_id.in_(list(kinds)))):
         found[kinds[dag_id]] = None if paused else iso(after)
-    return found
+        if paused:
+            paused_kinds.append(kinds[dag_id])
+    return found, sorted(paused_kinds)
 
 
 def restore_runs(session: Session, dag_id: str) -> list[dict[str, Any]]:
@@ -129,7 +133,7 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
     runs = restore_runs(session, dag_ids["restore"]) if dag_ids["restore"] in readable else []
     restore, attempts = split_restores(runs)
     return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore,
-                           attempts=attempts, next_runs=next_runs(session, dag_ids))
+                           attempts=attempts, schedules=next_runs(session, dag_ids))
 
 
 @app.get("/api/clusters")

@@ -224,6 +224,7 @@ class ClusterEntry(BaseModel):
     restore_targets: list[RestoreTarget]
     preselected_target: str | None = Field(default=None, description="the first user target found empty, or none")
     next_runs: dict[str, IsoTime] = Field(default={}, description="snapshot, retention, drill -> when it runs next")
+    paused_dags: list[str] = Field(default=[], description="of those, the kinds whose DAG is paused in Airflow")
     status: Status | None = None
     status_error: str | None = Field(default=None, description="why `status` is null although the guard published")
     published: Published | None = Field(default=None, description="the guard run that published `status`")

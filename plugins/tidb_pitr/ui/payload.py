@@ -204,7 +204,7 @@ def _targets(cluster: ClusterConfig, status: Mapping[str, Any] | None) -> list[d
 def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[str, Any] | None, status: Any,
                     drill: dict[str, Any] | None, restore: dict[str, Any] | None,
                     attempts: list[dict[str, Any]] | None = None,
-                    next_runs: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+                    schedules: tuple[Mapping[str, str | None], list[str]] | None = None) -> dict[str, Any]:
     """One cluster's card from what was read: the guard's newest status XCom (`published`, without its value,
     and `status`), the drill's newest record, the last restore and the last attempts (`split_restores`)."""
     status, unreadable = readable_status(status)
@@ -216,7 +216,8 @@ def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[st
         "name": cluster.name, "namespace": cluster.namespace, "id": f"{cluster.namespace}/{cluster.name}",
         "timezone": cluster.timezone, "dag_ids": cluster_dag_ids(cluster),
         "restore_targets": (targets := _targets(cluster, status)), "preselected_target": preselected(targets),
-        "next_runs": {kind: clean_time(at) for kind, at in (next_runs or {}).items()},
+        "next_runs": {kind: clean_time(at) for kind, at in (schedules[0] if schedules else {}).items()},
+        "paused_dags": list(schedules[1]) if schedules else [],
         "status": status, "status_error": unreadable, "published": published,
         "age_seconds": _age(status.get("generated_at"), now) if status else None,
         "durations": durations(status),

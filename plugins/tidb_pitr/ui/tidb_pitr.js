@@ -563,6 +563,9 @@
     const publisher = (entry.published && entry.published.dag_id) || entry.dag_ids.log_guard;
     const publisherKind = Object.keys(entry.dag_ids).find((k) => entry.dag_ids[k] === publisher) || "log_guard";
     const next = entry.next_runs || {};
+    const paused = entry.paused_dags || [];
+    const nextRun = (kind) => paused.includes(kind) ? "— (its DAG is paused in Airflow: it does not run)"
+      : h(Time, { at: next[kind] || null });
     const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
       fontSize: 14, background: "white", color: "#1a202c" };
     const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
@@ -623,11 +626,11 @@
           h(Row, { key: "l", label: "Slot" }, last.slot ? [h(Time, { key: "t", at: last.slot }),
             " (the run it belongs to: the time in its name)"] : "— (not named by a snapshot run)"),
           h(Row, { key: "z", label: "Size" }, texts.last_snapshot_size || "—"),
-        ] : "none", entry.dag_ids.snapshot ? h(Row, { label: "Next snapshot" }, h(Time, { at: next.snapshot || null }))
+        ] : "none", entry.dag_ids.snapshot ? h(Row, { label: "Next snapshot" }, nextRun("snapshot"))
           : null),
         h(Section, { title: plan.by === "backup_schedule" ? "Next BackupSchedule GC (dry run)" :
           "Next retention (dry run)" }, entry.dag_ids.retention ? h(Row, { label: "Runs at" },
-          h(Time, { at: next.retention || null })) : null, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
+          nextRun("retention")) : null, plan.held ? h("div", { style: { color: COLORS.warn } }, plan.held)
           : plan.refused ? h("div", { style: { color: COLORS.critical } }, plan.refused) : [
             h(Row, { key: "d", label: "Would delete" }, plan.delete.length ? h("ul", { style: { margin: 0,
               paddingLeft: 16 } }, plan.delete.map((d) => h("li", { key: d.name, title: d.commit_time ?
@@ -648,7 +651,7 @@
           h(Row, { key: "v", label: "Verdict" }, entry.last_drill.record.verdict),
           h(Row, { key: "s", label: "Summary" }, entry.last_drill.record.summary),
           h(Row, { key: "w", label: "Recorded" }, h(Time, { at: entry.last_drill.written })),
-        ] : "none yet", entry.dag_ids.drill ? h(Row, { label: "Next drill" }, h(Time, { at: next.drill || null }))
+        ] : "none yet", entry.dag_ids.drill ? h(Row, { label: "Next drill" }, nextRun("drill"))
           : null)));
   }
 

@@ -123,6 +123,13 @@ def test_a_recent_drill_compares_every_table_and_leaves_the_scratch_cluster_empt
         record["rto_seconds"]), gauges
     assert record["compared_how"] == "4 by row fingerprint and ADMIN CHECKSUM (same table ID)", record
     assert "(4 by row fingerprint and ADMIN CHECKSUM (same table ID))" in record["summary"]
+    # The scratch cluster is the drill's: a user's restore into it is refused at plan, before any CR.
+    user = cluster.run("restore", run_conf={"restore_tso": record["restore_ts"], "dry_run": True,
+                                            "target_cluster": f"{cluster.namespace}/{scratch}"})
+    headline, details = _note(user).split("\n\n")
+    assert str(user.state) == "failed" and headline.startswith(
+        f"Refused: target_cluster {cluster.namespace}/{scratch} is a scratch"), headline
+    assert details.startswith(f"target_cluster {cluster.namespace}/{scratch} is a scratch cluster: drills only")
 
     # The next drill finds the scratch cluster empty, but it has allocated table IDs past the source's: BR gives
     # every table a new one, crc64 cannot be compared, and the row fingerprint still sees one value changed

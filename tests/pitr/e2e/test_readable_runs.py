@@ -46,3 +46,9 @@ def test_a_retention_dry_run_says_so_and_deletions_are_labelled(sandbox, connect
     assert re.fullmatch(rf"Retention: deleted {count} \(\d+(\.\d)? [KMGT]?B freed\), log truncated to "
                         r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\dZ", headline), headline
     assert all(name in details for name in planned) and "window now 20" in details, details
+    # What the page shows, published again at the run's end: the new earliest time, and a next plan that no longer
+    # deletes what this run deleted.
+    status = xcom(run, "publish_status")
+    assert status["window"]["earliest"]["ts"] == str(cluster.window().earliest_ts)
+    assert not {d["name"] for d in status["retention_plan"]["delete"]} & set(planned)
+    assert {m["name"] for m in status["timeline"]["marks"]} == {v.name for v in cluster.snapshots()}

@@ -187,7 +187,8 @@ test("targets show their state, the form offers no scratch one, a maintenance pa
     reason: "upgrade TiKV", active: true };
   const shown = entry({ restore_targets: targets, preselected_target: "test1/demo1-restore-ui",
     dag_ids: { log_guard: "g", restore: "r", log_control: "c", snapshot: "s", retention: "t" },
-    published: { run_id: "manual__9", dag_id: "c" }, next_runs: { snapshot: "2026-11-22T00:00:00Z" } });
+    published: { run_id: "manual__9", dag_id: "c" }, next_runs: { snapshot: "2026-11-22T00:00:00Z" },
+    paused_dags: ["retention"] });
   shown.status.rpo = { ...shown.status.rpo, log_backup: "demo1-log", log_phase: "Paused", maintenance_pause: held };
   shown.status.last_snapshot = { ...shown.status.last_snapshot, slot: "2026-11-18T22:00:00Z", size_bytes: 5 };
   shown.durations = { last_snapshot_size: "5 B" };
@@ -196,6 +197,7 @@ test("targets show their state, the form offers no scratch one, a maintenance pa
   assert.match(text, /demo1-log \(Paused\)Maintenancepaused for maintenance until .*2026.* by manual__9: upgrade TiKV/);
   assert.match(text, /Restore targetsscratch: drills only test1\/demo1-scratchholds test1\/demo1-restore — holds 2/);
   assert.match(text, /Slot.*2026-11-18T22:00:00Z.*the time in its name\)Size5 BNext snapshot\[title=2026-11-22/);
+  assert.match(text, /Runs at— \(its DAG is paused in Airflow: it does not run\)/);
   assert.doesNotMatch(text, /Could not show/);
   const form = render(React.createElement(parts.RestoreForm, { entry: shown, when: Date.parse(
     "2026-11-20T00:00:00Z"), setWhen: () => {} }));

@@ -260,13 +260,14 @@ def test_targets_carry_their_published_state_and_scratch_ones_are_marked_never_p
         {"value": "test1/full1", **target_state(scratch=False, restoring=[], user_objects=["shop.t"])},
         {"value": "test1/empty1", **target_state(scratch=False, restoring=[], user_objects=[])}]
     entry = cluster_payload(cluster, now=T, published=None, status=status, drill=None, restore=None,
-                            next_runs={"retention": "2026-11-22T02:00:00Z", "drill": None})
+                            schedules=({"retention": "2026-11-22T02:00:00Z", "drill": None}, ["drill"]))
     body = response(T, [entry])["clusters"][0]
     states = {t["value"]: (t["scratch"], t["state"], t["detail"]) for t in body["restore_targets"]}
     assert states == {"test1/scratch1": (True, "scratch", "the drill's scratch cluster: drills only"),
                       "test1/full1": (False, "holds", "holds 1 database"), "test1/empty1": (False, "empty", "empty")}
     assert body["preselected_target"] == "test1/empty1"
     assert body["next_runs"] == {"retention": "2026-11-22T02:00:00Z", "drill": None}
+    assert body["paused_dags"] == ["drill"]
     assert body["status"]["last_snapshot"]["name"] == "s2" and body["durations"]["last_snapshot_size"] is None
     status["targets"] = status["targets"][:2]  # the empty one not published (yet): nothing preselected
     assert cluster_payload(cluster, now=T, published=None, status=status, drill=None,

@@ -271,9 +271,8 @@ def plan_restore_for(cluster: ClusterConfig, params: dict[str, Any], *, run: str
     hook = hook_for(cluster)
     inventory = load_inventory(hook, cluster)
     try:
-        if not scratch_allowed:
-            _refuse_scratch(cluster, params)
-        return _plan_restore_for(cluster, hook, inventory, params, run=run, run_hash=run_hash)
+        return _plan_restore_for(cluster, hook, inventory, params, run=run, run_hash=run_hash,
+                                 scratch_allowed=scratch_allowed)
     except RestoreRefused as exc:
         message = str(exc)
         window = recoverable_window(inventory.snapshots, inventory.logs)
@@ -295,9 +294,11 @@ def _refuse_scratch(cluster: ClusterConfig, params: dict[str, Any]) -> None:
 
 
 def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],
-                      *, run: str, run_hash: str) -> dict[str, Any]:
+                      *, run: str, run_hash: str, scratch_allowed: bool = False) -> dict[str, Any]:
     target_ts = parse_target_time(params)
     namespace, target = _target(cluster, params)
+    if not scratch_allowed:
+        _refuse_scratch(cluster, params)
     now = datetime.now(UTC)
     if target_ts > dt_to_tso(now):
         raise RestoreRefused(f"restore_time {tso_iso(target_ts)} is in the future (now is "
