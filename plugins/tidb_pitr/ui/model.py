@@ -92,6 +92,7 @@ class Rpo(_Open):
     lag_seconds: float | None = None
     level: str | None = None
     cause: str | None = None  # why the lag only grows (a log backup BR will not resume) and the way out
+    log_backup: str | None = None  # the log backup's name, none when no log backup runs
 
 
 class LastSnapshot(_Open):
@@ -100,6 +101,7 @@ class LastSnapshot(_Open):
     state: str | None = None
     time: IsoTime = None
     age_seconds: float | None = None
+    managed: bool | None = None
 
 
 class PlannedDeletion(_Open):

@@ -1,14 +1,31 @@
+// @ts-check
 // The TiDB PITR page, an Airflow 3.3 React app plugin. Plain JavaScript over the host's global React (no build
-// step): Airflow's UI imports this file and renders globalThis["TiDB PITR"] (the nav page) or
+// step), type-checked by tsc (checkJs) against api_types.d.ts, the API's response model. An ES module: Airflow's UI
+// `import()`s this file, which imports its pure helpers (tidb_pitr_helpers.js) from beside it, and renders
+// globalThis["TiDB PITR"] (the nav page) or
 // globalThis["TiDB PITR cluster"] (a DAG's tab, with props.dagId). It shows what the clusters' log backup guards
 // published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
 // session (the UI's _token cookie goes with every same-origin request).
+import {
+  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, secondsSince, span, ticks,
+  typedValue, utc,
+} from "./tidb_pitr_helpers.js";
+
 (function () {
   "use strict";
   const React = globalThis.React;
   const h = React.createElement;
   const { useState, useEffect, useCallback } = React;
+  // The API's types (api_types.d.ts, generated from ui/model.py) and the host's, for tsc's check.
+  /** @typedef {import("./api_types").ClusterEntry} ClusterEntry */
+  /** @typedef {import("./api_types").ClustersResponse} ClustersResponse */
+  /** @typedef {import("./api_types").Status} Status */
+  /** @typedef {import("./api_types").Point} Point */
+  /** @typedef {import("./tidb_pitr_helpers.js").Zoom} Zoom */
+  /** @typedef {import("react").ReactNode} Node */
+  /** @typedef {{entry: ClusterEntry, showTso: boolean, nowMs?: number, reload?: () => void}} CardProps */
 
+  /** @type {Record<string, string>} */
   const COLORS = {
     ok: "#2f855a", warn: "#b7791f", critical: "#c53030", starting: "#2b6cb0",
     coverage: "#cbd5e0", restorable: "#68d391", gap: "#fc8181", truncation: "#805ad5", now: "#1a202c",
@@ -16,38 +33,13 @@
   };
   const FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
 
+  /** @param {string} path */
   function url(path) {
     return new URL(path, document.baseURI).href;
   }
 
   // -- time and durations: the user's timezone on screen, UTC on hover --------------------------------------------
-  const LOCAL = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-    timeZoneName: "short",
-  });
-
-  // What a time the API sent but no Date can hold is shown as (the API sends such a time as null; this is for
-  // a payload from another version): the page shows it instead of throwing "Invalid time value".
-  const UNREADABLE = "unreadable time";
-
-  function readable(iso) { // a Date, or null for a missing or unreadable time
-    if (typeof iso !== "string" || !iso) return null;
-    const date = new Date(iso);
-    return isNaN(date.getTime()) ? null : date;
-  }
-
-  function utc(iso) {
-    if (!iso) return "";
-    const date = readable(iso);
-    return date ? date.toISOString().replace(".000Z", "Z") + " (UTC)" : UNREADABLE + " (" + String(iso) + ")";
-  }
-
-  function local(iso) { // the user's timezone; "—" for no time, a placeholder for one that cannot be read
-    if (!iso) return "—";
-    const date = readable(iso);
-    return date ? LOCAL.format(date) : UNREADABLE;
-  }
-
+  /** @param {{at: Point | string | null | undefined, showTso?: boolean}} props */
   function Time(props) {
     const at = props.at; // {ts, time} or an ISO string
     const iso = typeof at === "string" ? at : at && at.time;
@@ -64,16 +56,20 @@
 
   // One part of the page that cannot be drawn (a field of an unexpected shape) shows what it is and why, and the
   // rest of the page stays: a React error boundary, written as a class over the host's React.
+  /** @extends {React.Component<{what: string, children?: Node}, {error: Error | null}>} */
   class Boundary extends React.Component {
+    /** @param {{what: string, children?: Node}} props */
     constructor(props) {
       super(props);
       this.state = { error: null };
     }
 
+    /** @param {Error} error */
     static getDerivedStateFromError(error) {
       return { error };
     }
 
+    /** @param {unknown} error */
     componentDidCatch(error) {
       console.error(`TiDB PITR: could not show ${this.props.what}:`, error);
     }
@@ -87,69 +83,21 @@
     }
   }
 
-  // The one duration the API cannot say for the page: how old the published status is, which grows while the
-  // page is open. Written like tidb_pitr.units.format_duration (`2d3h`, `1h30m`, `45s`); every other duration
-  // arrives formatted by the API (`entry.durations`).
-  function liveAge(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    let s = Math.max(0, Math.round(seconds));
-    const parts = [];
-    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]]) {
-      const n = Math.floor(s / size);
-      s -= n * size;
-      if (n && parts.length < 2) parts.push(n + unit);
-    }
-    return parts.length ? parts.join("") : "0s";
-  }
-
-  // A time the user types, read as tidb_pitr.tso.parse_user_time reads it (the same words): ISO-8601 with seconds
-  // and a zone (Z, +08:00, +0800). A time without a zone is refused with what to add, never guessed.
-  const TYPED = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2})?(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$/;
-  const EXAMPLE = "2026-11-21T05:30:00Z or 2026-11-21 13:30:00+08:00";
-
-  function parseUserTime(text) { // {date} or {error}
-    const value = String(text === null || text === undefined ? "" : text).trim();
-    if (!value) return { error: `type a date and time with its timezone, e.g. ${EXAMPLE}` };
-    const m = TYPED.exec(value);
-    if (!m) return { error: `cannot read "${value}"; write a time with a timezone such as ${EXAMPLE}` };
-    const time = m[2] + (m[3] || ":00");
-    const lacks = !m[5] ? "no timezone" : !m[3] ? "no seconds" : null; // the example adds the seconds too
-    if (lacks) return { error: `"${value}" has ${lacks}; write it as ${m[1]}T${time}Z or ${m[1]} ${time}+08:00` };
-    let zone = m[5].toUpperCase();
-    if (zone !== "Z" && !zone.includes(":")) zone = zone.slice(0, 3) + ":" + zone.slice(3);
-    const date = new Date(`${m[1]}T${time}${m[4] || ""}${zone}`);
-    const [year, month, day] = m[1].split("-").map(Number); // Date rolls 2026-02-30 over to March: refuse it
-    const check = new Date(Date.UTC(year, month - 1, day));
-    if (isNaN(date.getTime()) || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-      return { error: `"${value}" is not a valid time` };
-    }
-    return { date };
-  }
-
-  function typedValue(ms) { // what the time field shows for a picked time: UTC, to the second, with its Z
-    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-  }
-
-  // A run note's own line: after what the user typed (`typed\n---\nours`), its first paragraph (the headline
-  // Airflow shows in the run's header; planning/notes.py writes it).
-  function headline(note) {
-    if (typeof note !== "string" || !note) return "";
-    const ours = note.includes("\n---\n") ? note.split("\n---\n").pop() : note;
-    return ours.split("\n\n")[0];
-  }
-
   // -- small pieces ------------------------------------------------------------------------------------------------
+  /** @param {{title: string, children?: Node}} props */
   function Section(props) {
     return h("section", { "aria-label": props.title, style: { marginTop: 14 } },
       h("h3", { style: { fontSize: 15, fontWeight: 600, margin: "0 0 6px" } }, props.title),
       h(Boundary, { what: `"${props.title}"` }, props.children));
   }
 
+  /** @param {{label: string, children?: Node}} props */
   function Row(props) {
     return h("div", { style: { display: "flex", gap: 8, margin: "2px 0", lineHeight: 1.5 } },
       h("span", { style: { minWidth: 130, flexShrink: 0, color: "#4a5568" } }, props.label), h("span", null, props.children));
   }
 
+  /** @param {{level?: string | null, color: string, children?: Node}} props */
   function Badge(props) {
     return h("span", {
       className: "tidb-pitr-badge", "data-level": props.level,
@@ -161,32 +109,20 @@
   // -- the timeline ------------------------------------------------------------------------------------------------
   const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
 
-  const ZOOMS = { policy: "retention period", day: "last 24 hours", hour: "last hour" };
-  const STEPS = [60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400]
-    .map((s) => s * 1000);
-
-  function span(line, zoom) { // [from, to] in ms: the published range, or the last day / hour before now
-    const now = Date.parse(line.now.time), to = Date.parse(line.range.to.time);
-    if (zoom === "day") return [now - 86400000, now + 3600000];
-    if (zoom === "hour") return [now - 3600000, now + 180000];
-    return [Date.parse(line.range.from.time), to];
-  }
-
+  /** @param {{status: Status, showTso: boolean, onPick: (d: Date) => void, zoom: Zoom}} props */
   function Timeline(props) {
     const { status, showTso, onPick, zoom } = props;
     const line = status.timeline;
     const [from, to] = span(line, zoom);
-    const pos = (ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
-    const x = (iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
-    const inRange = (iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
-    const overlaps = (a, b) => Date.parse(b) > from && Date.parse(a) < to;
+    const pos = (/** @type {number} */ ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
+    const x = (/** @type {string} */ iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
+    const inRange = (/** @type {string | null} */ iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
+    const overlaps = (/** @type {string} */ a, /** @type {string} */ b) => Date.parse(b) > from && Date.parse(a) < to;
     const parts = [];
 
     // Ticks at a round step giving about ten labels, in the user's timezone.
-    const step = STEPS.find((s) => (to - from) / s <= 12) || STEPS[STEPS.length - 1];
-    const offset = new Date(from).getTimezoneOffset() * 60000;
-    const daily = step >= 86400000;
-    for (let t = Math.ceil((from - offset) / step) * step + offset; t < to; t += step) {
+    const { ticks: at, daily } = ticks(from, to, new Date(from).getTimezoneOffset() * 60000);
+    for (const t of at) {
       const tx = pos(t);
       parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: "#a0aec0" }));
       if (tx > 30 && tx < W - 30) {
@@ -220,6 +156,7 @@
         h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${gap.cause}`)));
     });
     // Policy start, truncation point, now; labels turn left near the right edge.
+    /** @type {(key: string, iso: string | null, color: string, label: string, dash: string | null, y: number) => void} */
     const vline = (key, iso, color, label, dash, y) => {
       if (!inRange(iso)) return;
       const lx = x(iso), right = lx > W - 140;
@@ -254,6 +191,7 @@
         h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: "#a0aec0" }), shape, h("title", null, title)));
     });
 
+    /** @param {import("react").MouseEvent<SVGSVGElement>} event */
     const click = (event) => {
       const svg = event.currentTarget, box = svg.getBoundingClientRect();
       const vx = (event.clientX - box.left) * W / box.width;
@@ -264,16 +202,17 @@
         fontFamily: FONT }, onClick: click }, parts);
   }
 
+  /** @param {{zoom: Zoom, setZoom: (zoom: Zoom) => void}} props */
   function ZoomButtons(props) {
     return h("div", { role: "group", "aria-label": "timeline range", style: { display: "flex", gap: 4, margin: "4px 0" } },
-      Object.entries(ZOOMS).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
+      /** @type {[Zoom, string][]} */ (Object.entries(ZOOMS)).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
         onClick: () => props.setZoom(key), style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "1px 8px",
           fontSize: 12, background: props.zoom === key ? "#2b6cb0" : "white",
           color: props.zoom === key ? "white" : "#1a202c" } }, label)));
   }
 
   function Legend() {
-    const item = (shape, text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
+    const item = (/** @type {Node} */ shape, /** @type {string} */ text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
       marginRight: 14 } }, h("svg", { width: 16, height: 14 }, shape), text);
     return h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 2 } },
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.restorable }), "restorable"),
@@ -288,24 +227,15 @@
   }
 
   // -- restore to here -----------------------------------------------------------------------------------------------
-  function inWindow(window, date) {
-    if (!window || !window.earliest.time || !window.latest.time) return "there is no recoverable window";
-    const t = date.getTime();
-    if (t < Date.parse(window.earliest.time) || t > Date.parse(window.latest.time)) {
-      return `outside the recoverable window (${local(window.earliest.time)} to ${local(window.latest.time)})`;
-    }
-    const gap = window.gaps.find((g) => t > Date.parse(g.from.time) && t < Date.parse(g.to.time));
-    return gap ? "inside a gap: " + gap.cause : null;
-  }
-
+  /** @param {{entry: ClusterEntry, when: number, setWhen: (ms: number | null) => void, onRunEnded?: () => void}} props */
   function RestoreForm(props) {
     const { entry, when, setWhen, onRunEnded } = props;
     const targets = entry.restore_targets;
     const [target, setTarget] = useState(targets.length ? targets[0].value : "");
     const [typed, setTyped] = useState(typedValue(when));
-    const [verify, setVerify] = useState(null); // null: the target's default (on where it can run)
+    const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
     const [busy, setBusy] = useState(false);
-    const [result, setResult] = useState(null);
+    const [result, setResult] = useState(/** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */ (null));
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
     const parsed = parseUserTime(typed);
     const date = parsed.date || null;
@@ -315,7 +245,7 @@
     const verifying = canVerify && (verify === null ? true : verify);
     const dagId = entry.dag_ids.restore;
 
-    const trigger = async (dryRun) => {
+    const trigger = async (/** @type {boolean} */ dryRun) => {
       setBusy(true);
       setResult(null);
       try {
@@ -333,14 +263,14 @@
         setBusy(false);
       }
     };
-    const submit = (event) => {
+    const submit = (/** @type {import("react").FormEvent} */ event) => {
       event.preventDefault();
       trigger(false);
     };
     const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
     const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "4px 6px", fontSize: 14 };
     const blocked = busy || !!problem || !target;
-    const button = (primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
+    const button = (/** @type {boolean} */ primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
       background: blocked ? "#e2e8f0" : primary ? "#2b6cb0" : "white", color: blocked ? "#718096" : primary ? "white"
         : "#2b6cb0" });
     return h("form", { "aria-label": "Restore to here", onSubmit: submit,
@@ -351,7 +281,7 @@
           h("input", { type: "text", name: "restore_time", style: { ...input, width: 230 }, value: typed,
             placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
         h("label", { style: field }, "Target cluster",
-          h("select", { name: "target_cluster", value: target, style: input, onChange: (e) => setTarget(e.target.value) },
+          h("select", { name: "target_cluster", value: target, style: input, onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
             targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
         h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
           : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
@@ -377,10 +307,11 @@
   const POLL_MS = 3000;
 
   // A run just triggered from the page: its state and its tasks' while it runs, its note (the outcome) once it ends.
+  /** @param {{dagId: string, runId: string, dryRun?: boolean, onEnded?: () => void}} props */
   function RunProgress(props) {
     const { dagId, runId, dryRun, onEnded } = props;
-    const [run, setRun] = useState(null);
-    const [tasks, setTasks] = useState([]);
+    const [run, setRun] = useState(/** @type {{state: string, note?: string | null} | null} */ (null));
+    const [tasks, setTasks] = useState(/** @type {{task_id: string, map_index: number, state: string | null}[]} */ ([]));
     useEffect(() => {
       let stopped = false;
       const base = `api/v2/dags/${encodeURIComponent(dagId)}/dagRuns/${encodeURIComponent(runId)}`;
@@ -422,16 +353,20 @@
         : null);
   }
 
+  /** @type {Record<string, string>} */
   const VERIFIED = { passed: "verified: every table equal to the source", "not verified": "NOT VERIFIED",
     failed: "FAILED: the target differs from the source", "not requested": "not verified (not asked)" };
+  /** @type {Record<string, string>} */
   const KIND_COLORS = { "dry run": COLORS.starting, refused: COLORS.critical, running: COLORS.running,
     "stopped before the restore": COLORS.critical };
 
+  /** @param {string} dagId @param {string} runId */
   function runLink(dagId, runId) {
     return h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
       style: { textDecoration: "underline" } }, runId);
   }
 
+  /** @param {{entry: ClusterEntry, showTso: boolean}} props */
   function LastRestore(props) { // the last run that created a Restore CR and finished
     const { entry, showTso } = props;
     const last = entry.last_restore;
@@ -450,6 +385,7 @@
     ];
   }
 
+  /** @param {{entry: ClusterEntry, showTso: boolean}} props */
   function LastAttempts(props) { // dry runs, refusals and runs still going, newest first
     const { entry, showTso } = props;
     const attempts = entry.last_attempts || [];
@@ -463,17 +399,11 @@
   }
 
   // -- one cluster -----------------------------------------------------------------------------------------------------
-  // Seconds from an ISO time to the browser's clock (`nowMs`, ticking on the page); the server's figure when the time
-  // cannot be read or no clock was passed (the bundle's node test).
-  function secondsSince(iso, nowMs, fallback) {
-    const date = readable(iso);
-    return date && typeof nowMs === "number" ? Math.max(0, (nowMs - date.getTime()) / 1000) : fallback;
-  }
-
+  /** @param {CardProps} props */
   function ClusterCard(props) {
     const { entry, showTso, nowMs } = props;
-    const [when, setWhen] = useState(null);
-    const [zoom, setZoom] = useState("policy");
+    const [when, setWhen] = useState(/** @type {number | null} */ (null));
+    const [zoom, setZoom] = useState(/** @type {Zoom} */ ("policy"));
     const status = entry.status;
     // Ages grow while the page is open: counted from the published times to the browser's clock.
     const age = secondsSince(status && status.generated_at, nowMs, entry.age_seconds);
@@ -556,9 +486,10 @@
   }
 
   // -- the page ------------------------------------------------------------------------------------------------------
+  /** @param {{dagId?: string} | undefined} props the host's: a DAG's tab passes its dagId */
   function TidbPitrPage(props) {
-    const [data, setData] = useState(null);
-    const [error, setError] = useState(null);
+    const [data, setData] = useState(/** @type {ClustersResponse | null} */ (null));
+    const [error, setError] = useState(/** @type {string | null} */ (null));
     const [showTso, setShowTso] = useState(false);
     const [nowMs, setNowMs] = useState(() => Date.now());
     useEffect(() => { // the clock the ages are counted to
@@ -598,6 +529,7 @@
   }
 
   // Each cluster's card in its own boundary: a card that cannot be drawn says which cluster, the others stay.
+  /** @param {CardProps} props */
   function CardBoundary(props) {
     const { entry } = props;
     return h(Boundary, { what: "the card of cluster " + (entry && entry.id) }, h(ClusterCard, props));
@@ -607,7 +539,8 @@
   TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
     parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince };
 
-  globalThis["TiDB PITR"] = TidbPitrPage;
-  globalThis["TiDB PITR cluster"] = TidbPitrPage;
-  globalThis.AirflowPlugin = TidbPitrPage;
+  const host = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)); // the loader's globals
+  host["TiDB PITR"] = TidbPitrPage;
+  host["TiDB PITR cluster"] = TidbPitrPage;
+  host.AirflowPlugin = TidbPitrPage;
 })();

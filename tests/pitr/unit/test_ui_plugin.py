@@ -1,6 +1,7 @@
 """The TiDB PITR page's registration: where it appears, what it loads, and that loading the plugin stays cheap."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,11 @@ def test_the_page_is_in_the_nav_and_on_dag_pages_from_one_bundle():
     assert mounted["url_prefix"] == URL_PREFIX and not URL_PREFIX.startswith(("/api/v2", "/ui", "/auth"))
     text = BUNDLE.read_text()
     for name in apps:  # the host renders globalThis[<name>]
-        assert f'globalThis["{name}"] = TidbPitrPage' in text
-    assert "require(" not in text and "\nimport " not in text  # a plain script over the host's React
+        assert f'host["{name}"] = TidbPitrPage' in text and "const host = /** @type" in text
+    # An ES module over the host's React: it imports nothing but its helpers, by a URL relative to its own, which
+    # the plugin's app serves beside it (tidb_pitr.ui.app.STATIC).
+    assert "require(" not in text and re.findall(r'^import [^;]*? from "([^"]*)";$', text, re.M) == [
+        "./tidb_pitr_helpers.js"] and BUNDLE.with_name("tidb_pitr_helpers.js").is_file()
 
 
 def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
@@ -44,4 +48,6 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
                                  "last_snapshot_age": "1h30m"}
     assert set(durations(None).values()) == {None}
     bundle = BUNDLE.read_text(encoding="utf-8")
-    assert "entry.durations" in bundle and bundle.count("liveAge(") == 3  # its definition and the two ages
+    helpers = BUNDLE.with_name("tidb_pitr_helpers.js").read_text(encoding="utf-8")
+    assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # the two ages
+    assert "export function liveAge(" in helpers
