@@ -60,9 +60,12 @@ def interface(name: str, node: dict[str, Any]) -> str:
             lines.append(f"  /** {prop['description']} */")
         quoted = key if key.isidentifier() else json.dumps(key)
         lines.append(f"  {quoted}: {ts_type(prop)};")
-    if node.get("additionalProperties") is True:
+    extra = node.get("additionalProperties")
+    if extra is True:
         lines.append("  /** other keys, passed through as published */")
         lines.append("  [key: string]: unknown;")
+    elif isinstance(extra, dict):
+        lines.append(f"  [key: string]: {ts_type(extra)};")
     lines.append("}")
     return "\n".join(lines)
 

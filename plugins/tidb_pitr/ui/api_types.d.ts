@@ -12,7 +12,7 @@ export interface ClusterEntry {
   id: string;
   timezone: string | null;
   /** flow (log_guard, restore, ...) -> the cluster's DAG id */
-  dag_ids: Record<string, string>;
+  dag_ids: DagIds;
   restore_targets: RestoreTarget[];
   status: Status | null;
   /** why `status` is null although the guard published */
@@ -30,14 +30,22 @@ export interface ClusterEntry {
   last_drill: LastDrill | null;
 }
 
+/** A log backup's band on the timeline: its ends always known (planning/timeline.py). */
 export interface Coverage {
-  from: Point | null;
-  to: Point | null;
+  from: Moment;
+  to: Moment;
   log: string | null;
   state: string | null;
   restorable_from: Point | null;
   /** other keys, passed through as published */
   [key: string]: unknown;
+}
+
+/** The cluster's DAGs by flow: the guard and the restore DAG always; snapshot, retention, compaction, drill */
+export interface DagIds {
+  log_guard: string;
+  restore: string;
+  [key: string]: string;
 }
 
 /** What the drill recorded (flows/tasks/drill.py). */
@@ -77,7 +85,7 @@ export interface LastDrill {
   run_state: string;
   run_end: string | null;
   written: string | null;
-  record: DrillRecord | null;
+  record: DrillRecord;
 }
 
 /** A run of the restore DAG, with the point it restored (or was asked) to (ui/payload.py restore_entry). */
@@ -122,6 +130,14 @@ export interface Mark {
   [key: string]: unknown;
 }
 
+/** A point that always has its time: the timeline's ends and its now (planning/timeline.py computes them). */
+export interface Moment {
+  ts: string | null;
+  time: string;
+  /** other keys, passed through as published */
+  [key: string]: unknown;
+}
+
 /** One snapshot the next retention run would delete (planning/retention.py). */
 export interface PlannedDeletion {
   name: string | null;
@@ -145,13 +161,6 @@ export interface Published {
   run_state: string;
   run_end: string | null;
   written: string | null;
-}
-
-export interface Range {
-  from: Point | null;
-  to: Point | null;
-  /** other keys, passed through as published */
-  [key: string]: unknown;
 }
 
 /** A restore target as the form lists it. */
@@ -186,28 +195,45 @@ export interface Rpo {
   [key: string]: unknown;
 }
 
+/** A stretch of the timeline (its range, a band, a gap): both ends always known. */
+export interface Span {
+  from: Moment;
+  to: Moment;
+  /** other keys, passed through as published */
+  [key: string]: unknown;
+}
+
 /** What the cluster's log backup guard published (flows/tasks/guard_status.py). */
 export interface Status {
   cluster: string | null;
   generated_at: string | null;
-  window: Window | null;
-  timeline: Timeline | null;
-  rpo: Rpo | null;
+  window: Window;
+  timeline: Timeline;
+  rpo: Rpo;
   last_snapshot: LastSnapshot | null;
-  retention_plan: RetentionPlan | null;
+  retention_plan: RetentionPlan;
   /** other keys, passed through as published */
   [key: string]: unknown;
 }
 
 /** What planning/timeline.py draws: the range, coverage bands, gaps and marks. */
 export interface Timeline {
-  range: Range | null;
-  now: Point | null;
-  policy_start: Point | null;
+  range: Span;
+  now: Moment;
+  policy_start: Moment;
   coverage: Coverage[];
-  gaps: Gap[];
+  gaps: TimelineGap[];
   marks: Mark[];
   truncation: Truncation | null;
+  /** other keys, passed through as published */
+  [key: string]: unknown;
+}
+
+/** A gap on the timeline: its ends always known, even an open one (planning/timeline.py Gap). */
+export interface TimelineGap {
+  from: Moment;
+  to: Moment;
+  cause: string | null;
   /** other keys, passed through as published */
   [key: string]: unknown;
 }
@@ -223,8 +249,8 @@ export interface Truncation {
 
 /** The recoverable window (planning/window.py): its ends, span and gaps. */
 export interface Window {
-  earliest: Point | null;
-  latest: Point | null;
+  earliest: Point;
+  latest: Point;
   span_seconds: number | null;
   gaps: Gap[];
   notes: string[];

@@ -7,8 +7,8 @@
 // published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
 // session (the UI's _token cookie goes with every same-origin request).
 import {
-  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, secondsSince, span, ticks,
-  typedValue, utc,
+  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, said, secondsSince, span,
+  ticks, typedValue, utc,
 } from "./tidb_pitr_helpers.js";
 
 (function () {
@@ -139,7 +139,7 @@ import {
       if (!overlaps(seg.from.time, seg.to.time)) return;
       parts.push(h("rect", { key: "cov" + i, "data-kind": "coverage", x: x(seg.from.time), y: BAND_Y,
         width: Math.max(1, x(seg.to.time) - x(seg.from.time)), height: BAND_H, fill: COLORS.coverage },
-        h("title", null, `log backup ${seg.log} (${seg.state}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
+        h("title", null, `log backup ${said(seg.log)} (${said(seg.state)}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
       if (seg.restorable_from && overlaps(seg.restorable_from.time, seg.to.time)) {
         parts.push(h("rect", { key: "rest" + i, "data-kind": "restorable", x: x(seg.restorable_from.time), y: BAND_Y,
           width: Math.max(1, x(seg.to.time) - x(seg.restorable_from.time)), height: BAND_H, fill: COLORS.restorable,
@@ -150,10 +150,10 @@ import {
     // Gaps over the coverage (at least a few pixels wide, so a short one is seen): nothing here can be restored.
     line.gaps.forEach((gap, i) => {
       if (!overlaps(gap.from.time, gap.to.time)) return;
-      parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + gap.cause,
+      parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + said(gap.cause),
         x: x(gap.from.time), y: BAND_Y - 4, width: Math.max(4, x(gap.to.time) - x(gap.from.time)),
         height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
-        h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${gap.cause}`)));
+        h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${said(gap.cause)}`)));
     });
     // Policy start, truncation point, now; labels turn left near the right edge.
     /** @type {(key: string, iso: string | null, color: string, label: string, dash: string | null, y: number) => void} */
@@ -174,8 +174,8 @@ import {
 
     // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
     line.marks.filter((m) => inRange(m.time)).forEach((m) => {
-      const mx = x(m.time), title = `snapshot ${m.name}: ${m.state}${m.managed ? "" :
-        " — not managed here (" + m.not_managed_because + ")"}, ${utc(m.time)}` + (showTso && m.ts ? `, TSO ${m.ts}` : "");
+      const mx = x(m.time), title = `snapshot ${m.name}: ${said(m.state)}${m.managed ? "" :
+        " — not managed here (" + said(m.not_managed_because) + ")"}, ${utc(m.time)}` + (showTso && m.ts ? `, TSO ${m.ts}` : "");
       let shape;
       if (m.state === "Failed" || m.state === "Invalid") {
         shape = h("path", { d: `M${mx - 5},${MARK_Y - 5}L${mx + 5},${MARK_Y + 5}M${mx + 5},${MARK_Y - 5}L${mx - 5},${MARK_Y + 5}`,
@@ -235,7 +235,9 @@ import {
     const [typed, setTyped] = useState(typedValue(when));
     const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
     const [busy, setBusy] = useState(false);
-    const [result, setResult] = useState(/** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */ (null));
+    /** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */
+    const noResult = null;
+    const [result, setResult] = useState(noResult);
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
     const parsed = parseUserTime(typed);
     const date = parsed.date || null;
@@ -281,7 +283,8 @@ import {
           h("input", { type: "text", name: "restore_time", style: { ...input, width: 230 }, value: typed,
             placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
         h("label", { style: field }, "Target cluster",
-          h("select", { name: "target_cluster", value: target, style: input, onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
+          h("select", { name: "target_cluster", value: target, style: input,
+            onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
             targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
         h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
           : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
@@ -311,7 +314,9 @@ import {
   function RunProgress(props) {
     const { dagId, runId, dryRun, onEnded } = props;
     const [run, setRun] = useState(/** @type {{state: string, note?: string | null} | null} */ (null));
-    const [tasks, setTasks] = useState(/** @type {{task_id: string, map_index: number, state: string | null}[]} */ ([]));
+    /** @type {{task_id: string, map_index: number, state: string | null}[]} */
+    const noTasks = [];
+    const [tasks, setTasks] = useState(noTasks);
     useEffect(() => {
       let stopped = false;
       const base = `api/v2/dags/${encodeURIComponent(dagId)}/dagRuns/${encodeURIComponent(runId)}`;
@@ -444,9 +449,9 @@ import {
       h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
         h(Section, { title: "Log backup" },
           h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
-            rpo.lag_seconds === null ? rpo.level : texts.lag + " · " + rpo.level),
+            rpo.lag_seconds === null ? rpo.level : said(texts.lag) + " · " + said(rpo.level)),
             h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
-              `warn ${texts.warn}, critical ${texts.critical}`)),
+              `warn ${said(texts.warn)}, critical ${said(texts.critical)}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
           h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
           rpo.cause ? h(Row, { label: "Why it lags" }, h("span", { style: { color: COLORS.critical } }, rpo.cause)) : null,

@@ -136,6 +136,15 @@ export function headline(note) {
   return ours.split("\n\n")[0];
 }
 
+/**
+ * A published value inside a sentence: "—" where the API sent null (a field the model lets be null), never "null".
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function said(value) {
+  return value === null || value === undefined || value === "" ? "—" : String(value);
+}
+
 // -- the timeline's window maths ---------------------------------------------------------------------------------
 export const ZOOMS = { policy: "retention period", day: "last 24 hours", hour: "last hour" };
 /** @typedef {keyof typeof ZOOMS} Zoom */
@@ -150,10 +159,13 @@ const STEPS = [60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 *
  * @returns {[number, number]}
  */
 export function span(line, zoom) {
-  const now = Date.parse(need(line.now, "timeline.now")), to = Date.parse(need(line.range && line.range.to, "range.to"));
+  const now = Date.parse(need(line.now, "timeline.now"));
+  const to = Date.parse(need(line.range && line.range.to, "range.to"));
   if (zoom === "day") return [now - 86400000, now + 3600000];
   if (zoom === "hour") return [now - 3600000, now + 180000];
-  return [Date.parse(need(line.range && line.range.from, "range.from")), to];
+  const from = Date.parse(need(line.range && line.range.from, "range.from"));
+  // At least a minute wide and in order, so that positions (divided by the width) are numbers, never NaN.
+  return to - from >= 60000 ? [from, to] : [Math.min(from, to), Math.max(from, to, Math.min(from, to) + 60000)];
 }
 
 /**

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  headline, inWindow, liveAge, local, readable, secondsSince, span, ticks, typedValue, utc,
+  headline, inWindow, liveAge, local, readable, said, secondsSince, span, ticks, typedValue, utc,
 } from "../../../plugins/tidb_pitr/ui/tidb_pitr_helpers.js";
 
 const HOUR = 3600000, DAY = 24 * HOUR;
@@ -43,6 +43,10 @@ test("the timeline spans the published range, or the last day or hour before now
   assert.deepEqual(span(line, "policy"), [Date.parse("2026-11-13T00:00:00Z"), Date.parse("2026-11-21T01:00:00Z")]);
   assert.deepEqual(span(line, "day"), [now - DAY, now + HOUR]);
   assert.deepEqual(span(line, "hour"), [now - HOUR, now + 180000]);
+  const instant = { from: at("2026-11-21T00:00:00Z"), to: at("2026-11-21T00:00:00Z") }; // one moment, or reversed
+  assert.deepEqual(span({ ...line, range: instant }, "policy"), [now, now + 60000]);
+  assert.deepEqual(span({ ...line, range: { from: line.range.to, to: line.range.from } }, "policy"),
+    span(line, "policy"));
   assert.throws(() => span({ ...line, range: null }, "policy"), /the timeline has no range\.to/);
   assert.throws(() => span({ ...line, now: { ts: null, time: null } }, "day"), /the timeline has no timeline\.now/);
 });
@@ -76,4 +80,8 @@ test("a note's headline is its first paragraph after what the user typed", () =>
     "Refused: before the window | window a to b");
   assert.equal(headline("my words\n---\nDry run: restore x\n\nmore"), "Dry run: restore x");
   assert.equal(headline(null), "");
+});
+
+test("a published value inside a sentence is a dash where the API sent nothing", () => {
+  assert.deepEqual([null, undefined, "", "x", 0, false].map(said), ["—", "—", "—", "x", "0", "false"]);
 });
