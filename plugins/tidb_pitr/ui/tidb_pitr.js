@@ -25,11 +25,24 @@ import {
   /** @typedef {import("react").ReactNode} Node */
   /** @typedef {{entry: ClusterEntry, showTso: boolean, nowMs?: number, reload?: () => void}} CardProps */
 
+  // Colours from Airflow's theme: Chakra UI v3's CSS variables, which the host sets for its light and dark mode
+  // (airflow-core/src/airflow/ui/src/theme: semantic tokens bg, fg, border and per palette solid/fg/muted/emphasized,
+  // also per task state: success, failed, running). The fallback is for a host without them (and the node tests).
+  const token = (/** @type {string} */ name, /** @type {string} */ fallback) =>
+    `var(--chakra-colors-${name}, ${fallback})`;
   /** @type {Record<string, string>} */
   const COLORS = {
-    ok: "#2f855a", warn: "#b7791f", critical: "#c53030", starting: "#2b6cb0",
-    coverage: "#cbd5e0", restorable: "#68d391", gap: "#fc8181", truncation: "#805ad5", now: "#1a202c",
-    policy: "#4a5568", complete: "#2f855a", failed: "#c53030", running: "#dd6b20", foreign: "#3182ce",
+    ok: token("success-solid", "#2f855a"), warn: token("orange-solid", "#b7791f"),
+    critical: token("failed-solid", "#c53030"), starting: token("blue-solid", "#2b6cb0"),
+    coverage: token("gray-emphasized", "#cbd5e0"), restorable: token("green-emphasized", "#68d391"),
+    gap: token("red-emphasized", "#fc8181"), truncation: token("purple-fg", "#805ad5"), now: token("fg", "#1a202c"),
+    policy: token("fg-muted", "#4a5568"), complete: token("success-solid", "#2f855a"),
+    failed: token("failed-solid", "#c53030"), running: token("orange-solid", "#dd6b20"),
+    foreign: token("blue-solid", "#3182ce"),
+    text: token("fg", "#1a202c"), muted: token("fg-muted", "#4a5568"), line: token("border-emphasized", "#a0aec0"),
+    border: token("border", "#e2e8f0"), panel: token("bg-panel", "white"), subtle: token("bg-subtle", "#f7fafc"),
+    accent: token("blue-solid", "#2b6cb0"), link: token("blue-fg", "#2b6cb0"), onSolid: token("blue-contrast", "white"),
+    disabled: token("bg-muted", "#e2e8f0"), disabledText: token("fg-subtle", "#718096"),
   };
   const FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
 
@@ -44,7 +57,7 @@ import {
     const at = props.at; // {ts, time} or an ISO string
     const iso = typeof at === "string" ? at : at && at.time;
     const ts = at && typeof at === "object" && at.ts;
-    const tso = props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts)
+    const tso = props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: COLORS.muted } }, "TSO " + ts)
       : null;
     if (!iso) return h("span", null, "—", tso);
     const date = readable(iso);
@@ -94,14 +107,14 @@ import {
   /** @param {{label: string, children?: Node}} props */
   function Row(props) {
     return h("div", { style: { display: "flex", gap: 8, margin: "2px 0", lineHeight: 1.5 } },
-      h("span", { style: { minWidth: 130, flexShrink: 0, color: "#4a5568" } }, props.label), h("span", null, props.children));
+      h("span", { style: { minWidth: 130, flexShrink: 0, color: COLORS.muted } }, props.label), h("span", null, props.children));
   }
 
   /** @param {{level?: string | null, color: string, children?: Node}} props */
   function Badge(props) {
     return h("span", {
       className: "tidb-pitr-badge", "data-level": props.level,
-      style: { background: props.color, color: "white", borderRadius: 4, padding: "1px 7px", fontSize: 13,
+      style: { background: props.color, color: COLORS.onSolid, borderRadius: 4, padding: "1px 7px", fontSize: 13,
         fontWeight: 600 },
     }, props.children);
   }
@@ -124,15 +137,15 @@ import {
     const { ticks: at, daily } = ticks(from, to, new Date(from).getTimezoneOffset() * 60000);
     for (const t of at) {
       const tx = pos(t);
-      parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: "#a0aec0" }));
+      parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: COLORS.line }));
       if (tx > 30 && tx < W - 30) {
         const d = new Date(t);
         parts.push(h("text", { key: "label" + t, x: tx, y: AXIS_Y + 14, fontSize: 11, textAnchor: "middle",
-          fill: "#4a5568" }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+          fill: COLORS.muted }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
           : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })));
       }
     }
-    parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: "#a0aec0" }));
+    parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: COLORS.line }));
 
     // Log coverage: grey where the log has data, green where a restore can reach.
     line.coverage.forEach((seg, i) => {
@@ -181,14 +194,14 @@ import {
         shape = h("path", { d: `M${mx - 5},${MARK_Y - 5}L${mx + 5},${MARK_Y + 5}M${mx + 5},${MARK_Y - 5}L${mx - 5},${MARK_Y + 5}`,
           stroke: COLORS.failed, strokeWidth: 2.5 });
       } else if (m.state === "Complete") {
-        shape = h("circle", { cx: mx, cy: MARK_Y, r: 6, fill: m.managed ? COLORS.complete : "white",
+        shape = h("circle", { cx: mx, cy: MARK_Y, r: 6, fill: m.managed ? COLORS.complete : COLORS.panel,
           stroke: m.managed ? COLORS.complete : COLORS.foreign, strokeWidth: 2 });
       } else {
         shape = h("rect", { x: mx - 5, y: MARK_Y - 5, width: 10, height: 10, fill: COLORS.running });
       }
       parts.push(h("g", { key: "mark" + m.name, "data-kind": "snapshot", "data-state": m.state,
         "data-managed": String(m.managed), "aria-label": "snapshot " + m.name },
-        h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: "#a0aec0" }), shape, h("title", null, title)));
+        h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: COLORS.line }), shape, h("title", null, title)));
     });
 
     /** @param {import("react").MouseEvent<SVGSVGElement>} event */
@@ -206,20 +219,20 @@ import {
   function ZoomButtons(props) {
     return h("div", { role: "group", "aria-label": "timeline range", style: { display: "flex", gap: 4, margin: "4px 0" } },
       /** @type {[Zoom, string][]} */ (Object.entries(ZOOMS)).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
-        onClick: () => props.setZoom(key), style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "1px 8px",
-          fontSize: 12, background: props.zoom === key ? "#2b6cb0" : "white",
-          color: props.zoom === key ? "white" : "#1a202c" } }, label)));
+        onClick: () => props.setZoom(key), style: { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "1px 8px",
+          fontSize: 12, background: props.zoom === key ? COLORS.accent : COLORS.panel,
+          color: props.zoom === key ? COLORS.onSolid : COLORS.text } }, label)));
   }
 
   function Legend() {
     const item = (/** @type {Node} */ shape, /** @type {string} */ text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
       marginRight: 14 } }, h("svg", { width: 16, height: 14 }, shape), text);
-    return h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 2 } },
+    return h("div", { style: { fontSize: 12, color: COLORS.muted, marginTop: 2 } },
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.restorable }), "restorable"),
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.coverage }), "log, no snapshot before"),
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.gap }), "gap"),
       item(h("circle", { cx: 8, cy: 7, r: 5, fill: COLORS.complete }), "snapshot, managed here"),
-      item(h("circle", { cx: 8, cy: 7, r: 5, fill: "white", stroke: COLORS.foreign, strokeWidth: 2 }),
+      item(h("circle", { cx: 8, cy: 7, r: 5, fill: COLORS.panel, stroke: COLORS.foreign, strokeWidth: 2 }),
         "snapshot, not managed here"),
       item(h("path", { d: "M3,2L13,12M13,2L3,12", stroke: COLORS.failed, strokeWidth: 2.5 }), "failed snapshot"),
       item(h("rect", { x: 3, y: 2, width: 10, height: 10, fill: COLORS.running }), "running"),
@@ -270,13 +283,15 @@ import {
       trigger(false);
     };
     const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
-    const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "4px 6px", fontSize: 14 };
+    const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "4px 6px", fontSize: 14,
+      background: COLORS.panel, color: COLORS.text };
     const blocked = busy || !!problem || !target;
     const button = (/** @type {boolean} */ primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
-      background: blocked ? "#e2e8f0" : primary ? "#2b6cb0" : "white", color: blocked ? "#718096" : primary ? "white"
-        : "#2b6cb0" });
+      background: blocked ? COLORS.disabled : primary ? COLORS.accent : COLORS.panel,
+      color: blocked ? COLORS.disabledText : primary ? COLORS.onSolid : COLORS.link });
     return h("form", { "aria-label": "Restore to here", onSubmit: submit,
-      style: { border: "1px solid #cbd5e0", borderRadius: 6, padding: 12, marginTop: 10, background: "#f7fafc" } },
+      style: { border: `1px solid ${COLORS.line}`, borderRadius: 6, padding: 12, marginTop: 10,
+        background: COLORS.subtle } },
       h("div", { style: { fontWeight: 600, marginBottom: 8 } }, `Restore ${entry.id} to a point in time`),
       h("div", { style: { display: "flex", gap: 16, flexWrap: "wrap", alignItems: "flex-end" } },
         h("label", { style: field }, "Restore to (with its timezone)",
@@ -287,7 +302,7 @@ import {
             onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
             targets.map((t) => h("option", { key: t.value, value: t.value }, t.label)))),
         h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
-          : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
+          : COLORS.disabledText }, title: canVerify ? "compare every table with the source as of the restore time"
           : "verify needs sql_conn_id on the cluster and on this target (clusters.yaml)" },
         h("input", { type: "checkbox", name: "verify", checked: verifying, disabled: !canVerify,
           onChange: (e) => setVerify(e.target.checked) }), "Verify"),
@@ -349,10 +364,10 @@ import {
       .sort((a, b) => order.indexOf(a.task_id) - order.indexOf(b.task_id));
     return h("div", { role: "status", "aria-label": "triggered run", "data-state": state, style: { marginTop: 8 } },
       dryRun ? "Dry run " : "Restore ", h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
-        style: { color: "#2b6cb0", textDecoration: "underline" } }, runId), ": ",
+        style: { color: COLORS.link, textDecoration: "underline" } }, runId), ": ",
       h(Badge, { level: state, color: state === "success" ? COLORS.ok : state === "failed" ? COLORS.critical
         : COLORS.starting }, state),
-      !ended && shown.length ? h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 4 } },
+      !ended && shown.length ? h("div", { style: { fontSize: 12, color: COLORS.muted, marginTop: 4 } },
         shown.map((t) => `${t.task_id} ${t.state || "waiting"}`).join(" · ")) : null,
       ended && run.note ? h("div", { "data-testid": "run-outcome", style: { marginTop: 4 } }, headline(run.note))
         : null);
@@ -400,7 +415,7 @@ import {
         h(Badge, { level: a.kind, color: KIND_COLORS[a.kind] || COLORS.policy }, a.kind), " ",
         runLink(entry.dag_ids.restore, a.run_id), " to ", h(Time, { at: { time: a.restore_time, ts: a.restore_ts },
           showTso }), a.target_cluster ? " into " + a.target_cluster : "",
-        a.note ? h("div", { style: { fontSize: 12, color: "#4a5568" } }, headline(a.note)) : null)));
+        a.note ? h("div", { style: { fontSize: 12, color: COLORS.muted } }, headline(a.note)) : null)));
   }
 
   // -- one cluster -----------------------------------------------------------------------------------------------------
@@ -412,11 +427,11 @@ import {
     const status = entry.status;
     // Ages grow while the page is open: counted from the published times to the browser's clock.
     const age = secondsSince(status && status.generated_at, nowMs, entry.age_seconds);
-    const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
-      fontSize: 14, background: "white", color: "#1a202c" };
+    const card = { border: `1px solid ${COLORS.border}`, borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
+      fontSize: 14, background: COLORS.panel, color: COLORS.text };
     const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
       h("h2", { style: { fontSize: 18, fontWeight: 700, margin: 0 } }, entry.id),
-      h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : "#4a5568" },
+      h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : COLORS.muted },
         "data-testid": "data-age" }, status ? ["Published by ",
           h("a", { href: url(`dags/${entry.dag_ids.log_guard}/runs/${encodeURIComponent(entry.published.run_id)}`),
             style: { textDecoration: "underline" } }, "the guard"),
@@ -438,19 +453,20 @@ import {
         status.timeline.gaps.length ? h("ul", { "aria-label": "gaps", style: { margin: "6px 0 0 18px", padding: 0 } },
           status.timeline.gaps.map((g, i) => h("li", { key: i, style: { color: COLORS.critical } },
             h(Time, { at: g.from, showTso }), " to ", h(Time, { at: g.to, showTso }), ": ", g.cause)))
-          : h("div", { style: { color: "#4a5568", marginTop: 4 } }, "No gaps.")),
+          : h("div", { style: { color: COLORS.muted, marginTop: 4 } }, "No gaps.")),
       h(Section, { title: "Timeline" },
         h(ZoomButtons, { zoom, setZoom }),
         h(Timeline, { status, showTso, zoom, onPick: (d) => setWhen(d.getTime()) }), h(Legend)),
       h("div", { style: { display: "flex", gap: 8, marginTop: 6 } },
         when ? null : h("button", { type: "button", onClick: () => setWhen(Date.parse(win.latest.time || status.generated_at)),
-          style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 8px" } }, "Restore to a time…")),
+          style: { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "3px 8px", background: COLORS.panel,
+            color: COLORS.text } }, "Restore to a time…")),
       when ? h(RestoreForm, { entry, when, setWhen, onRunEnded: props.reload }) : null,
       h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
         h(Section, { title: "Log backup" },
           h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
             rpo.lag_seconds === null ? rpo.level : said(texts.lag) + " · " + said(rpo.level)),
-            h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
+            h("span", { style: { color: COLORS.muted, marginLeft: 8, fontSize: 12 } },
               `warn ${said(texts.warn)}, critical ${said(texts.critical)}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
           h(Row, { label: "Log backup" }, rpo.log_backup || "none running"),
@@ -522,9 +538,9 @@ import {
         h("h1", { style: { fontSize: 22, fontWeight: 700, margin: 0 } }, "TiDB PITR"),
         h("label", { style: { fontSize: 13 } }, h("input", { type: "checkbox", checked: showTso,
           onChange: (e) => setShowTso(e.target.checked), style: { marginRight: 4 } }), "Show TSOs"),
-        h("button", { type: "button", onClick: load, style: { border: "1px solid #a0aec0", borderRadius: 4,
-          padding: "2px 8px", fontSize: 13 } }, "Reload")),
-      h("p", { style: { fontSize: 13, color: "#718096", margin: "0 0 12px" } },
+        h("button", { type: "button", onClick: load, style: { border: `1px solid ${COLORS.line}`, borderRadius: 4,
+          padding: "2px 8px", fontSize: 13, background: COLORS.panel, color: COLORS.text } }, "Reload")),
+      h("p", { style: { fontSize: 13, color: COLORS.muted, margin: "0 0 12px" } },
         "What each cluster's log backup guard published on its last run. Times in your time zone; hover for UTC."),
       error ? h("div", { role: "alert", style: { color: COLORS.critical } }, "Could not load: " + error) : null,
       !data && !error ? "Loading…" : null,

@@ -51,3 +51,15 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
     helpers = BUNDLE.with_name("tidb_pitr_helpers.js").read_text(encoding="utf-8")
     assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # the two ages
     assert "export function liveAge(" in helpers
+
+
+def test_the_page_takes_its_colours_from_airflow_s_theme():
+    """Every colour in the bundle is one of the host theme's CSS variables (they follow light and dark mode); a
+    literal colour is only a fallback inside token(...), for a host without them. A white card on Airflow's dark
+    background was the bug this keeps out."""
+    bundle = BUNDLE.read_text(encoding="utf-8")
+    literal = re.compile(r'"(#[0-9a-fA-F]{3,8}|white|black)"|\b(rgb|hsl|oklch)\(')
+    outside = [line.strip() for line in bundle.splitlines() if literal.search(line) and "token(" not in line]
+    assert outside == []
+    tokens = re.findall(r'token\("([a-z]+(?:-[a-z]+)*)", "([^"]+)"\)', bundle)
+    assert len(tokens) > 10 and {"fg", "fg-muted", "bg-panel", "border"} <= {name for name, _ in tokens}
