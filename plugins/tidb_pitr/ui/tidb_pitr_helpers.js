@@ -188,7 +188,9 @@ function need(point, field) {
  * @returns {{ticks: number[], daily: boolean}}
  */
 export function ticks(from, to, offsetMs) {
-  const step = STEPS.find((s) => (to - from) / s <= 12) || STEPS[STEPS.length - 1];
+  // Past the longest round step (a retention of months or years), whole days: still about ten labels, never
+  // thousands of ticks to draw.
+  const step = STEPS.find((s) => (to - from) / s <= 12) || Math.ceil((to - from) / 12 / 86400000) * 86400000;
   const out = [];
   for (let t = Math.ceil((from - offsetMs) / step) * step + offsetMs; t < to; t += step) out.push(t);
   return { ticks: out, daily: step >= 86400000 };

@@ -58,9 +58,10 @@ test("ticks fall on round steps in the user's timezone, about ten of them, dates
   assert.ok(days.every((t) => t >= from && t < to && t % DAY === 0));
   const inTokyo = ticks(from, from + 3 * HOUR, -9 * HOUR); // UTC+9: getTimezoneOffset is -540 minutes
   assert.ok(!inTokyo.daily && inTokyo.ticks.every((t) => (t + 9 * HOUR) % (15 * 60000) === 0));
-  for (const width of [60000, HOUR, DAY, 30 * DAY, 400 * DAY]) {
-    const n = ticks(from, from + width, 0).ticks.length;
-    assert.ok(n <= 12 || width > 28 * DAY, `${n} ticks over ${width} ms`); // a week is the longest step
+  for (const width of [60000, HOUR, DAY, 30 * DAY, 400 * DAY, 200 * 365 * DAY]) {
+    const { ticks: at, daily: byDay } = ticks(from, from + width, 0);
+    assert.ok(at.length <= 12 && (width < HOUR || at.length >= 4), `${at.length} ticks over ${width} ms`);
+    assert.equal(byDay, width > 6 * DAY, String(width)); // twelve half days at most, then dates
   }
 });
 
