@@ -29,7 +29,7 @@ $(PY_STAMP): $(SYS_STAMP) $(BIN)/python requirements.txt requirements-dev.txt co
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e sandbox
 	touch $@
 
-# Azurite (the Azure Blob emulator) comes from npm, pinned in package-lock.json.
+# Azurite (the Azure Blob emulator), tsc and eslint (make lint) come from npm, pinned in package-lock.json.
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -44,8 +44,12 @@ constraints: $(PY_STAMP)
 	mv constraints.txt.new constraints.txt
 	touch $(PY_STAMP)
 
+# ruff, then the page's bundle: tsc (checkJs, against the API's types; tsconfig*.json) and eslint, from node_modules.
 lint: install
 	$(BIN)/ruff check .
+	npx --no-install tsc -p tsconfig.json
+	npx --no-install tsc -p tsconfig.bundle.json
+	npx --no-install eslint .
 
 # Four lanes in parallel (scripts/test_lanes.py), the test modules packed by their measured seconds
 # (tests/durations.json). A lane whose pytest fails, or collects no test (exit 5), fails `make test`; every lane's

@@ -82,6 +82,33 @@ def test_restore_to_a_point_clicked_on_the_timeline(page: Page, stack: Stack, sc
     screenshot(page, "4-last-restore")
 
 
+def lightness(css: str) -> float:
+    """A computed CSS colour's lightness, 0 (black) to 1 (white): Airflow's theme gives oklch(L C H), a fallback rgb."""
+    numbers = [float(n) for n in re.findall(r"[\d.]+", css)]
+    if css.startswith("oklch("):
+        return numbers[0] / 100 if "%" in css.split()[0] else numbers[0]
+    assert css.startswith("rgb"), css
+    return sum(numbers[:3]) / 765
+
+
+def reads_in(scheme: str, page: Page, card: Locator) -> None:
+    """The card follows Airflow's colour mode (its theme's CSS variables): dark on dark, light on light."""
+    assert ("dark" in (page.locator("html").get_attribute("class") or "").split()) == (scheme == "dark")
+    background, text, muted = card.evaluate("""e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color,
+        getComputedStyle(e.querySelector("[data-testid=data-age]")).color]""")
+    shade = {name: lightness(css) for name, css in (("background", background), ("text", text), ("muted", muted))}
+    # Every theme colour the bundle names is one the host defines (a misspelt one would fall back silently).
+    bundle = (Path(__file__).parents[2] / "plugins" / "tidb_pitr" / "ui" / "tidb_pitr.js").read_text(encoding="utf-8")
+    names = sorted(set(re.findall(r'token\("([a-z-]+)"', bundle)))
+    undefined = page.evaluate("""names => names.filter(n => !getComputedStyle(document.documentElement)
+        .getPropertyValue("--chakra-colors-" + n).trim())""", names)
+    assert len(names) > 10 and undefined == [], undefined
+    if scheme == "dark":
+        assert shade["background"] < 0.35 and shade["text"] > 0.75 and shade["muted"] > 0.5, (background, text, muted)
+    else:
+        assert shade["background"] > 0.9 and shade["text"] < 0.4 and shade["muted"] < 0.6, (background, text, muted)
+
+
 def _stop_log_backup(stack: Stack) -> str:
     """log-stop on the live log backup, through the sandbox's Kubernetes API, as a DBA would."""
     os.environ.update({k: v for k, v in stack.env.items() if k.startswith("AIRFLOW_CONN_")})
@@ -133,7 +160,7 @@ def test_dry_runs_and_refusals_are_attempts_and_the_last_restore_stays_the_real_
     """The state `make demo` leaves, and after: a dry run by TSO, then a refused run, after a real restore (the
     first test's). The page and the DAG's tab render the card (no "Invalid time value"); "Last restore" is still
     the real one; the dry run (its TSO's time, and the TSO with "Show TSOs") and the refusal (its reason and the
-    window) are listed as attempts, in light and dark mode."""
+    window) are listed as attempts, in light and dark mode, each readable (the card takes the theme's colours)."""
     from tidb_pitr.tso import tso_iso
 
     (entry,) = [c for c in stack.api.call("GET", "/tidb-pitr/api/clusters")["clusters"] if c["id"] == CLUSTER_ID]
@@ -172,6 +199,7 @@ def test_dry_runs_and_refusals_are_attempts_and_the_last_restore_stays_the_real_
             page.emulate_media(color_scheme=scheme)
             card = open_status_page(page, stack)
             shows_the_restore_and_the_attempts(card)
+            reads_in(scheme, page, card)
             page.get_by_label("Show TSOs").check()
             expect(card.get_by_role("list", name="last attempts")).to_contain_text(f"TSO {ts}")
             screenshot(page, f"1-page-{scheme}")

@@ -31,7 +31,8 @@ from .payload import FINISHED, cluster_dag_ids, cluster_payload, durations, iso,
 
 __all__ = ["app", "durations"]  # durations: the published durations as the page gets them (ui/payload.py)
 
-BUNDLE = Path(__file__).with_name("tidb_pitr.js")
+# The page's code: the bundle Airflow's UI imports, and the helpers module the bundle imports from beside it.
+STATIC = {name: Path(__file__).with_name(name) for name in ("tidb_pitr.js", "tidb_pitr_helpers.js")}
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
 RESTORE_TASKS = ("plan", "restore", "verify")  # their states tell a restore from a dry run or a refusal
 NEXT_RUN_KINDS = ("snapshot", "retention", "drill")  # the page says when each runs next
@@ -149,7 +150,9 @@ def clusters(user: GetUserDep, session: SessionDep) -> dict[str, Any]:
     return response(now, [cluster_entry(session, c, now, readable) for c in shown])
 
 
-@app.get("/static/tidb_pitr.js", dependencies=[Depends(requires_authenticated())])
-def bundle() -> FileResponse:
-    """The page's code: plain JavaScript over the host's React (no build step)."""
-    return FileResponse(BUNDLE, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+@app.get("/static/{name}", dependencies=[Depends(requires_authenticated())])
+def bundle(name: str) -> FileResponse:
+    """The page's code: plain JavaScript ES modules over the host's React (no build step); nothing else."""
+    if name not in STATIC:
+        raise HTTPException(status_code=404, detail=f"no such file; the page's files are {sorted(STATIC)}")
+    return FileResponse(STATIC[name], media_type="text/javascript", headers={"Cache-Control": "no-cache"})

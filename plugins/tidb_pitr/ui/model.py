@@ -7,18 +7,23 @@ Imported by `ui/app.py` only, so that no DAG parse or task loads pydantic models
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# The one spelling of a time that both Python and every browser's Date.parse read: RFC 3339 with seconds and a zone.
+# Python reads more (`20261121T053000+0000`, `2026-W47-6T05:30:00+00:00`, `2026-11-21T05Z`); the page could not.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
 
 
 def _iso_with_zone(value: str | None) -> str | None:
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no timezone")
+    if not _RFC3339.fullmatch(value):
+        raise ValueError(f"{value!r} is not an RFC 3339 time with its zone, such as 2026-11-21T05:30:00Z")
+    datetime.fromisoformat(value.replace("Z", "+00:00"))  # a date that does not exist (02-30) is refused here
     return value
 
 
@@ -42,14 +47,32 @@ class Range(_Open):
     to: Point | None = None
 
 
+class Moment(Point):
+    """A point that always has its time: the timeline's ends and its now (planning/timeline.py computes them)."""
+    ts: Tso = None
+    time: Annotated[str, AfterValidator(_iso_with_zone)]
+
+
+class Span(_Open):
+    """A stretch of the timeline (its range, a band, a gap): both ends always known."""
+    from_: Moment = Field(alias="from")
+    to: Moment
+
+
 class Gap(Range):
     cause: str | None = None
 
 
-class Coverage(Range):
+class Coverage(Span):
+    """A log backup's band on the timeline: its ends always known (planning/timeline.py)."""
     log: str | None = None
     state: str | None = None
     restorable_from: Point | None = None
+
+
+class TimelineGap(Span):
+    """A gap on the timeline: its ends always known, even an open one (planning/timeline.py Gap)."""
+    cause: str | None = None
 
 
 class Mark(_Open):
@@ -68,19 +91,19 @@ class Truncation(Point):
 
 class Timeline(_Open):
     """What planning/timeline.py draws: the range, coverage bands, gaps and marks."""
-    range: Range | None = None
-    now: Point | None = None
-    policy_start: Point | None = None
+    range: Span
+    now: Moment
+    policy_start: Moment
     coverage: list[Coverage] = []
-    gaps: list[Gap] = []
+    gaps: list[TimelineGap] = []
     marks: list[Mark] = []
     truncation: Truncation | None = None
 
 
 class Window(_Open):
     """The recoverable window (planning/window.py): its ends, span and gaps."""
-    earliest: Point | None = None
-    latest: Point | None = None
+    earliest: Point  # its ts and time are null when there is no window (planning/window.py)
+    latest: Point
     span_seconds: float | None = None
     gaps: list[Gap] = []
     notes: list[str] = []
@@ -104,6 +127,7 @@ class Rpo(_Open):
     lag_seconds: float | None = None
     level: str | None = None
     cause: str | None = None  # why the lag only grows (a log backup BR will not resume) and the way out
+    log_backup: str | None = None  # the log backup's name, none when no log backup runs
 
 
 class LastSnapshot(_Open):
@@ -114,6 +138,7 @@ class LastSnapshot(_Open):
     slot: IsoTime = Field(default=None, description="the snapshot run's slot, the time in its name (UTC)")
     size_bytes: int | None = None
     age_seconds: float | None = None
+    managed: bool | None = None
 
 
 class PlannedDeletion(_Open):
@@ -146,11 +171,12 @@ class Status(_Open):
     """What the cluster's log backup guard published (flows/tasks/guard_status.py)."""
     cluster: str | None = None
     generated_at: IsoTime = None
-    window: Window | None = None
-    timeline: Timeline | None = None
-    rpo: Rpo | None = None
+    # What the guard always publishes (guard_status.py): a status without one is refused as unreadable, with where.
+    window: Window
+    timeline: Timeline
+    rpo: Rpo
     last_snapshot: LastSnapshot | None = None
-    retention_plan: RetentionPlan | None = None
+    retention_plan: RetentionPlan
     targets: list[TargetState] = []
 
 
@@ -190,7 +216,7 @@ class DrillRecord(_Open):
 
 
 class LastDrill(Published):
-    record: DrillRecord | None = None
+    record: DrillRecord  # the drill's `record` task always returns one
 
 
 class RestoreTarget(BaseModel):
@@ -214,13 +240,22 @@ class Durations(BaseModel):
     last_snapshot_size: str | None = Field(default=None, description="the last snapshot's size (backupSize)")
 
 
+class DagIds(BaseModel):
+    """The cluster's DAGs by flow: the guard and the restore DAG always; snapshot, retention, compaction, drill
+    when the cluster has them (ui/payload.py cluster_dag_ids)."""
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str]
+    log_guard: str
+    restore: str
+
+
 class ClusterEntry(BaseModel):
     """One cluster's card."""
     name: str
     namespace: str
     id: str = Field(description="<namespace>/<name>, the card's key")
     timezone: str | None = None
-    dag_ids: dict[str, str] = Field(description="flow (log_guard, restore, ...) -> the cluster's DAG id")
+    dag_ids: DagIds = Field(description="flow (log_guard, restore, ...) -> the cluster's DAG id")
     restore_targets: list[RestoreTarget]
     preselected_target: str | None = Field(default=None, description="the first user target found empty, or none")
     next_runs: dict[str, IsoTime] = Field(default={}, description="snapshot, retention, drill -> when it runs next")
@@ -233,6 +268,12 @@ class ClusterEntry(BaseModel):
     last_restore: LastRestore | None = Field(default=None, description="the last run that made a Restore CR")
     last_attempts: list[LastRestore] = Field(default=[], description="newer dry runs, refusals, running runs")
     last_drill: LastDrill | None = None
+
+    @model_validator(mode="after")
+    def _published_with_status(self) -> Self:
+        if self.status is not None and self.published is None:
+            raise ValueError("a status needs the guard run that published it (`published`)")
+        return self
 
 
 class ClustersResponse(BaseModel):

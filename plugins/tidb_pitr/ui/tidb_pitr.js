@@ -1,58 +1,65 @@
+// @ts-check
 // The TiDB PITR page, an Airflow 3.3 React app plugin. Plain JavaScript over the host's global React (no build
-// step): Airflow's UI imports this file and renders globalThis["TiDB PITR"] (the nav page) or
+// step), type-checked by tsc (checkJs) against api_types.d.ts, the API's response model. An ES module: Airflow's UI
+// `import()`s this file, which imports its pure helpers (tidb_pitr_helpers.js) from beside it, and renders
+// globalThis["TiDB PITR"] (the nav page) or
 // globalThis["TiDB PITR cluster"] (a DAG's tab, with props.dagId). It shows what the clusters' log backup guards
 // published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
 // session (the UI's _token cookie goes with every same-origin request).
+import {
+  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, said, secondsSince, span,
+  ticks, typedValue, utc,
+} from "./tidb_pitr_helpers.js";
+
 (function () {
   "use strict";
   const React = globalThis.React;
   const h = React.createElement;
   const { useState, useEffect, useCallback } = React;
+  // The API's types (api_types.d.ts, generated from ui/model.py) and the host's, for tsc's check.
+  /** @typedef {import("./api_types").ClusterEntry} ClusterEntry */
+  /** @typedef {import("./api_types").ClustersResponse} ClustersResponse */
+  /** @typedef {import("./api_types").Status} Status */
+  /** @typedef {import("./api_types").Point} Point */
+  /** @typedef {import("./tidb_pitr_helpers.js").Zoom} Zoom */
+  /** @typedef {import("react").ReactNode} Node */
+  /** @typedef {{entry: ClusterEntry, showTso: boolean, nowMs?: number, reload?: () => void}} CardProps */
+  /** @typedef {import("./api_types").RestoreTarget} RestoreTarget */
+  /** @typedef {import("./api_types").MaintenancePause} MaintenancePauseInfo */
 
+  // Colours from Airflow's theme: Chakra UI v3's CSS variables, which the host sets for its light and dark mode
+  // (airflow-core/src/airflow/ui/src/theme: semantic tokens bg, fg, border and per palette solid/fg/muted/emphasized,
+  // also per task state: success, failed, running). The fallback is for a host without them (and the node tests).
+  const token = (/** @type {string} */ name, /** @type {string} */ fallback) =>
+    `var(--chakra-colors-${name}, ${fallback})`;
+  /** @type {Record<string, string>} */
   const COLORS = {
-    ok: "#2f855a", warn: "#b7791f", critical: "#c53030", starting: "#2b6cb0",
-    coverage: "#cbd5e0", restorable: "#68d391", gap: "#fc8181", truncation: "#805ad5", now: "#1a202c",
-    policy: "#4a5568", complete: "#2f855a", failed: "#c53030", running: "#dd6b20", foreign: "#3182ce",
+    ok: token("success-solid", "#2f855a"), warn: token("orange-solid", "#b7791f"),
+    critical: token("failed-solid", "#c53030"), starting: token("blue-solid", "#2b6cb0"),
+    coverage: token("gray-emphasized", "#cbd5e0"), restorable: token("green-emphasized", "#68d391"),
+    gap: token("red-emphasized", "#fc8181"), truncation: token("purple-fg", "#805ad5"), now: token("fg", "#1a202c"),
+    policy: token("fg-muted", "#4a5568"), complete: token("success-solid", "#2f855a"),
+    failed: token("failed-solid", "#c53030"), running: token("orange-solid", "#dd6b20"),
+    foreign: token("blue-solid", "#3182ce"),
+    text: token("fg", "#1a202c"), muted: token("fg-muted", "#4a5568"), line: token("border-emphasized", "#a0aec0"),
+    border: token("border", "#e2e8f0"), panel: token("bg-panel", "white"), subtle: token("bg-subtle", "#f7fafc"),
+    accent: token("blue-solid", "#2b6cb0"), link: token("blue-fg", "#2b6cb0"), onSolid: token("blue-contrast", "white"),
+    disabled: token("bg-muted", "#e2e8f0"), disabledText: token("fg-subtle", "#718096"),
   };
   const FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
 
+  /** @param {string} path */
   function url(path) {
     return new URL(path, document.baseURI).href;
   }
 
   // -- time and durations: the user's timezone on screen, UTC on hover --------------------------------------------
-  const LOCAL = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-    timeZoneName: "short",
-  });
-
-  // What a time the API sent but no Date can hold is shown as (the API sends such a time as null; this is for
-  // a payload from another version): the page shows it instead of throwing "Invalid time value".
-  const UNREADABLE = "unreadable time";
-
-  function readable(iso) { // a Date, or null for a missing or unreadable time
-    if (typeof iso !== "string" || !iso) return null;
-    const date = new Date(iso);
-    return isNaN(date.getTime()) ? null : date;
-  }
-
-  function utc(iso) {
-    if (!iso) return "";
-    const date = readable(iso);
-    return date ? date.toISOString().replace(".000Z", "Z") + " (UTC)" : UNREADABLE + " (" + String(iso) + ")";
-  }
-
-  function local(iso) { // the user's timezone; "—" for no time, a placeholder for one that cannot be read
-    if (!iso) return "—";
-    const date = readable(iso);
-    return date ? LOCAL.format(date) : UNREADABLE;
-  }
-
+  /** @param {{at: Point | string | null | undefined, showTso?: boolean}} props */
   function Time(props) {
     const at = props.at; // {ts, time} or an ISO string
     const iso = typeof at === "string" ? at : at && at.time;
     const ts = at && typeof at === "object" && at.ts;
-    const tso = props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: "#4a5568" } }, "TSO " + ts)
+    const tso = props.showTso && ts ? h("code", { style: { marginLeft: 6, fontSize: 12, color: COLORS.muted } }, "TSO " + ts)
       : null;
     if (!iso) return h("span", null, "—", tso);
     const date = readable(iso);
@@ -64,16 +71,20 @@
 
   // One part of the page that cannot be drawn (a field of an unexpected shape) shows what it is and why, and the
   // rest of the page stays: a React error boundary, written as a class over the host's React.
+  /** @extends {React.Component<{what: string, children?: Node}, {error: Error | null}>} */
   class Boundary extends React.Component {
+    /** @param {{what: string, children?: Node}} props */
     constructor(props) {
       super(props);
       this.state = { error: null };
     }
 
+    /** @param {Error} error */
     static getDerivedStateFromError(error) {
       return { error };
     }
 
+    /** @param {unknown} error */
     componentDidCatch(error) {
       console.error(`TiDB PITR: could not show ${this.props.what}:`, error);
     }
@@ -87,73 +98,25 @@
     }
   }
 
-  // The one duration the API cannot say for the page: how old the published status is, which grows while the
-  // page is open. Written like tidb_pitr.units.format_duration (`2d3h`, `1h30m`, `45s`); every other duration
-  // arrives formatted by the API (`entry.durations`).
-  function liveAge(seconds) {
-    if (seconds === null || seconds === undefined) return "—";
-    let s = Math.max(0, Math.round(seconds));
-    const parts = [];
-    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]]) {
-      const n = Math.floor(s / size);
-      s -= n * size;
-      if (n && parts.length < 2) parts.push(n + unit);
-    }
-    return parts.length ? parts.join("") : "0s";
-  }
-
-  // A time the user types, read as tidb_pitr.tso.parse_user_time reads it (the same words): ISO-8601 with seconds
-  // and a zone (Z, +08:00, +0800). A time without a zone is refused with what to add, never guessed.
-  const TYPED = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2})?(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$/;
-  const EXAMPLE = "2026-11-21T05:30:00Z or 2026-11-21 13:30:00+08:00";
-
-  function parseUserTime(text) { // {date} or {error}
-    const value = String(text === null || text === undefined ? "" : text).trim();
-    if (!value) return { error: `type a date and time with its timezone, e.g. ${EXAMPLE}` };
-    const m = TYPED.exec(value);
-    if (!m) return { error: `cannot read "${value}"; write a time with a timezone such as ${EXAMPLE}` };
-    const time = m[2] + (m[3] || ":00");
-    const lacks = !m[5] ? "no timezone" : !m[3] ? "no seconds" : null; // the example adds the seconds too
-    if (lacks) return { error: `"${value}" has ${lacks}; write it as ${m[1]}T${time}Z or ${m[1]} ${time}+08:00` };
-    let zone = m[5].toUpperCase();
-    if (zone !== "Z" && !zone.includes(":")) zone = zone.slice(0, 3) + ":" + zone.slice(3);
-    const date = new Date(`${m[1]}T${time}${m[4] || ""}${zone}`);
-    const [year, month, day] = m[1].split("-").map(Number); // Date rolls 2026-02-30 over to March: refuse it
-    const check = new Date(Date.UTC(year, month - 1, day));
-    if (isNaN(date.getTime()) || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-      return { error: `"${value}" is not a valid time` };
-    }
-    return { date };
-  }
-
-  function typedValue(ms) { // what the time field shows for a picked time: UTC, to the second, with its Z
-    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-  }
-
-  // A run note's own line: after what the user typed (`typed\n---\nours`), its first paragraph (the headline
-  // Airflow shows in the run's header; planning/notes.py writes it).
-  function headline(note) {
-    if (typeof note !== "string" || !note) return "";
-    const ours = note.includes("\n---\n") ? note.split("\n---\n").pop() : note;
-    return ours.split("\n\n")[0];
-  }
-
   // -- small pieces ------------------------------------------------------------------------------------------------
+  /** @param {{title: string, children?: Node}} props */
   function Section(props) {
     return h("section", { "aria-label": props.title, style: { marginTop: 14 } },
       h("h3", { style: { fontSize: 15, fontWeight: 600, margin: "0 0 6px" } }, props.title),
       h(Boundary, { what: `"${props.title}"` }, props.children));
   }
 
+  /** @param {{label: string, children?: Node}} props */
   function Row(props) {
     return h("div", { style: { display: "flex", gap: 8, margin: "2px 0", lineHeight: 1.5 } },
-      h("span", { style: { minWidth: 130, flexShrink: 0, color: "#4a5568" } }, props.label), h("span", null, props.children));
+      h("span", { style: { minWidth: 130, flexShrink: 0, color: COLORS.muted } }, props.label), h("span", null, props.children));
   }
 
+  /** @param {{level?: string | null, color: string, children?: Node}} props */
   function Badge(props) {
     return h("span", {
       className: "tidb-pitr-badge", "data-level": props.level,
-      style: { background: props.color, color: "white", borderRadius: 4, padding: "1px 7px", fontSize: 13,
+      style: { background: props.color, color: COLORS.onSolid, borderRadius: 4, padding: "1px 7px", fontSize: 13,
         fontWeight: 600 },
     }, props.children);
   }
@@ -161,49 +124,37 @@
   // -- the timeline ------------------------------------------------------------------------------------------------
   const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
 
-  const ZOOMS = { policy: "retention period", day: "last 24 hours", hour: "last hour" };
-  const STEPS = [60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 4 * 86400, 7 * 86400]
-    .map((s) => s * 1000);
-
-  function span(line, zoom) { // [from, to] in ms: the published range, or the last day / hour before now
-    const now = Date.parse(line.now.time), to = Date.parse(line.range.to.time);
-    if (zoom === "day") return [now - 86400000, now + 3600000];
-    if (zoom === "hour") return [now - 3600000, now + 180000];
-    return [Date.parse(line.range.from.time), to];
-  }
-
+  /** @param {{status: Status, showTso: boolean, onPick: (d: Date) => void, zoom: Zoom}} props */
   function Timeline(props) {
     const { status, showTso, onPick, zoom } = props;
     const line = status.timeline;
     const [from, to] = span(line, zoom);
-    const pos = (ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
-    const x = (iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
-    const inRange = (iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
-    const overlaps = (a, b) => Date.parse(b) > from && Date.parse(a) < to;
+    const pos = (/** @type {number} */ ms) => PAD + (W - 2 * PAD) * (ms - from) / (to - from);
+    const x = (/** @type {string} */ iso) => pos(Math.min(to, Math.max(from, Date.parse(iso))));
+    const inRange = (/** @type {string | null} */ iso) => iso && Date.parse(iso) >= from && Date.parse(iso) <= to;
+    const overlaps = (/** @type {string} */ a, /** @type {string} */ b) => Date.parse(b) > from && Date.parse(a) < to;
     const parts = [];
 
     // Ticks at a round step giving about ten labels, in the user's timezone.
-    const step = STEPS.find((s) => (to - from) / s <= 12) || STEPS[STEPS.length - 1];
-    const offset = new Date(from).getTimezoneOffset() * 60000;
-    const daily = step >= 86400000;
-    for (let t = Math.ceil((from - offset) / step) * step + offset; t < to; t += step) {
+    const { ticks: at, daily } = ticks(from, to, new Date(from).getTimezoneOffset() * 60000);
+    for (const t of at) {
       const tx = pos(t);
-      parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: "#a0aec0" }));
+      parts.push(h("line", { key: "tick" + t, x1: tx, x2: tx, y1: AXIS_Y - 4, y2: AXIS_Y, stroke: COLORS.line }));
       if (tx > 30 && tx < W - 30) {
         const d = new Date(t);
         parts.push(h("text", { key: "label" + t, x: tx, y: AXIS_Y + 14, fontSize: 11, textAnchor: "middle",
-          fill: "#4a5568" }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+          fill: COLORS.muted }, daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
           : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })));
       }
     }
-    parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: "#a0aec0" }));
+    parts.push(h("line", { key: "axis", x1: PAD, x2: W - PAD, y1: AXIS_Y, y2: AXIS_Y, stroke: COLORS.line }));
 
     // Log coverage: grey where the log has data, green where a restore can reach.
     line.coverage.forEach((seg, i) => {
       if (!overlaps(seg.from.time, seg.to.time)) return;
       parts.push(h("rect", { key: "cov" + i, "data-kind": "coverage", x: x(seg.from.time), y: BAND_Y,
         width: Math.max(1, x(seg.to.time) - x(seg.from.time)), height: BAND_H, fill: COLORS.coverage },
-        h("title", null, `log backup ${seg.log} (${seg.state}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
+        h("title", null, `log backup ${said(seg.log)} (${said(seg.state)}): ${utc(seg.from.time)} to ${utc(seg.to.time)}`)));
       if (seg.restorable_from && overlaps(seg.restorable_from.time, seg.to.time)) {
         parts.push(h("rect", { key: "rest" + i, "data-kind": "restorable", x: x(seg.restorable_from.time), y: BAND_Y,
           width: Math.max(1, x(seg.to.time) - x(seg.restorable_from.time)), height: BAND_H, fill: COLORS.restorable,
@@ -214,12 +165,13 @@
     // Gaps over the coverage (at least a few pixels wide, so a short one is seen): nothing here can be restored.
     line.gaps.forEach((gap, i) => {
       if (!overlaps(gap.from.time, gap.to.time)) return;
-      parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + gap.cause,
+      parts.push(h("rect", { key: "gap" + i, "data-kind": "gap", "aria-label": "gap: " + said(gap.cause),
         x: x(gap.from.time), y: BAND_Y - 4, width: Math.max(4, x(gap.to.time) - x(gap.from.time)),
         height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
-        h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${gap.cause}`)));
+        h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${said(gap.cause)}`)));
     });
     // Policy start, truncation point, now; labels turn left near the right edge.
+    /** @type {(key: string, iso: string | null, color: string, label: string, dash: string | null, y: number) => void} */
     const vline = (key, iso, color, label, dash, y) => {
       if (!inRange(iso)) return;
       const lx = x(iso), right = lx > W - 140;
@@ -237,23 +189,24 @@
 
     // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
     line.marks.filter((m) => inRange(m.time)).forEach((m) => {
-      const mx = x(m.time), title = `snapshot ${m.name}: ${m.state}${m.managed ? "" :
-        " — not managed here (" + m.not_managed_because + ")"}, ${utc(m.time)}` + (showTso && m.ts ? `, TSO ${m.ts}` : "");
+      const mx = x(m.time), title = `snapshot ${m.name}: ${said(m.state)}${m.managed ? "" :
+        " — not managed here (" + said(m.not_managed_because) + ")"}, ${utc(m.time)}` + (showTso && m.ts ? `, TSO ${m.ts}` : "");
       let shape;
       if (m.state === "Failed" || m.state === "Invalid") {
         shape = h("path", { d: `M${mx - 5},${MARK_Y - 5}L${mx + 5},${MARK_Y + 5}M${mx + 5},${MARK_Y - 5}L${mx - 5},${MARK_Y + 5}`,
           stroke: COLORS.failed, strokeWidth: 2.5 });
       } else if (m.state === "Complete") {
-        shape = h("circle", { cx: mx, cy: MARK_Y, r: 6, fill: m.managed ? COLORS.complete : "white",
+        shape = h("circle", { cx: mx, cy: MARK_Y, r: 6, fill: m.managed ? COLORS.complete : COLORS.panel,
           stroke: m.managed ? COLORS.complete : COLORS.foreign, strokeWidth: 2 });
       } else {
         shape = h("rect", { x: mx - 5, y: MARK_Y - 5, width: 10, height: 10, fill: COLORS.running });
       }
       parts.push(h("g", { key: "mark" + m.name, "data-kind": "snapshot", "data-state": m.state,
         "data-managed": String(m.managed), "aria-label": "snapshot " + m.name },
-        h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: "#a0aec0" }), shape, h("title", null, title)));
+        h("line", { x1: mx, x2: mx, y1: MARK_Y, y2: BAND_Y, stroke: COLORS.line }), shape, h("title", null, title)));
     });
 
+    /** @param {import("react").MouseEvent<SVGSVGElement>} event */
     const click = (event) => {
       const svg = event.currentTarget, box = svg.getBoundingClientRect();
       const vx = (event.clientX - box.left) * W / box.width;
@@ -264,23 +217,24 @@
         fontFamily: FONT }, onClick: click }, parts);
   }
 
+  /** @param {{zoom: Zoom, setZoom: (zoom: Zoom) => void}} props */
   function ZoomButtons(props) {
     return h("div", { role: "group", "aria-label": "timeline range", style: { display: "flex", gap: 4, margin: "4px 0" } },
-      Object.entries(ZOOMS).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
-        onClick: () => props.setZoom(key), style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "1px 8px",
-          fontSize: 12, background: props.zoom === key ? "#2b6cb0" : "white",
-          color: props.zoom === key ? "white" : "#1a202c" } }, label)));
+      /** @type {[Zoom, string][]} */ (Object.entries(ZOOMS)).map(([key, label]) => h("button", { key, type: "button", "aria-pressed": props.zoom === key,
+        onClick: () => props.setZoom(key), style: { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "1px 8px",
+          fontSize: 12, background: props.zoom === key ? COLORS.accent : COLORS.panel,
+          color: props.zoom === key ? COLORS.onSolid : COLORS.text } }, label)));
   }
 
   function Legend() {
-    const item = (shape, text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
+    const item = (/** @type {Node} */ shape, /** @type {string} */ text) => h("span", { style: { display: "inline-flex", alignItems: "center", gap: 4,
       marginRight: 14 } }, h("svg", { width: 16, height: 14 }, shape), text);
-    return h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 2 } },
+    return h("div", { style: { fontSize: 12, color: COLORS.muted, marginTop: 2 } },
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.restorable }), "restorable"),
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.coverage }), "log, no snapshot before"),
       item(h("rect", { x: 0, y: 3, width: 16, height: 8, fill: COLORS.gap }), "gap"),
       item(h("circle", { cx: 8, cy: 7, r: 5, fill: COLORS.complete }), "snapshot, managed here"),
-      item(h("circle", { cx: 8, cy: 7, r: 5, fill: "white", stroke: COLORS.foreign, strokeWidth: 2 }),
+      item(h("circle", { cx: 8, cy: 7, r: 5, fill: COLORS.panel, stroke: COLORS.foreign, strokeWidth: 2 }),
         "snapshot, not managed here"),
       item(h("path", { d: "M3,2L13,12M13,2L3,12", stroke: COLORS.failed, strokeWidth: 2.5 }), "failed snapshot"),
       item(h("rect", { x: 3, y: 2, width: 10, height: 10, fill: COLORS.running }), "running"),
@@ -288,24 +242,17 @@
   }
 
   // -- restore to here -----------------------------------------------------------------------------------------------
-  function inWindow(window, date) {
-    if (!window || !window.earliest.time || !window.latest.time) return "there is no recoverable window";
-    const t = date.getTime();
-    if (t < Date.parse(window.earliest.time) || t > Date.parse(window.latest.time)) {
-      return `outside the recoverable window (${local(window.earliest.time)} to ${local(window.latest.time)})`;
-    }
-    const gap = window.gaps.find((g) => t > Date.parse(g.from.time) && t < Date.parse(g.to.time));
-    return gap ? "inside a gap: " + gap.cause : null;
-  }
-
+  /** @param {{entry: ClusterEntry, when: number, setWhen: (ms: number | null) => void, onRunEnded?: () => void}} props */
   function RestoreForm(props) {
     const { entry, when, setWhen, onRunEnded } = props;
     const targets = userTargets(entry);
     const [target, setTarget] = useState(entry.preselected_target || ""); // only one published as empty
     const [typed, setTyped] = useState(typedValue(when));
-    const [verify, setVerify] = useState(null); // null: the target's default (on where it can run)
+    const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
     const [busy, setBusy] = useState(false);
-    const [result, setResult] = useState(null);
+    /** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */
+    const noResult = null;
+    const [result, setResult] = useState(noResult);
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
     const parsed = parseUserTime(typed);
     const date = parsed.date || null;
@@ -315,7 +262,7 @@
     const verifying = canVerify && (verify === null ? true : verify);
     const dagId = entry.dag_ids.restore;
 
-    const trigger = async (dryRun) => {
+    const trigger = async (/** @type {boolean} */ dryRun) => {
       setBusy(true);
       setResult(null);
       try {
@@ -333,29 +280,32 @@
         setBusy(false);
       }
     };
-    const submit = (event) => {
+    const submit = (/** @type {import("react").FormEvent} */ event) => {
       event.preventDefault();
       trigger(false);
     };
     const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
-    const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "4px 6px", fontSize: 14 };
+    const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "4px 6px", fontSize: 14,
+      background: COLORS.panel, color: COLORS.text };
     const blocked = busy || !!problem || !target;
-    const button = (primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
-      background: blocked ? "#e2e8f0" : primary ? "#2b6cb0" : "white", color: blocked ? "#718096" : primary ? "white"
-        : "#2b6cb0" });
+    const button = (/** @type {boolean} */ primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
+      background: blocked ? COLORS.disabled : primary ? COLORS.accent : COLORS.panel,
+      color: blocked ? COLORS.disabledText : primary ? COLORS.onSolid : COLORS.link });
     return h("form", { "aria-label": "Restore to here", onSubmit: submit,
-      style: { border: "1px solid #cbd5e0", borderRadius: 6, padding: 12, marginTop: 10, background: "#f7fafc" } },
+      style: { border: `1px solid ${COLORS.line}`, borderRadius: 6, padding: 12, marginTop: 10,
+        background: COLORS.subtle } },
       h("div", { style: { fontWeight: 600, marginBottom: 8 } }, `Restore ${entry.id} to a point in time`),
       h("div", { style: { display: "flex", gap: 16, flexWrap: "wrap", alignItems: "flex-end" } },
         h("label", { style: field }, "Restore to (with its timezone)",
           h("input", { type: "text", name: "restore_time", style: { ...input, width: 230 }, value: typed,
             placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
         h("label", { style: field }, "Target cluster",
-          h("select", { name: "target_cluster", value: target, style: input, onChange: (e) => setTarget(e.target.value) },
+          h("select", { name: "target_cluster", value: target, style: input,
+            onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
             [h("option", { key: "", value: "" }, "choose a target…")].concat(targets.map((t) => h("option",
               { key: t.value, value: t.value }, `${t.label}: ${t.detail || t.state || "state unknown"}`))))),
         h("label", { style: { ...field, flexDirection: "row", alignItems: "center", color: canVerify ? undefined
-          : "#718096" }, title: canVerify ? "compare every table with the source as of the restore time"
+          : COLORS.disabledText }, title: canVerify ? "compare every table with the source as of the restore time"
           : "verify needs sql_conn_id on the cluster and on this target (clusters.yaml)" },
         h("input", { type: "checkbox", name: "verify", checked: verifying, disabled: !canVerify,
           onChange: (e) => setVerify(e.target.checked) }), "Verify"),
@@ -378,10 +328,14 @@
   const POLL_MS = 3000;
 
   // A run just triggered from the page: its state and its tasks' while it runs, its note (the outcome) once it ends.
+  /** @param {{dagId: string, runId: string, dryRun?: boolean, onEnded?: () => void, what?: string,
+   *   order?: string[]}} props */
   function RunProgress(props) {
     const { dagId, runId, dryRun, onEnded, what } = props;
-    const [run, setRun] = useState(null);
-    const [tasks, setTasks] = useState([]);
+    const [run, setRun] = useState(/** @type {{state: string, note?: string | null} | null} */ (null));
+    /** @type {{task_id: string, map_index: number, state: string | null}[]} */
+    const noTasks = [];
+    const [tasks, setTasks] = useState(noTasks);
     useEffect(() => {
       let stopped = false;
       const base = `api/v2/dags/${encodeURIComponent(dagId)}/dagRuns/${encodeURIComponent(runId)}`;
@@ -414,25 +368,29 @@
       .sort((a, b) => order.indexOf(a.task_id) - order.indexOf(b.task_id));
     return h("div", { role: "status", "aria-label": "triggered run", "data-state": state, style: { marginTop: 8 } },
       what || (dryRun ? "Dry run " : "Restore "), h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
-        style: { color: "#2b6cb0", textDecoration: "underline" } }, runId), ": ",
+        style: { color: COLORS.link, textDecoration: "underline" } }, runId), ": ",
       h(Badge, { level: state, color: state === "success" ? COLORS.ok : state === "failed" ? COLORS.critical
         : COLORS.starting }, state),
-      !ended && shown.length ? h("div", { style: { fontSize: 12, color: "#4a5568", marginTop: 4 } },
+      !ended && shown.length ? h("div", { style: { fontSize: 12, color: COLORS.muted, marginTop: 4 } },
         shown.map((t) => `${t.task_id} ${t.state || "waiting"}`).join(" · ")) : null,
       ended && run.note ? h("div", { "data-testid": "run-outcome", style: { marginTop: 4 } }, headline(run.note))
         : null);
   }
 
+  /** @type {Record<string, string>} */
   const VERIFIED = { passed: "verified: every table equal to the source", "not verified": "NOT VERIFIED",
     failed: "FAILED: the target differs from the source", "not requested": "not verified (not asked)" };
+  /** @type {Record<string, string>} */
   const KIND_COLORS = { "dry run": COLORS.starting, refused: COLORS.critical, running: COLORS.running,
     "stopped before the restore": COLORS.critical };
 
+  /** @param {string} dagId @param {string} runId */
   function runLink(dagId, runId) {
     return h("a", { href: url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`),
       style: { textDecoration: "underline" } }, runId);
   }
 
+  /** @param {{entry: ClusterEntry, showTso: boolean}} props */
   function LastRestore(props) { // the last run that created a Restore CR and finished
     const { entry, showTso } = props;
     const last = entry.last_restore;
@@ -451,6 +409,7 @@
     ];
   }
 
+  /** @param {{entry: ClusterEntry, showTso: boolean}} props */
   function LastAttempts(props) { // dry runs, refusals and runs still going, newest first
     const { entry, showTso } = props;
     const attempts = entry.last_attempts || [];
@@ -460,17 +419,20 @@
         h(Badge, { level: a.kind, color: KIND_COLORS[a.kind] || COLORS.policy }, a.kind), " ",
         runLink(entry.dag_ids.restore, a.run_id), " to ", h(Time, { at: { time: a.restore_time, ts: a.restore_ts },
           showTso }), a.target_cluster ? " into " + a.target_cluster : "",
-        a.note ? h("div", { style: { fontSize: 12, color: "#4a5568" } }, headline(a.note)) : null)));
+        a.note ? h("div", { style: { fontSize: 12, color: COLORS.muted } }, headline(a.note)) : null)));
   }
 
   // -- restore targets and the log backup's maintenance controls ----------------------------------------------------
+  /** @type {Record<string, string>} */
   const TARGET_COLORS = { empty: COLORS.ok, holds: COLORS.warn, restoring: COLORS.running, scratch: COLORS.policy,
     unknown: COLORS.policy };
 
+  /** @param {ClusterEntry} entry */
   function userTargets(entry) { // the drill's scratch clusters are never offered for a user's restore
     return (entry.restore_targets || []).filter((t) => !t.scratch);
   }
 
+  /** @param {{entry: ClusterEntry}} props */
   function Targets(props) { // each target's state as of the last publish
     const targets = props.entry.restore_targets || [];
     if (!targets.length) return "none listed (restore_targets in clusters.yaml)";
@@ -478,13 +440,14 @@
       targets.map((t) => h("li", { key: t.value, "data-target": t.value, "data-state": t.state,
         style: { margin: "3px 0" } }, h(Badge, { level: t.state, color: TARGET_COLORS[t.state] || COLORS.policy },
         t.state === "scratch" ? "scratch: drills only" : t.state), " ", t.value, t.detail && t.state !== "scratch"
-        ? h("span", { style: { fontSize: 12, color: "#4a5568" } }, " — " + t.detail) : null)));
+        ? h("span", { style: { fontSize: 12, color: COLORS.muted } }, " — " + t.detail) : null)));
   }
 
   const CONTROL_ORDER = ["plan", "choose", "pause", "resume", "stop", "record"];
 
   // Pause for maintenance (bounded: the DAG's form and plan refuse more), resume or stop with the words typed,
   // through the cluster's log-control DAG; the run's progress and note below, the card reloaded when it ends.
+  /** @param {{entry: ClusterEntry, onRunEnded?: () => void}} props */
   function LogControl(props) {
     const { entry, onRunEnded } = props;
     const dagId = entry.dag_ids.log_control;
@@ -492,10 +455,12 @@
     const [reason, setReason] = useState("");
     const [confirm, setConfirm] = useState("");
     const [busy, setBusy] = useState(false);
-    const [result, setResult] = useState(null);
+    /** @type {{runId?: string, action?: string, error?: string} | null} */
+    const noResult = null;
+    const [result, setResult] = useState(noResult);
     if (!dagId) return null;
     const name = entry.name;
-    const trigger = async (action) => {
+    const trigger = async (/** @type {string} */ action) => {
       setBusy(true);
       setResult(null);
       try {
@@ -513,8 +478,9 @@
         setBusy(false);
       }
     };
-    const input = { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 6px", fontSize: 13 };
-    const typed = (action) => confirm.trim() === `${action} ${name}'s log backup`;
+    const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "3px 6px", fontSize: 13,
+      background: COLORS.panel, color: COLORS.text };
+    const typed = (/** @type {string} */ action) => confirm.trim() === `${action} ${name}'s log backup`;
     return h("div", { "aria-label": "log backup control", style: { marginTop: 8, fontSize: 13 } },
       h("div", { style: { display: "flex", gap: 8, flexWrap: "wrap", alignItems: "center" } },
         h("label", null, "Pause for ", h("input", { type: "number", name: "pause_minutes", min: 10, max: 1380,
@@ -535,27 +501,22 @@
         "Refused by Airflow: " + result.error) : null);
   }
 
+  /** @param {{entry: ClusterEntry, held: MaintenancePauseInfo}} props */
   function MaintenancePause(props) { // a pause asked for by the log-control DAG: until when, by which run, why
     const { entry, held } = props;
     const runId = String(held.run || "").split("/").pop();
-    return h("span", { "data-testid": "maintenance-pause", style: { color: held.active ? COLORS.warn : "#4a5568" } },
+    return h("span", { "data-testid": "maintenance-pause", style: { color: held.active ? COLORS.warn : COLORS.muted } },
       held.active ? "paused for maintenance until " : "maintenance pause ended at ", h(Time, { at: held.until }),
       " by ", entry.dag_ids.log_control ? runLink(entry.dag_ids.log_control, runId) : runId,
       held.reason ? ": " + held.reason : "", held.active ? "" : " (the guard resumes it at its next run)");
   }
 
   // -- one cluster -----------------------------------------------------------------------------------------------------
-  // Seconds from an ISO time to the browser's clock (`nowMs`, ticking on the page); the server's figure when the time
-  // cannot be read or no clock was passed (the bundle's node test).
-  function secondsSince(iso, nowMs, fallback) {
-    const date = readable(iso);
-    return date && typeof nowMs === "number" ? Math.max(0, (nowMs - date.getTime()) / 1000) : fallback;
-  }
-
+  /** @param {CardProps} props */
   function ClusterCard(props) {
     const { entry, showTso, nowMs } = props;
-    const [when, setWhen] = useState(null);
-    const [zoom, setZoom] = useState("policy");
+    const [when, setWhen] = useState(/** @type {number | null} */ (null));
+    const [zoom, setZoom] = useState(/** @type {Zoom} */ ("policy"));
     const status = entry.status;
     // Ages grow while the page is open: counted from the published times to the browser's clock.
     const age = secondsSince(status && status.generated_at, nowMs, entry.age_seconds);
@@ -564,13 +525,13 @@
     const publisherKind = Object.keys(entry.dag_ids).find((k) => entry.dag_ids[k] === publisher) || "log_guard";
     const next = entry.next_runs || {};
     const paused = entry.paused_dags || [];
-    const nextRun = (kind) => paused.includes(kind) ? "— (its DAG is paused in Airflow: it does not run)"
+    const nextRun = (/** @type {string} */ kind) => paused.includes(kind) ? "— (its DAG is paused in Airflow: it does not run)"
       : h(Time, { at: next[kind] || null });
-    const card = { border: "1px solid #e2e8f0", borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
-      fontSize: 14, background: "white", color: "#1a202c" };
+    const card = { border: `1px solid ${COLORS.border}`, borderRadius: 8, padding: 16, marginBottom: 18, fontFamily: FONT,
+      fontSize: 14, background: COLORS.panel, color: COLORS.text };
     const header = h("div", { style: { display: "flex", justifyContent: "space-between", flexWrap: "wrap", gap: 8 } },
       h("h2", { style: { fontSize: 18, fontWeight: 700, margin: 0 } }, entry.id),
-      h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : "#4a5568" },
+      h("span", { style: { fontSize: 13, color: age > 1800 ? COLORS.critical : COLORS.muted },
         "data-testid": "data-age" }, status ? ["Published by ",
           h("a", { href: url(`dags/${publisher}/runs/${encodeURIComponent(entry.published.run_id)}`),
             style: { textDecoration: "underline" } }, publisherKind === "log_guard" ? "the guard"
@@ -593,20 +554,21 @@
         status.timeline.gaps.length ? h("ul", { "aria-label": "gaps", style: { margin: "6px 0 0 18px", padding: 0 } },
           status.timeline.gaps.map((g, i) => h("li", { key: i, style: { color: COLORS.critical } },
             h(Time, { at: g.from, showTso }), " to ", h(Time, { at: g.to, showTso }), ": ", g.cause)))
-          : h("div", { style: { color: "#4a5568", marginTop: 4 } }, "No gaps.")),
+          : h("div", { style: { color: COLORS.muted, marginTop: 4 } }, "No gaps.")),
       h(Section, { title: "Timeline" },
         h(ZoomButtons, { zoom, setZoom }),
         h(Timeline, { status, showTso, zoom, onPick: (d) => setWhen(d.getTime()) }), h(Legend)),
       h("div", { style: { display: "flex", gap: 8, marginTop: 6 } },
         when ? null : h("button", { type: "button", onClick: () => setWhen(Date.parse(win.latest.time || status.generated_at)),
-          style: { border: "1px solid #a0aec0", borderRadius: 4, padding: "3px 8px" } }, "Restore to a time…")),
+          style: { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "3px 8px", background: COLORS.panel,
+            color: COLORS.text } }, "Restore to a time…")),
       when ? h(RestoreForm, { entry, when, setWhen, onRunEnded: props.reload }) : null,
       h("div", { style: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: 12 } },
         h(Section, { title: "Log backup" },
           h(Row, { label: "Checkpoint lag" }, h(Badge, { level: rpo.level, color: COLORS[rpo.level] },
-            rpo.lag_seconds === null ? rpo.level : texts.lag + " · " + rpo.level),
-            h("span", { style: { color: "#4a5568", marginLeft: 8, fontSize: 12 } },
-              `warn ${texts.warn}, critical ${texts.critical}`)),
+            rpo.lag_seconds === null ? rpo.level : said(texts.lag) + " · " + said(rpo.level)),
+            h("span", { style: { color: COLORS.muted, marginLeft: 8, fontSize: 12 } },
+              `warn ${said(texts.warn)}, critical ${said(texts.critical)}`)),
           h(Row, { label: "Checkpoint" }, h(Time, { at: rpo.checkpoint, showTso })),
           h(Row, { label: "Log backup" }, rpo.log_backup || "none running", rpo.log_phase ? ` (${rpo.log_phase})` : ""),
           rpo.maintenance_pause ? h(Row, { label: "Maintenance" }, h(MaintenancePause, { entry,
@@ -656,9 +618,10 @@
   }
 
   // -- the page ------------------------------------------------------------------------------------------------------
+  /** @param {{dagId?: string} | undefined} props the host's: a DAG's tab passes its dagId */
   function TidbPitrPage(props) {
-    const [data, setData] = useState(null);
-    const [error, setError] = useState(null);
+    const [data, setData] = useState(/** @type {ClustersResponse | null} */ (null));
+    const [error, setError] = useState(/** @type {string | null} */ (null));
     const [showTso, setShowTso] = useState(false);
     const [nowMs, setNowMs] = useState(() => Date.now());
     useEffect(() => { // the clock the ages are counted to
@@ -686,9 +649,9 @@
         h("h1", { style: { fontSize: 22, fontWeight: 700, margin: 0 } }, "TiDB PITR"),
         h("label", { style: { fontSize: 13 } }, h("input", { type: "checkbox", checked: showTso,
           onChange: (e) => setShowTso(e.target.checked), style: { marginRight: 4 } }), "Show TSOs"),
-        h("button", { type: "button", onClick: load, style: { border: "1px solid #a0aec0", borderRadius: 4,
-          padding: "2px 8px", fontSize: 13 } }, "Reload")),
-      h("p", { style: { fontSize: 13, color: "#718096", margin: "0 0 12px" } },
+        h("button", { type: "button", onClick: load, style: { border: `1px solid ${COLORS.line}`, borderRadius: 4,
+          padding: "2px 8px", fontSize: 13, background: COLORS.panel, color: COLORS.text } }, "Reload")),
+      h("p", { style: { fontSize: 13, color: COLORS.muted, margin: "0 0 12px" } },
         "What each cluster's log backup guard published on its last run. Times in your time zone; hover for UTC."),
       error ? h("div", { role: "alert", style: { color: COLORS.critical } }, "Could not load: " + error) : null,
       !data && !error ? "Loading…" : null,
@@ -698,6 +661,7 @@
   }
 
   // Each cluster's card in its own boundary: a card that cannot be drawn says which cluster, the others stay.
+  /** @param {CardProps} props */
   function CardBoundary(props) {
     const { entry } = props;
     return h(Boundary, { what: "the card of cluster " + (entry && entry.id) }, h(ClusterCard, props));
@@ -707,7 +671,8 @@
   TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
     parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets };
 
-  globalThis["TiDB PITR"] = TidbPitrPage;
-  globalThis["TiDB PITR cluster"] = TidbPitrPage;
-  globalThis.AirflowPlugin = TidbPitrPage;
+  const host = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)); // the loader's globals
+  host["TiDB PITR"] = TidbPitrPage;
+  host["TiDB PITR cluster"] = TidbPitrPage;
+  host.AirflowPlugin = TidbPitrPage;
 })();

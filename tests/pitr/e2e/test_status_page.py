@@ -71,7 +71,8 @@ def test_the_guard_publishes_the_status_and_the_page_reads_it(sandbox, connectio
 
     refused = client_for(cluster, token=False).get("/tidb-pitr/api/clusters")
     assert refused.status_code in (401, 403), refused.text
-    assert client_for(cluster, token=False).get("/tidb-pitr/static/tidb_pitr.js").status_code in (401, 403)
+    for code in ("tidb_pitr.js", "tidb_pitr_helpers.js"):  # the bundle and the helpers it imports: same auth
+        assert client_for(cluster, token=False).get(f"/tidb-pitr/static/{code}").status_code in (401, 403)
     client = client_for(cluster, token=True)
     answer = client.get("/tidb-pitr/api/clusters")
     assert answer.status_code == 200, answer.text
@@ -104,8 +105,10 @@ def test_the_guard_publishes_the_status_and_the_page_reads_it(sandbox, connectio
     assert [(a["run_id"], a["kind"]) for a in entry["last_attempts"]] == [(refused.run_id, "refused"),
                                                                          (dry.run_id, "dry run")]
     assert entry["last_attempts"][0]["note"].startswith("Refused: 2020-01-01T00:00:00.000Z is before the earliest")
-    script = client.get("/tidb-pitr/static/tidb_pitr.js")
-    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    for code in ("tidb_pitr.js", "tidb_pitr_helpers.js"):
+        script = client.get(f"/tidb-pitr/static/{code}")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert client.get("/tidb-pitr/static/app.py").status_code == 404  # the page's code, nothing else beside it
 
     # A stopped log backup, replaced: the new one has no snapshot yet, so the page draws an open gap.
     old = cluster.live_log()

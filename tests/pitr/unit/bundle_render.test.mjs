@@ -1,57 +1,11 @@
 // The TiDB PITR page's bundle (plugins/tidb_pitr/ui/tidb_pitr.js) under node: its time helpers and a cluster's
-// card with times no Date can hold. The bundle runs over the host's global React; here a small stand-in renders
-// function components, hooks at their initial state, and class error boundaries, to the text a user would read.
-// Run by test_ui_bundle.py (`node --test`).
+// card with times no Date can hold, rendered to text by bundle_harness.mjs. Run by test_ui_bundle.py (`node --test`).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import vm from "node:vm";
 
-const BUNDLE = new URL("../../../plugins/tidb_pitr/ui/tidb_pitr.js", import.meta.url);
+import { React, load, render } from "./bundle_harness.mjs";
 
-class Component {
-  constructor(props) {
-    this.props = props;
-  }
-}
-
-const React = {
-  Component,
-  createElement: (type, props, ...children) => ({ type, props: { ...(props || {}), children } }),
-  useState: (initial) => [typeof initial === "function" ? initial() : initial, () => {}],
-  useEffect: () => {},
-  useCallback: (fn) => fn,
-};
-
-function load() {
-  const context = { React, console, Intl, URL, document: { baseURI: "http://airflow.test/" }, fetch: () => null };
-  context.globalThis = context;
-  vm.runInNewContext(readFileSync(BUNDLE, "utf8"), context);
-  return context["TiDB PITR"].parts;
-}
-
-// To text, as React would render it: a class is an error boundary (getDerivedStateFromError), a function a component.
-function render(node) {
-  if (node === null || node === undefined || node === false || node === true) return "";
-  if (Array.isArray(node)) return node.map(render).join("");
-  if (typeof node !== "object") return String(node);
-  const { type, props } = node;
-  const children = props.children && props.children.length === 1 ? props.children[0] : props.children;
-  if (typeof type === "function" && type.prototype instanceof Component) {
-    const instance = new type({ ...props, children });
-    try {
-      return render(instance.render());
-    } catch (error) {
-      instance.state = type.getDerivedStateFromError(error);
-      return render(instance.render());
-    }
-  }
-  if (typeof type === "function") return render(type({ ...props, children }));
-  const title = props.title ? `[title=${props.title}]` : "";
-  return title + render(props.children);
-}
-
-const parts = load();
+const parts = await load();
 const BAD = ["436562003524714497", "2026-13-45T99:00:00Z", "yesterday", "Invalid Date"];
 
 test("the time helpers say a time cannot be read instead of throwing", () => {

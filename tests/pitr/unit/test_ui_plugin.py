@@ -1,6 +1,7 @@
 """The TiDB PITR page's registration: where it appears, what it loads, and that loading the plugin stays cheap."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,11 @@ def test_the_page_is_in_the_nav_and_on_dag_pages_from_one_bundle():
     assert mounted["url_prefix"] == URL_PREFIX and not URL_PREFIX.startswith(("/api/v2", "/ui", "/auth"))
     text = BUNDLE.read_text()
     for name in apps:  # the host renders globalThis[<name>]
-        assert f'globalThis["{name}"] = TidbPitrPage' in text
-    assert "require(" not in text and "\nimport " not in text  # a plain script over the host's React
+        assert f'host["{name}"] = TidbPitrPage' in text and "const host = /** @type" in text
+    # An ES module over the host's React: it imports nothing but its helpers, by a URL relative to its own, which
+    # the plugin's app serves beside it (tidb_pitr.ui.app.STATIC).
+    assert "require(" not in text and re.findall(r'^import [^;]*? from "([^"]*)";$', text, re.M) == [
+        "./tidb_pitr_helpers.js"] and BUNDLE.with_name("tidb_pitr_helpers.js").is_file()
 
 
 def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
@@ -45,4 +49,18 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
                                  "last_snapshot_age": "1h30m", "last_snapshot_size": format_bytes(3 << 30)}
     assert set(durations(None).values()) == {None}
     bundle = BUNDLE.read_text(encoding="utf-8")
-    assert "entry.durations" in bundle and bundle.count("liveAge(") == 3  # its definition and the two ages
+    helpers = BUNDLE.with_name("tidb_pitr_helpers.js").read_text(encoding="utf-8")
+    assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # the two ages
+    assert "export function liveAge(" in helpers
+
+
+def test_the_page_takes_its_colours_from_airflow_s_theme():
+    """Every colour in the bundle is one of the host theme's CSS variables (they follow light and dark mode); a
+    literal colour is only a fallback inside token(...), for a host without them. A white card on Airflow's dark
+    background was the bug this keeps out."""
+    bundle = BUNDLE.read_text(encoding="utf-8")
+    literal = re.compile(r'"(#[0-9a-fA-F]{3,8}|white|black)"|\b(rgb|hsl|oklch)\(')
+    outside = [line.strip() for line in bundle.splitlines() if literal.search(line) and "token(" not in line]
+    assert outside == []
+    tokens = re.findall(r'token\("([a-z]+(?:-[a-z]+)*)", "([^"]+)"\)', bundle)
+    assert len(tokens) > 10 and {"fg", "fg-muted", "bg-panel", "border"} <= {name for name, _ in tokens}
