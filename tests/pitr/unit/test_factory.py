@@ -42,7 +42,7 @@ def _dag_ids(monkeypatch: pytest.MonkeyPatch, config: Path, parsing_dag_id: str 
 def test_a_task_parses_only_the_clusters_its_dag_can_belong_to(tmp_path, monkeypatch):
     config = _config(tmp_path, ["demo1", "demo1-002", "other"])
     everything = _dag_ids(monkeypatch, config, None)
-    assert {d.split("_")[2] for d in everything} == {"demo1", "demo1-002", "other"} and len(everything) == 18
+    assert {d.split("_")[2] for d in everything} == {"demo1", "demo1-002", "other"} and len(everything) == 21
 
     def of(name: str) -> set[str]:
         return {d for d in everything if d.split("_")[2] == name}
