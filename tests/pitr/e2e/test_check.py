@@ -102,6 +102,9 @@ def test_a_role_without_delete_on_backups_fails_naming_retention(sandbox, checke
     finally:
         sandbox.call("DELETE", f"/rbac/{token}")
     assert code == 2 and answer["exit_code"] == 2
+    # Only the check DAG was ever run (and so written to Airflow's database); the others were never parsed here.
+    unpaused = _row(answer, "dags unpaused")
+    assert unpaused["status"] == "WARNING" and checked.config.dag_id("retention") in unpaused["value"]
     failed = [r for r in answer["rows"] if r["status"] == "FAILED"]
     assert [r["name"] for r in failed] == ["rbac delete backups"], failed
     assert "retention" in failed[0]["action"] and answer["rows"][0] == failed[0]

@@ -286,6 +286,30 @@ def notifier_rows(cluster: ClusterConfig) -> list[CheckRow]:
     return rows or [CheckRow("notifiers", OK, f"{len(cluster.notifiers)} built")]
 
 
+def paused_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """The cluster's DAGs as Airflow's database has them: a paused one never runs on its schedule (WARNING). For the
+    command line, which runs beside Airflow's configuration; a task in Airflow 3 has no database to ask."""
+    ids = [cluster.dag_id(kind) for kind in [*dag_kinds(cluster), "check"]]
+    try:
+        from airflow.models.dag import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            paused = {d.dag_id: bool(d.is_paused) for d in session.query(DagModel).filter(DagModel.dag_id.in_(ids))}
+    except Exception as exc:  # no database configured here, or it does not answer
+        return [CheckRow("dags unpaused", WARNING, f"not checked: Airflow's database did not answer: {_short(exc)}",
+                         "run check where Airflow's configuration reaches its database, or look in the UI")]
+    unknown = [d for d in ids if d not in paused]
+    stopped = [d for d in ids if paused.get(d)]
+    if not unknown and not stopped:
+        return [CheckRow("dags unpaused", OK, f"all {len(ids)} DAGs of the cluster are unpaused")]
+    parts = ([f"paused: {', '.join(stopped)}"] if stopped else []) + (
+        [f"not in Airflow's database (not parsed yet): {', '.join(unknown)}"] if unknown else [])
+    return [CheckRow("dags unpaused", WARNING, "; ".join(parts),
+                     "unpause them (a paused DAG never runs on its schedule); a DAG not parsed: check the "
+                     "dag-processor's import errors")]
+
+
 # --- where the answer shows (the DAG's task) -------------------------------------------------------------------
 
 CHECK_KEY = "tidb_pitr_check"  # XCom: {"rows": [...], "at": epoch seconds}; the next run compares its FAILED rows
