@@ -28,6 +28,7 @@ from ...planning.check import (
     access_rows,
     check_note,
     cluster_resource,
+    drill_gc_row,
     line,
     log_backup_rows,
     needed_access,
@@ -253,7 +254,23 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
             skew = tso_to_dt(tso).timestamp() - (before + after) / 2
     if skew is not None:
         rows.append(skew_row(skew))
+    if cluster.drill is not None:
+        rows += _guarded("drill gc", lambda: _drill_gc_rows(cluster))
     return rows
+
+
+def _drill_gc_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """The source's tidb_gc_life_time against the drill's comparison read (the drill's own plan, at a recent T)."""
+    from ...hooks.sql import gc_state, table_sizes
+    from ...planning.drill_gc import read_cost
+    from .drill import COMPARISON_READS
+
+    assert cluster.drill is not None and cluster.sql_conn_id
+    conn_id = cluster.sql_conn_id
+    cost = read_cost(table_sizes(conn_id, list(cluster.drill.tables)), cluster.drill.source_scan_rate,
+                     cluster.drill.gc_headroom, passes=COMPARISON_READS)
+    life = gc_state(conn_id).life_time
+    return [drill_gc_row(life.total_seconds(), cost.needed.total_seconds(), cost.describe())]
 
 
 # --- Airflow ----------------------------------------------------------------------------------------------------
