@@ -84,7 +84,7 @@ def _short(exc: BaseException, room: int = 300) -> str:
 
 def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, probe_tag: str = "",
                sleep: Callable[[float], None] = time.sleep) -> list[CheckRow]:
-    """Every row for `cluster`, in the order: Kubernetes, log backup, storage, SQL."""
+    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers."""
     hook = hook_for(cluster)
     rows = _guarded("kubernetes connection", lambda: [
         CheckRow("kubernetes connection", OK, f"API server {hook.server_version()}")])
