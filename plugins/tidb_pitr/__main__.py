@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .config import config_path, load_config
-    from .flows.tasks.check import run_checks
+    from .flows.tasks.check import paused_rows, run_checks
     from .planning.check import counts, exit_code, line, ordered
 
     namespace, _, name = args.cluster.rpartition("/")
@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--observe-seconds must be 0 or more, got {args.observe_seconds}", file=sys.stderr)
         return UNKNOWN
     rows = run_checks(cluster, observe_seconds=args.observe_seconds, probe_tag=f"cli-{int(time.time())}")
+    rows += paused_rows(cluster)  # the DAG cannot ask Airflow's database; the command line can
     code = exit_code(rows)
     if args.json:
         print(json.dumps({"cluster": f"{cluster.namespace}/{cluster.name}", "counts": counts(rows),

@@ -276,3 +276,12 @@ def schedule_rows(schedule: str, hazards: list[str]) -> list[CheckRow]:
         return [CheckRow("backup schedule", OK, f"{schedule}: no known hazard in its spec or its next GC")]
     return [CheckRow("backup schedule", FAILED if "no logBackupTemplate" in hazard else WARNING, hazard,
                      f"change BackupSchedule {schedule} (the project never changes it)") for hazard in hazards]
+
+
+def drill_gc_row(life_time_seconds: float, needed_seconds: float, read: str) -> CheckRow:
+    """A drill reads the source at T for `needed` seconds; a recent T stays readable for about tidb_gc_life_time."""
+    value = f"tidb_gc_life_time {format_duration(life_time_seconds)}; {read}"
+    if life_time_seconds < needed_seconds:
+        return CheckRow("drill gc", FAILED, value, f"raise tidb_gc_life_time to {format_duration(needed_seconds)} or "
+                        "more (SET GLOBAL tidb_gc_life_time), or the drill ends 'not verified'")
+    return CheckRow("drill gc", OK, value)

@@ -211,4 +211,6 @@ def test_check_reports_the_schedules_hazards_and_finds_its_log_backup(scheduled,
     # The admin's kubeconfig: nothing the DAGs need is missing, and it may do far more than include/rbac.yaml grants.
     assert not [r for r in answer["rows"] if r["name"].startswith("rbac ") and r["status"] == "FAILED"]
     assert "get secrets" in _row(answer, "rbac extra grants")["value"]
+    drill = _row(answer, "drill gc")  # the source's tidb_gc_life_time against the drill's comparison read
+    assert drill["status"] == "OK" and "the comparison reads" in drill["value"], drill
     assert code == answer["exit_code"]

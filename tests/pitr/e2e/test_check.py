@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,14 @@ from tidb_pitr.hooks.storage import BackupStorageHook
 from ..conftest import MANUAL_K8S_CONN, unique
 from .clusters import Cluster
 from .conftest import xcom
+from .test_alerts import gauges
 
 ROLE = Path(__file__).resolve().parents[3] / "include" / "rbac.yaml"
+# What a check_failed event carries: the cluster, the event, the summary (the newly FAILED rows).
+CHECK_NOTIFIER = {"class": "airflow.providers.http.notifications.HttpNotifier",
+                  "args": {"http_conn_id": "drill_alerts", "endpoint": "/check",
+                           "json": {"text": "{{ tidb_pitr.summary }}", "event": "{{ tidb_pitr.event }}",
+                                    "cluster": "{{ tidb_pitr.cluster }}"}}}
 OBSERVE = 3.0  # the sandbox's tracker polls every 0.6 s and TiKV flushes every 0.3 s, storage trailing by 0.3 s
 
 
@@ -85,7 +93,9 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     assert _keys(checked) == before  # the probe is gone and nothing else was touched
 
 
-def test_a_role_without_delete_on_backups_fails_naming_retention(sandbox, checked, capsys, tmp_path):
+@contextmanager
+def role_without_delete(sandbox: Any, tmp_path: Path) -> Iterator[str]:
+    """An Airflow Kubernetes connection whose identity has include/rbac.yaml's Role without `delete`."""
     token = unique("no-delete")
     docs = [d for d in yaml.safe_load_all(ROLE.read_text()) if d]
     rules = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "tidb-pitr-airflow")["rules"]
@@ -97,14 +107,44 @@ def test_a_role_without_delete_on_backups_fails_naming_retention(sandbox, checke
         "users": [{"name": "u", "user": {"token": token}}], "current-context": "c",
         "contexts": [{"name": "c", "context": {"cluster": "s", "user": "u"}}]}))
     try:
-        config = checked.config.model_copy(update={"kubernetes_conn_id": role_connection(kubeconfig, "c")})
-        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+        yield role_connection(kubeconfig, "c")
     finally:
         sandbox.call("DELETE", f"/rbac/{token}")
+
+
+def test_a_role_without_delete_on_backups_fails_naming_retention(sandbox, checked, capsys, tmp_path):
+    with role_without_delete(sandbox, tmp_path) as conn_id:
+        config = checked.config.model_copy(update={"kubernetes_conn_id": conn_id})
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
     assert code == 2 and answer["exit_code"] == 2
+    # Only the check DAG was ever run (and so written to Airflow's database); the others were never parsed here.
+    unpaused = _row(answer, "dags unpaused")
+    assert unpaused["status"] == "WARNING" and checked.config.dag_id("retention") in unpaused["value"]
     failed = [r for r in answer["rows"] if r["status"] == "FAILED"]
     assert [r["name"] for r in failed] == ["rbac delete backups"], failed
     assert "retention" in failed[0]["action"] and answer["rows"][0] == failed[0]
+
+
+def test_a_failed_row_is_in_the_note_the_gauge_and_the_notifiers(sandbox, checked, webhook, tagged_statsd,
+                                                                 tmp_path):
+    from tidb_pitr.config import ClusterConfig
+
+    before = checked.config
+    with role_without_delete(sandbox, tmp_path) as conn_id:
+        checked.reconfigure(ClusterConfig.model_validate({**before.model_dump(mode="json", by_alias=True),
+                                                          "kubernetes_conn_id": conn_id,
+                                                          "notifiers": [CHECK_NOTIFIER]}))
+        try:
+            run = checked.run("check", run_conf={"observe_seconds": 0})
+        finally:
+            checked.reconfigure(before)
+    assert str(run.state) == "failed"
+    assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 1 FAILED, 0 WARNING, ")
+    assert "rbac delete backups" in _note(run).split("\n")[0]
+    assert gauges(tagged_statsd)[f"{checked.namespace}/{checked.name}"]["tidb_pitr.check_failed"] == 1
+    posted = [r["json"] for r in webhook]
+    assert len(posted) == 1 and posted[0]["event"] == "check_failed", posted
+    assert "rbac delete backups" in posted[0]["text"] and "retention" in posted[0]["text"]
 
 
 def test_a_storage_checkpoint_that_stopped_while_the_crs_moves_fails(sandbox, checked, capsys, tmp_path):

@@ -19,6 +19,7 @@ from tidb_pitr.planning.check import (
     CheckRow,
     access_rows,
     check_note,
+    drill_gc_row,
     exit_code,
     log_backup_rows,
     needed_access,
@@ -180,3 +181,26 @@ def test_a_schedule_without_a_log_template_fails_and_its_other_hazards_warn():
     untruncated = schedule_rows("daily", hazards(spec, retention=timedelta(days=3)))
     assert [r.status for r in untruncated] == [WARNING] and "never truncates" in untruncated[0].value
     assert [r.status for r in schedule_rows("daily", [])] == [OK]
+
+
+@given(st.floats(1, 1e6), st.floats(1, 1e6))
+def test_the_drill_fails_when_the_gc_life_time_is_shorter_than_its_read(life, needed):
+    row = drill_gc_row(life, needed, "the comparison reads ...")
+    assert row.status == (FAILED if life < needed else OK)
+    assert row.value.startswith("tidb_gc_life_time ")
+
+
+@pytest.mark.parametrize("extra", [{}, {"compaction": True},
+                                   {"managed_by": "backup_schedule", "backup_schedule": "bs"}])
+def test_the_checked_dags_are_the_ones_the_factory_builds(extra):
+    """`check` asks for the verbs of the DAGs a cluster has; its list must follow the factory's."""
+    from tidb_pitr.config import ClusterConfig
+    from tidb_pitr.factory import dags_for_cluster
+    from tidb_pitr.flows.tasks.check import dag_kinds
+
+    config = ClusterConfig.model_validate({
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com", **extra,
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "secret_name": "s",
+                    "conn_id": "aws"}})
+    built = {d.dag_id for d in dags_for_cluster(config)}
+    assert built == {config.dag_id(kind) for kind in [*dag_kinds(config), "check"]}

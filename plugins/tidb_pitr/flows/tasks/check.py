@@ -28,6 +28,7 @@ from ...planning.check import (
     access_rows,
     check_note,
     cluster_resource,
+    drill_gc_row,
     line,
     log_backup_rows,
     needed_access,
@@ -83,7 +84,7 @@ def _short(exc: BaseException, room: int = 300) -> str:
 
 def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, probe_tag: str = "",
                sleep: Callable[[float], None] = time.sleep) -> list[CheckRow]:
-    """Every row for `cluster`, in the order: Kubernetes, log backup, storage, SQL."""
+    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers."""
     hook = hook_for(cluster)
     rows = _guarded("kubernetes connection", lambda: [
         CheckRow("kubernetes connection", OK, f"API server {hook.server_version()}")])
@@ -253,7 +254,23 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
             skew = tso_to_dt(tso).timestamp() - (before + after) / 2
     if skew is not None:
         rows.append(skew_row(skew))
+    if cluster.drill is not None:
+        rows += _guarded("drill gc", lambda: _drill_gc_rows(cluster))
     return rows
+
+
+def _drill_gc_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """The source's tidb_gc_life_time against the drill's comparison read (the drill's own plan, at a recent T)."""
+    from ...hooks.sql import gc_state, table_sizes
+    from ...planning.drill_gc import read_cost
+    from .drill import COMPARISON_READS
+
+    assert cluster.drill is not None and cluster.sql_conn_id
+    conn_id = cluster.sql_conn_id
+    cost = read_cost(table_sizes(conn_id, list(cluster.drill.tables)), cluster.drill.source_scan_rate,
+                     cluster.drill.gc_headroom, passes=COMPARISON_READS)
+    life = gc_state(conn_id).life_time
+    return [drill_gc_row(life.total_seconds(), cost.needed.total_seconds(), cost.describe())]
 
 
 # --- Airflow ----------------------------------------------------------------------------------------------------
@@ -284,6 +301,30 @@ def notifier_rows(cluster: ClusterConfig) -> list[CheckRow]:
             else:
                 rows.append(CheckRow(f"notifier connection {conn_id}", OK, f"defined ({spec.class_path})"))
     return rows or [CheckRow("notifiers", OK, f"{len(cluster.notifiers)} built")]
+
+
+def paused_rows(cluster: ClusterConfig) -> list[CheckRow]:
+    """The cluster's DAGs as Airflow's database has them: a paused one never runs on its schedule (WARNING). For the
+    command line, which runs beside Airflow's configuration; a task in Airflow 3 has no database to ask."""
+    ids = [cluster.dag_id(kind) for kind in [*dag_kinds(cluster), "check"]]
+    try:
+        from airflow.models.dag import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            paused = {d.dag_id: bool(d.is_paused) for d in session.query(DagModel).filter(DagModel.dag_id.in_(ids))}
+    except Exception as exc:  # no database configured here, or it does not answer
+        return [CheckRow("dags unpaused", WARNING, f"not checked: Airflow's database did not answer: {_short(exc)}",
+                         "run check where Airflow's configuration reaches its database, or look in the UI")]
+    unknown = [d for d in ids if d not in paused]
+    stopped = [d for d in ids if paused.get(d)]
+    if not unknown and not stopped:
+        return [CheckRow("dags unpaused", OK, f"all {len(ids)} DAGs of the cluster are unpaused")]
+    parts = ([f"paused: {', '.join(stopped)}"] if stopped else []) + (
+        [f"not in Airflow's database (not parsed yet): {', '.join(unknown)}"] if unknown else [])
+    return [CheckRow("dags unpaused", WARNING, "; ".join(parts),
+                     "unpause them (a paused DAG never runs on its schedule); a DAG not parsed: check the "
+                     "dag-processor's import errors")]
 
 
 # --- where the answer shows (the DAG's task) -------------------------------------------------------------------
