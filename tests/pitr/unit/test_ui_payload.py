@@ -58,10 +58,13 @@ def restore_run(conf: dict[str, Any]) -> dict[str, Any]:
                          start=T + timedelta(minutes=10), end=T + timedelta(minutes=12), conf=conf)
 
 
+# The guard run that published a status (a status always comes with one: the response model refuses it alone).
+PUBLISHED = {"run_id": "scheduled__2026-11-21T00:00:00+00:00", "run_state": "success",
+             "run_end": "2026-11-21T00:00:02Z", "written": "2026-11-21T00:00:01Z"}
+
+
 def payload(restore: dict[str, Any] | None, status: Any = None, drill: dict[str, Any] | None = None) -> dict[str, Any]:
-    published = {"run_id": "scheduled__2026-11-21T00:00:00+00:00", "run_state": "success",
-                 "run_end": "2026-11-21T00:00:02Z", "written": "2026-11-21T00:00:01Z"}
-    entry = cluster_payload(CLUSTER, now=T + timedelta(minutes=20), published=published,
+    entry = cluster_payload(CLUSTER, now=T + timedelta(minutes=20), published=PUBLISHED,
                             status=guard_status() if status is None else status, drill=drill, restore=restore)
     return response(T + timedelta(minutes=20), [entry])
 
@@ -259,7 +262,7 @@ def test_targets_carry_their_published_state_and_scratch_ones_are_marked_never_p
         {"value": "test1/scratch1", **target_state(scratch=False, restoring=[], user_objects=[])},
         {"value": "test1/full1", **target_state(scratch=False, restoring=[], user_objects=["shop.t"])},
         {"value": "test1/empty1", **target_state(scratch=False, restoring=[], user_objects=[])}]
-    entry = cluster_payload(cluster, now=T, published=None, status=status, drill=None, restore=None,
+    entry = cluster_payload(cluster, now=T, published=PUBLISHED, status=status, drill=None, restore=None,
                             schedules=({"retention": "2026-11-22T02:00:00Z", "drill": None}, ["drill"]))
     body = response(T, [entry])["clusters"][0]
     states = {t["value"]: (t["scratch"], t["state"], t["detail"]) for t in body["restore_targets"]}
@@ -270,5 +273,5 @@ def test_targets_carry_their_published_state_and_scratch_ones_are_marked_never_p
     assert body["paused_dags"] == ["drill"]
     assert body["status"]["last_snapshot"]["name"] == "s2" and body["durations"]["last_snapshot_size"] is None
     status["targets"] = status["targets"][:2]  # the empty one not published (yet): nothing preselected
-    assert cluster_payload(cluster, now=T, published=None, status=status, drill=None,
+    assert cluster_payload(cluster, now=T, published=PUBLISHED, status=status, drill=None,
                            restore=None)["preselected_target"] is None

@@ -21,7 +21,8 @@ from tidb_pitr.ui.model import ClustersResponse
 
 RENDER = Path(__file__).with_name("render_payloads.mjs")
 BATCH = 150  # payloads per run: about 150 cards, each with its restore form (about 7 s of CPU)
-TIME_KEYS = {"time", "commit_time", "generated_at", "restore_time", "written", "run_end", "start", "end", "now"}
+TIME_KEYS = {"time", "commit_time", "generated_at", "restore_time", "written", "run_end", "start", "end", "now",
+             "slot", "until", "at", "next_runs"}  # next_runs: flow -> when it runs next
 # What else a card's text says a part of it went wrong with, besides a thrown error.
 BROKEN = ("Could not show", "unreadable time", "undefined", "null", "NaN", "[object Object]")
 
@@ -80,6 +81,9 @@ def from_schema(node: dict[str, Any], defs: dict[str, Any], key: str = "") -> st
         values = from_schema(extra, defs) if isinstance(extra, dict) else st.one_of(
             st.none(), st.integers(), st.text(max_size=6), st.lists(st.integers(), max_size=2))
         return st.builds(lambda others, own: {**others, **own}, st.dictionaries(keys, values, max_size=2), typed)
+    if kind == "object" and isinstance(node.get("additionalProperties"), dict):  # a mapping, e.g. next_runs
+        return st.dictionaries(st.sampled_from(["snapshot", "retention", "drill"]),
+                               from_schema(node["additionalProperties"], defs, key), max_size=3)
     return st.none()
 
 
