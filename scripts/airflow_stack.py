@@ -155,10 +155,10 @@ class AirflowApi:
             time.sleep(POLL)
         return None
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         try:
             entry = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances/{task_id}/"
-                                     "xcomEntries/return_value?deserialize=true")
+                                     f"xcomEntries/{key}?deserialize=true")
         except urllib.error.HTTPError:
             return None
         value = entry.get("value")

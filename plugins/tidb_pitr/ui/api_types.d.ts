@@ -4,6 +4,25 @@
 /** An ISO-8601 time with its timezone, or null. */
 export type IsoTime = string | null;
 
+/** One assumption the DAGs make, as the check DAG measured it (planning/check.py CheckRow). */
+export interface CheckRow {
+  name: string;
+  status: "OK" | "WARNING" | "FAILED";
+  /** what was measured */
+  value: string;
+  /** what to do; empty when OK */
+  action: string;
+}
+
+/** The newest run of the cluster's check DAG: its rows, the failed first, and when they were measured. */
+export interface Checks {
+  run_id: string;
+  run_state: string;
+  /** when the rows were measured */
+  at: string | null;
+  rows: CheckRow[];
+}
+
 /** One cluster's card. */
 export interface ClusterEntry {
   name: string;
@@ -34,6 +53,8 @@ export interface ClusterEntry {
   /** newer dry runs, refusals, running runs */
   last_attempts: LastRestore[];
   last_drill: LastDrill | null;
+  /** the check DAG's newest rows, none before its first run */
+  checks: Checks | null;
 }
 
 /** A log backup's band on the timeline: its ends always known (planning/timeline.py). */

@@ -34,6 +34,9 @@ __all__ = ["app", "durations"]  # durations: the published durations as the page
 # The page's code: the bundle Airflow's UI imports, and the helpers module the bundle imports from beside it.
 STATIC = {name: Path(__file__).with_name(name) for name in ("tidb_pitr.js", "tidb_pitr_helpers.js")}
 STATUS_TASK, DRILL_TASK = "publish_status", "record"
+# The check DAG's rows: pushed under their own key by its `check` task, whether or not a row FAILED (a FAILED row
+# fails the task, so it has no return value then): flows/tasks/check.py publish_check.
+CHECK_TASK, CHECK_KEY = "check", "tidb_pitr_check"
 RESTORE_TASKS = ("plan", "restore", "verify")  # their states tell a restore from a dry run or a refusal
 NEXT_RUN_KINDS = ("snapshot", "retention", "drill")  # the page says when each runs next
 RUNS_READ = 25  # restore runs read per card: enough to find the last real restore behind a row of attempts
@@ -43,12 +46,12 @@ mimetypes.add_type("text/javascript", ".cjs")
 app = FastAPI(title="TiDB PITR", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def newest_xcom(session: Session, dag_id: str, task_id: str) -> dict[str, Any] | None:
-    """The `return_value` of `task_id` in the newest run of `dag_id` that has one, with that run's id and state."""
+def newest_xcom(session: Session, dag_id: str, task_id: str, key: str = "return_value") -> dict[str, Any] | None:
+    """The XCom `key` of `task_id` in the newest run of `dag_id` that has one, with that run's id and state."""
     row = session.execute(
         select(XComModel, DagRun.run_id, DagRun.state, DagRun.end_date)
         .join(DagRun, XComModel.dag_run_id == DagRun.id)
-        .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == "return_value",
+        .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == key,
                XComModel.map_index == -1)
         .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)
     ).first()
@@ -133,8 +136,9 @@ def cluster_entry(session: Session, cluster: ClusterConfig, now: datetime, reada
         drill = {**found, "record": found.pop("value")} if found else None
     runs = restore_runs(session, dag_ids["restore"]) if dag_ids["restore"] in readable else []
     restore, attempts = split_restores(runs)
+    checks = newest_xcom(session, dag_ids["check"], CHECK_TASK, CHECK_KEY) if dag_ids["check"] in readable else None
     return cluster_payload(cluster, now=now, published=published, status=status, drill=drill, restore=restore,
-                           attempts=attempts, schedules=next_runs(session, dag_ids))
+                           attempts=attempts, schedules=next_runs(session, dag_ids), checks=checks)
 
 
 @app.get("/api/clusters")

@@ -219,6 +219,22 @@ class LastDrill(Published):
     record: DrillRecord  # the drill's `record` task always returns one
 
 
+class CheckRow(BaseModel):
+    """One assumption the DAGs make, as the check DAG measured it (planning/check.py CheckRow)."""
+    name: str
+    status: Literal["OK", "WARNING", "FAILED"]
+    value: str = Field(default="", description="what was measured")
+    action: str = Field(default="", description="what to do; empty when OK")
+
+
+class Checks(BaseModel):
+    """The newest run of the cluster's check DAG: its rows, the failed first, and when they were measured."""
+    run_id: str
+    run_state: str
+    at: IsoTime = Field(default=None, description="when the rows were measured")
+    rows: list[CheckRow]
+
+
 class RestoreTarget(BaseModel):
     """A restore target as the page lists it, with its state as of the last publish."""
     value: str
@@ -268,6 +284,7 @@ class ClusterEntry(BaseModel):
     last_restore: LastRestore | None = Field(default=None, description="the last run that made a Restore CR")
     last_attempts: list[LastRestore] = Field(default=[], description="newer dry runs, refusals, running runs")
     last_drill: LastDrill | None = None
+    checks: Checks | None = Field(default=None, description="the check DAG's newest rows, none before its first run")
 
     @model_validator(mode="after")
     def _published_with_status(self) -> Self:

@@ -178,7 +178,7 @@ def readable_status(status: Any) -> tuple[dict[str, Any] | None, str | None]:
 def cluster_dag_ids(cluster: ClusterConfig) -> dict[str, str]:
     """The DAGs of the cluster, by kind, that the page links to and reads."""
     own = [] if cluster.schedule_managed else ["snapshot", "retention", "log_control"]
-    kinds = ["log_guard", "restore"] + own \
+    kinds = ["log_guard", "restore", "check"] + own \
         + (["compaction"] if cluster.compaction else []) \
         + (["drill"] if cluster.drill else [])
     return {kind: cluster.dag_id(kind) for kind in kinds}
@@ -204,9 +204,11 @@ def _targets(cluster: ClusterConfig, status: Mapping[str, Any] | None) -> list[d
 def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[str, Any] | None, status: Any,
                     drill: dict[str, Any] | None, restore: dict[str, Any] | None,
                     attempts: list[dict[str, Any]] | None = None,
-                    schedules: tuple[Mapping[str, str | None], list[str]] | None = None) -> dict[str, Any]:
+                    schedules: tuple[Mapping[str, str | None], list[str]] | None = None,
+                    checks: dict[str, Any] | None = None) -> dict[str, Any]:
     """One cluster's card from what was read: the guard's newest status XCom (`published`, without its value,
-    and `status`), the drill's newest record, the last restore and the last attempts (`split_restores`)."""
+    and `status`), the drill's newest record, the last restore and the last attempts (`split_restores`), the
+    check DAG's newest rows (`checks`: its XCom with the run's id and state)."""
     status, unreadable = readable_status(status)
     if drill is not None:
         record = drill.get("record")
@@ -222,7 +224,33 @@ def cluster_payload(cluster: ClusterConfig, *, now: datetime, published: dict[st
         "age_seconds": _age(status.get("generated_at"), now) if status else None,
         "durations": durations(status),
         "last_restore": restore, "last_attempts": attempts or [], "last_drill": drill,
+        "checks": check_entry(checks),
     }
+
+
+def check_entry(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The check DAG's XCom ({"rows": [...], "at": epoch seconds}) as the card shows it: FAILED rows first, then
+    WARNING, then OK (as the run note orders them); a row that is not one of the three is shown as FAILED with
+    what it said, since a check the page cannot read is not a check that passed."""
+    if not found or not isinstance(found.get("value"), Mapping):
+        return None
+    value = found["value"]
+    rows = []
+    for row in value.get("rows") or []:
+        if not isinstance(row, Mapping):
+            continue
+        status = row.get("status")
+        rows.append({"name": str(row.get("name", "?")), "status": status if status in CHECK_ORDER else "FAILED",
+                     "value": str(row.get("value", "")) if status in CHECK_ORDER else f"unreadable row: {row!r}",
+                     "action": str(row.get("action", ""))})
+    rows.sort(key=lambda r: CHECK_ORDER.index(r["status"]))
+    at = value.get("at")
+    when = datetime.fromtimestamp(at, UTC) if isinstance(at, int | float) else None
+    return {"run_id": found["run_id"], "run_state": found["run_state"], "at": iso(when) if when else None,
+            "rows": rows}
+
+
+CHECK_ORDER = ["FAILED", "WARNING", "OK"]
 
 
 def response(now: datetime, entries: list[dict[str, Any]]) -> dict[str, Any]:

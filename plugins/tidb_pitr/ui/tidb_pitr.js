@@ -614,7 +614,30 @@ import {
           h(Row, { key: "s", label: "Summary" }, entry.last_drill.record.summary),
           h(Row, { key: "w", label: "Recorded" }, h(Time, { at: entry.last_drill.written })),
         ] : "none yet", entry.dag_ids.drill ? h(Row, { label: "Next drill" }, nextRun("drill"))
-          : null)));
+          : null),
+        h(Section, { title: "Checks" }, h(CheckRows, { entry, nowMs }))));
+  }
+
+  /** @type {Record<string, string>} */
+  const CHECK_COLORS = { OK: COLORS.ok, WARNING: COLORS.warn, FAILED: COLORS.critical };
+
+  // The check DAG's newest rows (every assumption the DAGs make, verified read-only), the failed first, and their age.
+  /** @param {{entry: ClusterEntry, nowMs?: number}} props */
+  function CheckRows(props) {
+    const { entry, nowMs } = props;
+    const checks = entry.checks;
+    if (!checks) return "not run yet: trigger the check DAG, or run python -m tidb_pitr check";
+    const failed = checks.rows.filter((r) => r.status === "FAILED").length;
+    const age = secondsSince(checks.at, nowMs, null);
+    return h("div", null,
+      h("div", { style: { fontSize: 13, color: failed ? COLORS.critical : COLORS.muted, marginBottom: 4 } },
+        failed ? `${failed} FAILED` : "nothing FAILED", " · measured ", h(Time, { at: checks.at }),
+        age !== null ? ` (${liveAge(age)} ago)` : "", " by ", runLink(entry.dag_ids.check, checks.run_id)),
+      h("ul", { "aria-label": "check rows", style: { margin: 0, paddingLeft: 16 } },
+        checks.rows.map((r, i) => h("li", { key: `${r.name}-${i}`, "data-check": r.name, "data-status": r.status,
+          style: { margin: "3px 0" } }, h(Badge, { level: r.status, color: CHECK_COLORS[r.status] }, r.status), " ",
+          h("strong", null, r.name), r.value ? ": " + r.value : "",
+          r.action ? h("div", { style: { fontSize: 12, color: COLORS.muted } }, "What to do: " + r.action) : null))));
   }
 
   // -- the page ------------------------------------------------------------------------------------------------------

@@ -159,3 +159,18 @@ test("targets show their state, the form offers no scratch one, a maintenance pa
   assert.match(form, /choose a target…demo1-restore: holds 2 databasesdemo1-restore-ui: empty/);
   assert.deepEqual(parts.userTargets(shown).map((t) => t.value), ["test1/demo1-restore", "test1/demo1-restore-ui"]);
 });
+
+test("the checks show the failed rows first with what to do, when they were measured, and by which run", () => {
+  const checks = { run_id: "manual__check", run_state: "failed", at: "2026-11-21T00:00:00Z", rows: [
+    { name: "rbac backups", status: "FAILED", value: "delete not granted", action: "grant delete on backups" },
+    { name: "storage probe", status: "OK", value: "written, read back, deleted", action: "" }] };
+  const text = render(React.createElement(parts.CardBoundary, {
+    entry: entry({ dag_ids: { log_guard: "g", restore: "r", check: "c" }, checks }), showTso: false,
+    nowMs: Date.parse("2026-11-21T00:10:00Z") }));
+  assert.match(text, /1 FAILED/);
+  assert.match(text, /FAILED.*rbac backups: delete not granted.*What to do: grant delete on backups/s);
+  assert.match(text, /\(10m ago\)/);
+  assert.match(text, /manual__check/);
+  const never = render(React.createElement(parts.CardBoundary, { entry: entry({}), showTso: false }));
+  assert.match(never, /Checks.*not run yet/s);
+});

@@ -275,3 +275,21 @@ def test_targets_carry_their_published_state_and_scratch_ones_are_marked_never_p
     status["targets"] = status["targets"][:2]  # the empty one not published (yet): nothing preselected
     assert cluster_payload(cluster, now=T, published=PUBLISHED, status=status, drill=None,
                            restore=None)["preselected_target"] is None
+
+
+def test_the_check_rows_come_failed_first_and_a_row_the_page_cannot_read_counts_as_failed():
+    """The check DAG's newest XCom as the card shows it: FAILED, then WARNING, then OK, with when they were
+    measured; a row whose status is none of the three is not an OK the page may show."""
+    found = {"run_id": "manual__c", "run_state": "failed", "run_end": None, "written": None, "value": {
+        "at": T.timestamp(), "rows": [
+            {"name": "storage probe", "status": "OK", "value": "written, read back, deleted", "action": ""},
+            {"name": "clock skew", "status": "WARNING", "value": "PD 7 s ahead", "action": "sync NTP"},
+            {"name": "rbac backups", "status": "FAILED", "value": "delete not granted", "action": "grant it"},
+            {"name": "garbled", "status": "GREEN", "value": "?"}]}}
+    entry = cluster_payload(CLUSTER, now=T, published=None, status=None, drill=None, restore=None, checks=found)
+    checks = response(T, [entry])["clusters"][0]["checks"]
+    assert [(r["name"], r["status"]) for r in checks["rows"]] == [
+        ("rbac backups", "FAILED"), ("garbled", "FAILED"), ("clock skew", "WARNING"), ("storage probe", "OK")]
+    assert "unreadable row" in checks["rows"][1]["value"]
+    assert checks["at"] == "2026-11-21T00:00:00Z" and checks["run_id"] == "manual__c"
+    assert cluster_payload(CLUSTER, now=T, published=None, status=None, drill=None, restore=None)["checks"] is None
