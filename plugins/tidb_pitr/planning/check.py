@@ -209,10 +209,14 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 
 _READ = ("get", "list", "watch")
 # Per DAG kind, the (resource, verbs) its tasks and triggers use (include/rbac.yaml's comment says why each).
+# The guard, and every DAG that publishes the page's status again at its end (publish_status), list the restores
+# in the targets' namespaces to say which target is being restored into (flows/tasks/guard_status.py).
+_PUBLISH = ("restores", ("list",))
 USES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "log_guard": (("backups", (*_READ, "create", "patch")),),
-    "snapshot": (("backups", (*_READ, "create")),),
-    "retention": (("backups", (*_READ, "patch", "delete")),),
+    "log_guard": (("backups", (*_READ, "create", "patch")), _PUBLISH),
+    "snapshot": (("backups", (*_READ, "create")), _PUBLISH),
+    "retention": (("backups", (*_READ, "patch", "delete")), _PUBLISH),
+    "log_control": (("backups", (*_READ, "patch")), _PUBLISH),
     "restore": (("restores", (*_READ, "create")), ("backups", ("list",)), ("<cluster>", ("get",))),
     "rpo_alert": (("backups", ("list", "watch")),),
     "compaction": (("compactbackups", (*_READ, "create")), ("backups", ("list",))),

@@ -84,6 +84,25 @@ def scheduled(sandbox: Any, connections: dict[str, str], airflow_db: Any) -> Ite
         sandbox.delete_cluster(namespace, name)
 
 
+def test_check_reports_the_schedules_hazards_and_finds_its_log_backup(scheduled, capsys, tmp_path):
+    from .test_check import _cli, _row
+
+    # First in the module: the schedule, its log backup and its spec as the fixture made them (later tests change
+    # all three: maxBackups, a stopped log backup, ...).
+    cluster = scheduled["cluster"]
+    code, answer = _cli(capsys, tmp_path, cluster.config, "--observe-seconds", "0")
+    schedule = [r for r in answer["rows"] if r["name"] == "backup schedule"]
+    # Its maxReservedTime (3h) is shorter than the cluster's retention (7 days): only about 3h stays restorable.
+    assert [r["status"] for r in schedule] == ["WARNING"] and "shorter than the retention" in schedule[0]["value"]
+    assert _row(answer, "log backup")["status"] == "OK" and _row(answer, "log backup storage")["status"] == "OK"
+    # The admin's kubeconfig: nothing the DAGs need is missing, and it may do far more than include/rbac.yaml grants.
+    assert not [r for r in answer["rows"] if r["name"].startswith("rbac ") and r["status"] == "FAILED"]
+    assert "get secrets" in _row(answer, "rbac extra grants")["value"]
+    drill = _row(answer, "drill gc")  # the source's tidb_gc_life_time against the drill's comparison read
+    assert drill["status"] == "OK" and "the comparison reads" in drill["value"], drill
+    assert code == answer["exit_code"]
+
+
 def test_a_managed_cluster_gets_only_the_dags_that_create_and_delete_nothing(scheduled):
     assert sorted(scheduled["cluster"].dags) == ["check", "drill", "log_guard", "restore", "rpo_alert"]
 
@@ -197,20 +216,3 @@ def test_a_second_log_backup_is_refused_naming_the_other(sandbox, connections, a
     assert f"refusing to start log backup {ns}/{name}-log-backup: log backup {ns}/{theirs}" in printed
     logs = crs.list_namespaced_custom_object("pingcap.com", "v1alpha1", ns, "backups")["items"]
     assert [o["metadata"]["name"] for o in logs] == [theirs]
-
-
-def test_check_reports_the_schedules_hazards_and_finds_its_log_backup(scheduled, capsys, tmp_path):
-    from .test_check import _cli, _row
-
-    cluster = scheduled["cluster"]
-    code, answer = _cli(capsys, tmp_path, cluster.config, "--observe-seconds", "0")
-    schedule = [r for r in answer["rows"] if r["name"] == "backup schedule"]
-    # Its maxReservedTime (3h) is shorter than the cluster's retention (7 days): only about 3h stays restorable.
-    assert [r["status"] for r in schedule] == ["WARNING"] and "shorter than the retention" in schedule[0]["value"]
-    assert _row(answer, "log backup")["status"] == "OK" and _row(answer, "log backup storage")["status"] == "OK"
-    # The admin's kubeconfig: nothing the DAGs need is missing, and it may do far more than include/rbac.yaml grants.
-    assert not [r for r in answer["rows"] if r["name"].startswith("rbac ") and r["status"] == "FAILED"]
-    assert "get secrets" in _row(answer, "rbac extra grants")["value"]
-    drill = _row(answer, "drill gc")  # the source's tidb_gc_life_time against the drill's comparison read
-    assert drill["status"] == "OK" and "the comparison reads" in drill["value"], drill
-    assert code == answer["exit_code"]

@@ -57,7 +57,7 @@ def dag_kinds(cluster: ClusterConfig) -> list[str]:
     """The kinds of DAG the factory builds for this cluster (factory.dags_for_cluster, by name)."""
     kinds = ["log_guard", "restore", "rpo_alert"]
     if not cluster.schedule_managed:
-        kinds += ["snapshot", "retention"]
+        kinds += ["snapshot", "retention", "log_control"]
     if cluster.compaction:
         kinds.append("compaction")
     if cluster.drill:
