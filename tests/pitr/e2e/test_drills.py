@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tidb_pitr.config.sections import RestoreTarget
 from tidb_pitr.planning.notes import HEADLINE
 from tidb_sandbox.client import FAST_SETTINGS
 
@@ -234,10 +235,16 @@ def test_a_lagging_log_backup_that_holds_the_gc_is_named_instead_of_the_gc_life_
 def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, airflow_db, clean_sandbox):
     cluster, scratch = drill_cluster(sandbox, connections)
     keep = cluster.target(sql=True)
-    # A DBA restored into the scratch cluster to look at something: the drill must refuse, and drop nothing.
+    # A DBA restored into the cluster to look at something while it was an ordinary target, before it became the
+    # drill's scratch cluster (a user restore into a scratch cluster is refused at plan): the drill must refuse,
+    # and drop nothing.
+    as_drill = cluster.config
+    cluster.reconfigure(as_drill.model_copy(update={"drill": None, "restore_targets": [
+        t.model_copy(update={"scratch": False}) for t in as_drill.restore_targets]}))
     middle = (cluster.window().earliest_ts + cluster.window().latest_ts) // 2
     assert str(cluster.run("restore", run_conf={"restore_tso": str(middle),
                                                 "target_cluster": f"{cluster.namespace}/{scratch}"}).state) == "success"
+    cluster.reconfigure(as_drill)
     before = sandbox.rows(cluster.namespace, scratch)["digest"]
     run = cluster.run("drill")
     assert str(run.state) == "failed" and xcom(run, "plan") is None
@@ -257,9 +264,12 @@ def test_a_drill_never_empties_what_it_did_not_restore(sandbox, connections, air
 
 
 def test_a_restore_with_verify_compares_every_table(sandbox, connections, airflow_db, clean_sandbox):
-    cluster, scratch = drill_cluster(sandbox, connections)
+    cluster, _ = drill_cluster(sandbox, connections)
+    target = cluster.target(sql=True)  # an ordinary target with SQL: a user restore may not go to the scratch one
+    cluster.reconfigure(cluster.config.model_copy(update={"restore_targets": [
+        *cluster.config.restore_targets, RestoreTarget(name=target, sql_conn_id=Cluster.sql_conn(target))]}))
     tso = str(sandbox.tso() - (30_000 << 18))  # 30 s ago: inside the source's GC life time
-    run = cluster.run("restore", run_conf={"restore_tso": tso, "target_cluster": f"{cluster.namespace}/{scratch}",
+    run = cluster.run("restore", run_conf={"restore_tso": tso, "target_cluster": f"{cluster.namespace}/{target}",
                                            "verify": True})
     assert str(run.state) == "success", _task_states(run)
     assert xcom(run, "verify")["verdict"] == "passed"

@@ -38,7 +38,8 @@ def test_loading_the_plugin_imports_neither_fastapi_nor_the_app():
 
 
 def test_the_api_says_the_published_durations_the_way_the_notes_do():
-    """The page formats only the ages that grow while it is open (of what was published, of the last snapshot);
+    """The page formats only the ages that grow while it is open (of what was published, of the last snapshot, of
+    the checks' rows);
     every other duration comes from the API, said by tidb_pitr.units.format_duration like the run notes and logs."""
     from tidb_pitr.ui.app import durations
     from tidb_pitr.units import format_bytes
@@ -50,7 +51,7 @@ def test_the_api_says_the_published_durations_the_way_the_notes_do():
     assert set(durations(None).values()) == {None}
     bundle = BUNDLE.read_text(encoding="utf-8")
     helpers = BUNDLE.with_name("tidb_pitr_helpers.js").read_text(encoding="utf-8")
-    assert "entry.durations" in bundle and bundle.count("liveAge(") == 2  # the two ages
+    assert "entry.durations" in bundle and bundle.count("liveAge(") == 3  # the three ages
     assert "export function liveAge(" in helpers
 
 
