@@ -46,37 +46,35 @@ mimetypes.add_type("text/javascript", ".cjs")
 app = FastAPI(title="TiDB PITR", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def newest_xcom(session: Session, dag_id: str, task_id: str, key: str = "return_value") -> dict[str, Any] | None:
-    """The XCom `key` of `task_id` in the newest run of `dag_id` that has one, with that run's id and state."""
+def _newest(session: Session, *where: Any, order: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The first top-level XCom matching `where` in `order`, deserialized, with its DAG and its run's id and state."""
     row = session.execute(
         select(XComModel, DagRun.run_id, DagRun.state, DagRun.end_date)
         .join(DagRun, XComModel.dag_run_id == DagRun.id)
-        .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == key,
-               XComModel.map_index == -1)
-        .order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(1)
-    ).first()
-    if row is None:
-        return None
-    xcom, run_id, state, end = row
-    return {"value": XComModel.deserialize_value(xcom), "run_id": run_id, "run_state": str(state),
-            "run_end": iso(end), "written": iso(xcom.timestamp)}
-
-
-def newest_status(session: Session, dag_ids: list[str]) -> dict[str, Any] | None:
-    """The newest status any of the cluster's DAGs published (`publish_status`: the guard's, and the one every DAG
-    that changes what the page shows runs at its end), by when it was written, with its DAG and run."""
-    row = session.execute(
-        select(XComModel, DagRun.run_id, DagRun.state, DagRun.end_date)
-        .join(DagRun, XComModel.dag_run_id == DagRun.id)
-        .where(XComModel.dag_id.in_(dag_ids), XComModel.task_id == STATUS_TASK, XComModel.key == "return_value",
-               XComModel.map_index == -1)
-        .order_by(XComModel.timestamp.desc(), XComModel.dag_run_id.desc()).limit(1)
+        .where(*where, XComModel.map_index == -1)
+        .order_by(*order).limit(1)
     ).first()
     if row is None:
         return None
     xcom, run_id, state, end = row
     return {"value": XComModel.deserialize_value(xcom), "dag_id": xcom.dag_id, "run_id": run_id,
             "run_state": str(state), "run_end": iso(end), "written": iso(xcom.timestamp)}
+
+
+def newest_xcom(session: Session, dag_id: str, task_id: str, key: str = "return_value") -> dict[str, Any] | None:
+    """The XCom `key` of `task_id` in the newest run of `dag_id` that has one, with that run's id and state."""
+    found = _newest(session, XComModel.dag_id == dag_id, XComModel.task_id == task_id, XComModel.key == key,
+                    order=(DagRun.run_after.desc(), DagRun.id.desc()))
+    if found is not None:
+        found.pop("dag_id")  # the caller named it
+    return found
+
+
+def newest_status(session: Session, dag_ids: list[str]) -> dict[str, Any] | None:
+    """The newest status any of the cluster's DAGs published (`publish_status`: the guard's, and the one every DAG
+    that changes what the page shows runs at its end), by when it was written, with its DAG and run."""
+    return _newest(session, XComModel.dag_id.in_(dag_ids), XComModel.task_id == STATUS_TASK,
+                   XComModel.key == "return_value", order=(XComModel.timestamp.desc(), XComModel.dag_run_id.desc()))
 
 
 def next_runs(session: Session, dag_ids: dict[str, str]) -> tuple[dict[str, str | None], list[str]]:
