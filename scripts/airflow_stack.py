@@ -11,6 +11,7 @@ nothing listens beyond 127.0.0.1: the UI and REST API bind loopback, and the log
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import functools
@@ -413,9 +414,15 @@ def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print,
     `extra_targets`: more empty restore targets (test1/<name>, with SQL connections), for callers that restore
     more than once from the UI (each restore needs an empty target)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    home = workdir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         say(f"starting the sandbox (Kubernetes API, simulated TiDB Operator, S3, Azure Blob, {SEED_DAYS} days "
             "of history)")
+        # standalone's default SQLite DB, migrated already: the first migration (half a minute) runs while the
+        # sandbox seeds its history.
+        pool = cleanup.enter_context(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="airflow-db"))
+        migrated = pool.submit(copy_migrated_db, home / "airflow.db")
         sandbox = start_sandbox(workdir / "sandbox", "--seed-days", str(SEED_DAYS), "--namespace", NAMESPACE,
                                 "--cluster", CLUSTER, "--restore-target", TARGET, "--kubeconfig",
                                 str(workdir / "kubeconfig.yaml"), settings=FAST)
@@ -425,9 +432,7 @@ def running_stack(workdir: Path, port: int, say: Callable[[str], None] = print,
             sql_urls[name] = sandbox.create_cluster(NAMESPACE, name)["sql"]
         say(f"sandbox up: {sandbox.url}; kubeconfig {sandbox.kubeconfig}; targets {TARGET}, {UI_TARGET}; "
             f"scratch {SCRATCH}")
-        home = workdir / "airflow"
-        home.mkdir(parents=True, exist_ok=True)
-        copy_migrated_db(home / "airflow.db")  # standalone's default SQLite DB, migrated already
+        migrated.result()
         config = write_config(workdir, extra_targets)
         env = airflow_env(home, config, port, sandbox_connections(sandbox, sql_urls))
         say(f"starting airflow standalone on {HOST}:{port} (log: {home / 'standalone.log'})")

@@ -25,6 +25,7 @@ every group, also after a failed start.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import glob
 import json
@@ -290,6 +291,7 @@ class ProductionStack:
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="tidb-pitr-stack-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.home = self.workdir / "airflow"
+        self.kubeconfig = self.workdir / "kubeconfig.yaml"  # the sandbox writes it; Airflow's connection reads it
         self.api_port, self.redis_port = free_port(), free_port()
 
     # --- start and stop ------------------------------------------------------------------------------------------
@@ -307,25 +309,33 @@ class ProductionStack:
 
     def start(self) -> None:
         started = time.monotonic()
-        self._start_sandbox()
-        self._start_postgres()
-        self._start_redis()
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config = write_clusters(self.workdir, [
-            cluster_entry(name, kubernetes_conn_id=K8S_CONN_ID, storage_conn_id=S3_CONN_ID,
-                          targets=[{"name": t} for t in (TARGET, *self.extra_targets)] if name == CLUSTER else [],
-                          tags=["production-stack"])
-            for name in self.cluster_names])
-        self._write_policy()
-        self._compose = compose_file.load()
-        self._variables = self._dotenv()
-        self._write_auth()
-        self.say("airflow db migrate")
-        init = self._component("init", ["db", "migrate"])
-        init.start()
-        assert init.process is not None
-        if init.process.wait(timeout=600) != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{init.log.read_text()[-3000:]}")
+        self.cluster_names = [CLUSTER, *(f"{CLUSTER}-{index:03d}" for index in range(2, self.clusters + 1))]
+        # The sandbox seeds its history (half a minute and more) while PostgreSQL starts and Airflow migrates its
+        # metadata DB (as long again): the migration needs nothing of the sandbox's.
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-start") as pool:
+            sandbox_started = pool.submit(self._start_sandbox)
+            try:
+                self._start_postgres()
+                self._start_redis()
+                self.home.mkdir(parents=True, exist_ok=True)
+                self.config = write_clusters(self.workdir, [
+                    cluster_entry(name, kubernetes_conn_id=K8S_CONN_ID, storage_conn_id=S3_CONN_ID,
+                                  targets=[{"name": t} for t in (TARGET, *self.extra_targets)]
+                                  if name == CLUSTER else [], tags=["production-stack"])
+                    for name in self.cluster_names])
+                self._write_policy()
+                self._compose = compose_file.load()
+                self._variables = self._dotenv()
+                self._write_auth()
+                self.say("airflow db migrate")
+                init = self._component("init", ["db", "migrate"])
+                init.start()
+                assert init.process is not None
+                if init.process.wait(timeout=600) != 0:
+                    raise RuntimeError(f"airflow db migrate failed:\n{init.log.read_text()[-3000:]}")
+            finally:
+                sandbox_started.result()  # its own failure, or wait for it before a failed start is cleaned up
+        self._variables.update(self._store_variables())
         for name in ("api-server", "scheduler", "dag-processor"):
             self.components[name] = self._component(name, [name])
             self.components[name].start()
@@ -379,16 +389,14 @@ class ProductionStack:
         self.say(f"starting the sandbox ({self.clusters} cluster(s), {self.seed_days:g} days of history)")
         self.sandbox = start_sandbox(self.workdir / "sandbox", "--seed-days", str(self.seed_days), "--namespace",
                                      NAMESPACE, "--cluster", CLUSTER, "--restore-target", TARGET, "--kubeconfig",
-                                     str(self.workdir / "kubeconfig.yaml"), "--no-azurite", settings=self.settings)
+                                     str(self.kubeconfig), "--no-azurite", settings=self.settings)
         self._cleanup.callback(stop_group, self.sandbox.process)
-        self.cluster_names = [CLUSTER]
         for target in self.extra_targets:
             self.sandbox.create_cluster(NAMESPACE, target)  # empty, no workload: a restore target
-        for index in range(2, self.clusters + 1):
-            name = f"{CLUSTER}-{index:03d}"
+        for name in self.cluster_names[1:]:
             self.sandbox.create_cluster(NAMESPACE, name, seed_days=self.seed_days, storage_root=name,
                                         workload={"inserts_per_s": 1.0, "updates_per_s": 1.0, "deletes_per_s": 0.2})
-            self.cluster_names.append(name)
+        self.say("sandbox up")
 
     def _start_postgres(self) -> None:
         # Its own temp dir: pytest's tmp dirs are 0700 root's, where the postgres user cannot go.
@@ -418,17 +426,23 @@ class ProductionStack:
     # --- the environment, from docker-compose.yaml ---------------------------------------------------------------
 
     def _dotenv(self) -> dict[str, str]:
-        """What .env would hold: generated secrets, and the sandbox's S3 as the backup store."""
+        """What .env would hold: generated secrets. The backup store's entries follow once the sandbox is up
+        (`_store_variables`); until then they are empty, which only the migration sees (it reads none of them)."""
         from cryptography.fernet import Fernet
 
-        env = self.sandbox.env
         return {"POSTGRES_USER": self.postgres.user, "POSTGRES_PASSWORD": self.postgres.password,
                 "POSTGRES_DB": self.postgres.database, "FERNET_KEY": Fernet.generate_key().decode(),
                 "AIRFLOW__API_AUTH__JWT_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
                 "_AIRFLOW_WWW_USER_USERNAME": "airflow", "_AIRFLOW_WWW_USER_PASSWORD": secrets.token_hex(8),
-                "TIDB_BACKUP_S3_ACCESS_KEY_ID": env["TIDB_SANDBOX_S3_ACCESS_KEY"],
+                "TIDB_BACKUP_S3_ACCESS_KEY_ID": "", "TIDB_BACKUP_S3_SECRET_ACCESS_KEY": "",
+                "TIDB_BACKUP_S3_ENDPOINT_URL": "", "TIDB_BACKUP_S3_REGION": "us-west-1"}
+
+    def _store_variables(self) -> dict[str, str]:
+        """.env's backup store: the sandbox's S3."""
+        env = self.sandbox.env
+        return {"TIDB_BACKUP_S3_ACCESS_KEY_ID": env["TIDB_SANDBOX_S3_ACCESS_KEY"],
                 "TIDB_BACKUP_S3_SECRET_ACCESS_KEY": env["TIDB_SANDBOX_S3_SECRET_KEY"],
-                "TIDB_BACKUP_S3_ENDPOINT_URL": env["TIDB_SANDBOX_S3_ENDPOINT"], "TIDB_BACKUP_S3_REGION": "us-west-1"}
+                "TIDB_BACKUP_S3_ENDPOINT_URL": env["TIDB_SANDBOX_S3_ENDPOINT"]}
 
     def _write_policy(self) -> None:
         """$AIRFLOW_HOME/config/airflow_local_settings.py (Airflow puts that folder on sys.path): shorter retries."""
@@ -457,7 +471,7 @@ class ProductionStack:
         value = re.sub(r"(?<=[@/])(postgres|redis|airflow-apiserver)(:\d+)?(?=/)",
                        lambda m: hosts[m.group(1)], value)
         paths = {"/opt/airflow/include/clusters.yaml": str(self.config),
-                 "/opt/airflow/secrets/kubeconfig.yaml": str(self.sandbox.kubeconfig),
+                 "/opt/airflow/secrets/kubeconfig.yaml": str(self.kubeconfig),
                  "/opt/airflow/auth/passwords.json": str(self.home / "auth" / "passwords.json")}
         for container, local in paths.items():
             value = value.replace(container, local)

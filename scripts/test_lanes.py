@@ -70,16 +70,24 @@ def layout(lane_count: int) -> list[tuple[float, list[str]]]:
         units[unit] = units.get(unit, 0.0) + per_module.get(module, UNKNOWN_MODULE_SECONDS)
         members.setdefault(unit, set()).add(module if unit in MODULE_UNITS.values() or unit == module else unit)
     lanes: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, lane_count))]
-    # The Airflow stacks share the first lane, as they always have: their helpers point the process's Airflow
-    # connections (and the browser stack's, AIRFLOW_HOME) at their own stack, which no dag.test() after them in
-    # the same process may see.
-    for unit in [u for u in units if u in STACK_UNITS]:
-        total, paths = lanes[0]
-        lanes[0] = (total + units.pop(unit), [*paths, *members[unit]])
-    for unit, seconds in sorted(units.items(), key=lambda item: (-item[1], item[0])):
-        # Beside the stacks only the sandbox's own tests and the pip install, which use no Airflow connection here.
-        allowed = range(len(lanes)) if unit.startswith(("tests/sandbox/", "tests/deploy/")) or len(lanes) == 1 \
-            else range(1, len(lanes))
+    # The Airflow stacks go to lanes of their own (all of them to the first when there are only two lanes): their
+    # helpers point the process's Airflow connections (and the browser stack's, AIRFLOW_HOME) at their own stack,
+    # which no dag.test() after them in the same process may see. The stacks mostly wait for Airflow's scheduler,
+    # so beside them there is room for the CPU-bound rest in the last lane.
+    stacks = sorted((u for u in units if u in STACK_UNITS), key=lambda u: (-units[u], u))
+    stack_lanes = range(max(1, min(len(stacks), len(lanes) - 1)))
+    for unit in stacks:
+        index = min(stack_lanes, key=lambda i: (lanes[i][0], i))
+        total, paths = lanes[index]
+        lanes[index] = (total + units.pop(unit), [*paths, *members[unit]])
+    free_lanes = range(len(stack_lanes), len(lanes)) if len(lanes) > len(stack_lanes) else stack_lanes
+    # Beside the stacks only the sandbox's own tests and the pip install, which use no Airflow connection here:
+    # the others are placed first (longest first) in the free lanes, then these fill whichever lane is shortest.
+    def anywhere(unit: str) -> bool:
+        return unit.startswith(("tests/sandbox/", "tests/deploy/"))
+
+    for unit, seconds in sorted(units.items(), key=lambda item: (anywhere(item[0]), -item[1], item[0])):
+        allowed = range(len(lanes)) if anywhere(unit) else free_lanes
         index = min(allowed, key=lambda i: (lanes[i][0], i))
         total, paths = lanes[index]
         lanes[index] = (total + seconds, [*paths, *members[unit]])
