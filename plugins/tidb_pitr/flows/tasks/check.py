@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...config import ClusterConfig
+from ...config import ClusterConfig, StorageConfig
 from ...cr.api import BACKUPS
 from ...cr.inventory import inventory_of
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
@@ -98,7 +98,7 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
     if cluster.schedule_managed:
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
-    rows += _guarded("storage", lambda: _storage_rows(cluster, probe_tag))
+    rows += _guarded("storage", lambda: storage_rows(cluster.storage, probe_tag))
     rows += _guarded("sql", lambda: _sql_rows(cluster))
     rows += _guarded("notifiers", lambda: notifier_rows(cluster))
     return rows
@@ -196,10 +196,12 @@ def _schedule_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[Check
 
 # --- storage --------------------------------------------------------------------------------------------------
 
-def _storage_rows(cluster: ClusterConfig, probe_tag: str) -> list[CheckRow]:
-    storage = BackupStorageHook(**cluster.storage.hook_kwargs())
-    where = storage.url(cluster.storage.root)
-    snapshots = storage.list_snapshot_prefixes(cluster.storage.root)
+def storage_rows(config: StorageConfig, probe_tag: str) -> list[CheckRow]:
+    """The root lists; one probe object under `<root>/.tidb-pitr-check/` writes, reads back and deletes (retention
+    deletes with the same credential). A step that fails is FAILED, naming the probe object if it stayed."""
+    storage = BackupStorageHook(**config.hook_kwargs())
+    where = storage.url(config.root)
+    snapshots = storage.list_snapshot_prefixes(config.root)
     rows = [CheckRow("storage list", OK, f"listed {where}: {len(snapshots)} snapshot folder(s)")]
     name = f"probe-{probe_tag or 'manual'}-{secrets.token_hex(4)}"
     payload = f"tidb-pitr-airflow check {name}".encode()
@@ -222,7 +224,7 @@ def _storage_rows(cluster: ClusterConfig, probe_tag: str) -> list[CheckRow]:
             except Exception:  # the delete is what failed: the object stays, and the row says where
                 left = f"; left behind: {storage.url(key)}"
         rows.append(CheckRow("storage probe", FAILED, f"{step} failed: {_short(exc)}{left}",
-                             f"the storage credential ({cluster.storage.conn_id or 'default chain'}) must list, "
+                             f"the storage credential ({config.conn_id or 'default chain'}) must list, "
                              "write, read and delete: retention deletes snapshots with it"))
         return rows
     rows.append(CheckRow("storage probe", OK, f"wrote, read back and deleted {storage.url(key)}"))
