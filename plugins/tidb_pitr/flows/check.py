@@ -26,7 +26,7 @@ a row (name, OK / WARNING / FAILED, the measured value, what to do), the failed 
 | log backup | exactly one live for the cluster, writing under the root; its checkpoints in the CR and in storage both move while watched (`observe_seconds`), their lag against the RPO |
 | storage | the root lists; the probe object writes, reads back and deletes |
 | SQL | each `sql_conn_id` answers; PD's clock (TIDB_CURRENT_TSO()) against the worker's: WARNING over 5 s, FAILED over 1 min |
-| Airflow | the task `triggerer` defers on a 1-second timer: FAILED when it does not come back within 5 min (no triggerer) |
+| Airflow | the task `triggerer` defers on a timer of `observe_seconds` (the checkpoints' watch, spent in the triggerer, not a worker slot; slept by `check` when the DAGs poll): FAILED when it does not come back within 5 min after it (no triggerer) |
 
 The same rows from a shell: `python -m tidb_pitr check --cluster {ns}/{name} [--json]` (exit code 2 on FAILED).
 """
@@ -48,16 +48,29 @@ def build(cluster: ClusterConfig) -> DAG:
     kwargs = dag_kwargs(cluster, "check", doc)
     kwargs["default_args"] = {**kwargs["default_args"], "retries": 0}  # a check that fails is the answer
     with DAG(schedule=schedule, params=params, **kwargs) as dag:
-        probe = TriggererProbeOperator(task_id="triggerer", wait_for=TRIGGERER_WAIT)
+        @task
+        def log_before() -> dict[str, Any]:
+            """The log checkpoints at the watch's start; `check` reads them again after the probe's timer."""
+            from .tasks.check import read_log
+
+            return read_log(cluster).to_dict()
+
+        # The watch of the checkpoints is the probe's timer: spent deferred in the triggerer, not in a worker slot.
+        probe = TriggererProbeOperator(task_id="triggerer", wait_for=TRIGGERER_WAIT,
+                                       timer_seconds="{{ params.observe_seconds }}")
 
         @task(trigger_rule="all_done")  # after the probe, whether it came back or timed out
         def check(params: dict[str, Any] | None = None, **context: Any) -> list[dict[str, str]]:
             from airflow.sdk.exceptions import AirflowFailException
 
             from ..planning.check import triggerer_row
-            from .tasks.check import publish_check, run_checks
+            from .tasks.check import LogReading, publish_check, run_checks
 
-            rows = run_checks(cluster, observe_seconds=float((params or {}).get("observe_seconds") or 0),
+            observe = float((params or {}).get("observe_seconds") or 0)
+            before = context["ti"].xcom_pull(task_ids="log_before")
+            # No reading before (its task failed): the log rows say why; the watch is not made up by a sleep here.
+            rows = run_checks(cluster, observe_seconds=observe if before else 0.0,
+                              log_before=LogReading.from_dict(before) if before else None,
                               probe_tag=context["run_id"][-24:].replace(":", "").replace("+", ""))
             answer = context["ti"].xcom_pull(task_ids="triggerer")
             rows.append(triggerer_row(answer, TRIGGERER_WAIT.total_seconds()))
@@ -66,5 +79,5 @@ def build(cluster: ClusterConfig) -> DAG:
                 raise AirflowFailException(f"{len(failed)} check(s) FAILED: {', '.join(failed)} (see the run note)")
             return [r.to_dict() for r in rows]
 
-        probe >> check()
+        log_before() >> probe >> check()
     return dag

@@ -261,14 +261,17 @@ def probed_access(api_group: str) -> list[tuple[str, str, str]]:
 
 
 def triggerer_row(probe: Mapping[str, object] | None, wait_for: float) -> CheckRow:
-    """The triggerer probe's answer (None: it never came back, the scheduler timed it out)."""
+    """The triggerer probe's answer (None: it never came back, the scheduler timed it out `wait_for` seconds after
+    its timer)."""
     if probe is not None and probe.get("deferrable") is False:
         return CheckRow("triggerer", OK, "not needed: the DAGs poll ([tidb_pitr] deferrable = False)")
     if probe is None or not probe.get("resumed"):
         return CheckRow("triggerer", FAILED, f"a deferred task did not resume within {format_duration(wait_for)}",
                         "every wait of the DAGs defers: start `airflow triggerer`, or set [tidb_pitr] deferrable = "
                         "False to poll instead")
-    waited = probe.get("waited_seconds")
+    late, waited = probe.get("late_seconds"), probe.get("waited_seconds")
+    if isinstance(late, int | float):
+        return CheckRow("triggerer", OK, f"a deferred task resumed {format_duration(float(late))} after its timer")
     shown = format_duration(float(waited)) if isinstance(waited, int | float) else "seconds"
     return CheckRow("triggerer", OK, f"a deferred task resumed after {shown}")
 

@@ -89,6 +89,8 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     assert {"kubernetes connection", "crd Backup", "crd Restore", "rbac", "tidb cluster", "tidb version",
             "log backup", "log backup storage", "log checkpoint (CR)", "log checkpoint (storage)", "storage list",
             "storage probe", f"sql {checked.config.sql_conn_id}", "clock skew", "triggerer"} <= names
+    # The checkpoints' watch was the triggerer probe's deferred timer, not a sleep in a worker slot.
+    assert "after its timer" in next(r["value"] for r in rows if r["name"] == "triggerer")
     assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 0 FAILED, 0 WARNING, ")
     assert _keys(checked) == before  # the probe is gone and nothing else was touched
 

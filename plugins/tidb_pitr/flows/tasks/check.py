@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ...config import ClusterConfig, StorageConfig
@@ -83,8 +84,9 @@ def _short(exc: BaseException, room: int = 300) -> str:
 
 
 def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, probe_tag: str = "",
-               sleep: Callable[[float], None] = time.sleep) -> list[CheckRow]:
-    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers."""
+               sleep: Callable[[float], None] = time.sleep, log_before: LogReading | None = None) -> list[CheckRow]:
+    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers.
+    The log checkpoints are watched `observe_seconds` from `log_before` (read now when not given)."""
     hook = hook_for(cluster)
     rows = _guarded("kubernetes connection", lambda: [
         CheckRow("kubernetes connection", OK, f"API server {hook.server_version()}")])
@@ -95,7 +97,7 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     rows += _guarded("tidb cluster", lambda: _cluster_rows(cluster, hook))
     observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
                else observe_seconds)
-    rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
+    rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep, log_before))
     if cluster.schedule_managed:
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
     rows += _guarded("storage", lambda: storage_rows(cluster.storage, probe_tag))
@@ -156,33 +158,60 @@ def _cluster_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckR
 
 # --- the log backup -------------------------------------------------------------------------------------------
 
-def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
-              sleep: Callable[[float], None]) -> list[CheckRow]:
-    def read() -> tuple[Any, int | None, int | None]:
-        inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
-        live = inventory.live_logs()
-        if len(live) != 1:
-            return live, None, None
-        storage = BackupStorageHook(**cluster.storage.hook_kwargs())
-        return live, live[0].checkpoint_ts, storage.log_checkpoint(live[0].prefix or "") or None
+@dataclass(frozen=True)
+class LogReading:
+    """The cluster's live log backups (name, storage prefix) and, when exactly one, its checkpoint in the CR and in
+    storage, read at `at` (epoch seconds). The check DAG reads one before its deferred wait and one after."""
 
-    live, cr_before, storage_before = read()
-    cr_after, storage_after = cr_before, storage_before
-    watched = len(live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
+    live: list[tuple[str, str | None]]
+    cr_ts: int | None
+    storage_ts: int | None
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"live": [list(pair) for pair in self.live], "cr_ts": self.cr_ts, "storage_ts": self.storage_ts,
+                "at": self.at}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> LogReading:
+        return cls([(str(n), p) for n, p in body["live"]], body.get("cr_ts"), body.get("storage_ts"),
+                   float(body["at"]))
+
+
+def read_log(cluster: ClusterConfig, hook: TidbOperatorHook | None = None) -> LogReading:
+    hook = hook or hook_for(cluster)
+    inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
+    live = inventory.live_logs()
+    pairs = [(v.name, v.prefix) for v in live]
+    if len(live) != 1:
+        return LogReading(pairs, None, None, time.time())
+    storage = BackupStorageHook(**cluster.storage.hook_kwargs())
+    return LogReading(pairs, live[0].checkpoint_ts, storage.log_checkpoint(live[0].prefix or "") or None, time.time())
+
+
+def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float, sleep: Callable[[float], None],
+              before: LogReading | None) -> list[CheckRow]:
+    """`before` read at the watch's start (the DAG's first task, whose wait since then was deferred): only the
+    rest of `observe`, if any, is slept here; without it (the command line) the whole of it."""
+    before = before or read_log(cluster, hook)
+    after = before
+    watched = len(before.live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
     if watched:
-        sleep(observe)
-        live, cr_after, storage_after = read()
+        sleep(max(0.0, before.at + observe - time.time()))
+        after = read_log(cluster, hook)
+        watched = after.live == before.live  # another log task meanwhile: its checkpoints are not comparable
     now = time.time()
 
     def lag(ts: int | None) -> float | None:
         return None if not ts else now - tso_to_dt(ts).timestamp()
 
-    def moved(before: int | None, after: int | None) -> bool | None:
-        return None if not watched or not before or not after else after > before
+    def moved(was: int | None, now_at: int | None) -> bool | None:
+        return None if not watched or not was or not now_at else now_at > was
 
-    return log_backup_rows([(v.name, v.prefix) for v in live], cluster.storage.root, cr_lag=lag(cr_after),
-                           storage_lag=lag(storage_after), cr_advanced=moved(cr_before, cr_after),
-                           storage_advanced=moved(storage_before, storage_after), observed_for=observe,
+    return log_backup_rows(after.live, cluster.storage.root, cr_lag=lag(after.cr_ts),
+                           storage_lag=lag(after.storage_ts), cr_advanced=moved(before.cr_ts, after.cr_ts),
+                           storage_advanced=moved(before.storage_ts, after.storage_ts),
+                           observed_for=after.at - before.at if watched else observe,
                            warn=cluster.rpo.warn.total_seconds(), critical=cluster.rpo.critical.total_seconds())
 
 
