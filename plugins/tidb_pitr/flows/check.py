@@ -40,11 +40,12 @@ def build(cluster: ClusterConfig) -> DAG:
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, root=cluster.storage.root, group=cluster.api_group)
     hour, minute = (int(x) for x in cluster.snapshot_anchor.split(":"))
     schedule = CronTriggerTimetable(f"{minute} {(hour + HOUR_AFTER_ANCHOR) % 24} * * *", timezone=cluster.timezone)
-    observe = observe_for(cluster.waits.tracker_interval.total_seconds())
+    observe = observe_for(cluster.waits.tracker_interval.total_seconds(),
+                          cluster.waits.log_flush_interval.total_seconds())
     params = {"observe_seconds": Param(
         observe, type="number", minimum=0, title="Watch the log checkpoints (seconds)",
         description="How long the log backup's checkpoints must move in: the tracker interval twice plus TiKV's "
-                    "flush interval by default.")}
+                    "flush interval (waits.log_flush_interval) by default.")}
     kwargs = dag_kwargs(cluster, "check", doc)
     kwargs["default_args"] = {**kwargs["default_args"], "retries": 0}  # a check that fails is the answer
     with DAG(schedule=schedule, params=params, **kwargs) as dag:

@@ -21,7 +21,8 @@ FAILED: Status = "FAILED"
 _RANK = {FAILED: 0, WARNING: 1, OK: 2}
 
 # How long the log checkpoints are watched when not told: the operator's tracker interval twice (the CR's copy)
-# plus TiKV's default flush interval (`log-backup.max-flush-interval`, 3 min: the checkpoint objects in storage).
+# plus TiKV's flush interval (`log-backup.max-flush-interval`, 3 min by default: the checkpoint objects in storage;
+# `waits.log_flush_interval` in clusters.yaml).
 TIKV_FLUSH_SECONDS = 180.0
 # TSO <-> time conversions assume the worker's clock agrees with PD's.
 SKEW_WARN_SECONDS = 5.0
@@ -46,9 +47,9 @@ class CheckRow:
         return cls(str(body["name"]), status, str(body.get("value", "")), str(body.get("action", "")))
 
 
-def observe_for(tracker_interval: float) -> float:
+def observe_for(tracker_interval: float, flush_interval: float = TIKV_FLUSH_SECONDS) -> float:
     """Seconds both log checkpoints must move in: the CR's every tracker interval, storage's every TiKV flush."""
-    return 2 * tracker_interval + TIKV_FLUSH_SECONDS
+    return 2 * tracker_interval + flush_interval
 
 
 def ordered(rows: Iterable[CheckRow]) -> list[CheckRow]:

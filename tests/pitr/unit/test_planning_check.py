@@ -204,3 +204,17 @@ def test_the_checked_dags_are_the_ones_the_factory_builds(extra):
                     "conn_id": "aws"}})
     built = {d.dag_id for d in dags_for_cluster(config)}
     assert built == {config.dag_id(kind) for kind in [*dag_kinds(config), "check"]}
+
+
+@pytest.mark.parametrize(("waits", "watch"), [({}, 2 * 60 + 180), ({"tracker_interval": "1s",
+                                                                   "log_flush_interval": "2s"}, 4)])
+def test_the_check_dag_watches_the_checkpoints_for_two_tracker_polls_and_one_tikv_flush(waits, watch):
+    """TiDB Operator's minute and TiKV's 3-minute flush by default; a TiKV told to flush faster, sooner."""
+    from tidb_pitr.config import ClusterConfig
+    from tidb_pitr.flows.check import build
+
+    config = ClusterConfig.model_validate({
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com", "waits": waits,
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "secret_name": "s",
+                    "conn_id": "aws"}})
+    assert build(config).params["observe_seconds"] == watch

@@ -95,8 +95,9 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     rows += _guarded("crd", lambda: _crd_rows(cluster, hook))
     rows += _guarded("rbac", lambda: _rbac_rows(cluster, hook))
     rows += _guarded("tidb cluster", lambda: _cluster_rows(cluster, hook))
-    observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
-               else observe_seconds)
+    observe = (observe_for(cluster.waits.tracker_interval.total_seconds(),
+                           cluster.waits.log_flush_interval.total_seconds())
+               if observe_seconds is None else observe_seconds)
     rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep, log_before))
     if cluster.schedule_managed:
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
