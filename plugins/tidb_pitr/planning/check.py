@@ -293,3 +293,61 @@ def drill_gc_row(life_time_seconds: float, needed_seconds: float, read: str) -> 
         return CheckRow("drill gc", FAILED, value, f"raise tidb_gc_life_time to {format_duration(needed_seconds)} or "
                         "more (SET GLOBAL tidb_gc_life_time), or the drill ends 'not verified'")
     return CheckRow("drill gc", OK, value)
+
+
+# --- the storage Secret ----------------------------------------------------------------------------------------
+
+# What TiDB Operator reads from the Secret a CR's storage names before it makes the Job (v1 `pkg/backup/util/
+# util.go` `GenerateStorageCertEnv`, v2 `pkg/controllers/br/manager/util/util.go`): S3 `CheckAllKeysExistInSecret(
+# secret, constants.S3AccessKey, constants.S3SecretKey)` (`access_key`, `secret_key`; else RetryFailed
+# `s3KeyNotExist`); Azure the account (`AZURE_STORAGE_ACCOUNT`) and a shared key (`AZURE_STORAGE_KEY`) or an AAD
+# app (`AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_TENANT_ID`; else `azblobKeyOrAADMissing`).
+S3_SECRET_KEYS = ("access_key", "secret_key")
+AZURE_ACCOUNT_KEY = "AZURE_STORAGE_ACCOUNT"
+AZURE_SHARED_KEY = "AZURE_STORAGE_KEY"
+AZURE_AAD_KEYS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID")
+# The operator's RetryFailed reasons for a Secret it could not get or that lacks keys (same files).
+SECRET_REASONS = frozenset({"GetS3SecretFailed", "s3KeyNotExist", "GetAzblobSecretFailed", "azblobAccountNotExist",
+                            "azblobKeyOrAADMissing", "GetGcsSecretFailed", "gcsKeyNotExist"})
+
+
+def secret_missing(provider: str, keys: set[str]) -> list[str]:
+    """The keys (or choices of keys) the operator needs that the Secret's non-empty `keys` lack."""
+    if provider == "s3":
+        return [k for k in S3_SECRET_KEYS if k not in keys]
+    if provider == "azblob":
+        missing = [] if AZURE_ACCOUNT_KEY in keys else [AZURE_ACCOUNT_KEY]
+        if AZURE_SHARED_KEY not in keys and not set(AZURE_AAD_KEYS) <= keys:
+            missing.append(f"{AZURE_SHARED_KEY} (or {', '.join(AZURE_AAD_KEYS)})")
+        return missing
+    return []
+
+
+def secret_row(provider: str, secret: str | None, keys: set[str] | None, *, readable: bool,
+               evidence: tuple[str, str, str, str] | None) -> CheckRow | None:
+    """The storage Secret the CRs name. Read (`keys`: its non-empty keys, None: not found) when Airflow's identity
+    may `get secrets`; include/rbac.yaml grants nothing on Secrets, so otherwise judged by the operator's answer to
+    the newest CR naming it, `evidence` = (CR, phase, reason, message). None: no Secret applies (local storage)."""
+    if provider not in ("s3", "azblob"):
+        return None
+    if not secret:
+        return CheckRow("storage secret", OK, "none named: the backup pods use their own identity (IRSA)")
+    needs = ", ".join(S3_SECRET_KEYS) if provider == "s3" else f"{AZURE_ACCOUNT_KEY} and {AZURE_SHARED_KEY} or AAD"
+    if readable:
+        if keys is None:
+            return CheckRow("storage secret", FAILED, f"Secret {secret} not found",
+                            f"create it with {needs}: TiDB Operator runs no backup Job without it")
+        missing = secret_missing(provider, keys)
+        if missing:
+            return CheckRow("storage secret", FAILED, f"Secret {secret} lacks {'; '.join(missing)}",
+                            "add them: TiDB Operator runs no backup Job without them (RetryFailed)")
+        return CheckRow("storage secret", OK, f"Secret {secret} has {needs}")
+    if evidence is None:
+        return CheckRow("storage secret", WARNING, f"Secret {secret} not checked: Airflow may not read Secrets "
+                        "(include/rbac.yaml) and no CR has used it yet",
+                        f"check that it holds {needs}, or run the log backup guard and check again")
+    cr, phase, reason, message = evidence
+    if reason in SECRET_REASONS:
+        return CheckRow("storage secret", FAILED, f"{cr} is {phase}: {reason}: {message}",
+                        f"fix Secret {secret} ({needs}): TiDB Operator retries until it is")
+    return CheckRow("storage secret", OK, f"Secret {secret}: TiDB Operator made {cr}'s Job with it ({phase})")

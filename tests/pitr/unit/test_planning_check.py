@@ -27,6 +27,7 @@ from tidb_pitr.planning.check import (
     ordered,
     parse_version,
     schedule_rows,
+    secret_row,
     skew_row,
     triggerer_row,
     version_row,
@@ -218,3 +219,31 @@ def test_the_check_dag_watches_the_checkpoints_for_two_tracker_polls_and_one_tik
         "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "secret_name": "s",
                     "conn_id": "aws"}})
     assert build(config).params["observe_seconds"] == watch
+
+
+@given(keys=st.sets(st.sampled_from(["access_key", "secret_key", "region", "AZURE_STORAGE_ACCOUNT",
+                                     "AZURE_STORAGE_KEY", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+                                     "AZURE_TENANT_ID"])), provider=st.sampled_from(["s3", "azblob"]))
+def test_a_readable_secret_fails_exactly_when_a_key_the_operator_reads_is_missing(keys, provider):
+    row = secret_row(provider, "backup-secret", keys, readable=True, evidence=None)
+    if provider == "s3":
+        complete = {"access_key", "secret_key"} <= keys
+    else:
+        complete = "AZURE_STORAGE_ACCOUNT" in keys and ("AZURE_STORAGE_KEY" in keys or {
+            "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"} <= keys)
+    assert (row.status == OK) == complete, (keys, row)
+    if not complete:
+        assert row.value.startswith("Secret backup-secret lacks ")
+
+
+def test_an_unreadable_secret_is_judged_by_the_operators_answer_to_the_crs_naming_it():
+    failed = secret_row("s3", "s", None, readable=False, evidence=(
+        "demo1-full-1", "RetryFailed", "s3KeyNotExist", "s3 secret test1/s missing some keys secret_key"))
+    assert failed.status == FAILED and "missing some keys secret_key" in failed.value
+    used = secret_row("s3", "s", None, readable=False, evidence=("demo1-log-backup", "Running", "", ""))
+    assert used.status == OK and "demo1-log-backup" in used.value
+    unknown = secret_row("s3", "s", None, readable=False, evidence=None)
+    assert unknown.status == WARNING and "not checked" in unknown.value
+    assert secret_row("s3", "s", None, readable=True, evidence=None).status == FAILED  # not found
+    assert secret_row("s3", None, None, readable=False, evidence=None).status == OK  # pod identity
+    assert secret_row("local", None, None, readable=False, evidence=None) is None

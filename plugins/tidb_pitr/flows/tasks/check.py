@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ...config import ClusterConfig, StorageConfig
@@ -24,6 +25,7 @@ from ...planning.check import (
     OK,
     ROLE_GRANTS,
     SCHEDULE_GRANTS,
+    SECRET_REASONS,
     WARNING,
     CheckRow,
     access_rows,
@@ -38,6 +40,7 @@ from ...planning.check import (
     probed_access,
     schedule_rows,
     schema_rows,
+    secret_row,
     skew_row,
     version_row,
 )
@@ -102,6 +105,7 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     if cluster.schedule_managed:
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
     rows += _guarded("storage", lambda: storage_rows(cluster.storage, probe_tag))
+    rows += _guarded("storage secret", lambda: _secret_rows(cluster, hook))
     rows += _guarded("sql", lambda: _sql_rows(cluster))
     rows += _guarded("notifiers", lambda: notifier_rows(cluster))
     return rows
@@ -259,6 +263,30 @@ def storage_rows(config: StorageConfig, probe_tag: str) -> list[CheckRow]:
         return rows
     rows.append(CheckRow("storage probe", OK, f"wrote, read back and deleted {storage.url(key)}"))
     return rows
+
+
+def _secret_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    """The Secret the CRs name: read when Airflow's identity may `get secrets`, else the operator's answer to the
+    newest of this cluster's Backups naming it (Running or Complete: it made the Job; RetryFailed: why not)."""
+    storage, namespace = cluster.storage, cluster.namespace
+    secret = storage.secret_name
+    if storage.provider not in ("s3", "azblob") or not secret:
+        row = secret_row(storage.provider, secret, None, readable=False, evidence=None)
+        return [row] if row else []
+    readable = hook.may("get", "", "secrets", namespace)
+    keys = hook.secret_keys(secret, namespace) if readable else None
+    evidence = None
+    if not readable:
+        inventory = inventory_of(hook.list(BACKUPS, namespace), cluster.tidb_cluster, namespace)
+        named = [v for v in [*inventory.snapshots, *inventory.logs]
+                 if (v.storage.get(storage.provider) or {}).get("secretName") == secret
+                 and (v.phase in ("Running", "Complete") or v.reason in SECRET_REASONS)]
+        newest = max(named, key=lambda v: v.phase_since or v.created or datetime.min.replace(tzinfo=UTC),
+                     default=None)
+        if newest is not None:
+            evidence = (newest.name, newest.phase, newest.reason, newest.message)
+    row = secret_row(storage.provider, secret, keys, readable=readable, evidence=evidence)
+    return [row] if row else []
 
 
 # --- SQL ------------------------------------------------------------------------------------------------------
