@@ -25,7 +25,7 @@ a row (name, OK / WARNING / FAILED, the measured value, what to do), the failed 
 | Kubernetes | the connection; the CRDs of `{group}` served with the fields the DAGs use; one SelfSubjectAccessReview per verb and resource (missing: FAILED naming the DAG; more than include/rbac.yaml grants: WARNING); the cluster object Ready, its TiDB version |
 | log backup | exactly one live for the cluster, writing under the root; its checkpoints in the CR and in storage both move while watched (`observe_seconds`), their lag against the RPO |
 | storage | the root lists; the probe object writes, reads back and deletes; the Secret the CRs name holds the keys TiDB Operator reads (read when Airflow may `get secrets`, else judged by the operator's answer to the newest Backup naming it) |
-| SQL | each `sql_conn_id` answers; PD's clock (TIDB_CURRENT_TSO()) against the worker's: WARNING over 5 s, FAILED over 1 min |
+| SQL | each `sql_conn_id` answers, and its account's `SHOW GRANTS` holds SELECT ON *.* (DROP too for the drill's scratch target); PD's clock (TIDB_CURRENT_TSO()) against the worker's: WARNING over 5 s, FAILED over 1 min |
 | Airflow | the task `triggerer` defers on a timer of `observe_seconds` (the checkpoints' watch, spent in the triggerer, not a worker slot; slept by `check` when the DAGs poll): FAILED when it does not come back within 5 min after it (no triggerer) |
 
 The same rows from a shell: `python -m tidb_pitr check --cluster {ns}/{name} [--json]` (exit code 2 on FAILED).

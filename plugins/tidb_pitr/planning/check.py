@@ -7,6 +7,7 @@ rows are the precedent of pgBackRest's `check` and `barman check`: one line per 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -351,3 +352,50 @@ def secret_row(provider: str, secret: str | None, keys: set[str] | None, *, read
         return CheckRow("storage secret", FAILED, f"{cr} is {phase}: {reason}: {message}",
                         f"fix Secret {secret} ({needs}): TiDB Operator retries until it is")
     return CheckRow("storage secret", OK, f"Secret {secret}: TiDB Operator made {cr}'s Job with it ({phase})")
+
+
+# --- the SQL accounts' grants ----------------------------------------------------------------------------------
+
+# TiDB shows only the schemas an account holds some privilege on in INFORMATION_SCHEMA, and refuses the rest: every
+# account reads every schema (a target "empty" to an account that cannot see its schemas is not), and the
+# drill's scratch target's account drops them.
+SOURCE_PRIVILEGES = ("SELECT",)
+TARGET_PRIVILEGES = ("SELECT",)
+SCRATCH_PRIVILEGES = ("SELECT", "DROP")
+_GRANT = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<scope>\S+)\s+TO\s+", re.IGNORECASE)
+
+
+def global_privileges(grants: Iterable[str]) -> set[str] | None:
+    """The privileges `SHOW GRANTS` lines give on `*.*` (ALL PRIVILEGES as "ALL"); None when some line is a role
+    grant (`GRANT 'r'@'%' TO ...`), whose privileges SHOW GRANTS does not list without USING."""
+    found: set[str] = set()
+    for text in grants:
+        match = _GRANT.match(text.strip())
+        if match is None:
+            if text.strip().upper().startswith("GRANT "):
+                return None  # a role granted: its privileges are elsewhere
+            continue
+        if match["scope"].replace("`", "") != "*.*":
+            continue  # schema and table grants do not reach every schema
+        privs = {p.strip().upper() for p in match["privs"].split(",")}
+        found |= {"ALL"} if "ALL PRIVILEGES" in privs or "ALL" in privs else privs
+    return found
+
+
+def grants_row(conn_id: str, grants: list[str], needed: Iterable[str], why: str) -> CheckRow:
+    """One account's `SHOW GRANTS` against the global privileges `why` needs."""
+    name = f"sql grants {conn_id}"
+    held = global_privileges(grants)
+    shown = "; ".join(grants) or "no grants"
+    if held is None:
+        return CheckRow(name, WARNING, f"granted through roles: {_clip(shown)}",
+                        f"check that the roles give {', '.join(needed)} ON *.* ({why})")
+    missing = [p for p in needed if p not in held and "ALL" not in held]
+    if missing:
+        return CheckRow(name, FAILED, f"lacks {', '.join(missing)} ON *.*: {_clip(shown)}",
+                        f"GRANT {', '.join(missing)} ON *.* TO the account: {why}")
+    return CheckRow(name, OK, f"holds {', '.join(needed)} ON *.*")
+
+
+def _clip(text: str, room: int = 200) -> str:
+    return text if len(text) <= room else text[:room - 1] + "…"

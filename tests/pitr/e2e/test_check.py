@@ -88,8 +88,8 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     names = {r["name"] for r in rows}
     assert {"kubernetes connection", "crd Backup", "crd Restore", "rbac", "tidb cluster", "tidb version",
             "log backup", "log backup storage", "log checkpoint (CR)", "log checkpoint (storage)", "storage list",
-            "storage probe", "storage secret", f"sql {checked.config.sql_conn_id}", "clock skew",
-            "triggerer"} <= names
+            "storage probe", "storage secret", f"sql {checked.config.sql_conn_id}",
+            f"sql grants {checked.config.sql_conn_id}", "clock skew", "triggerer"} <= names
     # The checkpoints' watch was the triggerer probe's deferred timer, not a sleep in a worker slot.
     assert "after its timer" in next(r["value"] for r in rows if r["name"] == "triggerer")
     assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 0 FAILED, 0 WARNING, ")
@@ -209,3 +209,25 @@ def test_a_storage_secret_without_secret_key_fails_naming_the_key(sandbox, check
     row = _row(answer, "storage secret")
     assert row["status"] == "FAILED" and row["value"] == f"Secret {secret} lacks secret_key", row
     assert "AKIA" not in json.dumps(answer) and code == 2
+
+
+def test_an_sql_account_granted_nothing_fails_naming_the_privilege(sandbox, checked, capsys, tmp_path):
+    """An account made without a GRANT (SHOW GRANTS: USAGE only) as the source's sql_conn_id: TiDB would hide every
+    schema from it and refuse its reads."""
+    import json as json_module
+    import os
+
+    user = unique("reader").replace("-", "_")
+    sandbox.call("POST", f"/clusters/{checked.namespace}/{checked.name}/accounts", {"user": user, "password": "pw"})
+    try:
+        # The source's connection (host and port), logged in as the new account.
+        source = json_module.loads(os.environ[f"AIRFLOW_CONN_{checked.config.sql_conn_id.upper()}"])
+        conn_id = f"sql_{user}"
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json_module.dumps({**source, "login": user, "password": "pw"})
+        config = checked.config.model_copy(update={"sql_conn_id": conn_id})
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+    finally:
+        sandbox.call("POST", f"/clusters/{checked.namespace}/{checked.name}/accounts", {"user": user, "delete": True})
+    row = _row(answer, f"sql grants {conn_id}")
+    assert row["status"] == "FAILED" and row["value"].startswith("lacks SELECT ON *.*"), row
+    assert f"GRANT USAGE ON *.* TO '{user}'@'%'" in row["value"] and code == 2

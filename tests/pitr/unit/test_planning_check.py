@@ -21,6 +21,7 @@ from tidb_pitr.planning.check import (
     check_note,
     drill_gc_row,
     exit_code,
+    grants_row,
     log_backup_rows,
     needed_access,
     new_failures,
@@ -247,3 +248,27 @@ def test_an_unreadable_secret_is_judged_by_the_operators_answer_to_the_crs_namin
     assert secret_row("s3", "s", None, readable=True, evidence=None).status == FAILED  # not found
     assert secret_row("s3", None, None, readable=False, evidence=None).status == OK  # pod identity
     assert secret_row("local", None, None, readable=False, evidence=None) is None
+
+
+PRIVILEGES = ["SELECT", "DROP", "INSERT", "PROCESS", "BACKUP_ADMIN"]
+
+
+@given(global_=st.sets(st.sampled_from(PRIVILEGES)), schema=st.sets(st.sampled_from(PRIVILEGES)),
+       needed=st.sets(st.sampled_from(["SELECT", "DROP"]), min_size=1))
+def test_an_account_passes_exactly_when_its_global_grants_hold_what_is_needed(global_, schema, needed):
+    """TiDB's SHOW GRANTS lines: only `ON *.*` reaches every schema; a schema grant does not count."""
+    lines = [f"GRANT {','.join(sorted(global_))} ON *.* TO 'u'@'%'" if global_ else "GRANT USAGE ON *.* TO 'u'@'%'"]
+    if schema:
+        lines.append(f"GRANT {','.join(sorted(schema))} ON `shop`.* TO 'u'@'%'")
+    row = grants_row("src", lines, sorted(needed), "the drill's reads")
+    assert (row.status == OK) == (needed <= global_), (lines, row)
+    if row.status == FAILED:
+        assert row.name == "sql grants src" and all(p in row.value for p in needed - global_)
+        assert row.action.startswith("GRANT ") and "the drill's reads" in row.action
+
+
+def test_root_passes_and_a_role_grant_warns():
+    root = ["GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION"]
+    assert grants_row("src", root, ["SELECT", "DROP"], "x").status == OK
+    roles = ["GRANT USAGE ON *.* TO 'u'@'%'", "GRANT 'reader'@'%' TO 'u'@'%'"]
+    assert grants_row("src", roles, ["SELECT"], "x").status == WARNING

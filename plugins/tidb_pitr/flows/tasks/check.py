@@ -25,13 +25,17 @@ from ...planning.check import (
     OK,
     ROLE_GRANTS,
     SCHEDULE_GRANTS,
+    SCRATCH_PRIVILEGES,
     SECRET_REASONS,
+    SOURCE_PRIVILEGES,
+    TARGET_PRIVILEGES,
     WARNING,
     CheckRow,
     access_rows,
     check_note,
     cluster_resource,
     drill_gc_row,
+    grants_row,
     line,
     log_backup_rows,
     needed_access,
@@ -291,16 +295,39 @@ def _secret_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRo
 
 # --- SQL ------------------------------------------------------------------------------------------------------
 
+def _sql_needs(cluster: ClusterConfig) -> dict[str, tuple[list[str], list[str]]]:
+    """Each sql_conn_id (the source's first) -> the global privileges its account needs, and what for."""
+    needs: dict[str, tuple[list[str], list[str]]] = {}
+
+    def need(conn_id: str | None, privileges: tuple[str, ...], why: str) -> None:
+        if conn_id:
+            held, reasons = needs.setdefault(conn_id, ([], []))
+            held += [p for p in privileges if p not in held]
+            reasons.append(why)
+
+    need(cluster.sql_conn_id, SOURCE_PRIVILEGES, "the source's GC safe point (mysql.tidb), table sizes and the "
+         "drill's reads")
+    drill = cluster.drill_target()
+    scratch = (drill.namespace or cluster.namespace, drill.name) if drill else None
+    for target in cluster.restore_targets:
+        if (target.namespace or cluster.namespace, target.name) == scratch:
+            need(target.sql_conn_id, SCRATCH_PRIVILEGES, f"the drill empties {target.name} (DROP DATABASE)")
+        else:
+            need(target.sql_conn_id, TARGET_PRIVILEGES, f"the restore's empty-target check on {target.name} sees "
+                 "only the schemas the account may read")
+    return needs
+
+
 def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
-    from ...hooks.sql import current_version_and_tso
+    from ...hooks.sql import current_version_and_tso, own_grants
 
     if not cluster.sql_conn_id:
         return [CheckRow("clock skew", WARNING, "not measured: no sql_conn_id",
                          "set sql_conn_id so the worker's clock can be compared with PD's")]
     rows = []
-    conns = [cluster.sql_conn_id] + [t.sql_conn_id for t in cluster.restore_targets if t.sql_conn_id]
+    needs = _sql_needs(cluster)
     skew: float | None = None
-    for conn_id in dict.fromkeys(conns):
+    for conn_id in needs:
         try:
             before = time.time()
             version, tso = current_version_and_tso(conn_id)
@@ -310,6 +337,9 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
                                  "fix the Airflow connection (host, port, user, password)"))
             continue
         rows.append(CheckRow(f"sql {conn_id}", OK, f"connected: {version}"))
+        privileges, why = needs[conn_id]
+        rows += _guarded(f"sql grants {conn_id}", lambda c=conn_id, p=privileges, w=why: [
+            grants_row(c, own_grants(c), p, "; ".join(w))])
         if conn_id == cluster.sql_conn_id:
             skew = tso_to_dt(tso).timestamp() - (before + after) / 2
     if skew is not None:
