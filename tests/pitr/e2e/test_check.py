@@ -96,6 +96,18 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     assert _keys(checked) == before  # the probe is gone and nothing else was touched
 
 
+def test_with_polling_dags_the_check_watches_the_checkpoints_itself_and_needs_no_triggerer(checked, monkeypatch):
+    """[tidb_pitr] deferrable = False: the probe does not defer, so `check` sleeps what is left of the watch; the
+    checkpoints are still seen to move and the triggerer row says why it is not needed."""
+    monkeypatch.setenv("AIRFLOW__TIDB_PITR__DEFERRABLE", "False")
+    run = checked.run("check", run_conf={"observe_seconds": OBSERVE})
+    rows = {r["name"]: r for r in xcom(run, "check")}
+    assert str(run.state) == "success", rows
+    assert rows["triggerer"]["status"] == "OK" and "deferrable = False" in rows["triggerer"]["value"]
+    for where in ("CR", "storage"):
+        assert rows[f"log checkpoint ({where})"]["status"] == "OK", rows
+
+
 @contextmanager
 def role_without_delete(sandbox: Any, tmp_path: Path) -> Iterator[str]:
     """An Airflow Kubernetes connection whose identity has include/rbac.yaml's Role without `delete`."""
