@@ -184,8 +184,12 @@ def _checkpoint_row(where: str, lag: float | None, advanced: bool | None, observ
     return CheckRow(name, OK, value)
 
 
-def version_row(version: str | None, *, compaction: bool) -> CheckRow:
-    """TiDB's version against what is configured: PITR needs v6.2+, compaction v8.5.5+."""
+def version_row(version: str | None, *, compaction: bool, source: str = "") -> CheckRow:
+    """TiDB's version against what is configured: PITR needs v6.2+, compaction v8.5.5+. `source`: where it was
+    read when not the cluster object (`SELECT VERSION()`), shown after it."""
+    if version and source:
+        row = version_row(version, compaction=compaction)
+        return CheckRow(row.name, row.status, f"{row.value} ({source})", row.action)
     if not version:
         return CheckRow("tidb version", WARNING, "unknown", "set spec.version on the cluster object, or a sql_conn_id")
     parsed = parse_version(version)

@@ -272,3 +272,9 @@ def test_root_passes_and_a_role_grant_warns():
     assert grants_row("src", root, ["SELECT", "DROP"], "x").status == OK
     roles = ["GRANT USAGE ON *.* TO 'u'@'%'", "GRANT 'reader'@'%' TO 'u'@'%'"]
     assert grants_row("src", roles, ["SELECT"], "x").status == WARNING
+
+
+def test_a_version_read_over_sql_is_judged_the_same_and_says_where_it_came_from():
+    row = version_row("8.0.11-TiDB-v8.5.2", compaction=True, source="SELECT VERSION()")
+    assert row.status == FAILED and row.value == "8.0.11-TiDB-v8.5.2 (SELECT VERSION())" and "v8.5.5" in row.action
+    assert version_row("8.0.11-TiDB-v8.5.5", compaction=True, source="SELECT VERSION()").status == OK

@@ -110,7 +110,11 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
     rows += _guarded("storage", lambda: storage_rows(cluster.storage, probe_tag))
     rows += _guarded("storage secret", lambda: _secret_rows(cluster, hook))
-    rows += _guarded("sql", lambda: _sql_rows(cluster))
+    versions: dict[str, str] = {}
+    rows += _guarded("sql", lambda: _sql_rows(cluster, versions))
+    if cluster.sql_conn_id in versions:  # a cluster object without spec.version: the source's SELECT VERSION()
+        rows = [version_row(versions[cluster.sql_conn_id], compaction=cluster.compaction, source="SELECT VERSION()")
+                if r.name == "tidb version" and r.value == "unknown" else r for r in rows]
     rows += _guarded("notifiers", lambda: notifier_rows(cluster))
     return rows
 
@@ -318,7 +322,8 @@ def _sql_needs(cluster: ClusterConfig) -> dict[str, tuple[list[str], list[str]]]
     return needs
 
 
-def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
+def _sql_rows(cluster: ClusterConfig, versions: dict[str, str]) -> list[CheckRow]:
+    """The SQL rows; `versions` gets each connection's `SELECT VERSION()`."""
     from ...hooks.sql import current_version_and_tso, own_grants
 
     if not cluster.sql_conn_id:
@@ -337,6 +342,7 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
                                  "fix the Airflow connection (host, port, user, password)"))
             continue
         rows.append(CheckRow(f"sql {conn_id}", OK, f"connected: {version}"))
+        versions[conn_id] = version
         privileges, why = needs[conn_id]
         rows += _guarded(f"sql grants {conn_id}", lambda c=conn_id, p=privileges, w=why: [
             grants_row(c, own_grants(c), p, "; ".join(w))])
@@ -433,7 +439,8 @@ def publish_check(cluster: ClusterConfig, context: Any, rows: list[CheckRow]) ->
     label = f"{cluster.namespace}/{cluster.name}"
     for row in rows:
         log.log(logging.WARNING if row.status != OK else logging.INFO, "%s", line(row))
-    previous = ti.xcom_pull(task_ids=ti.task_id, key=CHECK_KEY, include_prior_dates=True) or {}
+    # map_indexes=-1: the newest prior run's one value; without it Airflow 3 answers every prior run's, a list.
+    previous = ti.xcom_pull(task_ids=ti.task_id, key=CHECK_KEY, include_prior_dates=True, map_indexes=-1) or {}
     failed_before = [r.get("name") for r in previous.get("rows") or [] if r.get("status") == FAILED]
     ti.xcom_push(key=CHECK_KEY, value={"rows": [r.to_dict() for r in rows], "at": time.time()})
     publish_note(context, check_note(label, rows))
