@@ -26,7 +26,7 @@ a row (name, OK / WARNING / FAILED, the measured value, what to do), the failed 
 | log backup | exactly one live for the cluster, writing under the root; its checkpoints in the CR and in storage both move while watched (`observe_seconds`), their lag against the RPO |
 | storage | the root lists; the probe object writes, reads back and deletes; the Secret the CRs name holds the keys TiDB Operator reads (read when Airflow may `get secrets`, else judged by the operator's answer to the newest Backup naming it) |
 | SQL | each `sql_conn_id` answers, and its account's `SHOW GRANTS` holds SELECT ON *.* (DROP too for the drill's scratch target); PD's clock (TIDB_CURRENT_TSO()) against the worker's: WARNING over 5 s, FAILED over 1 min |
-| Airflow | the task `triggerer` defers on a timer of `observe_seconds` (the checkpoints' watch, spent in the triggerer, not a worker slot; slept by `check` when the DAGs poll): FAILED when it does not come back within 5 min after it (no triggerer) |
+| Airflow | the task `triggerer` defers on a timer of `observe_seconds` (the checkpoints' watch, spent in the triggerer, not a worker slot; slept by `check` when the DAGs poll): FAILED when it does not come back within `triggerer_wait_seconds` (5 min) after it (no triggerer) |
 
 The same rows from a shell: `python -m tidb_pitr check --cluster {ns}/{name} [--json]` (exit code 2 on FAILED).
 """
@@ -45,7 +45,11 @@ def build(cluster: ClusterConfig) -> DAG:
     params = {"observe_seconds": Param(
         observe, type="number", minimum=0, title="Watch the log checkpoints (seconds)",
         description="How long the log backup's checkpoints must move in: the tracker interval twice plus TiKV's "
-                    "flush interval (waits.log_flush_interval) by default.")}
+                    "flush interval (waits.log_flush_interval) by default."),
+              "triggerer_wait_seconds": Param(
+        TRIGGERER_WAIT.total_seconds(), type="number", minimum=1, title="Wait for a triggerer (seconds)",
+        description="How long after its timer the probe may stay deferred before the check says no triggerer "
+                    "runs.")}
     kwargs = dag_kwargs(cluster, "check", doc)
     kwargs["default_args"] = {**kwargs["default_args"], "retries": 0}  # a check that fails is the answer
     with DAG(schedule=schedule, params=params, **kwargs) as dag:
@@ -57,8 +61,8 @@ def build(cluster: ClusterConfig) -> DAG:
             return read_log(cluster).to_dict()
 
         # The watch of the checkpoints is the probe's timer: spent deferred in the triggerer, not in a worker slot.
-        probe = TriggererProbeOperator(task_id="triggerer", wait_for=TRIGGERER_WAIT,
-                                       timer_seconds="{{ params.observe_seconds }}")
+        probe = TriggererProbeOperator(task_id="triggerer", timer_seconds="{{ params.observe_seconds }}",
+                                       wait_seconds="{{ params.triggerer_wait_seconds }}")
 
         @task(trigger_rule="all_done")  # after the probe, whether it came back or timed out
         def check(params: dict[str, Any] | None = None, **context: Any) -> list[dict[str, str]]:
@@ -74,7 +78,8 @@ def build(cluster: ClusterConfig) -> DAG:
                               log_before=LogReading.from_dict(before) if before else None,
                               probe_tag=context["run_id"][-24:].replace(":", "").replace("+", ""))
             answer = context["ti"].xcom_pull(task_ids="triggerer")
-            rows.append(triggerer_row(answer, TRIGGERER_WAIT.total_seconds()))
+            wait = float((params or {}).get("triggerer_wait_seconds") or TRIGGERER_WAIT.total_seconds())
+            rows.append(triggerer_row(answer, wait))
             failed = publish_check(cluster, context, rows)
             if failed:
                 raise AirflowFailException(f"{len(failed)} check(s) FAILED: {', '.join(failed)} (see the run note)")

@@ -3,7 +3,7 @@ on a timer and seeing whether it comes back. The timer is also the check's watch
 (`observe_seconds`), so that wait is spent in the triggerer, not in a worker slot.
 
 Every wait of the DAGs defers to the triggerer; without one, each deferred task sits until its timeout. This probe
-resumes right after its timer when a triggerer runs, and otherwise times out `wait_for` after the timer (the
+resumes right after its timer when a triggerer runs, and otherwise times out `wait_seconds` after the timer (the
 scheduler fails it), which `check` reports as a FAILED row. With `[tidb_pitr] deferrable = False` the DAGs poll and
 it does not defer (the check then sleeps the watch itself).
 """
@@ -21,20 +21,23 @@ MIN_TIMER = timedelta(seconds=1)
 
 
 class TriggererProbeOperator(BaseOperator):
-    template_fields = ("timer_seconds",)  # e.g. "{{ params.observe_seconds }}"
+    template_fields = ("timer_seconds", "wait_seconds")  # e.g. "{{ params.observe_seconds }}"
 
-    def __init__(self, *, wait_for: timedelta = timedelta(minutes=5), timer_seconds: float | str = 1.0,
+    def __init__(self, *, wait_seconds: float | str = 300.0, timer_seconds: float | str = 1.0,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.wait_for = wait_for
+        self.wait_seconds = wait_seconds
         self.timer_seconds = timer_seconds
 
-    def _timer(self) -> timedelta:
+    def _seconds(self, field: str) -> timedelta:
+        value = getattr(self, field)
         try:
-            seconds = float(self.timer_seconds)
+            return timedelta(seconds=float(value))
         except ValueError:
-            raise ValueError(f"timer_seconds must be a number of seconds, got {self.timer_seconds!r}") from None
-        return max(timedelta(seconds=seconds), MIN_TIMER)
+            raise ValueError(f"{field} must be a number of seconds, got {value!r}") from None
+
+    def _timer(self) -> timedelta:
+        return max(self._seconds("timer_seconds"), MIN_TIMER)
 
     def execute(self, context: Any) -> dict[str, Any]:
         if not default_deferrable():
@@ -45,7 +48,7 @@ class TriggererProbeOperator(BaseOperator):
         deferred_at = datetime.now(UTC)
         self.defer(trigger=DateTimeTrigger(moment=deferred_at + timer), method_name="execute_complete",
                    kwargs={"deferred_at": deferred_at.isoformat(), "timer_seconds": timer.total_seconds()},
-                   timeout=timer + self.wait_for)
+                   timeout=timer + max(self._seconds("wait_seconds"), MIN_TIMER))
         raise AssertionError("unreachable: defer raises")
 
     def execute_complete(self, context: Any, event: Any = None, deferred_at: str = "",

@@ -1,5 +1,5 @@
 """The check's triggerer probe: it defers for the checkpoints' watch (`observe_seconds`), so that wait holds no
-worker slot, and times out `wait_for` after it (no triggerer: the check's FAILED row); polling DAGs skip it."""
+worker slot, and times out `wait_seconds` after it (no triggerer: the check's FAILED row); polling DAGs skip it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ WAIT_FOR = timedelta(minutes=5)
 
 @given(observe=st.floats(min_value=1, max_value=3600))
 def test_the_probe_defers_for_the_watch_and_times_out_after_it(observe: float) -> None:
-    probe = TriggererProbeOperator(task_id="triggerer", wait_for=WAIT_FOR, timer_seconds=str(observe))
+    probe = TriggererProbeOperator(task_id="triggerer", wait_seconds=str(WAIT_FOR.total_seconds()),
+                                   timer_seconds=str(observe))
     start = datetime.now(UTC)
     with pytest.raises(TaskDeferred) as deferred:
         probe.execute({})
@@ -48,6 +49,7 @@ def test_polling_dags_do_not_defer_and_the_row_says_why(monkeypatch: pytest.Monk
     assert row.status == OK and "deferrable = False" in row.value
 
 
-def test_a_timer_that_is_not_a_number_is_refused_naming_the_field() -> None:
-    with pytest.raises(ValueError, match="timer_seconds must be a number"):
-        TriggererProbeOperator(task_id="triggerer", timer_seconds="soon").execute({})
+@pytest.mark.parametrize("field", ["timer_seconds", "wait_seconds"])
+def test_a_time_that_is_not_a_number_is_refused_naming_the_field(field: str) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be a number"):
+        TriggererProbeOperator(task_id="triggerer", **{field: "soon"}).execute({})
