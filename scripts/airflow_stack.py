@@ -200,8 +200,10 @@ def cluster_entry(name: str, *, kubernetes_conn_id: str = "sandbox_k8s", storage
         # Not 00:00: the sandbox seeds snapshots every other day at 00:00 UTC under the DAG's names, and on
         # every other day the run the scheduler starts on unpause (the latest slot) would take a seeded name.
         "snapshot_anchor": "12:00",
-        # The sandbox's operator tracks checkpoints every 0.6 s where TiDB Operator's does every minute.
-        "waits": {"tracker_interval": "1s", "start_grace": "5s"}}
+        # The sandbox's operator tracks checkpoints every 0.6 s where TiDB Operator's does every minute, and its
+        # TiKV flushes every FAST["checkpoint_interval"] s, not 3 min: the check watches them 4 s, not 5 min.
+        "waits": {"tracker_interval": "1s", "start_grace": "5s",
+                  "log_flush_interval": f"{FAST['checkpoint_interval']}s"}}
     return entry
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from airflow_stack import CLUSTER, NAMESPACE, TARGET
-from production_stack import ProductionStack, run_stamp
+from production_stack import FINISHED, ProductionStack, run_stamp
 
 TARGET_2, TARGET_3 = f"{TARGET}-2", f"{TARGET}-3"
 SECOND = f"{CLUSTER}-002"
@@ -163,6 +163,27 @@ def test_two_triggerers_fire_every_wait_once(healthy: ProductionStack) -> None:
         assert len(made_by_run(stack.crs("backups"), run_stamp(snapshot))) == 1
     finally:
         stack.triggerers[extra].stop()
+
+
+def test_check_without_a_triggerer_fails_its_triggerer_row(healthy: ProductionStack) -> None:
+    """The check's probe defers; with no triggerer it never comes back, the scheduler times it out, and `check`
+    (all_done) says so in its FAILED row. Its first run, on unpause, is taken with the triggerer up."""
+    stack = healthy
+    dag_id, first = stack.start_scheduled("check")
+    assert stack.wait_run(dag_id, first, timeout=300)["state"] in FINISHED  # not queued ahead of the next run
+    stack.kill_triggerer()
+    assert not stack.live_triggerers()
+    try:
+        run_id = stack.trigger(dag_id, {"observe_seconds": 1, "triggerer_wait_seconds": 5})
+        run = stack.wait_run(dag_id, run_id, timeout=300)
+    finally:
+        stack.start_triggerer()
+    assert run["state"] == "failed"
+    found = stack.api.xcom(dag_id, run_id, "check", key="tidb_pitr_check") or {}
+    rows = {r["name"]: r for r in found.get("rows") or []}
+    assert rows["triggerer"]["status"] == "FAILED", rows.get("triggerer")
+    assert "did not resume within 5s" in rows["triggerer"]["value"] and "airflow triggerer" in rows[
+        "triggerer"]["action"]
 
 
 def test_worker_killed_during_retention_deletions(healthy: ProductionStack) -> None:

@@ -227,6 +227,9 @@ class WaitsConfig(ConfigModel):
     log_job_stuck_after: Duration = timedelta(minutes=30)
     # How long a restore waits for a running retention to finish before it refuses.
     retention_wait: Duration = timedelta(minutes=15)
+    # TiKV's `log-backup.max-flush-interval`: how often the log checkpoint in storage moves. `check` watches the
+    # checkpoints this long plus two tracker intervals.
+    log_flush_interval: Duration = timedelta(minutes=3)
 
     @model_validator(mode="after")
     def _positive(self) -> WaitsConfig:

@@ -258,6 +258,19 @@ class TidbOperatorHook(BaseHook):
                     out[gvk["kind"]] = schema
         return out
 
+    def secret_keys(self, name: str, namespace: str) -> set[str] | None:
+        """The names of a Secret's non-empty keys (never their values), None when it is not there."""
+        from kubernetes.client import CoreV1Api
+
+        try:
+            secret = self._call(self._budget(f"get {describe('secrets', name, namespace, '')}"),
+                                CoreV1Api(self.api.api_client).read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {key for key, value in ((secret.data or {}) | (secret.string_data or {})).items() if value}
+
     def may(self, verb: str, group: str, resource: str, namespace: str) -> bool:
         """A SelfSubjectAccessReview: may this connection's identity do `verb` on `resource` in `namespace`?"""
         from kubernetes.client import AuthorizationV1Api

@@ -236,6 +236,11 @@ def source_now_ts(conn_id: str) -> int:
     return int(row[0])
 
 
+def own_grants(conn_id: str) -> list[str]:
+    """`SHOW GRANTS`: the connection's account's grant lines, as TiDB shows them (check)."""
+    return [str(row[0]) for row in _hook(conn_id).get_records("SHOW GRANTS")]
+
+
 def current_version_and_tso(conn_id: str) -> tuple[str, int]:
     """`SELECT VERSION(), TIDB_CURRENT_TSO()` in one round trip: who answers, and PD's clock now (check)."""
     row = _hook(conn_id).get_first("SELECT VERSION(), TIDB_CURRENT_TSO()")

@@ -7,6 +7,7 @@ rows are the precedent of pgBackRest's `check` and `barman check`: one line per 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -21,7 +22,8 @@ FAILED: Status = "FAILED"
 _RANK = {FAILED: 0, WARNING: 1, OK: 2}
 
 # How long the log checkpoints are watched when not told: the operator's tracker interval twice (the CR's copy)
-# plus TiKV's default flush interval (`log-backup.max-flush-interval`, 3 min: the checkpoint objects in storage).
+# plus TiKV's flush interval (`log-backup.max-flush-interval`, 3 min by default: the checkpoint objects in storage;
+# `waits.log_flush_interval` in clusters.yaml).
 TIKV_FLUSH_SECONDS = 180.0
 # TSO <-> time conversions assume the worker's clock agrees with PD's.
 SKEW_WARN_SECONDS = 5.0
@@ -46,9 +48,9 @@ class CheckRow:
         return cls(str(body["name"]), status, str(body.get("value", "")), str(body.get("action", "")))
 
 
-def observe_for(tracker_interval: float) -> float:
+def observe_for(tracker_interval: float, flush_interval: float = TIKV_FLUSH_SECONDS) -> float:
     """Seconds both log checkpoints must move in: the CR's every tracker interval, storage's every TiKV flush."""
-    return 2 * tracker_interval + TIKV_FLUSH_SECONDS
+    return 2 * tracker_interval + flush_interval
 
 
 def ordered(rows: Iterable[CheckRow]) -> list[CheckRow]:
@@ -182,8 +184,12 @@ def _checkpoint_row(where: str, lag: float | None, advanced: bool | None, observ
     return CheckRow(name, OK, value)
 
 
-def version_row(version: str | None, *, compaction: bool) -> CheckRow:
-    """TiDB's version against what is configured: PITR needs v6.2+, compaction v8.5.5+."""
+def version_row(version: str | None, *, compaction: bool, source: str = "") -> CheckRow:
+    """TiDB's version against what is configured: PITR needs v6.2+, compaction v8.5.5+. `source`: where it was
+    read when not the cluster object (`SELECT VERSION()`), shown after it."""
+    if version and source:
+        row = version_row(version, compaction=compaction)
+        return CheckRow(row.name, row.status, f"{row.value} ({source})", row.action)
     if not version:
         return CheckRow("tidb version", WARNING, "unknown", "set spec.version on the cluster object, or a sql_conn_id")
     parsed = parse_version(version)
@@ -261,14 +267,17 @@ def probed_access(api_group: str) -> list[tuple[str, str, str]]:
 
 
 def triggerer_row(probe: Mapping[str, object] | None, wait_for: float) -> CheckRow:
-    """The triggerer probe's answer (None: it never came back, the scheduler timed it out)."""
+    """The triggerer probe's answer (None: it never came back, the scheduler timed it out `wait_for` seconds after
+    its timer)."""
     if probe is not None and probe.get("deferrable") is False:
         return CheckRow("triggerer", OK, "not needed: the DAGs poll ([tidb_pitr] deferrable = False)")
     if probe is None or not probe.get("resumed"):
         return CheckRow("triggerer", FAILED, f"a deferred task did not resume within {format_duration(wait_for)}",
                         "every wait of the DAGs defers: start `airflow triggerer`, or set [tidb_pitr] deferrable = "
                         "False to poll instead")
-    waited = probe.get("waited_seconds")
+    late, waited = probe.get("late_seconds"), probe.get("waited_seconds")
+    if isinstance(late, int | float):
+        return CheckRow("triggerer", OK, f"a deferred task resumed {format_duration(float(late))} after its timer")
     shown = format_duration(float(waited)) if isinstance(waited, int | float) else "seconds"
     return CheckRow("triggerer", OK, f"a deferred task resumed after {shown}")
 
@@ -289,3 +298,108 @@ def drill_gc_row(life_time_seconds: float, needed_seconds: float, read: str) -> 
         return CheckRow("drill gc", FAILED, value, f"raise tidb_gc_life_time to {format_duration(needed_seconds)} or "
                         "more (SET GLOBAL tidb_gc_life_time), or the drill ends 'not verified'")
     return CheckRow("drill gc", OK, value)
+
+
+# --- the storage Secret ----------------------------------------------------------------------------------------
+
+# What TiDB Operator reads from the Secret a CR's storage names before it makes the Job (v1 `pkg/backup/util/
+# util.go` `GenerateStorageCertEnv`, v2 `pkg/controllers/br/manager/util/util.go`): S3 `CheckAllKeysExistInSecret(
+# secret, constants.S3AccessKey, constants.S3SecretKey)` (`access_key`, `secret_key`; else RetryFailed
+# `s3KeyNotExist`); Azure the account (`AZURE_STORAGE_ACCOUNT`) and a shared key (`AZURE_STORAGE_KEY`) or an AAD
+# app (`AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_TENANT_ID`; else `azblobKeyOrAADMissing`).
+S3_SECRET_KEYS = ("access_key", "secret_key")
+AZURE_ACCOUNT_KEY = "AZURE_STORAGE_ACCOUNT"
+AZURE_SHARED_KEY = "AZURE_STORAGE_KEY"
+AZURE_AAD_KEYS = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID")
+# The operator's RetryFailed reasons for a Secret it could not get or that lacks keys (same files).
+SECRET_REASONS = frozenset({"GetS3SecretFailed", "s3KeyNotExist", "GetAzblobSecretFailed", "azblobAccountNotExist",
+                            "azblobKeyOrAADMissing", "GetGcsSecretFailed", "gcsKeyNotExist"})
+
+
+def secret_missing(provider: str, keys: set[str]) -> list[str]:
+    """The keys (or choices of keys) the operator needs that the Secret's non-empty `keys` lack."""
+    if provider == "s3":
+        return [k for k in S3_SECRET_KEYS if k not in keys]
+    if provider == "azblob":
+        missing = [] if AZURE_ACCOUNT_KEY in keys else [AZURE_ACCOUNT_KEY]
+        if AZURE_SHARED_KEY not in keys and not set(AZURE_AAD_KEYS) <= keys:
+            missing.append(f"{AZURE_SHARED_KEY} (or {', '.join(AZURE_AAD_KEYS)})")
+        return missing
+    return []
+
+
+def secret_row(provider: str, secret: str | None, keys: set[str] | None, *, readable: bool,
+               evidence: tuple[str, str, str, str] | None) -> CheckRow | None:
+    """The storage Secret the CRs name. Read (`keys`: its non-empty keys, None: not found) when Airflow's identity
+    may `get secrets`; include/rbac.yaml grants nothing on Secrets, so otherwise judged by the operator's answer to
+    the newest CR naming it, `evidence` = (CR, phase, reason, message). None: no Secret applies (local storage)."""
+    if provider not in ("s3", "azblob"):
+        return None
+    if not secret:
+        return CheckRow("storage secret", OK, "none named: the backup pods use their own identity (IRSA)")
+    needs = ", ".join(S3_SECRET_KEYS) if provider == "s3" else f"{AZURE_ACCOUNT_KEY} and {AZURE_SHARED_KEY} or AAD"
+    if readable:
+        if keys is None:
+            return CheckRow("storage secret", FAILED, f"Secret {secret} not found",
+                            f"create it with {needs}: TiDB Operator runs no backup Job without it")
+        missing = secret_missing(provider, keys)
+        if missing:
+            return CheckRow("storage secret", FAILED, f"Secret {secret} lacks {'; '.join(missing)}",
+                            "add them: TiDB Operator runs no backup Job without them (RetryFailed)")
+        return CheckRow("storage secret", OK, f"Secret {secret} has {needs}")
+    if evidence is None:
+        return CheckRow("storage secret", WARNING, f"Secret {secret} not checked: Airflow may not read Secrets "
+                        "(include/rbac.yaml) and no CR has used it yet",
+                        f"check that it holds {needs}, or run the log backup guard and check again")
+    cr, phase, reason, message = evidence
+    if reason in SECRET_REASONS:
+        return CheckRow("storage secret", FAILED, f"{cr} is {phase}: {reason}: {message}",
+                        f"fix Secret {secret} ({needs}): TiDB Operator retries until it is")
+    return CheckRow("storage secret", OK, f"Secret {secret}: TiDB Operator made {cr}'s Job with it ({phase})")
+
+
+# --- the SQL accounts' grants ----------------------------------------------------------------------------------
+
+# TiDB shows only the schemas an account holds some privilege on in INFORMATION_SCHEMA, and refuses the rest: every
+# account reads every schema (a target "empty" to an account that cannot see its schemas is not), and the
+# drill's scratch target's account drops them.
+SOURCE_PRIVILEGES = ("SELECT",)
+TARGET_PRIVILEGES = ("SELECT",)
+SCRATCH_PRIVILEGES = ("SELECT", "DROP")
+_GRANT = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<scope>\S+)\s+TO\s+", re.IGNORECASE)
+
+
+def global_privileges(grants: Iterable[str]) -> set[str] | None:
+    """The privileges `SHOW GRANTS` lines give on `*.*` (ALL PRIVILEGES as "ALL"); None when some line is a role
+    grant (`GRANT 'r'@'%' TO ...`), whose privileges SHOW GRANTS does not list without USING."""
+    found: set[str] = set()
+    for text in grants:
+        match = _GRANT.match(text.strip())
+        if match is None:
+            if text.strip().upper().startswith("GRANT "):
+                return None  # a role granted: its privileges are elsewhere
+            continue
+        if match["scope"].replace("`", "") != "*.*":
+            continue  # schema and table grants do not reach every schema
+        privs = {p.strip().upper() for p in match["privs"].split(",")}
+        found |= {"ALL"} if "ALL PRIVILEGES" in privs or "ALL" in privs else privs
+    return found
+
+
+def grants_row(conn_id: str, grants: list[str], needed: Iterable[str], why: str) -> CheckRow:
+    """One account's `SHOW GRANTS` against the global privileges `why` needs."""
+    name = f"sql grants {conn_id}"
+    held = global_privileges(grants)
+    shown = "; ".join(grants) or "no grants"
+    if held is None:
+        return CheckRow(name, WARNING, f"granted through roles: {_clip(shown)}",
+                        f"check that the roles give {', '.join(needed)} ON *.* ({why})")
+    missing = [p for p in needed if p not in held and "ALL" not in held]
+    if missing:
+        return CheckRow(name, FAILED, f"lacks {', '.join(missing)} ON *.*: {_clip(shown)}",
+                        f"GRANT {', '.join(missing)} ON *.* TO the account: {why}")
+    return CheckRow(name, OK, f"holds {', '.join(needed)} ON *.*")
+
+
+def _clip(text: str, room: int = 200) -> str:
+    return text if len(text) <= room else text[:room - 1] + "…"

@@ -22,7 +22,7 @@ from sqlglot import expressions as exp
 from .. import clock
 from ..data.mvcc import ClusterData
 from ..operator.common import go_duration
-from . import ddl, errors, infoschema, rowsql, systables, tables
+from . import ddl, errors, grants, infoschema, rowsql, systables, tables
 from .catalog import INFORMATION_SCHEMA, Catalog
 from .config import SqlConfig
 from .parsing import (
@@ -168,6 +168,8 @@ class TidbSession(Session):
             return await self._in_thread(lambda: tables.show_tables(Catalog(self.backend.data, ts), show, current))
         if kind == "VARIABLES":
             return self._show_variables(show)
+        if kind == "GRANTS":
+            return grants.show_grants(str(self.username), show)
         raise errors.not_supported(f"SHOW {kind}")
 
     async def _select(self, select: exp.Select) -> AllowedResult:

@@ -155,6 +155,26 @@ def ensure_s3_credentials(service: ManagedService) -> tuple[str, str]:
     return service.s3_credentials
 
 
+def create_s3_credentials(service: ManagedService, user: str, actions: list[str]) -> tuple[str, str]:
+    """Keys of a new IAM user whose policy allows only `actions` (e.g. list, get and put without s3:DeleteObject):
+    the credential of a bucket policy narrower than the sandbox's allow-all one.
+
+    moto evaluates the user's policy on every request, as IAM does: DeleteObject answers 403 AccessDenied and
+    DeleteObjects answers 200 with an AccessDenied error per key, the object staying (AWS S3 API Reference,
+    DeleteObjects: "Errors", and `moto/iam/access_control.py` `IAMRequestBase.check_action_permitted`).
+    """
+    import boto3
+
+    access_key, secret_key = ensure_s3_credentials(service)
+    iam = boto3.client("iam", endpoint_url=service.endpoint, region_name="us-east-1",
+                       aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+    iam.create_user(UserName=user)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName=f"{user}-policy", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
 def _set_moto_auth(service: ManagedService, *, enabled: bool) -> None:
     # moto's reset-auth sets how many more requests pass unchecked: 0 = check all from now on.
     body = b"0" if enabled else b"inf"

@@ -88,9 +88,24 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     names = {r["name"] for r in rows}
     assert {"kubernetes connection", "crd Backup", "crd Restore", "rbac", "tidb cluster", "tidb version",
             "log backup", "log backup storage", "log checkpoint (CR)", "log checkpoint (storage)", "storage list",
-            "storage probe", f"sql {checked.config.sql_conn_id}", "clock skew", "triggerer"} <= names
+            "storage probe", "storage secret", f"sql {checked.config.sql_conn_id}",
+            f"sql grants {checked.config.sql_conn_id}", "clock skew", "triggerer"} <= names
+    # The checkpoints' watch was the triggerer probe's deferred timer, not a sleep in a worker slot.
+    assert "after its timer" in next(r["value"] for r in rows if r["name"] == "triggerer")
     assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 0 FAILED, 0 WARNING, ")
     assert _keys(checked) == before  # the probe is gone and nothing else was touched
+
+
+def test_with_polling_dags_the_check_watches_the_checkpoints_itself_and_needs_no_triggerer(checked, monkeypatch):
+    """[tidb_pitr] deferrable = False: the probe does not defer, so `check` sleeps what is left of the watch; the
+    checkpoints are still seen to move and the triggerer row says why it is not needed."""
+    monkeypatch.setenv("AIRFLOW__TIDB_PITR__DEFERRABLE", "False")
+    run = checked.run("check", run_conf={"observe_seconds": OBSERVE})
+    rows = {r["name"]: r for r in xcom(run, "check")}
+    assert str(run.state) == "success", rows
+    assert rows["triggerer"]["status"] == "OK" and "deferrable = False" in rows["triggerer"]["value"]
+    for where in ("CR", "storage"):
+        assert rows[f"log checkpoint ({where})"]["status"] == "OK", rows
 
 
 @contextmanager
@@ -182,3 +197,49 @@ def test_pd_two_minutes_ahead_fails_the_clock_skew_and_the_exit_code_says_so(man
     assert code == 2 and answer["counts"]["FAILED"] >= 1
     assert [r["status"] for r in answer["rows"]] == sorted((r["status"] for r in answer["rows"]),
                                                            key=["FAILED", "WARNING", "OK"].index)
+
+
+def test_a_storage_secret_without_secret_key_fails_naming_the_key(sandbox, checked, connections, capsys, tmp_path):
+    """With an identity that may read Secrets (the sandbox's admin): the Secret the CRs would name lacks secret_key,
+    which TiDB Operator needs before it makes any backup Job."""
+    import base64
+
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    secret = unique("s3-no-secret-key")
+    core = client.CoreV1Api(kube_config.new_client_from_config(config_file=str(sandbox.kubeconfig)))
+    core.create_namespaced_secret(checked.namespace, {"metadata": {"name": secret}, "data": {
+        "access_key": base64.b64encode(b"AKIA-not-shown").decode()}})
+    try:
+        storage = checked.config.storage.model_copy(update={"secret_name": secret})
+        config = checked.config.model_copy(update={"kubernetes_conn_id": connections["kubernetes"],
+                                                   "storage": storage})
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+    finally:
+        core.delete_namespaced_secret(secret, checked.namespace)
+    row = _row(answer, "storage secret")
+    assert row["status"] == "FAILED" and row["value"] == f"Secret {secret} lacks secret_key", row
+    assert "AKIA" not in json.dumps(answer) and code == 2
+
+
+def test_an_sql_account_granted_nothing_fails_naming_the_privilege(sandbox, checked, capsys, tmp_path):
+    """An account made without a GRANT (SHOW GRANTS: USAGE only) as the source's sql_conn_id: TiDB would hide every
+    schema from it and refuse its reads."""
+    import json as json_module
+    import os
+
+    user = unique("reader").replace("-", "_")
+    sandbox.call("POST", f"/clusters/{checked.namespace}/{checked.name}/accounts", {"user": user, "password": "pw"})
+    try:
+        # The source's connection (host and port), logged in as the new account.
+        source = json_module.loads(os.environ[f"AIRFLOW_CONN_{checked.config.sql_conn_id.upper()}"])
+        conn_id = f"sql_{user}"
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json_module.dumps({**source, "login": user, "password": "pw"})
+        config = checked.config.model_copy(update={"sql_conn_id": conn_id})
+        code, answer = _cli(capsys, tmp_path, config, "--observe-seconds", "0")
+    finally:
+        sandbox.call("POST", f"/clusters/{checked.namespace}/{checked.name}/accounts", {"user": user, "delete": True})
+    row = _row(answer, f"sql grants {conn_id}")
+    assert row["status"] == "FAILED" and row["value"].startswith("lacks SELECT ON *.*"), row
+    assert f"GRANT USAGE ON *.* TO '{user}'@'%'" in row["value"] and code == 2

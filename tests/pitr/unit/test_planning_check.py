@@ -21,12 +21,14 @@ from tidb_pitr.planning.check import (
     check_note,
     drill_gc_row,
     exit_code,
+    grants_row,
     log_backup_rows,
     needed_access,
     new_failures,
     ordered,
     parse_version,
     schedule_rows,
+    secret_row,
     skew_row,
     triggerer_row,
     version_row,
@@ -204,3 +206,75 @@ def test_the_checked_dags_are_the_ones_the_factory_builds(extra):
                     "conn_id": "aws"}})
     built = {d.dag_id for d in dags_for_cluster(config)}
     assert built == {config.dag_id(kind) for kind in [*dag_kinds(config), "check"]}
+
+
+@pytest.mark.parametrize(("waits", "watch"), [({}, 2 * 60 + 180), ({"tracker_interval": "1s",
+                                                                   "log_flush_interval": "2s"}, 4)])
+def test_the_check_dag_watches_the_checkpoints_for_two_tracker_polls_and_one_tikv_flush(waits, watch):
+    """TiDB Operator's minute and TiKV's 3-minute flush by default; a TiKV told to flush faster, sooner."""
+    from tidb_pitr.config import ClusterConfig
+    from tidb_pitr.flows.check import build
+
+    config = ClusterConfig.model_validate({
+        "name": "demo1", "namespace": "test1", "api_group": "pingcap.com", "waits": waits,
+        "storage": {"provider": "s3", "bucket": "b", "root": "demo1", "region": "us-west-1", "secret_name": "s",
+                    "conn_id": "aws"}})
+    assert build(config).params["observe_seconds"] == watch
+
+
+@given(keys=st.sets(st.sampled_from(["access_key", "secret_key", "region", "AZURE_STORAGE_ACCOUNT",
+                                     "AZURE_STORAGE_KEY", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+                                     "AZURE_TENANT_ID"])), provider=st.sampled_from(["s3", "azblob"]))
+def test_a_readable_secret_fails_exactly_when_a_key_the_operator_reads_is_missing(keys, provider):
+    row = secret_row(provider, "backup-secret", keys, readable=True, evidence=None)
+    if provider == "s3":
+        complete = {"access_key", "secret_key"} <= keys
+    else:
+        complete = "AZURE_STORAGE_ACCOUNT" in keys and ("AZURE_STORAGE_KEY" in keys or {
+            "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"} <= keys)
+    assert (row.status == OK) == complete, (keys, row)
+    if not complete:
+        assert row.value.startswith("Secret backup-secret lacks ")
+
+
+def test_an_unreadable_secret_is_judged_by_the_operators_answer_to_the_crs_naming_it():
+    failed = secret_row("s3", "s", None, readable=False, evidence=(
+        "demo1-full-1", "RetryFailed", "s3KeyNotExist", "s3 secret test1/s missing some keys secret_key"))
+    assert failed.status == FAILED and "missing some keys secret_key" in failed.value
+    used = secret_row("s3", "s", None, readable=False, evidence=("demo1-log-backup", "Running", "", ""))
+    assert used.status == OK and "demo1-log-backup" in used.value
+    unknown = secret_row("s3", "s", None, readable=False, evidence=None)
+    assert unknown.status == WARNING and "not checked" in unknown.value
+    assert secret_row("s3", "s", None, readable=True, evidence=None).status == FAILED  # not found
+    assert secret_row("s3", None, None, readable=False, evidence=None).status == OK  # pod identity
+    assert secret_row("local", None, None, readable=False, evidence=None) is None
+
+
+PRIVILEGES = ["SELECT", "DROP", "INSERT", "PROCESS", "BACKUP_ADMIN"]
+
+
+@given(global_=st.sets(st.sampled_from(PRIVILEGES)), schema=st.sets(st.sampled_from(PRIVILEGES)),
+       needed=st.sets(st.sampled_from(["SELECT", "DROP"]), min_size=1))
+def test_an_account_passes_exactly_when_its_global_grants_hold_what_is_needed(global_, schema, needed):
+    """TiDB's SHOW GRANTS lines: only `ON *.*` reaches every schema; a schema grant does not count."""
+    lines = [f"GRANT {','.join(sorted(global_))} ON *.* TO 'u'@'%'" if global_ else "GRANT USAGE ON *.* TO 'u'@'%'"]
+    if schema:
+        lines.append(f"GRANT {','.join(sorted(schema))} ON `shop`.* TO 'u'@'%'")
+    row = grants_row("src", lines, sorted(needed), "the drill's reads")
+    assert (row.status == OK) == (needed <= global_), (lines, row)
+    if row.status == FAILED:
+        assert row.name == "sql grants src" and all(p in row.value for p in needed - global_)
+        assert row.action.startswith("GRANT ") and "the drill's reads" in row.action
+
+
+def test_root_passes_and_a_role_grant_warns():
+    root = ["GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION"]
+    assert grants_row("src", root, ["SELECT", "DROP"], "x").status == OK
+    roles = ["GRANT USAGE ON *.* TO 'u'@'%'", "GRANT 'reader'@'%' TO 'u'@'%'"]
+    assert grants_row("src", roles, ["SELECT"], "x").status == WARNING
+
+
+def test_a_version_read_over_sql_is_judged_the_same_and_says_where_it_came_from():
+    row = version_row("8.0.11-TiDB-v8.5.2", compaction=True, source="SELECT VERSION()")
+    assert row.status == FAILED and row.value == "8.0.11-TiDB-v8.5.2 (SELECT VERSION())" and "v8.5.5" in row.action
+    assert version_row("8.0.11-TiDB-v8.5.5", compaction=True, source="SELECT VERSION()").status == OK

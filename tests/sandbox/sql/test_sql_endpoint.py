@@ -310,3 +310,16 @@ def test_a_cluster_created_later_gets_an_endpoint(sql_sandbox, connect):
     db = connect(url=made["sql"])
     wait_for(lambda: query(db, "SHOW DATABASES")[1], lambda rows: ("shop",) in rows, timeout=10)
     assert sql_sandbox.call("GET", "/sql")["sql-later/late1"] == made["sql"]
+
+
+def test_show_grants_answers_like_tidb_for_root_and_for_an_account_granted_nothing(sql_sandbox, connect):
+    """Root has every privilege (TiDB's bootstrap); an account made without a GRANT (the sandbox has none) only
+    USAGE."""
+    assert query(connect(), "SHOW GRANTS") == (
+        ["Grants for root@%"], [("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION",)])
+    sql_sandbox.call("POST", f"/clusters/{NAMESPACE}/{SOURCE}/accounts", {"user": "reader", "password": "pw"})
+    try:
+        reader = connect(user="reader", password="pw")
+        assert query(reader, "SHOW GRANTS") == (["Grants for reader@%"], [("GRANT USAGE ON *.* TO 'reader'@'%'",)])
+    finally:
+        sql_sandbox.call("POST", f"/clusters/{NAMESPACE}/{SOURCE}/accounts", {"user": "reader", "delete": True})

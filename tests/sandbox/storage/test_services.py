@@ -68,3 +68,25 @@ def test_free_port_is_bindable() -> None:
     port = services.free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_credential_without_delete_is_refused_the_delete_as_aws_refuses_it(
+    moto: services.ManagedService, seed_buckets: None
+) -> None:
+    """A policy with list, get and put but no s3:DeleteObject: reads and writes pass, both deletes are refused and
+    the object stays (DeleteObject: 403 AccessDenied; DeleteObjects: 200 with an AccessDenied error per key)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    keys = services.create_s3_credentials(moto, "no-delete", ["s3:ListBucket", "s3:GetObject", "s3:PutObject"])
+    s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-west-1",
+                      aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
+    s3.put_object(Bucket=BUCKET, Key="no-delete/probe", Body=b"1")
+    assert s3.get_object(Bucket=BUCKET, Key="no-delete/probe")["Body"].read() == b"1"
+    with pytest.raises(ClientError) as single:
+        s3.delete_object(Bucket=BUCKET, Key="no-delete/probe")
+    assert single.value.response["Error"]["Code"] == "AccessDenied"
+    batch = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "no-delete/probe"}]})
+    assert [(e["Key"], e["Code"]) for e in batch["Errors"]] == [("no-delete/probe", "AccessDenied")]
+    assert "Deleted" not in batch
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="no-delete/")["KeyCount"] == 1

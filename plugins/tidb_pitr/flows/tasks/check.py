@@ -11,9 +11,11 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from ...config import ClusterConfig
+from ...config import ClusterConfig, StorageConfig
 from ...cr.api import BACKUPS
 from ...cr.inventory import inventory_of
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
@@ -23,12 +25,17 @@ from ...planning.check import (
     OK,
     ROLE_GRANTS,
     SCHEDULE_GRANTS,
+    SCRATCH_PRIVILEGES,
+    SECRET_REASONS,
+    SOURCE_PRIVILEGES,
+    TARGET_PRIVILEGES,
     WARNING,
     CheckRow,
     access_rows,
     check_note,
     cluster_resource,
     drill_gc_row,
+    grants_row,
     line,
     log_backup_rows,
     needed_access,
@@ -37,6 +44,7 @@ from ...planning.check import (
     probed_access,
     schedule_rows,
     schema_rows,
+    secret_row,
     skew_row,
     version_row,
 )
@@ -83,8 +91,9 @@ def _short(exc: BaseException, room: int = 300) -> str:
 
 
 def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, probe_tag: str = "",
-               sleep: Callable[[float], None] = time.sleep) -> list[CheckRow]:
-    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers."""
+               sleep: Callable[[float], None] = time.sleep, log_before: LogReading | None = None) -> list[CheckRow]:
+    """Every row for `cluster`, in the order: Kubernetes, log backup (and schedule), storage, SQL, notifiers.
+    The log checkpoints are watched `observe_seconds` from `log_before` (read now when not given)."""
     hook = hook_for(cluster)
     rows = _guarded("kubernetes connection", lambda: [
         CheckRow("kubernetes connection", OK, f"API server {hook.server_version()}")])
@@ -93,13 +102,19 @@ def run_checks(cluster: ClusterConfig, *, observe_seconds: float | None = None, 
     rows += _guarded("crd", lambda: _crd_rows(cluster, hook))
     rows += _guarded("rbac", lambda: _rbac_rows(cluster, hook))
     rows += _guarded("tidb cluster", lambda: _cluster_rows(cluster, hook))
-    observe = (observe_for(cluster.waits.tracker_interval.total_seconds()) if observe_seconds is None
-               else observe_seconds)
-    rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep))
+    observe = (observe_for(cluster.waits.tracker_interval.total_seconds(),
+                           cluster.waits.log_flush_interval.total_seconds())
+               if observe_seconds is None else observe_seconds)
+    rows += _guarded("log backup", lambda: _log_rows(cluster, hook, observe, sleep, log_before))
     if cluster.schedule_managed:
         rows += _guarded("backup schedule", lambda: _schedule_rows(cluster, hook))
-    rows += _guarded("storage", lambda: _storage_rows(cluster, probe_tag))
-    rows += _guarded("sql", lambda: _sql_rows(cluster))
+    rows += _guarded("storage", lambda: storage_rows(cluster.storage, probe_tag))
+    rows += _guarded("storage secret", lambda: _secret_rows(cluster, hook))
+    versions: dict[str, str] = {}
+    rows += _guarded("sql", lambda: _sql_rows(cluster, versions))
+    if cluster.sql_conn_id in versions:  # a cluster object without spec.version: the source's SELECT VERSION()
+        rows = [version_row(versions[cluster.sql_conn_id], compaction=cluster.compaction, source="SELECT VERSION()")
+                if r.name == "tidb version" and r.value == "unknown" else r for r in rows]
     rows += _guarded("notifiers", lambda: notifier_rows(cluster))
     return rows
 
@@ -156,33 +171,60 @@ def _cluster_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckR
 
 # --- the log backup -------------------------------------------------------------------------------------------
 
-def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float,
-              sleep: Callable[[float], None]) -> list[CheckRow]:
-    def read() -> tuple[Any, int | None, int | None]:
-        inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
-        live = inventory.live_logs()
-        if len(live) != 1:
-            return live, None, None
-        storage = BackupStorageHook(**cluster.storage.hook_kwargs())
-        return live, live[0].checkpoint_ts, storage.log_checkpoint(live[0].prefix or "") or None
+@dataclass(frozen=True)
+class LogReading:
+    """The cluster's live log backups (name, storage prefix) and, when exactly one, its checkpoint in the CR and in
+    storage, read at `at` (epoch seconds). The check DAG reads one before its deferred wait and one after."""
 
-    live, cr_before, storage_before = read()
-    cr_after, storage_after = cr_before, storage_before
-    watched = len(live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
+    live: list[tuple[str, str | None]]
+    cr_ts: int | None
+    storage_ts: int | None
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"live": [list(pair) for pair in self.live], "cr_ts": self.cr_ts, "storage_ts": self.storage_ts,
+                "at": self.at}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> LogReading:
+        return cls([(str(n), p) for n, p in body["live"]], body.get("cr_ts"), body.get("storage_ts"),
+                   float(body["at"]))
+
+
+def read_log(cluster: ClusterConfig, hook: TidbOperatorHook | None = None) -> LogReading:
+    hook = hook or hook_for(cluster)
+    inventory = inventory_of(hook.list(BACKUPS, cluster.namespace), cluster.tidb_cluster, cluster.namespace)
+    live = inventory.live_logs()
+    pairs = [(v.name, v.prefix) for v in live]
+    if len(live) != 1:
+        return LogReading(pairs, None, None, time.time())
+    storage = BackupStorageHook(**cluster.storage.hook_kwargs())
+    return LogReading(pairs, live[0].checkpoint_ts, storage.log_checkpoint(live[0].prefix or "") or None, time.time())
+
+
+def _log_rows(cluster: ClusterConfig, hook: TidbOperatorHook, observe: float, sleep: Callable[[float], None],
+              before: LogReading | None) -> list[CheckRow]:
+    """`before` read at the watch's start (the DAG's first task, whose wait since then was deferred): only the
+    rest of `observe`, if any, is slept here; without it (the command line) the whole of it."""
+    before = before or read_log(cluster, hook)
+    after = before
+    watched = len(before.live) == 1 and observe > 0  # 0: the lags only, whether the checkpoints move is not asked
     if watched:
-        sleep(observe)
-        live, cr_after, storage_after = read()
+        sleep(max(0.0, before.at + observe - time.time()))
+        after = read_log(cluster, hook)
+        watched = after.live == before.live  # another log task meanwhile: its checkpoints are not comparable
     now = time.time()
 
     def lag(ts: int | None) -> float | None:
         return None if not ts else now - tso_to_dt(ts).timestamp()
 
-    def moved(before: int | None, after: int | None) -> bool | None:
-        return None if not watched or not before or not after else after > before
+    def moved(was: int | None, now_at: int | None) -> bool | None:
+        return None if not watched or not was or not now_at else now_at > was
 
-    return log_backup_rows([(v.name, v.prefix) for v in live], cluster.storage.root, cr_lag=lag(cr_after),
-                           storage_lag=lag(storage_after), cr_advanced=moved(cr_before, cr_after),
-                           storage_advanced=moved(storage_before, storage_after), observed_for=observe,
+    return log_backup_rows(after.live, cluster.storage.root, cr_lag=lag(after.cr_ts),
+                           storage_lag=lag(after.storage_ts), cr_advanced=moved(before.cr_ts, after.cr_ts),
+                           storage_advanced=moved(before.storage_ts, after.storage_ts),
+                           observed_for=after.at - before.at if watched else observe,
                            warn=cluster.rpo.warn.total_seconds(), critical=cluster.rpo.critical.total_seconds())
 
 
@@ -196,10 +238,12 @@ def _schedule_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[Check
 
 # --- storage --------------------------------------------------------------------------------------------------
 
-def _storage_rows(cluster: ClusterConfig, probe_tag: str) -> list[CheckRow]:
-    storage = BackupStorageHook(**cluster.storage.hook_kwargs())
-    where = storage.url(cluster.storage.root)
-    snapshots = storage.list_snapshot_prefixes(cluster.storage.root)
+def storage_rows(config: StorageConfig, probe_tag: str) -> list[CheckRow]:
+    """The root lists; one probe object under `<root>/.tidb-pitr-check/` writes, reads back and deletes (retention
+    deletes with the same credential). A step that fails is FAILED, naming the probe object if it stayed."""
+    storage = BackupStorageHook(**config.hook_kwargs())
+    where = storage.url(config.root)
+    snapshots = storage.list_snapshot_prefixes(config.root)
     rows = [CheckRow("storage list", OK, f"listed {where}: {len(snapshots)} snapshot folder(s)")]
     name = f"probe-{probe_tag or 'manual'}-{secrets.token_hex(4)}"
     payload = f"tidb-pitr-airflow check {name}".encode()
@@ -222,25 +266,73 @@ def _storage_rows(cluster: ClusterConfig, probe_tag: str) -> list[CheckRow]:
             except Exception:  # the delete is what failed: the object stays, and the row says where
                 left = f"; left behind: {storage.url(key)}"
         rows.append(CheckRow("storage probe", FAILED, f"{step} failed: {_short(exc)}{left}",
-                             f"the storage credential ({cluster.storage.conn_id or 'default chain'}) must list, "
+                             f"the storage credential ({config.conn_id or 'default chain'}) must list, "
                              "write, read and delete: retention deletes snapshots with it"))
         return rows
     rows.append(CheckRow("storage probe", OK, f"wrote, read back and deleted {storage.url(key)}"))
     return rows
 
 
+def _secret_rows(cluster: ClusterConfig, hook: TidbOperatorHook) -> list[CheckRow]:
+    """The Secret the CRs name: read when Airflow's identity may `get secrets`, else the operator's answer to the
+    newest of this cluster's Backups naming it (Running or Complete: it made the Job; RetryFailed: why not)."""
+    storage, namespace = cluster.storage, cluster.namespace
+    secret = storage.secret_name
+    if storage.provider not in ("s3", "azblob") or not secret:
+        row = secret_row(storage.provider, secret, None, readable=False, evidence=None)
+        return [row] if row else []
+    readable = hook.may("get", "", "secrets", namespace)
+    keys = hook.secret_keys(secret, namespace) if readable else None
+    evidence = None
+    if not readable:
+        inventory = inventory_of(hook.list(BACKUPS, namespace), cluster.tidb_cluster, namespace)
+        named = [v for v in [*inventory.snapshots, *inventory.logs]
+                 if (v.storage.get(storage.provider) or {}).get("secretName") == secret
+                 and (v.phase in ("Running", "Complete") or v.reason in SECRET_REASONS)]
+        newest = max(named, key=lambda v: v.phase_since or v.created or datetime.min.replace(tzinfo=UTC),
+                     default=None)
+        if newest is not None:
+            evidence = (newest.name, newest.phase, newest.reason, newest.message)
+    row = secret_row(storage.provider, secret, keys, readable=readable, evidence=evidence)
+    return [row] if row else []
+
+
 # --- SQL ------------------------------------------------------------------------------------------------------
 
-def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
-    from ...hooks.sql import current_version_and_tso
+def _sql_needs(cluster: ClusterConfig) -> dict[str, tuple[list[str], list[str]]]:
+    """Each sql_conn_id (the source's first) -> the global privileges its account needs, and what for."""
+    needs: dict[str, tuple[list[str], list[str]]] = {}
+
+    def need(conn_id: str | None, privileges: tuple[str, ...], why: str) -> None:
+        if conn_id:
+            held, reasons = needs.setdefault(conn_id, ([], []))
+            held += [p for p in privileges if p not in held]
+            reasons.append(why)
+
+    need(cluster.sql_conn_id, SOURCE_PRIVILEGES, "the source's GC safe point (mysql.tidb), table sizes and the "
+         "drill's reads")
+    drill = cluster.drill_target()
+    scratch = (drill.namespace or cluster.namespace, drill.name) if drill else None
+    for target in cluster.restore_targets:
+        if (target.namespace or cluster.namespace, target.name) == scratch:
+            need(target.sql_conn_id, SCRATCH_PRIVILEGES, f"the drill empties {target.name} (DROP DATABASE)")
+        else:
+            need(target.sql_conn_id, TARGET_PRIVILEGES, f"the restore's empty-target check on {target.name} sees "
+                 "only the schemas the account may read")
+    return needs
+
+
+def _sql_rows(cluster: ClusterConfig, versions: dict[str, str]) -> list[CheckRow]:
+    """The SQL rows; `versions` gets each connection's `SELECT VERSION()`."""
+    from ...hooks.sql import current_version_and_tso, own_grants
 
     if not cluster.sql_conn_id:
         return [CheckRow("clock skew", WARNING, "not measured: no sql_conn_id",
                          "set sql_conn_id so the worker's clock can be compared with PD's")]
     rows = []
-    conns = [cluster.sql_conn_id] + [t.sql_conn_id for t in cluster.restore_targets if t.sql_conn_id]
+    needs = _sql_needs(cluster)
     skew: float | None = None
-    for conn_id in dict.fromkeys(conns):
+    for conn_id in needs:
         try:
             before = time.time()
             version, tso = current_version_and_tso(conn_id)
@@ -250,6 +342,10 @@ def _sql_rows(cluster: ClusterConfig) -> list[CheckRow]:
                                  "fix the Airflow connection (host, port, user, password)"))
             continue
         rows.append(CheckRow(f"sql {conn_id}", OK, f"connected: {version}"))
+        versions[conn_id] = version
+        privileges, why = needs[conn_id]
+        rows += _guarded(f"sql grants {conn_id}", lambda c=conn_id, p=privileges, w=why: [
+            grants_row(c, own_grants(c), p, "; ".join(w))])
         if conn_id == cluster.sql_conn_id:
             skew = tso_to_dt(tso).timestamp() - (before + after) / 2
     if skew is not None:
@@ -343,7 +439,8 @@ def publish_check(cluster: ClusterConfig, context: Any, rows: list[CheckRow]) ->
     label = f"{cluster.namespace}/{cluster.name}"
     for row in rows:
         log.log(logging.WARNING if row.status != OK else logging.INFO, "%s", line(row))
-    previous = ti.xcom_pull(task_ids=ti.task_id, key=CHECK_KEY, include_prior_dates=True) or {}
+    # map_indexes=-1: the newest prior run's one value; without it Airflow 3 answers every prior run's, a list.
+    previous = ti.xcom_pull(task_ids=ti.task_id, key=CHECK_KEY, include_prior_dates=True, map_indexes=-1) or {}
     failed_before = [r.get("name") for r in previous.get("rows") or [] if r.get("status") == FAILED]
     ti.xcom_push(key=CHECK_KEY, value={"rows": [r.to_dict() for r in rows], "at": time.time()})
     publish_note(context, check_note(label, rows))
