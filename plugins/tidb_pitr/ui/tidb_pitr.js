@@ -7,8 +7,8 @@
 // published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
 // session (the UI's _token cookie goes with every same-origin request).
 import {
-  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, said, secondsSince, span,
-  ticks, typedValue, utc,
+  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, placeLabels, readable, said,
+  secondsSince, span, ticks, typedValue, utc,
 } from "./tidb_pitr_helpers.js";
 
 (function () {
@@ -122,7 +122,9 @@ import {
   }
 
   // -- the timeline ------------------------------------------------------------------------------------------------
-  const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
+  const W = 1000, PAD = 10, BAND_Y = 58, BAND_H = 26, MARK_Y = 36, AXIS_Y = 104, H = 132;
+  const LABEL_ROWS = [12, 24]; // the baselines of the vertical lines' labels, above the snapshot marks
+  const HIDDEN_LINE_Y = 28; // where a line whose label has no room starts: below the labels, so it crosses none
 
   /** @param {{status: Status, showTso: boolean, onPick: (d: Date) => void, zoom: Zoom}} props */
   function Timeline(props) {
@@ -170,22 +172,29 @@ import {
         height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
         h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${said(gap.cause)}`)));
     });
-    // Policy start, truncation point, now; labels turn left near the right edge.
-    /** @type {(key: string, iso: string | null, color: string, label: string, dash: string | null, y: number) => void} */
-    const vline = (key, iso, color, label, dash, y) => {
-      if (!inRange(iso)) return;
-      const lx = x(iso), right = lx > W - 140;
-      parts.push(h("g", { key, "data-kind": key },
-        h("line", { x1: lx, x2: lx, y1: y - 10, y2: AXIS_Y, stroke: color, strokeWidth: 2, strokeDasharray: dash }),
-        h("text", { x: right ? lx - 4 : lx + 4, y, fontSize: 11, fill: color, textAnchor: right ? "end" : "start" },
-          label), h("title", null, `${label}: ${utc(iso)}`)));
-    };
-    vline("policy_start", line.policy_start.time, COLORS.policy, "policy start (now − retention)", "4 3", 12);
+    // Now, the log's start or truncation point, the policy start: each label in a row where it overlaps no other
+    // label and no other line (placeLabels), the lesser one left as its line's tooltip when none has room.
+    /** @type {{key: string, iso: string | null, color: string, text: string, dash: string | null}[]} */
+    const lines = [{ key: "now", iso: line.now.time, color: COLORS.now, text: "now", dash: null }];
     if (line.truncation) {
-      vline("truncation", line.truncation.time, COLORS.truncation,
-        line.truncation.truncated ? "log truncated to" : "log start", "2 2", 24);
+      lines.push({ key: "truncation", iso: line.truncation.time, color: COLORS.truncation,
+        text: line.truncation.truncated ? "log truncated to" : "log start", dash: "2 2" });
     }
-    vline("now", line.now.time, COLORS.now, "now", null, 12);
+    lines.push({ key: "policy_start", iso: line.policy_start.time, color: COLORS.policy,
+      text: "policy start (now − retention)", dash: "4 3" });
+    const shown = lines.filter((l) => inRange(l.iso));
+    const spots = placeLabels(shown.map((l, rank) => ({ key: l.key, x: x(l.iso), text: l.text, rank })), W,
+      LABEL_ROWS.length);
+    shown.forEach((l, i) => {
+      const lx = x(l.iso), spot = spots[i];
+      const y = spot.row === null ? null : LABEL_ROWS[spot.row];
+      parts.push(h("g", { key: l.key, "data-kind": l.key, "data-label-row": spot.row === null ? "hidden" : spot.row },
+        h("line", { x1: lx, x2: lx, y1: y === null ? HIDDEN_LINE_Y : y - 10, y2: AXIS_Y, stroke: l.color,
+          strokeWidth: 2, strokeDasharray: l.dash }),
+        y === null ? h("line", { x1: lx, x2: lx, y1: HIDDEN_LINE_Y, y2: AXIS_Y, stroke: "transparent",
+          strokeWidth: 8 }) : h("text", { x: spot.anchor === "start" ? lx + 4 : lx - 4, y, fontSize: 11,
+          fill: l.color, textAnchor: spot.anchor }, l.text), h("title", null, `${l.text}: ${utc(l.iso)}`)));
+    });
 
     // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
     line.marks.filter((m) => inRange(m.time)).forEach((m) => {
