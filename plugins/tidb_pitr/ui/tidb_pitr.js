@@ -53,6 +53,48 @@ import {
     return new URL(path, document.baseURI).href;
   }
 
+  /**
+   * Trigger a run of `dagId` with `conf` through Airflow's REST API, with the user's own session (the UI's cookie
+   * goes with a same-origin request): the new run's id, or an Error with what Airflow answered (status and detail).
+   * @param {string} dagId
+   * @param {Record<string, unknown>} conf
+   * @returns {Promise<string>}
+   */
+  async function triggerRun(dagId, conf) {
+    const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ logical_date: null, conf }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
+    return String(body.dag_run_id);
+  }
+
+  /** @typedef {{runId?: string, tag?: string, error?: string}} Triggered what the last trigger gave: a run or why not */
+
+  /**
+   * A form's trigger of a DAG run: `busy` while Airflow answers, then `triggered` (the run and the form's `tag` for
+   * it, or Airflow's refusal), and `trigger(conf, tag)` to start one.
+   * @param {string | undefined} dagId
+   * @returns {{busy: boolean, triggered: Triggered | null, trigger: (conf: Record<string, unknown>, tag: string) => Promise<void>}}
+   */
+  function useTrigger(dagId) {
+    const [busy, setBusy] = useState(false);
+    const [triggered, setTriggered] = useState(/** @type {Triggered | null} */ (null));
+    const trigger = async (/** @type {Record<string, unknown>} */ conf, /** @type {string} */ tag) => {
+      setBusy(true);
+      setTriggered(null);
+      try {
+        setTriggered({ runId: await triggerRun(String(dagId), conf), tag });
+      } catch (error) {
+        setTriggered({ error: String((error && error.message) || error) });
+      } finally {
+        setBusy(false);
+      }
+    };
+    return { busy, triggered, trigger };
+  }
+
   // -- time and durations: the user's timezone on screen, UTC on hover --------------------------------------------
   /** @param {{at: Point | string | null | undefined, showTso?: boolean}} props */
   function Time(props) {
@@ -258,10 +300,8 @@ import {
     const [target, setTarget] = useState(entry.preselected_target || ""); // only one published as empty
     const [typed, setTyped] = useState(typedValue(when));
     const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
-    const [busy, setBusy] = useState(false);
-    /** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */
-    const noResult = null;
-    const [result, setResult] = useState(noResult);
+    const dagId = entry.dag_ids.restore;
+    const { busy, triggered: result, trigger: triggerWith } = useTrigger(dagId);
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
     const parsed = parseUserTime(typed);
     const date = parsed.date || null;
@@ -269,26 +309,8 @@ import {
     const chosen = targets.find((t) => t.value === target);
     const canVerify = !!(chosen && chosen.verify);
     const verifying = canVerify && (verify === null ? true : verify);
-    const dagId = entry.dag_ids.restore;
-
-    const trigger = async (/** @type {boolean} */ dryRun) => {
-      setBusy(true);
-      setResult(null);
-      try {
-        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
-          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ logical_date: null, conf: { restore_time: date.toISOString(), target_cluster: target,
-            verify: verifying, dry_run: dryRun } }),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
-        setResult({ runId: body.dag_run_id, dryRun });
-      } catch (error) {
-        setResult({ error: String(error.message || error) });
-      } finally {
-        setBusy(false);
-      }
-    };
+    const trigger = (/** @type {boolean} */ dryRun) => date ? triggerWith({ restore_time: date.toISOString(),
+      target_cluster: target, verify: verifying, dry_run: dryRun }, dryRun ? "dry run" : "restore") : undefined;
     const submit = (/** @type {import("react").FormEvent} */ event) => {
       event.preventDefault();
       trigger(false);
@@ -326,8 +348,8 @@ import {
         " in your time zone") : null,
       problem ? h("div", { role: "alert", style: { color: COLORS.critical, fontSize: 13, marginTop: 6 } },
         "Cannot restore: " + problem) : null,
-      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, dryRun: result.dryRun,
-        onEnded: onRunEnded }) : null,
+      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId,
+        dryRun: result.tag === "dry run", onEnded: onRunEnded }) : null,
       result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 8 } },
         "Refused by Airflow: " + result.error) : null);
   }
@@ -463,30 +485,11 @@ import {
     const [minutes, setMinutes] = useState("60");
     const [reason, setReason] = useState("");
     const [confirm, setConfirm] = useState("");
-    const [busy, setBusy] = useState(false);
-    /** @type {{runId?: string, action?: string, error?: string} | null} */
-    const noResult = null;
-    const [result, setResult] = useState(noResult);
+    const { busy, triggered: result, trigger: triggerWith } = useTrigger(dagId);
     if (!dagId) return null;
     const name = entry.name;
-    const trigger = async (/** @type {string} */ action) => {
-      setBusy(true);
-      setResult(null);
-      try {
-        const conf = { action, reason, confirm: action === "pause" ? "" : confirm,
-          pause_minutes: action === "pause" ? Number(minutes) : 60 };
-        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
-          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ logical_date: null, conf }) });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
-        setResult({ runId: body.dag_run_id, action });
-      } catch (error) {
-        setResult({ error: String(error.message || error) });
-      } finally {
-        setBusy(false);
-      }
-    };
+    const trigger = (/** @type {string} */ action) => triggerWith({ action, reason,
+      confirm: action === "pause" ? "" : confirm, pause_minutes: action === "pause" ? Number(minutes) : 60 }, action);
     const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "3px 6px", fontSize: 13,
       background: COLORS.panel, color: COLORS.text };
     const typed = (/** @type {string} */ action) => confirm.trim() === `${action} ${name}'s log backup`;
@@ -505,7 +508,7 @@ import {
         h("button", { type: "button", disabled: busy || !typed("stop"), style: { ...input, color: COLORS.critical },
           title: "final: a stopped log backup never runs again", onClick: () => trigger("stop") }, "Stop")),
       result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, order: CONTROL_ORDER,
-        what: `Log ${result.action} `, onEnded: onRunEnded }) : null,
+        what: `Log ${result.tag} `, onEnded: onRunEnded }) : null,
       result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 4 } },
         "Refused by Airflow: " + result.error) : null);
   }
@@ -701,7 +704,8 @@ import {
 
   // The pure pieces, for the bundle's unit test under node (tests/pitr/unit/bundle_render.test.mjs).
   TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
-    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets };
+    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets,
+    triggerRun };
 
   const host = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)); // the loader's globals
   host["TiDB PITR"] = TidbPitrPage;
