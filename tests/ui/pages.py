@@ -49,6 +49,13 @@ def set_restore_time(form: Locator, text: str) -> None:
     expect(field).to_have_value(text)
 
 
+def set_restore_tso(form: Locator, tso: int) -> None:
+    """Paste an exact TSO into "Restore to TSO", "Restore to" left empty (as a DBA copies one from `br log status`)."""
+    field = form.locator("[name=element_restore_tso]")
+    field.fill(str(tso))
+    expect(field).to_have_value(str(tso))
+
+
 def choose_target(form: Locator, label: str) -> None:
     field = _named(form, "target_cluster")
     field.get_by_role("combobox").click()

@@ -1,7 +1,8 @@
 """Restores as a user makes them: the restore DAG's Trigger form in headless Chromium, then the run's page.
 
-The form is built in plugins/tidb_pitr/flows/restore.py: "Restore to" (typed, with its timezone), the target
-cluster chosen from restore_targets, and a refused run carries its reason in the run's note.
+The form is built in plugins/tidb_pitr/flows/restore.py: "Restore to" (typed, with its timezone) or "Restore to
+TSO", the target cluster chosen from restore_targets (none chosen by default), and a refused run carries its reason
+in the run's note. A restore by TSO is then on the TiDB PITR page by its time (the state `make demo` leaves).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .pages import (
     open_trigger_form,
     run_state_badge,
     set_restore_time,
+    set_restore_tso,
     submit,
     wait_for_run_page,
     wrap_log_lines,
@@ -32,11 +34,17 @@ RESTORE_TIMEOUT = 300.0
 Shot = Callable[[Page, str], Path]
 
 
-def trigger_restore(page: Page, stack: Stack, when: datetime | str, target: str, screenshot: Shot) -> str:
-    """Fill the form (time as typed, target from the list) and trigger; returns the run id of the page it opens."""
+def trigger_restore(page: Page, stack: Stack, when: datetime | str | int, target: str, screenshot: Shot) -> str:
+    """Fill the form (time as typed, or an int: a TSO; target from the list) and trigger; returns the run id of the
+    page it opens."""
     form = open_trigger_form(page, stack.dag_url("restore"))
+    target_field = form.get_by_role("group").filter(has=page.locator("[name=element_target_cluster]"))
+    expect(target_field).to_contain_text("choose the empty cluster to restore into")  # none chosen for the user
     screenshot(page, "1-form")
-    set_restore_time(form, when if isinstance(when, str) else when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if isinstance(when, int):
+        set_restore_tso(form, when)
+    else:
+        set_restore_time(form, when if isinstance(when, str) else when.strftime("%Y-%m-%dT%H:%M:%SZ"))
     choose_target(form, stack.target_label(target))
     screenshot(page, "2-filled")
     run_id = submit(form)
@@ -58,21 +66,40 @@ def wait_for_end(page: Page, stack: Stack, run_id: str) -> str:
     return state
 
 
-def test_restore_an_hour_back_from_the_form(page: Page, stack: Stack, screenshot: Shot) -> None:
-    when = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
-    run_id = trigger_restore(page, stack, when, UI_TARGET, screenshot)  # not the list's default: a real choice
+def test_restore_an_hour_back_by_tso_from_the_form_then_the_page_shows_it(page: Page, stack: Stack,
+                                                                          screenshot: Shot) -> None:
+    """By TSO, as the demo's own restore: the page that once crashed on it ("Invalid time value") shows it by its
+    time, and its TSO with "Show TSOs"."""
+    from tidb_pitr.tso import dt_to_tso, tso_iso
+
+    tso = dt_to_tso(datetime.now(UTC) - timedelta(hours=1))
+    run_id = trigger_restore(page, stack, tso, UI_TARGET, screenshot)  # not the demo's target: a real choice
 
     state = wait_for_end(page, stack, run_id)
     screenshot(page, "4-finished")
     assert state == "success", f"restore run {run_id} ended {state}; see its page in the screenshot"
     expect(run_state_badge(page, run_id)).to_have_text("Success")
     expect(page.get_by_text(re.compile("^Restored "))).to_contain_text(f"into {NAMESPACE}/{UI_TARGET}")
-    # What the form sent, and what the restore made of it: the source's rows at that time, in the target.
+    # What the form sent, and what the restore made of it: the source's rows at that TSO, in the target.
     conf = stack.api.run(stack.dag_id("restore"), run_id)["conf"]
     assert conf["target_cluster"] == f"{NAMESPACE}/{UI_TARGET}"
-    assert conf["restore_time"].startswith(f"{when:%Y-%m-%dT%H:%M}")
-    restore_ts = stack.api.xcom(stack.dag_id("restore"), run_id, "report")["restore_ts"]
-    assert rows_digest(stack, UI_TARGET) == rows_digest(stack, CLUSTER, as_of=restore_ts)
+    assert conf["restore_tso"] == str(tso) and not conf["restore_time"]
+    assert stack.api.xcom(stack.dag_id("restore"), run_id, "report")["restore_ts"] == str(tso)
+    assert rows_digest(stack, UI_TARGET) == rows_digest(stack, CLUSTER, as_of=str(tso))
+
+    # The TiDB PITR page: that restore is the last one, by its time (to the ms, in the hover), and its TSO.
+    page.get_by_role("link", name="TiDB PITR").or_(page.get_by_role("button", name="TiDB PITR")).first.click()
+    last = page.get_by_role("article", name=f"cluster {NAMESPACE}/{CLUSTER}").get_by_role("region",
+                                                                                         name="Last restore")
+    expect(last).to_contain_text(run_id, timeout=30_000)
+    hover = tso_iso(tso).replace(".000Z", "Z")  # as the bundle's utc() writes it
+    expect(last.locator(f'[title="{hover} (UTC)"]')).to_be_visible()
+    expect(last).not_to_contain_text("TSO ")
+    expect(page.get_by_text("Invalid time value")).to_have_count(0)
+    page.get_by_label("Show TSOs").check()
+    expect(last).to_contain_text(f"TSO {tso}")
+    last.scroll_into_view_if_needed()
+    screenshot(page, "5-page-last-restore")
 
 
 def test_a_time_outside_the_window_is_refused_with_the_reason(page: Page, stack: Stack, screenshot: Shot) -> None:

@@ -153,6 +153,16 @@ def _stop_log_backup(stack: Stack) -> str:
     return name
 
 
+def labels_apart(timeline: Locator) -> None:
+    """The timeline's line labels (now, log start, policy start) as the browser drew them, in its fonts: no two
+    overlap (placeLabels lays them out from an estimated width)."""
+    boxes = timeline.evaluate("""svg => [...svg.querySelectorAll("g[data-label-row] text")].map(t => {
+        const b = t.getBBox(); return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height]; })""")
+    for i, (a, ax0, ay0, ax1, ay1) in enumerate(boxes):
+        for b, bx0, by0, bx1, by1 in boxes[i + 1:]:
+            assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, f"{a!r} overlaps {b!r}: {boxes}"
+
+
 def test_a_replaced_log_backup_shows_a_gap(page: Page, stack: Stack, screenshot: Shot) -> None:
     stopped = _stop_log_backup(stack)
     guard = stack.dag_id("log_guard")
@@ -166,10 +176,18 @@ def test_a_replaced_log_backup_shows_a_gap(page: Page, stack: Stack, screenshot:
     timeline = card.get_by_test_id("tidb-pitr-timeline")
     expect(timeline.locator("[data-kind=gap]")).to_have_count(1)
     screenshot(page, "1-gap")
+    labels_apart(timeline)
     card.get_by_role("button", name="last hour").click()  # a gap of seconds, seen up close
     expect(timeline).to_have_attribute("data-zoom", "hour")
     expect(timeline.locator("[data-kind=gap]")).to_have_count(1)
+    labels_apart(timeline)
     screenshot(page, "2-last-hour")
+    try:
+        page.emulate_media(color_scheme="dark")
+        timeline.scroll_into_view_if_needed()
+        screenshot(page, "3-last-hour-dark")
+    finally:
+        page.emulate_media(color_scheme="light")
     (ARTIFACTS / "tidb-pitr-api-clusters.json").write_text(json.dumps(stack.api.call("GET", "/tidb-pitr/api/clusters"),
                                                                      indent=2))
 

@@ -215,6 +215,18 @@ class ClusterConfig(ConfigModel):
         """The restore targets a drill may use and empty (`scratch: true`), as in `target_choices`."""
         return {"/".join(self._target_key(t)): t.label(self.namespace) for t in self.restore_targets if t.scratch}
 
+    def user_target_choices(self) -> dict[str, str]:
+        """The restore targets a user may restore into: all but the drill's scratch ones, as in `target_choices`."""
+        return {"/".join(self._target_key(t)): t.label(self.namespace) for t in self.restore_targets if not t.scratch}
+
+    def allowed_targets_text(self) -> str:
+        """The targets a user may restore into, for a refusal: "allowed: a, b (not c: scratch, drills only)"."""
+        scratch = f" (not {', '.join(self.scratch_choices())}: scratch, drills only)" if self.scratch_choices() else ""
+        if not self.restore_targets:
+            return (f"allowed: any empty TidbCluster other than {self.namespace}/{self.tidb_cluster}, as a name in "
+                    f"namespace {self.namespace} or namespace/name")
+        return f"allowed: {', '.join(self.user_target_choices()) or 'none configured'}{scratch}"
+
     def drill_schedule(self) -> str:
         """The drill's cron: as configured, or weekly after the snapshot anchor (`planning.drill.drill_schedule`)."""
         return drill_schedule(self.drill.schedule if self.drill else None, self.snapshot_anchor)

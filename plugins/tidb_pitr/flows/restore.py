@@ -44,21 +44,27 @@ RESTORE_TIME_HELP = ("Date and time to restore to, with its timezone: 2026-11-21
                      "note). Or leave empty and give restore_tso.")
 
 
+# What the list shows before a target is chosen: Airflow's form offers None as one of the enum's choices.
+CHOOSE_TARGET = "choose the empty cluster to restore into"
+
+
 def _target_param(cluster: ClusterConfig) -> Param:
-    """The targets a user may restore into: every restore target but the drill's scratch clusters (drills only)."""
-    scratch = cluster.scratch_choices()
-    choices = {value: label for value, label in cluster.target_choices().items() if value not in scratch}
-    left_out = (f" Not listed: {', '.join(scratch)} (scratch: the drill's, which it empties; drills only)."
-                if scratch else "")
+    """The targets a user may restore into: every restore target but the drill's scratch clusters (drills only),
+    none chosen by default. The form is drawn from the DAG file alone and cannot know which target is empty now; a
+    default would be whatever is listed first, which the demo or an earlier restore may have filled. Left empty, the
+    run's plan refuses it naming the field and the targets allowed (tasks/restore.py `_target`)."""
+    choices = cluster.user_target_choices()
+    scratch = [value.rpartition("/")[2] for value in cluster.scratch_choices()]
+    title = "Target cluster" + (f" (not {', '.join(scratch)}: scratch, drills only)" if scratch else "")
+    left_out = (f" Not listed: {', '.join(cluster.scratch_choices())} (scratch: the drill's, which it empties; "
+                "drills only)." if scratch else "")
     if choices:
-        values = list(choices)
-        # Drawn from the DAG file alone, the form cannot know which target is empty now: its default is the
-        # first listed, not a checked one; the TiDB PITR page shows each target's state and preselects an empty one.
-        return Param(values[0], type="string", enum=values, values_display=choices, title="Target cluster",
-                     description="The empty cluster to restore into (restore_targets in clusters.yaml). The first "
-                                 "is preselected without being checked: the TiDB PITR page shows which are empty, "
-                                 "and plan refuses one that holds data." + left_out)
-    return Param(type="string", minLength=1, title="Target cluster",
+        return Param(None, type=["null", "string"], enum=[None, *choices],
+                     values_display={None: CHOOSE_TARGET, **choices}, title=title,
+                     description="The empty cluster to restore into (restore_targets in clusters.yaml); none is "
+                                 "chosen for you: the TiDB PITR page shows which are empty, and plan refuses one "
+                                 "that holds data." + left_out)
+    return Param(None, type=["null", "string"], title=title,
                  description="The empty TidbCluster / Cluster to restore into: a name in namespace "
                              f"{cluster.namespace}, or namespace/name. Not the source. (List restore_targets "
                              "in clusters.yaml to choose from a list.)" + left_out)

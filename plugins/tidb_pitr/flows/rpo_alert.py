@@ -19,12 +19,15 @@ The asset `{uri}` has a watcher in the triggerer that watches the cluster's log 
 the checkpoint lag crosses warn ({warn}) or critical ({critical}), and when it is back under warn, it records an
 asset event, and this DAG runs and calls the cluster's notifiers with the level, the lag, the checkpoint and the
 recoverable window (`tidb_pitr.event` is `rpo_warn`, `rpo_critical` or `rpo_recovered`). Each change is
-announced once; a lag that eases from critical to warn is still the same breach. The log backup guard
+announced once; a lag that eases from critical to warn is still the same breach. A log backup paused for
+maintenance (`{log_control}`) is not a breach while the pause lasts: its growing lag is one notice,
+`rpo_maintenance`, saying until when (`tidb_pitr.maintenance_pause`); still paused after that, it is a breach again
+(`rpo_warn` / `rpo_critical`), and caught up, `rpo_recovered`. The log backup guard
 (`{guard}`, every 10 minutes) still checks the same thresholds: it is the backstop when the triggerer is down.
 """
 
 EVENT_FIELDS = ("level", "lag_seconds", "checkpoint_ts", "checkpoint_time", "log_backup", "log_phase", "window",
-                "cause", "warn_seconds", "critical_seconds", "observed_at")
+                "cause", "warn_seconds", "critical_seconds", "observed_at", "maintenance_pause")
 
 
 def rpo_trigger(cluster: ClusterConfig) -> RpoLagTrigger:
@@ -68,7 +71,8 @@ def deliver(cluster: ClusterConfig, context: Any, alerts: list[dict[str, Any]]) 
 def build(cluster: ClusterConfig) -> DAG:
     asset = rpo_asset(cluster)
     doc = DOC.format(ns=cluster.namespace, name=cluster.name, uri=asset.uri, warn=cluster.rpo.warn,
-                     critical=cluster.rpo.critical, guard=cluster.dag_id("log_guard"))
+                     critical=cluster.rpo.critical, guard=cluster.dag_id("log_guard"),
+                     log_control=cluster.dag_id("log_control"))
     kwargs = dag_kwargs(cluster, "rpo_alert", doc)
     kwargs["max_active_runs"] = 4  # alerts must not queue behind a slow notifier
     with DAG(schedule=[asset], **kwargs) as dag:
@@ -82,8 +86,9 @@ def build(cluster: ClusterConfig) -> DAG:
             alerts = alerts_from(context["triggering_asset_events"].get(asset))
             if not alerts:
                 raise AirflowSkipException("no RPO event from the watcher in this run (a manual run?)")
-            for alert in alerts:
-                logging.getLogger(__name__).warning("%s", alert.get("message"))
+            for alert in alerts:  # a maintenance notice or a recovery is no warning
+                logging.getLogger(__name__).log(logging.WARNING if alert["level"] in ("warn", "critical")
+                                                else logging.INFO, "%s", alert.get("message"))
             failures = deliver(cluster, context, alerts)
             if failures:  # the others were called; the run shows red so that a broken channel is seen
                 raise AirflowFailException(f"notifiers failed: {'; '.join(failures)}")

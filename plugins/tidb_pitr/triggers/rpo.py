@@ -3,8 +3,10 @@
 It watches the namespace's Backup CRs (the live log backup can change: a new one follows a Stopped one) and
 re-evaluates the checkpoint lag whenever a CR changes and whenever the lag, growing by itself while nothing
 changes, is due to cross the next threshold (and at least every `reevaluate_every` seconds). It yields one
-event per announced change (`planning.rpo.announce`): warn, critical, recovered. It runs until the triggerer
-stops it: errors are logged and retried with backoff, and the 10-minute guard stays as the backstop.
+event per announced change (`planning.rpo.announce`): warn, critical, recovered, and maintenance (a notice: the
+log backup is paused for maintenance, as the log-control DAG recorded on its CR, and the lag is that pause's until
+it ends). It runs until the triggerer stops it: errors are logged and retried with backoff, and the 10-minute guard
+stays as the backstop.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from ..cr.api import BACKUPS
 from ..cr.inventory import inventory_of
 from ..planning import recoverable_window
-from ..planning.pause import dead_pause_cause, resume_refused_by_gc
-from ..planning.rpo import OK, RECOVERED, announce, lag_seconds, rpo_level, seconds_to_next_level, started_at
+from ..planning.pause import dead_pause_cause, maintenance_pause, resume_refused_by_gc
+from ..planning.rpo import (
+    MAINTENANCE,
+    OK,
+    RECOVERED,
+    announce,
+    held_level,
+    lag_seconds,
+    rpo_level,
+    seconds_to_next_level,
+    started_at,
+)
 from ..tso import tso_iso
 from ..units import format_duration
 
@@ -72,8 +84,10 @@ class RpoLagTrigger(BaseEventTrigger):
         starting = (current is not None and lag is None and began is not None
                     and now - began <= timedelta(seconds=self.starting_grace_seconds))
         window = recoverable_window(inventory.snapshots, inventory.logs)
+        held = maintenance_pause(current) if current is not None else None
+        level = rpo_level(lag, self.warn_seconds, self.critical_seconds, starting=starting)
         return {
-            "level": rpo_level(lag, self.warn_seconds, self.critical_seconds, starting=starting),
+            "level": held_level(level, held.until if held is not None else None, now),
             "lag_seconds": None if lag is None else round(lag, 3),
             "log_backup": current.name if current is not None else None,
             "log_phase": current.phase if current is not None else None,
@@ -81,13 +95,23 @@ class RpoLagTrigger(BaseEventTrigger):
             "checkpoint_time": tso_iso(checkpoint) if checkpoint else None,
             "window": window.brief(),
             "cause": dead_pause_cause(current) if current is not None and resume_refused_by_gc(current) else None,
+            # until, at, run, reason: also once it has ended, so that the breach after it says so
+            "maintenance_pause": held.to_dict() if held is not None else None,
         }
 
     def _payload(self, what: str, figures: dict[str, Any]) -> dict[str, Any]:
         lag = figures["lag_seconds"]
         lag_text = "unknown" if lag is None else format_duration(lag)
+        held = figures.get("maintenance_pause")
         if what == RECOVERED:
             message = f"RPO recovered for {self.cluster}: checkpoint lag {lag_text}"
+        elif what == MAINTENANCE:
+            assert held is not None  # held_level gives MAINTENANCE only with a pause
+            message = (f"RPO notice for {self.cluster}: log backup {figures['log_backup']} is paused for maintenance "
+                       f"until {held['until']} (run {held['run']}: {held['reason'] or 'no reason given'}); "
+                       f"checkpoint lag {lag_text}. Not a breach while the pause lasts, but nothing written since "
+                       f"{figures['checkpoint_time'] or 'the pause'} is restorable until it resumes; a breach if it is "
+                       f"still paused after {held['until']}")
         elif lag is None:
             what_log = f"log backup {figures['log_backup']}" if figures["log_backup"] else "no log backup at all"
             message = (f"RPO {what.upper()} for {self.cluster}: no log checkpoint ({what_log}); new writes are not "
@@ -97,6 +121,9 @@ class RpoLagTrigger(BaseEventTrigger):
             message = (f"RPO {what.upper()} for {self.cluster}: checkpoint lag {lag_text} is over "
                        f"{format_duration(limit)}; a restore now loses what was written since "
                        f"{figures['checkpoint_time']}")
+        if what in ("warn", "critical") and held is not None:
+            message += (f". Its maintenance pause (run {held['run']}) ended at {held['until']} and it was not resumed: "
+                        "is the log backup guard running?")
         if what != RECOVERED and figures.get("cause"):
             message += (f". {figures['cause']}: start a new log backup (the log backup guard's "
                         "start_new_log_backup), then take a snapshot")
@@ -106,6 +133,10 @@ class RpoLagTrigger(BaseEventTrigger):
 
     def _next_check(self, figures: dict[str, Any]) -> float:
         due = seconds_to_next_level(figures["lag_seconds"], self.warn_seconds, self.critical_seconds)
+        held = figures.get("maintenance_pause")
+        if held is not None:  # a pause that ends is a breach at once if the log backup is still paused
+            ends = (datetime.fromisoformat(held["until"].replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()
+            due = ends + 0.001 if ends > 0 and (due is None or ends < due) else due
         return max(0.05, min(self.reevaluate_every, due if due is not None else self.reevaluate_every))
 
     # -- the announced level, kept across triggerer restarts when Airflow gives a store -------------------
@@ -118,7 +149,7 @@ class RpoLagTrigger(BaseEventTrigger):
         except Exception as exc:  # a store that cannot answer costs at most one repeated alert
             self.log.warning("could not read the announced RPO level: %s", exc)
             return OK
-        return value if value in ("ok", "warn", "critical") else OK
+        return value if value in ("ok", "warn", "critical", MAINTENANCE) else OK
 
     async def _save_announced(self, level: str) -> None:
         store = getattr(self, "asset_state_store", None)

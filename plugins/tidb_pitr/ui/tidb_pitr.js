@@ -7,8 +7,8 @@
 // published (GET tidb-pitr/api/clusters) and triggers restores through Airflow's REST API with the user's own
 // session (the UI's _token cookie goes with every same-origin request).
 import {
-  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, readable, said, secondsSince, span,
-  ticks, typedValue, utc,
+  LOCAL, UNREADABLE, ZOOMS, headline, inWindow, liveAge, local, parseUserTime, placeLabels, readable, said,
+  secondsSince, span, ticks, typedValue, utc,
 } from "./tidb_pitr_helpers.js";
 
 (function () {
@@ -51,6 +51,48 @@ import {
   /** @param {string} path */
   function url(path) {
     return new URL(path, document.baseURI).href;
+  }
+
+  /**
+   * Trigger a run of `dagId` with `conf` through Airflow's REST API, with the user's own session (the UI's cookie
+   * goes with a same-origin request): the new run's id, or an Error with what Airflow answered (status and detail).
+   * @param {string} dagId
+   * @param {Record<string, unknown>} conf
+   * @returns {Promise<string>}
+   */
+  async function triggerRun(dagId, conf) {
+    const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ logical_date: null, conf }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
+    return String(body.dag_run_id);
+  }
+
+  /** @typedef {{runId?: string, tag?: string, error?: string}} Triggered what the last trigger gave: a run or why not */
+
+  /**
+   * A form's trigger of a DAG run: `busy` while Airflow answers, then `triggered` (the run and the form's `tag` for
+   * it, or Airflow's refusal), and `trigger(conf, tag)` to start one.
+   * @param {string | undefined} dagId
+   * @returns {{busy: boolean, triggered: Triggered | null, trigger: (conf: Record<string, unknown>, tag: string) => Promise<void>}}
+   */
+  function useTrigger(dagId) {
+    const [busy, setBusy] = useState(false);
+    const [triggered, setTriggered] = useState(/** @type {Triggered | null} */ (null));
+    const trigger = async (/** @type {Record<string, unknown>} */ conf, /** @type {string} */ tag) => {
+      setBusy(true);
+      setTriggered(null);
+      try {
+        setTriggered({ runId: await triggerRun(String(dagId), conf), tag });
+      } catch (error) {
+        setTriggered({ error: String((error && error.message) || error) });
+      } finally {
+        setBusy(false);
+      }
+    };
+    return { busy, triggered, trigger };
   }
 
   // -- time and durations: the user's timezone on screen, UTC on hover --------------------------------------------
@@ -122,7 +164,11 @@ import {
   }
 
   // -- the timeline ------------------------------------------------------------------------------------------------
-  const W = 1000, PAD = 10, BAND_Y = 54, BAND_H = 26, MARK_Y = 30, AXIS_Y = 100, H = 128;
+  const W = 1000, PAD = 10, BAND_Y = 64, BAND_H = 26, MARK_Y = 42, AXIS_Y = 110, H = 138;
+  // The baselines of the vertical lines' labels, above the snapshot marks: 17px apart, as an 11px label's box is
+  // 16px high in Chromium (the browser test measures it), so that two rows never touch.
+  const LABEL_ROWS = [13, 30];
+  const HIDDEN_LINE_Y = 35; // where a line whose label has no room starts: below the labels, so it crosses none
 
   /** @param {{status: Status, showTso: boolean, onPick: (d: Date) => void, zoom: Zoom}} props */
   function Timeline(props) {
@@ -170,22 +216,29 @@ import {
         height: BAND_H + 8, fill: COLORS.gap, opacity: 0.9 },
         h("title", null, `gap ${utc(gap.from.time)} to ${utc(gap.to.time)}: ${said(gap.cause)}`)));
     });
-    // Policy start, truncation point, now; labels turn left near the right edge.
-    /** @type {(key: string, iso: string | null, color: string, label: string, dash: string | null, y: number) => void} */
-    const vline = (key, iso, color, label, dash, y) => {
-      if (!inRange(iso)) return;
-      const lx = x(iso), right = lx > W - 140;
-      parts.push(h("g", { key, "data-kind": key },
-        h("line", { x1: lx, x2: lx, y1: y - 10, y2: AXIS_Y, stroke: color, strokeWidth: 2, strokeDasharray: dash }),
-        h("text", { x: right ? lx - 4 : lx + 4, y, fontSize: 11, fill: color, textAnchor: right ? "end" : "start" },
-          label), h("title", null, `${label}: ${utc(iso)}`)));
-    };
-    vline("policy_start", line.policy_start.time, COLORS.policy, "policy start (now − retention)", "4 3", 12);
+    // Now, the log's start or truncation point, the policy start: each label in a row where it overlaps no other
+    // label and no other line (placeLabels), the lesser one left as its line's tooltip when none has room.
+    /** @type {{key: string, iso: string | null, color: string, text: string, dash: string | null}[]} */
+    const lines = [{ key: "now", iso: line.now.time, color: COLORS.now, text: "now", dash: null }];
     if (line.truncation) {
-      vline("truncation", line.truncation.time, COLORS.truncation,
-        line.truncation.truncated ? "log truncated to" : "log start", "2 2", 24);
+      lines.push({ key: "truncation", iso: line.truncation.time, color: COLORS.truncation,
+        text: line.truncation.truncated ? "log truncated to" : "log start", dash: "2 2" });
     }
-    vline("now", line.now.time, COLORS.now, "now", null, 12);
+    lines.push({ key: "policy_start", iso: line.policy_start.time, color: COLORS.policy,
+      text: "policy start (now − retention)", dash: "4 3" });
+    const shown = lines.filter((l) => inRange(l.iso));
+    const spots = placeLabels(shown.map((l, rank) => ({ key: l.key, x: x(l.iso), text: l.text, rank })), W,
+      LABEL_ROWS.length);
+    shown.forEach((l, i) => {
+      const lx = x(l.iso), spot = spots[i];
+      const y = spot.row === null ? null : LABEL_ROWS[spot.row];
+      parts.push(h("g", { key: l.key, "data-kind": l.key, "data-label-row": spot.row === null ? "hidden" : spot.row },
+        h("line", { x1: lx, x2: lx, y1: y === null ? HIDDEN_LINE_Y : y - 10, y2: AXIS_Y, stroke: l.color,
+          strokeWidth: 2, strokeDasharray: l.dash }),
+        y === null ? h("line", { x1: lx, x2: lx, y1: HIDDEN_LINE_Y, y2: AXIS_Y, stroke: "transparent",
+          strokeWidth: 8 }) : h("text", { x: spot.anchor === "start" ? lx + 4 : lx - 4, y, fontSize: 11,
+          fill: l.color, textAnchor: spot.anchor }, l.text), h("title", null, `${l.text}: ${utc(l.iso)}`)));
+    });
 
     // Snapshot marks: filled = Complete and managed here, hollow = not managed here, red cross = Failed.
     line.marks.filter((m) => inRange(m.time)).forEach((m) => {
@@ -249,10 +302,8 @@ import {
     const [target, setTarget] = useState(entry.preselected_target || ""); // only one published as empty
     const [typed, setTyped] = useState(typedValue(when));
     const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
-    const [busy, setBusy] = useState(false);
-    /** @type {{runId?: string, dryRun?: boolean, error?: string} | null} */
-    const noResult = null;
-    const [result, setResult] = useState(noResult);
+    const dagId = entry.dag_ids.restore;
+    const { busy, triggered: result, trigger: triggerWith } = useTrigger(dagId);
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
     const parsed = parseUserTime(typed);
     const date = parsed.date || null;
@@ -260,26 +311,8 @@ import {
     const chosen = targets.find((t) => t.value === target);
     const canVerify = !!(chosen && chosen.verify);
     const verifying = canVerify && (verify === null ? true : verify);
-    const dagId = entry.dag_ids.restore;
-
-    const trigger = async (/** @type {boolean} */ dryRun) => {
-      setBusy(true);
-      setResult(null);
-      try {
-        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
-          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ logical_date: null, conf: { restore_time: date.toISOString(), target_cluster: target,
-            verify: verifying, dry_run: dryRun } }),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
-        setResult({ runId: body.dag_run_id, dryRun });
-      } catch (error) {
-        setResult({ error: String(error.message || error) });
-      } finally {
-        setBusy(false);
-      }
-    };
+    const trigger = (/** @type {boolean} */ dryRun) => date ? triggerWith({ restore_time: date.toISOString(),
+      target_cluster: target, verify: verifying, dry_run: dryRun }, dryRun ? "dry run" : "restore") : undefined;
     const submit = (/** @type {import("react").FormEvent} */ event) => {
       event.preventDefault();
       trigger(false);
@@ -317,8 +350,8 @@ import {
         " in your time zone") : null,
       problem ? h("div", { role: "alert", style: { color: COLORS.critical, fontSize: 13, marginTop: 6 } },
         "Cannot restore: " + problem) : null,
-      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, dryRun: result.dryRun,
-        onEnded: onRunEnded }) : null,
+      result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId,
+        dryRun: result.tag === "dry run", onEnded: onRunEnded }) : null,
       result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 8 } },
         "Refused by Airflow: " + result.error) : null);
   }
@@ -454,30 +487,11 @@ import {
     const [minutes, setMinutes] = useState("60");
     const [reason, setReason] = useState("");
     const [confirm, setConfirm] = useState("");
-    const [busy, setBusy] = useState(false);
-    /** @type {{runId?: string, action?: string, error?: string} | null} */
-    const noResult = null;
-    const [result, setResult] = useState(noResult);
+    const { busy, triggered: result, trigger: triggerWith } = useTrigger(dagId);
     if (!dagId) return null;
     const name = entry.name;
-    const trigger = async (/** @type {string} */ action) => {
-      setBusy(true);
-      setResult(null);
-      try {
-        const conf = { action, reason, confirm: action === "pause" ? "" : confirm,
-          pause_minutes: action === "pause" ? Number(minutes) : 60 };
-        const response = await fetch(url(`api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`), {
-          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ logical_date: null, conf }) });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body.detail || body)}`);
-        setResult({ runId: body.dag_run_id, action });
-      } catch (error) {
-        setResult({ error: String(error.message || error) });
-      } finally {
-        setBusy(false);
-      }
-    };
+    const trigger = (/** @type {string} */ action) => triggerWith({ action, reason,
+      confirm: action === "pause" ? "" : confirm, pause_minutes: action === "pause" ? Number(minutes) : 60 }, action);
     const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "3px 6px", fontSize: 13,
       background: COLORS.panel, color: COLORS.text };
     const typed = (/** @type {string} */ action) => confirm.trim() === `${action} ${name}'s log backup`;
@@ -496,7 +510,7 @@ import {
         h("button", { type: "button", disabled: busy || !typed("stop"), style: { ...input, color: COLORS.critical },
           title: "final: a stopped log backup never runs again", onClick: () => trigger("stop") }, "Stop")),
       result && result.runId ? h(RunProgress, { key: result.runId, dagId, runId: result.runId, order: CONTROL_ORDER,
-        what: `Log ${result.action} `, onEnded: onRunEnded }) : null,
+        what: `Log ${result.tag} `, onEnded: onRunEnded }) : null,
       result && result.error ? h("div", { role: "alert", style: { color: COLORS.critical, marginTop: 4 } },
         "Refused by Airflow: " + result.error) : null);
   }
@@ -692,7 +706,8 @@ import {
 
   // The pure pieces, for the bundle's unit test under node (tests/pitr/unit/bundle_render.test.mjs).
   TidbPitrPage.parts = { utc, local, liveAge, readable, Time, Boundary, ClusterCard, CardBoundary, UNREADABLE,
-    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets };
+    parseUserTime, headline, RestoreForm, LastRestore, LastAttempts, secondsSince, Targets, LogControl, userTargets,
+    triggerRun };
 
   const host = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)); // the loader's globals
   host["TiDB PITR"] = TidbPitrPage;

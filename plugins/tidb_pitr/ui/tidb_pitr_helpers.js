@@ -215,3 +215,67 @@ export function inWindow(window, date) {
     && t > Date.parse(g.from.time) && t < Date.parse(g.to.time));
   return gap ? "inside a gap: " + gap.cause : null;
 }
+
+// -- the timeline's labels: never on top of each other -----------------------------------------------------------
+// An 11px system-ui label averages under 6px a character; estimated a little wide, so a label measured short in one
+// browser's font still clears its neighbour.
+export const LABEL_CHAR_PX = 6.5;
+const LABEL_OFFSET = 4; // between a line and its label
+const LABEL_GAP = 6; // between two labels in a row
+const LINE_CLEARANCE = 2; // between a label and another label's line: less than LABEL_OFFSET, so two lines at one
+// time can both be labelled, one row above the other
+
+/** @typedef {{key: string, x: number, text: string, rank: number}} TimelineLabel rank 0 is the most important */
+/** @typedef {{key: string, row: number | null, anchor: "start" | "end", from: number, to: number}} PlacedLabel */
+
+/**
+ * Where each vertical line's label goes on the timeline (`width` wide, `rows` rows of labels above the band), so
+ * that no label lies on another, nor across another label's line (a line runs down from its label's row, through
+ * the rows below it). The labels are placed most important first: each in the highest row where it fits, to the
+ * right of its line, or to the left where the right has no room. A label that fits nowhere gets `row: null`: the
+ * bundle draws its line below the rows, with the text as its tooltip. The first label is always shown (it fits
+ * unless it is wider than the timeline), so "now" is never the one hidden.
+ * @param {TimelineLabel[]} labels
+ * @param {number} width
+ * @param {number} rows
+ * @returns {PlacedLabel[]} in the order given
+ */
+export function placeLabels(labels, width, rows) {
+  const order = labels.map((label, i) => ({ label, i })).sort((a, b) => a.label.rank - b.label.rank || a.i - b.i);
+  /** @type {(PlacedLabel & {x: number})[]} */
+  const placed = [];
+  /** @type {PlacedLabel[]} */
+  const out = new Array(labels.length);
+  for (const { label, i } of order) {
+    const textWidth = label.text.length * LABEL_CHAR_PX;
+    const right = { anchor: /** @type {const} */ ("start"), from: label.x + LABEL_OFFSET,
+      to: label.x + LABEL_OFFSET + textWidth };
+    const left = { anchor: /** @type {const} */ ("end"), from: label.x - LABEL_OFFSET - textWidth,
+      to: label.x - LABEL_OFFSET };
+    const sides = [right, left].filter((side) => side.from >= 0 && side.to <= width);
+    let spot = null;
+    for (let row = 0; row < rows && !spot; row++) {
+      spot = sides.find((side) => placed.every((other) => other.row === null || (
+        (other.row !== row || side.to + LABEL_GAP <= other.from || other.to + LABEL_GAP <= side.from) // text on text
+        && (other.row > row || !crosses(side, other.x)) // its text across a line from a row above (or this one)
+        && (other.row < row || !crosses(other, label.x))))); // its line down across a text in a row below (or this)
+      if (spot) out[i] = { key: label.key, row, anchor: spot.anchor, from: spot.from, to: spot.to };
+    }
+    if (!spot) {
+      const side = right.to <= width ? right : left;
+      out[i] = { key: label.key, row: null, anchor: side.anchor, from: side.from, to: side.to };
+    }
+    placed.push({ ...out[i], x: label.x });
+  }
+  return out;
+}
+
+/**
+ * Whether a line at `x` runs through a label's text (or within LINE_CLEARANCE of it).
+ * @param {{from: number, to: number}} text
+ * @param {number} x
+ * @returns {boolean}
+ */
+function crosses(text, x) {
+  return x > text.from - LINE_CLEARANCE && x < text.to + LINE_CLEARANCE;
+}

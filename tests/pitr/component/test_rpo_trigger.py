@@ -1,11 +1,13 @@
 """RpoLagTrigger against the sandbox: a frozen checkpoint is warn, then critical, then (thawed) recovered, each
-announced once and in order, within about a second of the lag crossing the line."""
+announced once and in order, within about a second of the lag crossing the line; a maintenance pause is one notice
+until it outlives its end."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -177,3 +179,72 @@ def test_the_lag_is_measured_on_the_clusters_clock(manual_sandbox, on_sandbox_ti
     assert figures["lag_seconds"] == pytest.approx(manual_sandbox.clock()["time"] - checkpoint, abs=0.01)
     assert figures["lag_seconds"] == pytest.approx(frozen["lag_seconds"] + 60, abs=0.01)
     assert figures["level"] == "critical"
+
+
+def test_a_maintenance_pause_is_one_notice_then_a_breach_once_it_outlives_its_end(manual_sandbox, on_sandbox_time):
+    """Paused through the log-control DAG's own plan (the annotation on the CR): the growing lag is one notice saying
+    until when, not a breach; still paused after that, it is critical; resumed and caught up, recovered."""
+    from tidb_pitr.cr.api import ApiGroup
+    from tidb_pitr.cr.bodies import log_control_patch
+    from tidb_pitr.cr.model import BackupView
+    from tidb_pitr.planning.pause import plan_log_control
+
+    ns, name = unique("pitr"), unique("tc")
+    manual_sandbox.create_cluster(ns, name, seed_days=1, storage_root=name)
+    hook = TidbOperatorHook(on_sandbox_time["kubernetes"])
+    manual_sandbox.advance(2)  # the tracker polls: a checkpoint in the CR
+    log = f"{name}-log-backup"
+    trigger = RpoLagTrigger(kubernetes_conn_id=on_sandbox_time["kubernetes"], api_group="pingcap.com", namespace=ns,
+                            tidb_cluster=name, cluster=f"{ns}/{name}", warn_seconds=60, critical_seconds=300,
+                            starting_grace_seconds=120, reevaluate_every=0.1)
+    assessed = _assessments(trigger)
+    seen: list[dict[str, Any]] = []
+    planned: dict[str, Any] = {}
+
+    def patch(action: str, annotations: dict[str, str | None]) -> None:
+        hook.merge_patch("backups", log, ns, {**log_control_patch(ApiGroup(), action),
+                                              "metadata": {"annotations": annotations}})
+
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for event in trigger.run():
+                seen.append(event.payload)
+
+        async def after(minutes: float) -> None:
+            """`minutes` of the cluster's time, then until the trigger has assessed the lag at the new time."""
+            await asyncio.to_thread(manual_sandbox.advance, minutes * 60)
+            count = len(assessed)
+            deadline = time.monotonic() + 30
+            while len(assessed) < count + 2:  # the first may have begun before the clock moved
+                assert time.monotonic() < deadline, "the trigger stopped assessing"
+                await asyncio.sleep(0.02)
+
+        task = asyncio.create_task(consume())
+        try:
+            await after(1)
+            assert seen == [], "a healthy log backup announced something"
+            view = BackupView.from_cr(await asyncio.to_thread(hook.get, "backups", log, ns))
+            planned.update(plan_log_control(action="pause", pause_minutes=10, confirm="", reason="upgrade TiKV",
+                                            cluster=name, view=view, now=datetime.now(UTC), run="manual__pause"))
+            await asyncio.to_thread(patch, "pause", planned["annotations"])
+            await after(2)  # past warn: the notice
+            await after(5)  # past critical, within the pause: nothing more
+            assert [p["level"] for p in seen] == ["maintenance"], seen
+            await after(4)  # the pause has ended, still paused: a breach again
+            assert [p["level"] for p in seen] == ["maintenance", "critical"], seen
+            await asyncio.to_thread(patch, "resume", {"tidb-pitr-airflow/maintenance-pause": None})
+            await after(3)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [p["level"] for p in seen] == ["maintenance", "critical", "recovered"], seen
+    notice, breach, _ = seen
+    until = planned["pause"]["until"]
+    assert notice["status"] == "maintenance" and notice["maintenance_pause"]["until"] == until
+    assert notice["message"].startswith(f"RPO notice for {ns}/{name}: log backup {log} is paused for maintenance "
+                                        f"until {until} (run manual__pause: upgrade TiKV); checkpoint lag 2m")
+    assert "CRITICAL" not in notice["message"] and 60 < notice["lag_seconds"] <= 300
+    assert re.match(rf"RPO CRITICAL for {ns}/{name}: checkpoint lag 1[12]m", breach["message"]), breach["message"]
+    assert f"Its maintenance pause (run manual__pause) ended at {until} and it was not resumed" in breach["message"]

@@ -174,3 +174,30 @@ test("the checks show the failed rows first with what to do, when they were meas
   const never = render(React.createElement(parts.CardBoundary, { entry: entry({}), showTso: false }));
   assert.match(never, /Checks.*not run yet/s);
 });
+
+test("a DAG run is triggered by one POST to Airflow's REST API, in one place; a refusal says what Airflow said", async () => {
+  const calls = [];
+  const answered = globalThis.fetch;
+  try {
+    globalThis.fetch = async (href, init) => {
+      calls.push([href, init]);
+      return { ok: true, status: 200, json: async () => ({ dag_run_id: "manual__7" }) };
+    };
+    assert.equal(await parts.triggerRun("tidb_test1 demo1_log_control", { action: "pause", pause_minutes: 30 }),
+      "manual__7");
+    assert.equal(calls[0][0], "http://airflow.test/api/v2/dags/tidb_test1%20demo1_log_control/dagRuns");
+    assert.equal(calls[0][1].method, "POST");
+    assert.equal(calls[0][1].credentials, "same-origin"); // the user's own session, never a token of the plugin's
+    assert.deepEqual(JSON.parse(calls[0][1].body), { logical_date: null, conf: { action: "pause", pause_minutes: 30 } });
+    globalThis.fetch = async () => ({ ok: false, status: 400,
+      json: async () => ({ detail: "pause_minutes: 5 is less than the minimum of 10" }) });
+    await assert.rejects(parts.triggerRun("d", {}), { message: '400: "pause_minutes: 5 is less than the minimum of 10"' });
+    globalThis.fetch = async () => ({ ok: false, status: 502, json: async () => { throw new SyntaxError("html"); } });
+    await assert.rejects(parts.triggerRun("d", {}), { message: "502: {}" }); // a proxy's page: the status at least
+  } finally {
+    globalThis.fetch = answered;
+  }
+  const { readFile } = await import("node:fs/promises");
+  const bundle = await readFile(new URL("../../../plugins/tidb_pitr/ui/tidb_pitr.js", import.meta.url), "utf8");
+  assert.equal(bundle.match(/method: "POST"/g).length, 1, "every trigger goes through triggerRun");
+});

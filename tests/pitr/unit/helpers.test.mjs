@@ -1,11 +1,12 @@
 // The TiDB PITR page's pure helpers (plugins/tidb_pitr/ui/tidb_pitr_helpers.js) under node: ages, the timeline's
-// window and ticks, whether a picked time can be restored to, a note's headline. The time formatting and typed
+// window, ticks and labels, whether a picked time can be restored to, a note's headline. The time formatting and typed
 // times are also rendered through the card in bundle_render.test.mjs. Run by test_ui_bundle.py (`node --test`).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  headline, inWindow, liveAge, local, readable, said, secondsSince, span, ticks, typedValue, utc,
+  LABEL_CHAR_PX, headline, inWindow, liveAge, local, placeLabels, readable, said, secondsSince, span, ticks,
+  typedValue, utc,
 } from "../../../plugins/tidb_pitr/ui/tidb_pitr_helpers.js";
 
 const HOUR = 3600000, DAY = 24 * HOUR;
@@ -85,4 +86,82 @@ test("a note's headline is its first paragraph after what the user typed", () =>
 
 test("a published value inside a sentence is a dash where the API sent nothing", () => {
   assert.deepEqual([null, undefined, "", "x", 0, false].map(said), ["—", "—", "—", "x", "0", "false"]);
+});
+
+// -- the timeline's labels, over generated close times -------------------------------------------------------------
+const WIDTH = 1000, ROWS = 2;
+const TEXTS = { now: "now", truncation: "log start", truncated: "log truncated to",
+  policy_start: "policy start (now − retention)" };
+
+/** A small seeded generator (mulberry32), so a failing case is the same on every run and can be printed. */
+function generator(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What a user would see wrong: labels on each other (or closer than 6px), a label across a line (or within 2px of
+ * it), a label off the timeline. */
+function overlaps(labels, spots) {
+  const problems = [];
+  const seen = spots.map((spot, i) => ({ ...spot, x: labels[i].x })).filter((s) => s.row !== null);
+  for (const a of seen) {
+    if (a.from < 0 || a.to > WIDTH) problems.push(`${a.key} off the timeline`);
+    if (a.to - a.from < labels.find((l) => l.key === a.key).text.length * LABEL_CHAR_PX) problems.push(`${a.key} squeezed`);
+    for (const b of seen) {
+      if (a === b) continue;
+      if (a.row === b.row && a.from < b.to + 6 && b.from < a.to + 6) problems.push(`${a.key} on ${b.key}`);
+      // b's line runs down from b's row: through a's text when a is in that row or below
+      if (b.row <= a.row && b.x > a.from - 2 && b.x < a.to + 2) problems.push(`${b.key}'s line through ${a.key}`);
+    }
+  }
+  return problems;
+}
+
+test("now and log start a moment apart: both labelled, one above the other, neither on the other", () => {
+  for (const gap of [0, 1, 5, 20]) {
+    const labels = [{ key: "now", x: 985, text: "now", rank: 0 },
+      { key: "truncation", x: 985 - gap, text: "log start", rank: 1 }];
+    const spots = placeLabels(labels, WIDTH, ROWS);
+    assert.deepEqual(overlaps(labels, spots), [], `${gap}px apart`);
+    assert.deepEqual(spots.map((s) => s.row), [0, 1], `${gap}px apart`);
+    assert.deepEqual(spots.map((s) => s.key), ["now", "truncation"]);
+  }
+  const apart = placeLabels([{ key: "now", x: 900, text: "now", rank: 0 },
+    { key: "policy_start", x: 100, text: TEXTS.policy_start, rank: 1 }], WIDTH, ROWS);
+  assert.deepEqual(apart.map((s) => [s.row, s.anchor]), [[0, "start"], [0, "start"]]); // far apart: one row
+});
+
+test("generated close times: no label on another or across a line, now always shown, two in the middle both", () => {
+  const random = generator(20261207);
+  for (let n = 0; n < 3000; n++) {
+    const keys = ["now", random() < 0.5 ? "truncation" : "truncated", "policy_start"].slice(0, 1 + Math.floor(random() * 3));
+    const base = random() * WIDTH, spread = [0, 3, 30, 120][Math.floor(random() * 4)]; // same time, pixels, close
+    const labels = keys.map((key, rank) => ({ key, text: TEXTS[key], rank,
+      x: Math.min(WIDTH - 10, Math.max(10, base + (random() - 0.5) * 2 * spread)) }));
+    const spots = placeLabels(labels, WIDTH, ROWS);
+    const seenAs = JSON.stringify(labels);
+    assert.deepEqual(overlaps(labels, spots), [], seenAs);
+    assert.deepEqual(spots.map((s) => s.key), keys, seenAs);
+    assert.notEqual(spots[0].row, null, "now hidden: " + seenAs);
+    if (labels.length === 2 && labels.every((l) => l.x >= 220 && l.x <= WIDTH - 220)) {
+      assert.ok(spots.every((s) => s.row !== null), "two labels, one hidden: " + seenAs);
+    }
+    // a hidden label is only hidden because every row and side was taken
+    spots.forEach((spot, i) => {
+      if (spot.row !== null) return;
+      for (let row = 0; row < ROWS; row++) {
+        for (const anchor of ["start", "end"]) {
+          const w = labels[i].text.length * LABEL_CHAR_PX;
+          const from = anchor === "start" ? labels[i].x + 4 : labels[i].x - 4 - w;
+          const trial = spots.map((s, j) => j === i ? { ...s, row, anchor, from, to: from + w } : s);
+          assert.notDeepEqual(overlaps(labels, trial), [], `${spot.key} hidden with room in row ${row}: ${seenAs}`);
+        }
+      }
+    });
+  }
 });

@@ -67,3 +67,26 @@ def test_the_gap_after_a_dead_pause_says_why_and_the_alert_names_the_way_out() -
     message = trigger._payload("critical", figures)["message"]
     assert "BR refused the resume" in message and "start_new_log_backup" in message
     assert trigger.assess([_log("log")], NOW)["cause"] is None
+
+
+@given(st.floats(min_value=0, max_value=30, allow_nan=False))
+def test_the_alert_holds_a_maintenance_pause_no_longer_than_brs_pause_gc_ttl_allows(hours_later: float) -> None:
+    """An annotation edited to claim 30 hours: the RPO watcher says "maintenance" only within the bound from the
+    pause's start (BR's pause GC TTL less the guard's margin), a breach after it."""
+    from tidb_pitr.cr.api import ANNOTATION_MAINTENANCE_PAUSE
+    from tidb_pitr.planning.pause import MAX_MAINTENANCE_PAUSE, MaintenancePause
+
+    at = NOW - timedelta(hours=40)
+    paused = _log("log", started=60, checkpoint=40)  # frozen at the pause: critical by its lag alone
+    paused["metadata"]["annotations"] = {ANNOTATION_MAINTENANCE_PAUSE: MaintenancePause(
+        until=at + timedelta(hours=30), at=at, run="r1", reason="vendor window").to_annotation()}
+    trigger = RpoLagTrigger(kubernetes_conn_id="k8s", api_group="pingcap.com", namespace="tidb",
+                            tidb_cluster="basic", cluster="tidb/basic", warn_seconds=600, critical_seconds=1800,
+                            starting_grace_seconds=5)
+    now = at + timedelta(hours=hours_later)
+    figures = trigger.assess([paused], now)
+    held = now < at + MAX_MAINTENANCE_PAUSE and now - at > timedelta(seconds=1800)  # lag past critical, still held
+    expected = "maintenance" if held else "critical" if now - at > timedelta(seconds=1800) else figures["level"]
+    assert figures["level"] == expected, (hours_later, figures)
+    assert figures["maintenance_pause"]["until"] == "2026-05-31T19:00:00Z"  # at + 23 h, not the 30 claimed
+    assert trigger.assess([_log("log", phase="Running")], now)["maintenance_pause"] is None  # resumed: none held

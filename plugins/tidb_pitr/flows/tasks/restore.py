@@ -69,6 +69,9 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
     """(namespace, name) from `target_cluster` ("namespace/name" as the form's list gives it, or a name, with
     `target_namespace` or the source's namespace)."""
     raw = str(params.get("target_cluster") or "").strip()
+    if not raw:  # the form's default: never a cluster a user or the demo may already have filled
+        raise RestoreRefused(f"target_cluster is empty: choose the empty cluster to restore into; "
+                             f"{cluster.allowed_targets_text()}")
     namespace, _, name = raw.rpartition("/")
     namespace = namespace or str(params.get("target_namespace") or "").strip() or cluster.namespace
     for field, value in (("target_cluster", name), ("target_namespace", namespace)):
@@ -80,7 +83,7 @@ def _target(cluster: ClusterConfig, params: dict[str, Any]) -> tuple[str, str]:
                              "separate, empty cluster, never in place")
     if not cluster.restore_target_allowed(name, namespace):
         raise RestoreRefused(f"target_cluster {namespace}/{name} is not an allowed restore target for "
-                             f"{cluster.namespace}/{cluster.name}; allowed: {', '.join(cluster.target_choices())}")
+                             f"{cluster.namespace}/{cluster.name}; {cluster.allowed_targets_text()}")
     return namespace, name
 
 
@@ -288,9 +291,8 @@ def _refuse_scratch(cluster: ClusterConfig, params: dict[str, Any]) -> None:
     namespace, name = _target(cluster, params)
     configured = cluster.restore_target(name, namespace)
     if configured is not None and configured.scratch:
-        users = [v for v, _ in cluster.target_choices().items() if v not in cluster.scratch_choices()]
         raise RestoreRefused(f"target_cluster {namespace}/{name} is a scratch cluster: drills only (the drill drops "
-                             f"its user databases afterwards); allowed: {', '.join(users) or 'none configured'}")
+                             f"its user databases afterwards); {cluster.allowed_targets_text()}")
 
 
 def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],
