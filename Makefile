@@ -51,7 +51,7 @@ lint: install
 	npx --no-install tsc -p tsconfig.bundle.json
 	npx --no-install eslint .
 
-# Two lanes in parallel (scripts/test_lanes.py), the test modules packed by their measured seconds
+# Three lanes in parallel (scripts/test_lanes.py), the test modules packed by their measured seconds
 # (tests/durations.json). A lane whose pytest fails, or collects no test (exit 5), fails `make test`; every lane's
 # log is printed whole. TEST_LANES=N sets another number of lanes.
 test: lint
