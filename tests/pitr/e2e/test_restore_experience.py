@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from tidb_pitr.flows.restore import CHOOSE_TARGET
 from tidb_pitr.planning.notes import HEADLINE
 
 from .clusters import Cluster
@@ -104,9 +105,10 @@ def test_a_target_not_in_the_list_is_refused_by_the_form(sandbox, connections, a
     allowed = cluster.target()
     cluster = Cluster(sandbox, connections, seed_days=1, namespace=cluster.namespace, restore_targets=[allowed])
     params = cluster.dags["restore"].params
-    assert params.get_param("target_cluster").schema["enum"] == [f"{cluster.namespace}/{allowed}"]
+    # The listed target, and no choice made for the user (the form's default: plan refuses a run left so).
+    assert params.get_param("target_cluster").schema["enum"] == [None, f"{cluster.namespace}/{allowed}"]
     assert params.get_param("target_cluster").schema["values_display"] == {
-        f"{cluster.namespace}/{allowed}": f"{allowed} (namespace {cluster.namespace})"}
+        None: CHOOSE_TARGET, f"{cluster.namespace}/{allowed}": f"{allowed} (namespace {cluster.namespace})"}
     before = cluster.restores()
     with pytest.raises(Exception, match="target_cluster|enum|is not one of"):
         cluster.run("restore", run_conf={"restore_tso": _middle(cluster),
