@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from airflow_stack import CLUSTER, NAMESPACE, TARGET
+from airflow_stack import CLUSTER, FAST, NAMESPACE, TARGET
 from production_stack import FINISHED, ProductionStack, run_stamp
 
 TARGET_2, TARGET_3 = f"{TARGET}-2", f"{TARGET}-3"
@@ -189,9 +189,19 @@ def test_check_without_a_triggerer_fails_its_triggerer_row(healthy: ProductionSt
 def test_worker_killed_during_retention_deletions(healthy: ProductionStack) -> None:
     stack = healthy
     before = {b["metadata"]["name"] for b in stack.crs("backups")}
-    # The run that starts when its DAG is switched on (the latest slot): demo1-002's first, with deletions to do.
-    dag_id, run_id = stack.start_scheduled("retention", SECOND)
+    # Each deletion's clean job takes a few seconds (its steps 3 s apart, not 0.5 s), so the worker is killed while
+    # it still holds one: at load 12 a deletion seen running had ended before the kill, and nothing was retried.
+    stack.sandbox.set_config(step_delay=3.0)
+    try:
+        # The run that starts when its DAG is switched on (the latest slot): demo1-002's first, with deletions.
+        dag_id, run_id = stack.start_scheduled("retention", SECOND)
+        _kill_a_deleting_worker(stack, dag_id, run_id)
+    finally:
+        stack.sandbox.set_config(step_delay=FAST["step_delay"])
+    _deletions_done_once(stack, dag_id, run_id, before)
 
+
+def _kill_a_deleting_worker(stack: ProductionStack, dag_id: str, run_id: str) -> None:
     def deleting() -> tuple[Any, ...] | None:
         return next((r for r in task_rows(stack, dag_id, run_id)
                      if r[0] == "delete_snapshot" and r[2] == "running" and r[4]), None)
@@ -203,6 +213,8 @@ def test_worker_killed_during_retention_deletions(healthy: ProductionStack) -> N
     run = stack.wait_run(dag_id, run_id)
     assert run["state"] == "success", task_rows(stack, dag_id, run_id)
 
+
+def _deletions_done_once(stack: ProductionStack, dag_id: str, run_id: str, before: set[str]) -> None:
     plan = stack.xcom(dag_id, run_id, "plan")
     planned = {d["backup_name"] for d in plan["deletions"] if d.get("backup_name")}
     assert planned and planned <= before
