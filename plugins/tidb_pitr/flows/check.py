@@ -76,7 +76,7 @@ def build(cluster: ClusterConfig) -> DAG:
             # No reading before (its task failed): the log rows say why; the watch is not made up by a sleep here.
             rows = run_checks(cluster, observe_seconds=observe if before else 0.0,
                               log_before=LogReading.from_dict(before) if before else None,
-                              probe_tag=context["run_id"][-24:].replace(":", "").replace("+", ""))
+                              probe_tag=context["dag_run"].run_after.strftime("%Y%m%d%H%M%S"))
             answer = context["ti"].xcom_pull(task_ids="triggerer")
             wait = float((params or {}).get("triggerer_wait_seconds") or TRIGGERER_WAIT.total_seconds())
             rows.append(triggerer_row(answer, wait))

@@ -94,6 +94,9 @@ def test_every_row_is_ok_on_a_demo_like_cluster_and_the_probe_leaves_nothing(che
     assert "after its timer" in next(r["value"] for r in rows if r["name"] == "triggerer")
     assert _note(run).startswith(f"Check {checked.namespace}/{checked.name}: 0 FAILED, 0 WARNING, ")
     assert _keys(checked) == before  # the probe is gone and nothing else was touched
+    # The probe object is named by the run's time, so a DBA who finds one left behind knows which run wrote it.
+    stamp = run.run_after.strftime("%Y%m%d%H%M%S")
+    assert f"/.tidb-pitr-check/probe-{stamp}-" in _row({"rows": rows}, "storage probe")["value"]
 
 
 def test_with_polling_dags_the_check_watches_the_checkpoints_itself_and_needs_no_triggerer(checked, monkeypatch):
