@@ -40,6 +40,8 @@ class _Made:
     handles: list[SandboxHandle] = field(default_factory=list)
     by_test: list[tuple[SandboxHandle, str, str]] = field(default_factory=list)
     by_session: set[tuple[int, str]] = field(default_factory=set)  # (id(handle), "ns/name")
+    # What each session sandbox cost, read as it stops: its background (workloads, log flushes) is every lane's tax.
+    costs: list[str] = field(default_factory=list)
 
     def record(self, handle: SandboxHandle, namespace: str, name: str) -> None:
         if not any(h is handle for h in self.handles):
@@ -108,6 +110,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed-days", "6", "--rng-seed", "7") as handle:
         _MADE.handles.append(handle)
         yield handle
+        _note_cost("session sandbox", handle)
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +120,18 @@ def manual_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
     with running_sandbox(tmp_path_factory.mktemp("manual-sandbox"), "--clock", "manual", "--rng-seed", "7") as handle:
         _MADE.handles.append(handle)
         yield handle
+        _note_cost("manual sandbox", handle)
+
+
+def _note_cost(what: str, handle: SandboxHandle) -> None:
+    if handle.process.poll() is not None:
+        return
+    usage = handle.usage()
+    services = sum((usage.get("servicesCpuSeconds") or {}).values())
+    _MADE.costs.append(f"{what}: {usage['cpuSeconds']:.0f} CPU-s, its storage servers {services:.0f} CPU-s, "
+                       f"in {usage['uptimeSeconds']:.0f} s")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _MADE.costs:
+        terminalreporter.write_line(f"[sandbox] {line}")
