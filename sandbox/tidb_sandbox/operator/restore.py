@@ -26,6 +26,7 @@ from .restore_targets import (
     written_tables,
 )
 from .secrets import cluster_problem, storage_secret_problem
+from .snapshot import filter_rows
 from .tsparse import TsParseError, parse_ts_br
 
 NOT_FRESH = ("[BR:Restore:ErrDatabasesAlreadyExisted]databases already existed in restored cluster: "
@@ -151,7 +152,7 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         if not resumed and not table_filter and not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
-            rows, volume, base_tables = await _pitr(ctx, namespace, spec, progress)
+            rows, volume, base_tables = await _pitr(ctx, namespace, spec, progress, table_filter)
             commit_ts = "0"  # BR reads EndVersion of the log backupmeta, which is 0 (reference 3.2)
             if table_filter:
                 # checkTableExistence over the snapshot's and the log's tables the filter takes, before any write.
@@ -214,8 +215,8 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
     _drop_finalizer(ctx, rt, namespace, name)
 
 
-async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
-                progress: Any) -> tuple[dict[str, Any], RestoreVolume, dict[str, Any]]:
+async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: Any,
+                table_filter: list[str]) -> tuple[dict[str, Any], RestoreVolume, dict[str, Any]]:
     """The rows at the restore point, the volume read, and the base snapshot's table definitions (BR checks
     those against the target too, also when the log drops them before the restore point)."""
     log_block = storage_block(spec)
@@ -253,8 +254,18 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
     if ctx.config.restore_log_rate > 0:  # only then: the default restore reads storage as it always did
         log_bytes = await ctx.io(br_layout.log_bytes, log_location, start_ts, restored_ts)
     progress("Restore KV Files", 100)
+    if table_filter:
+        # BR reads only the filter's tables: the snapshot's SST files are per table, and the log's data files are
+        # grouped by table (tikv components/backup-stream `TempFileKey` has the table ID), so both volumes shrink
+        # with the share of the filter's keys (inferred: sizes in proportion to keys).
+        snapshot_bytes = _share(snapshot_bytes, len(filter_rows(rows, table_filter)), len(rows))
+        log_bytes = _share(log_bytes, sum(1 for c in changes if filter_rows({c.key: 0}, table_filter)), len(changes))
     base_tables = {k: v for k, v in rows.items() if (p := parse_key(k)) is not None and p.table and not p.is_row}
     return br_layout.apply_changes(rows, changes), RestoreVolume(snapshot_bytes, log_bytes), base_tables
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    return total * part // whole if whole else 0
 
 
 def restored_tables(rows: dict[str, Any]) -> set[str]:
