@@ -226,6 +226,16 @@ def drop_user_databases(conn_id: str) -> list[str]:
     return dropped
 
 
+def drop_tables(conn_id: str, names: list[str]) -> list[str]:
+    """DROP TABLE IF EXISTS each `db.table` of `names` on the TiDB behind `conn_id`; returns them. Only for a
+    cluster the configuration marks `scratch: true`, and only tables a drill restored (the caller checks)."""
+    hook = _hook(conn_id)
+    for name in names:
+        db, _, table = name.partition(".")
+        hook.run(f"DROP TABLE IF EXISTS {quote_name(db)}.{quote_name(table)}")
+    return list(names)
+
+
 # --- drills: what the comparison will read, and the source's own now -----------------------------------------
 
 def source_now_ts(conn_id: str) -> int:

@@ -85,3 +85,30 @@ def test_refused_at_plan_with_the_reason_and_no_cr(sandbox, connections, airflow
                                               "target_cluster": f"{cluster.namespace}/{target}"}, run_hash="t")
         assert says in str(refused.value) and str(refused.value).startswith("tables"), str(refused.value)
         assert cluster.restores() == [] and sandbox.rows(cluster.namespace, target)["digest"] == before
+
+
+def test_a_drill_of_one_table_into_a_scratch_cluster_holding_other_data(sandbox, connections, airflow_db):
+    namespace, scratch = unique("drill"), unique("scratch")
+    workload = {"inserts_per_s": 40, "updates_per_s": 5, "deletes_per_s": 0, "tables": OTHERS}
+    conn_id = Cluster.sql_connection(scratch, sandbox.create_cluster(namespace, scratch, workload=workload)["sql"])
+    cluster = Cluster(sandbox, connections, seed_days=1, namespace=namespace, source_sql=True,
+                      restore_targets=[{"name": scratch, "scratch": True, "sql_conn_id": conn_id}],
+                      drill={"target": scratch, "restore_tables": ["shop.orders"]})
+    cluster.targets.append(scratch)
+    deadline = time.monotonic() + 30
+    while sandbox.call("GET", f"/clusters/{namespace}/{scratch}")["rows"] < 20:
+        assert time.monotonic() < deadline, "the scratch cluster's workload wrote nothing"
+        time.sleep(0.1)
+    sandbox.stop_workload(namespace, scratch)
+    cluster.hook.api.patch_namespaced_custom_object("pingcap.com", "v1alpha1", namespace, "tidbclusters", scratch,
+                                                    {"spec": {"version": BR_FILTER_RELEASE}})
+    before = sandbox.rows(namespace, scratch)["digest"]
+    run = cluster.run("drill")
+    record = xcom(run, "record")
+    assert str(run.state) == "success" and record["verdict"] == "passed", record
+    assert record["comparison"]["matched"] == ["shop.orders"] and record["tables_compared"] == 1
+    assert record["emptied"] == {"emptied": True, "dropped": ["shop.orders"]}
+    [restore] = [r for r in cluster.restores() if r.cluster == scratch]
+    assert restore.table_filter == ("shop.orders",)
+    # The restored table is dropped again and the scratch cluster's own data is as it was (DROP TABLE leaves no key).
+    assert sandbox.rows(namespace, scratch)["digest"] == before
