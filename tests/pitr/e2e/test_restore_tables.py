@@ -112,3 +112,23 @@ def test_a_drill_of_one_table_into_a_scratch_cluster_holding_other_data(sandbox,
     assert restore.table_filter == ("shop.orders",)
     # The restored table is dropped again and the scratch cluster's own data is as it was (DROP TABLE leaves no key).
     assert sandbox.rows(namespace, scratch)["digest"] == before
+
+
+def test_a_failed_filtered_restore_names_only_the_tables_it_left(sandbox, connections, airflow_db):
+    cluster = Cluster(sandbox, connections, seed_days=1, source_sql=True)
+    target = _target(cluster, tables=["crm.accounts", "crm.events"], version=BR_FILTER_RELEASE)
+    sandbox.set_faults(fail_restore_after=0.5)  # BR fails after the first of the two shop tables
+    try:
+        run = cluster.run("restore", run_conf={"restore_tso": str(sandbox.tso() - (30_000 << 18)),
+                                               "tables": ["shop.*"], "target_cluster": f"{cluster.namespace}/{target}"})
+    finally:
+        sandbox.set_faults(fail_restore_after=None)
+    assert str(run.state) == "failed"
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        note = session.get(DagRun, run.id).note or ""
+    # The target's own crm tables are not BR's leftovers: only the shop table it wrote is named.
+    assert note.endswith("; target partly written: shop.customers; drop them before the next restore of these "
+                         "tables"), note

@@ -34,7 +34,7 @@ from ...hooks.sql import (
 )
 from ...hooks.storage import BackupStorageHook
 from ...planning import PlanError, RestorePlan, plan_restore, recoverable_window
-from ...planning.drill import verifiable
+from ...planning.drill import select_tables, verifiable
 from ...planning.notes import note_time, with_details
 from ...planning.restore import RestoreRates
 from ...planning.tables import (
@@ -524,6 +524,11 @@ def _partly_written(cluster: ClusterConfig, hook: TidbOperatorHook, planned: dic
         return (f"target {namespace}/{target} may be partly written (not checked: {type(exc).__name__}: {exc}); "
                 "empty it before the next restore")
     tables = [o for o in found if "." in o]
+    rules = (planned.get("tables") or {}).get("rules") or []
+    if rules:  # a filtered restore: the target's other tables are its own, only the selected ones are BR's
+        written = select_tables(tables, rules)
+        return (f"target partly written: {', '.join(written)}; drop them before the next restore of these tables"
+                if written else None)
     if not found:
         return None
     return f"target partly written: {len(tables)} tables; empty it before the next restore"
