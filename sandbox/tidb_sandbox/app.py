@@ -18,7 +18,7 @@ from aiohttp import web
 from . import clock
 from .data.mvcc import ClusterData
 from .data.tso import TsoAllocator
-from .data.workload import Workload
+from .data.workload import TABLES, Workload
 from .faults import Faults
 from .k8s.admission import make_prepare
 from .k8s.crd import builtin_types, load_crd_manifests, load_crds
@@ -282,9 +282,10 @@ class Sandbox:
         if rates is None or not (rates.inserts_per_s or rates.updates_per_s or rates.deletes_per_s):
             cluster.workload = None
             return
+        chosen = [t for t in TABLES if rates.tables is None or t.table.key.replace("/", ".") in rates.tables]
         cluster.workload = Workload(cluster.data, self.alloc, random.Random(self.rng.random()),
                                     inserts_per_s=rates.inserts_per_s, updates_per_s=rates.updates_per_s,
-                                    deletes_per_s=rates.deletes_per_s)
+                                    deletes_per_s=rates.deletes_per_s, tables=chosen)
 
     def _on_cluster_event(self, rt: Any, event: Any) -> None:
         resource = f"{rt.plural}.{rt.group}"

@@ -164,6 +164,10 @@ class SandboxHandle:
         return self.call("POST", f"/clusters/{namespace}/{name}/rows", body)
 
 
+    def stop_workload(self, namespace: str, name: str) -> dict[str, Any]:
+        """Stop the cluster's workload, so that its rows stay as they are."""
+        return self.call("DELETE", f"/clusters/{namespace}/{name}/workload")
+
     def write_account(self, namespace: str, name: str, user: str, password: str | None = None, *,
                       delete: bool = False) -> dict[str, Any]:
         """Create or change an account other than root (user@'%' with a password), or drop it."""

@@ -15,6 +15,7 @@ from aiohttp import web
 from .data.accounts import account_key, account_row
 from .data.mvcc import Change
 from .data.schema import row_key, table_key
+from .data.workload import TABLES as WORKLOAD_TABLES
 from .k8s.rbac import Rule
 from .options import WorkloadRates
 from .seed import STORAGE_KINDS, seed_history_for
@@ -76,6 +77,7 @@ class ControlApi:
             web.get(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.get_rows),
             web.post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/rows", self.write_row),
             web.post(f"{PREFIX}/clusters/{{namespace}}/{{name}}/accounts", self.write_account),
+            web.delete(f"{PREFIX}/clusters/{{namespace}}/{{name}}/workload", self.stop_workload),
             web.get(f"{PREFIX}/sql", self.sql_endpoints),
             web.post(f"{PREFIX}/watch-history/compact", self.compact),
             web.get(f"{PREFIX}/audit", self.audit),
@@ -159,6 +161,12 @@ class ControlApi:
             workload = WorkloadRates(**rates) if rates else None
         except TypeError as exc:
             return _bad(f"workload: {exc}")
+        known = [t.table.key.replace("/", ".") for t in WORKLOAD_TABLES]
+        if workload is not None and workload.tables is not None:
+            unknown = [t for t in workload.tables if t not in known]
+            if unknown or not isinstance(workload.tables, list | tuple):
+                return _bad(f"workload.tables must be a list of {', '.join(known)}; got {workload.tables!r}")
+            workload.tables = tuple(workload.tables)
         cluster = self.sandbox.create_cluster(namespace, name, group, workload=None)
         seeded = None
         if days:
@@ -220,6 +228,12 @@ class ControlApi:
         ts = self.sandbox.alloc.next()
         cluster.data.apply([Change(ts, key, row)])
         return _json({"key": key, "ts": ts, "row": row})
+
+    async def stop_workload(self, request: web.Request) -> web.Response:
+        """Stop the cluster's workload: its data stays as it is from now on (until a restore or a test writes)."""
+        cluster = self.find(request)
+        self.sandbox.attach_workload(cluster, None)
+        return _json(self.cluster_summary(cluster))
 
     async def write_account(self, request: web.Request) -> web.Response:
         """Create or change (`CREATE USER` / `ALTER USER ... IDENTIFIED BY`) or drop an account other than root."""

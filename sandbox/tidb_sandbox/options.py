@@ -25,6 +25,9 @@ class WorkloadRates:
     inserts_per_s: float = 2.0
     updates_per_s: float = 2.0
     deletes_per_s: float = 0.5
+    # Which of the workload's tables ("db.table") it writes; None: all. A cluster holding only some of the
+    # source's tables is the target of a filtered restore (operator/restore_filter.py).
+    tables: tuple[str, ...] | None = None
 
 
 @dataclass

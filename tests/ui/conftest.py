@@ -23,6 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / ".artifacts" / "ui"
 PAGE_TARGET = f"{UI_TARGET}-page"  # the status page's "Restore to here" restores into this one
+TABLES_TARGET = f"{UI_TARGET}-tables"  # ... and one table into this one
 
 
 def _say(text: str) -> None:
@@ -44,7 +45,7 @@ def ready_for_restores(stack: Stack) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("ui-stack"), free_port(), _say,
-                       extra_targets=(PAGE_TARGET,)) as running:
+                       extra_targets=(PAGE_TARGET, TABLES_TARGET)) as running:
         ready_for_restores(running)
         yield running
 

@@ -274,6 +274,9 @@ class DrillConfig(ConfigModel):
     target: str  # a restore_targets entry with scratch: true ("name" or "namespace/name")
     tables: list[str] = Field(default_factory=lambda: ["*.*"], min_length=1)
     mode: Literal["recent", "random"] = "recent"
+    # A drill of chosen tables (BR table-filter rules; [] = the whole cluster): restored with `restore point
+    # --filter` into a scratch cluster that may hold other data, compared, then dropped (its other data stays).
+    restore_tables: list[str] = Field(default_factory=list)
     # recent: T is this long before the log checkpoint.
     margin: Duration = timedelta(minutes=1)
     # The source must stay readable at T for at least this long after the plan (its GC safe point moves on).
@@ -287,7 +290,7 @@ class DrillConfig(ConfigModel):
     # ends. 50 MB/s is a cautious guess for a small cluster; the drill's record shows the rate it measured.
     source_scan_rate: float = 50_000_000.0
 
-    @field_validator("tables")
+    @field_validator("tables", "restore_tables")
     @classmethod
     def _check_tables(cls, value: list[str]) -> list[str]:
         problems = check_filter(value)

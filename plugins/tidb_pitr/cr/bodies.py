@@ -7,7 +7,7 @@ provider blocks ({"s3": {...}}); the prefix is always set here, never left to ch
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ..tso import MIN_PLAUSIBLE_TSO, tso_str
@@ -223,8 +223,10 @@ def pitr_restore(
     log_storage: Mapping[str, Any], snapshot_storage: Mapping[str, Any], restored_ts: int,
     labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
     br: Mapping[str, Any] | None = None, service_account: str | None = None, tool_image: str | None = None,
+    table_filter: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A `pitr` `Restore`: base snapshot + log up to `restored_ts`, into the (empty) target cluster."""
+    """A `pitr` `Restore`: base snapshot + log up to `restored_ts`, into the (empty) target cluster; with
+    `table_filter` (BR's `restore point --filter`, v8.5.5+) only those tables, into a target that may hold others."""
     log_provider, log_block = _provider(log_storage, "log_storage")
     snap_provider, snap_block = _provider(snapshot_storage, "snapshot_storage")
     # The operator passes only the snapshot's URL to BR; credentials and endpoint come from the log
@@ -239,6 +241,8 @@ def pitr_restore(
         log_provider: log_block,
         "pitrFullBackupStorageProvider": {snap_provider: snap_block},
     }
+    if table_filter:
+        spec["tableFilter"] = list(table_filter)
     return _restore(group, name=name, namespace=namespace, target_cluster=target_cluster,
                     target_namespace=target_namespace, labels=labels, annotations=annotations, br=br,
                     service_account=service_account, tool_image=tool_image, spec=spec)

@@ -397,6 +397,7 @@ class RestoreView:
     created: datetime | None
     deleting: bool
     raw: dict[str, Any] = field(repr=False, compare=False)
+    table_filter: tuple[str, ...] = ()  # spec.tableFilter: a filtered restore's rules; () restores everything
 
     @classmethod
     def from_cr(cls, obj: Mapping[str, Any]) -> RestoreView:
@@ -415,6 +416,7 @@ class RestoreView:
             commit_ts=_tso(status.get("commitTs")), time_started=_time(status.get("timeStarted")),
             time_completed=_time(status.get("timeCompleted")), progresses=progresses,
             full_backup_storage=storage_block(_dict(spec.get("pitrFullBackupStorageProvider"))),
+            table_filter=tuple(f for f in spec.get("tableFilter") or [] if isinstance(f, str)),
         )
 
     @property

@@ -24,7 +24,9 @@ every selected table ({tables}) with the source read as of T (`@@tidb_snapshot`)
 (COUNT(*) and BIT_XOR(CRC32) of every row's columns), which has no table ID in it, and `ADMIN CHECKSUM TABLE`
 where BR kept the table's ID (from the second drill into the same scratch cluster on it gives new ones). That
 read is exact only while T is after the source's GC safe point: when it is not, or a table was compared by
-neither, the tables are reported **not verified**, never passed.
+neither, the tables are reported **not verified**, never passed. With **Tables** (`drill.restore_tables`, BR
+table-filter rules) the drill restores only those tables (TiDB v8.5.5+) next to the scratch cluster's other data,
+compares them, and `empty_target` drops only them, so drills of a large cluster can rotate through its tables.
 
 | task | what it does |
 |---|---|
@@ -56,6 +58,11 @@ def _params(cluster: ClusterConfig) -> dict[str, Param]:
                                       "random": "random: anywhere in the recoverable window"}),
         "target_cluster": Param(default, type="string", enum=list(choices), values_display=choices,
                                 title="Scratch cluster", description="Restored into, compared, then emptied."),
+        "restore_tables": Param(list(cluster.drill.restore_tables), type=["null", "array"], items={"type": "string"},
+                                title="Tables (optional): drill only these",
+                                description="BR table-filter rules ('shop.*', 'crm.orders'); empty drills the whole "
+                                            "cluster. Restored next to the scratch cluster's other data (TiDB v8.5.5+), "
+                                            "compared, then dropped; the other data stays."),
         "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Drill at TSO (optional)",
                              description="An exact restore time instead of the mode's choice."),
     }

@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from ..config import ClusterConfig
+from ..planning.tables import RULE_HELP
 from ..runtime.context import run_key
 from ..units import format_duration
 from .common import dag_kwargs, republish_status
@@ -27,6 +28,7 @@ partitioned DAGs): leave it as it is, it has no effect on the restore. The resto
 | task | what it does |
 |---|---|
 | `plan` | validates every field, reads the recoverable window, picks the base snapshot (the newest Complete full-cluster one at or before the time, or `base_snapshot`), checks the target exists, is not being restored into and, over SQL (`sql_conn_id`), holds no user database, lists earlier restores into it, estimates the duration from the snapshot's size and the log volume in storage, waits for a running retention (up to {retention_wait}, then refuses), takes a lease that keeps retention from deleting the base, and logs the plan with the Restore CR body. Any refusal happens here, before a CR exists, as one line that starts with the reason and gives the window; the run's note carries it too |
+| `plan`, with **Tables** | a point-in-time restore of only those tables (BR table-filter rules; `Restore.spec.tableFilter`) into a target that may hold other data: refuses a target older than TiDB v8.5.5, rules that match no table of the source at the time (read over SQL when the cluster has `sql_conn_id`), and a target that already holds one of the tables (over SQL), naming them; `verify` then compares only those tables |
 | `proceed` | stops here when `dry_run` is set |
 | `wait_for_checkpoint` | when the time is recent, waits until the log checkpoint has passed it |
 | `wait_for_storage_checkpoint` | and until the checkpoint in storage, which BR checks, has passed it too |
@@ -81,6 +83,10 @@ def build(cluster: ClusterConfig) -> DAG:
         "restore_tso": Param(None, type=["null", "string"], pattern="^[0-9]*$", title="Restore to TSO (optional)",
                              description="An exact TiDB TSO instead of Restore to."),
         "target_cluster": _target_param(cluster),
+        "tables": Param([], type=["null", "array"], items={"type": "string"}, title="Tables (optional)",
+                        description="Restore only these tables, next to whatever else the target holds: "
+                                    f"{RULE_HELP}. The target must not hold any of them and must run TiDB v8.5.5 or "
+                                    "later; plan checks both and lists what will be restored."),
         "base_snapshot": Param(None, type=["null", "string"], title="Base snapshot (optional)",
                                description="A Backup CR name to start from instead of the newest one that fits."),
         "verify": Param(False, type="boolean", title="Verify: compare every table with the source afterwards",

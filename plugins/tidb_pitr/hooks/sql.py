@@ -226,6 +226,16 @@ def drop_user_databases(conn_id: str) -> list[str]:
     return dropped
 
 
+def drop_tables(conn_id: str, names: list[str]) -> list[str]:
+    """DROP TABLE IF EXISTS each `db.table` of `names` on the TiDB behind `conn_id`; returns them. Only for a
+    cluster the configuration marks `scratch: true`, and only tables a drill restored (the caller checks)."""
+    hook = _hook(conn_id)
+    for name in names:
+        db, _, table = name.partition(".")
+        hook.run(f"DROP TABLE IF EXISTS {quote_name(db)}.{quote_name(table)}")
+    return list(names)
+
+
 # --- drills: what the comparison will read, and the source's own now -----------------------------------------
 
 def source_now_ts(conn_id: str) -> int:
@@ -256,3 +266,35 @@ def table_sizes(conn_id: str, rules: list[str]) -> dict[str, int]:
     found = {f"{db}.{name}": int(data or 0) + int(index or 0) for db, name, kind, data, index in records
              if str(kind).upper() == "BASE TABLE"}
     return {name: found[name] for name in select_tables(found, rules)}
+
+
+# --- a filtered restore: the source's tables at T, the target's TiDB ----------------------------------------
+
+def tables_at(conn_id: str, at_ts: int) -> list[str]:
+    """The user base tables (`db.table`) of the TiDB behind `conn_id` as of TSO `at_ts` (`@@tidb_snapshot`), sorted.
+
+    Raises SourceNotReadable when `at_ts` is below the GC safe point."""
+    conn = _hook(conn_id).get_conn()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(f"SET @@tidb_snapshot = '{int(at_ts)}'")
+            cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM INFORMATION_SCHEMA.TABLES")
+            return sorted(f"{db}.{name}" for db, name, kind in cursor.fetchall()
+                          if str(kind).upper() == "BASE TABLE" and str(db).lower() not in SYSTEM_DATABASES)
+        finally:
+            cursor.close()
+    except Exception as exc:
+        if _error_code(exc) in GC_ERRORS:
+            raise SourceNotReadable(str(exc)) from exc
+        raise
+    finally:
+        conn.close()
+
+
+def server_version(conn_id: str) -> str:
+    """`SELECT VERSION()`: TiDB answers '8.0.11-TiDB-v8.5.5'."""
+    row = _hook(conn_id).get_first("SELECT VERSION()")
+    if not row or row[0] is None:
+        raise ValueError(f"connection {conn_id!r}: TiDB did not answer SELECT VERSION()")
+    return str(row[0])

@@ -138,7 +138,7 @@ def plan_restore(
     name: str, base_override: str | None = None, namespace: str | None = None,
     labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
     br: Mapping[str, Any] | None = None, log_volume: tuple[int, int] | str | None = None,
-    rates: RestoreRates = RestoreRates(), service_account: str | None = None,
+    rates: RestoreRates = RestoreRates(), service_account: str | None = None, table_filter: Sequence[str] = (),
 ) -> RestorePlan:
     """Plan a PITR restore of `source` to `target_ts` into `target_cluster` (an empty cluster).
 
@@ -171,9 +171,10 @@ def plan_restore(
         group, name=name, namespace=namespace or target_namespace,
         target_cluster=target_cluster, target_namespace=target_namespace, log_storage=seg.log.storage,
         snapshot_storage=base.storage, restored_ts=target_ts, labels=all_labels, annotations=annotations, br=br,
-        service_account=service_account,
+        service_account=service_account, table_filter=table_filter,
     )
-    notes.insert(0, f"restore {source_namespace}/{source_cluster} to {target} into "
+    what = f"tables {', '.join(table_filter)} of " if table_filter else ""
+    notes.insert(0, f"restore {what}{source_namespace}/{source_cluster} to {target} into "
                     f"{target_namespace}/{target_cluster}: snapshot {base.name} "
                     f"({tso_iso(base.commit_ts or 0)}) then log {seg.log.name} up to the target")
     notes.append(f"estimated duration: {estimate.describe()}")

@@ -136,6 +136,8 @@ export interface LastRestore {
   /** duration_seconds as tidb_pitr.units says it */
   duration: string | null;
   verified: "passed" | "not verified" | "failed" | "not requested" | null;
+  /** the run's `tables` (table-filter rules); []: whole cluster */
+  tables: string[];
 }
 
 /** The newest snapshot Backup of the cluster, as the guard saw it. */
@@ -266,6 +268,8 @@ export interface Status {
   last_snapshot: LastSnapshot | null;
   retention_plan: RetentionPlan;
   targets: TargetState[];
+  /** the source's user tables (`db.table`) over SQL when it has sql_conn_id: the restore form's suggestions for `tables` */
+  source_tables: string[];
   /** other keys, passed through as published */
   [key: string]: unknown;
 }

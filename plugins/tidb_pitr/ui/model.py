@@ -178,6 +178,8 @@ class Status(_Open):
     last_snapshot: LastSnapshot | None = None
     retention_plan: RetentionPlan
     targets: list[TargetState] = []
+    source_tables: list[str] = Field(default=[], description="the source's user tables (`db.table`) over SQL when "
+                                     "it has sql_conn_id: the restore form's suggestions for `tables`")
 
 
 class Published(BaseModel):
@@ -205,6 +207,7 @@ class LastRestore(BaseModel):
     duration_seconds: float | None = Field(default=None, description="the Restore CR's run, from the report")
     duration: str | None = Field(default=None, description="duration_seconds as tidb_pitr.units says it")
     verified: Literal["passed", "not verified", "failed", "not requested"] | None = None
+    tables: list[str] = Field(default=[], description="the run's `tables` (table-filter rules); []: whole cluster")
 
 
 class DrillRecord(_Open):

@@ -124,7 +124,15 @@ def restore_entry(*, run_id: str, state: Any, note: str | None, start: datetime 
     return {"run_id": run_id, "state": str(state), "note": note, "start": iso(start), "end": iso(end),
             "restore_time": time, "restore_ts": ts, "target_cluster": target if isinstance(target, str) else None,
             "dry_run": dry_run, "kind": restore_kind(str(state), dry_run, tasks),
-            "duration_seconds": took, "duration": _text(took), "verified": _verified(report, tasks)}
+            "duration_seconds": took, "duration": _text(took), "verified": _verified(report, tasks),
+            "tables": _rules(conf.get("tables"))}
+
+
+def _rules(raw: Any) -> list[str]:
+    """A run's `tables` as the form gave them (a list, or lines / commas); [] when none or unreadable."""
+    if isinstance(raw, str):
+        raw = raw.replace(",", "\n").split("\n")
+    return [r.strip() for r in raw if isinstance(r, str) and r.strip()] if isinstance(raw, list) else []
 
 
 def split_restores(runs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -302,6 +302,10 @@ import {
     const [target, setTarget] = useState(entry.preselected_target || ""); // only one published as empty
     const [typed, setTyped] = useState(typedValue(when));
     const [verify, setVerify] = useState(/** @type {boolean | null} */ (null)); // null: the target's default (on where it can run)
+    const [scope, setScope] = useState("whole"); // "whole": the whole cluster; "tables": only the filter's tables
+    const [filter, setFilter] = useState(""); // BR table-filter rules, comma-separated
+    const rules = scope === "tables" ? filter.split(",").map((r) => r.trim()).filter((r) => r) : [];
+    const suggestions = (entry.status && entry.status.source_tables) || [];
     const dagId = entry.dag_ids.restore;
     const { busy, triggered: result, trigger: triggerWith } = useTrigger(dagId);
     useEffect(() => setTyped(typedValue(when)), [when]); // a new click on the timeline
@@ -312,7 +316,8 @@ import {
     const canVerify = !!(chosen && chosen.verify);
     const verifying = canVerify && (verify === null ? true : verify);
     const trigger = (/** @type {boolean} */ dryRun) => date ? triggerWith({ restore_time: date.toISOString(),
-      target_cluster: target, verify: verifying, dry_run: dryRun }, dryRun ? "dry run" : "restore") : undefined;
+      target_cluster: target, verify: verifying, dry_run: dryRun, tables: rules }, dryRun ? "dry run" : "restore")
+      : undefined;
     const submit = (/** @type {import("react").FormEvent} */ event) => {
       event.preventDefault();
       trigger(false);
@@ -320,7 +325,8 @@ import {
     const field = { display: "flex", flexDirection: "column", gap: 3, fontSize: 13 };
     const input = { border: `1px solid ${COLORS.line}`, borderRadius: 4, padding: "4px 6px", fontSize: 14,
       background: COLORS.panel, color: COLORS.text };
-    const blocked = busy || !!problem || !target;
+    const blocked = busy || !!problem || !target || (scope === "tables" && !rules.length);
+    const listId = `tables-${entry.id}`;
     const button = (/** @type {boolean} */ primary) => ({ ...input, fontWeight: 600, cursor: blocked ? "not-allowed" : "pointer",
       background: blocked ? COLORS.disabled : primary ? COLORS.accent : COLORS.panel,
       color: blocked ? COLORS.disabledText : primary ? COLORS.onSolid : COLORS.link });
@@ -332,6 +338,18 @@ import {
         h("label", { style: field }, "Restore to (with its timezone)",
           h("input", { type: "text", name: "restore_time", style: { ...input, width: 230 }, value: typed,
             placeholder: "2026-11-21T05:30:00Z", spellCheck: false, onChange: (e) => setTyped(e.target.value) })),
+        h("fieldset", { style: { ...field, border: "none", padding: 0, margin: 0 } },
+          h("legend", { style: { fontSize: 13, padding: 0 } }, "Restore"),
+          ["whole", "tables"].map((value) => h("label", { key: value, style: { fontSize: 13 } },
+            h("input", { type: "radio", name: "scope", value, checked: scope === value,
+              onChange: () => setScope(value) }), value === "whole" ? " whole cluster" : " these tables"))),
+        scope === "tables" ? h("label", { style: field, title: "BR table-filter rules: db.table, wildcards * ?, " +
+          "'!' in front excludes; the target must not hold them and must run TiDB v8.5.5 or later" },
+        "Tables (comma-separated)",
+        h("input", { type: "text", name: "tables", list: listId, style: { ...input, width: 230 }, value: filter,
+          placeholder: suggestions[0] || "shop.orders", spellCheck: false,
+          onChange: (e) => setFilter(e.target.value) }),
+        h("datalist", { id: listId }, suggestions.map((t) => h("option", { key: t, value: t })))) : null,
         h("label", { style: field }, "Target cluster",
           h("select", { name: "target_cluster", value: target, style: input,
             onChange: (/** @type {import("react").ChangeEvent<HTMLSelectElement>} */ e) => setTarget(e.target.value) },
@@ -435,6 +453,8 @@ import {
       h(Row, { key: "t", label: "Restored to" }, h(Time, { at: { time: last.restore_time, ts: last.restore_ts },
         showTso })),
       h(Row, { key: "i", label: "Into" }, last.target_cluster || "—"),
+      h(Row, { key: "w", label: "What" }, h("span", { "data-testid": "restored-tables" },
+        last.tables && last.tables.length ? "tables " + last.tables.join(", ") : "the whole cluster")),
       h(Row, { key: "d", label: "Took" }, last.duration || "—"),
       h(Row, { key: "v", label: "Verified" }, h("span", { "data-verified": last.verified || "unknown" },
         VERIFIED[last.verified] || "—")),

@@ -15,8 +15,10 @@ from ..storage import br_layout
 from .clusters import TIDBCLUSTER, SimCluster
 from .common import V2_GROUP, finalizer_for, go_duration, job_reads_spec, now, sleep
 from .context import Context, SimConfig, StorageFailure, storage_block
+from .restore_filter import existing_tables, filter_refusal, filtered_rows, missing_databases
 from .restore_targets import (
     INGEST_FAILED,
+    br_release,
     checkpoint_key,
     first_tables,
     log_task_conflict,
@@ -24,6 +26,7 @@ from .restore_targets import (
     written_tables,
 )
 from .secrets import cluster_problem, storage_secret_problem
+from .snapshot import filter_rows
 from .tsparse import TsParseError, parse_ts_br
 
 NOT_FRESH = ("[BR:Restore:ErrDatabasesAlreadyExisted]databases already existed in restored cluster: "
@@ -140,11 +143,25 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
         if conflict:
             raise _RestoreFailure(conflict)
         resumed = target.restore_checkpoint == checkpoint_key(spec)
-        if not resumed and not target.data.is_empty():
+        table_filter = list(spec.get("tableFilter") or []) if spec.get("restoreMode") == "pitr" else []
+        if table_filter:  # restore_filter.py: BR's own refusals come before it reads the backup
+            refused = filter_refusal(br_release(ctx, spec, target), table_filter)
+            if refused:
+                raise _RestoreFailure(refused)
+        # Under an explicit filter BR makes no fresh-cluster check (NeedCheckFreshCluster): the target may hold data.
+        if not resumed and not table_filter and not target.data.is_empty():
             raise _RestoreFailure(NOT_FRESH)
         if spec.get("restoreMode") == "pitr":
-            rows, volume = await _pitr(ctx, namespace, spec, progress)
+            rows, volume, base_tables = await _pitr(ctx, namespace, spec, progress, table_filter)
             commit_ts = "0"  # BR reads EndVersion of the log backupmeta, which is 0 (reference 3.2)
+            if table_filter:
+                # checkTableExistence over the snapshot's and the log's tables the filter takes, before any write.
+                rows = filtered_rows(rows, table_filter)
+                live = target.data.rows_now()
+                clash = existing_tables(live, {**filtered_rows(base_tables, table_filter), **rows})
+                if clash and not resumed:
+                    raise _RestoreFailure(clash)
+                rows = missing_databases(live, rows)
         else:
             meta, rows = await ctx.io(br_layout.read_snapshot, ctx.open_storage(namespace, storage_block(spec)))
             progress("Full Restore", 100)
@@ -170,9 +187,11 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
             target.restore_checkpoint = checkpoint_key(spec)
             raise _RestoreFailure(f"{INGEST_FAILED}: {written_tables(written)} of {written_tables(rows)} tables "
                                   "restored")
-        # BR restores the privilege tables last: the target's accounts other than root become the backup's.
-        target.data.apply(restore_accounts(target.data, rows, ctx.alloc.next()))
-        if resumed:
+        # BR restores the privilege tables last: the target's accounts other than root become the backup's; a
+        # filtered PITR restores no system table (restore_filter.py), so the accounts stay the target's.
+        if not table_filter:
+            target.data.apply(restore_accounts(target.data, rows, ctx.alloc.next()))
+        if resumed or table_filter:  # into a target that holds data: only the restored tables' keys change
             write_missing(target, rows, ctx.alloc.next())
         else:
             target.data.load(rows, ctx.alloc.next())
@@ -196,8 +215,10 @@ async def run_restore(ctx: Context, rt: ResourceType, namespace: str, name: str)
     _drop_finalizer(ctx, rt, namespace, name)
 
 
-async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
-                progress: Any) -> tuple[dict[str, Any], RestoreVolume]:
+async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any], progress: Any,
+                table_filter: list[str]) -> tuple[dict[str, Any], RestoreVolume, dict[str, Any]]:
+    """The rows at the restore point, the volume read, and the base snapshot's table definitions (BR checks
+    those against the target too, also when the log drops them before the restore point)."""
     log_block = storage_block(spec)
     log_location = ctx.open_storage(namespace, log_block)
     log_range = await ctx.io(br_layout.log_metadata, log_location)
@@ -233,7 +254,18 @@ async def _pitr(ctx: Context, namespace: str, spec: dict[str, Any],
     if ctx.config.restore_log_rate > 0:  # only then: the default restore reads storage as it always did
         log_bytes = await ctx.io(br_layout.log_bytes, log_location, start_ts, restored_ts)
     progress("Restore KV Files", 100)
-    return br_layout.apply_changes(rows, changes), RestoreVolume(snapshot_bytes, log_bytes)
+    if table_filter:
+        # BR reads only the filter's tables: the snapshot's SST files are per table, and the log's data files are
+        # grouped by table (tikv components/backup-stream `TempFileKey` has the table ID), so both volumes shrink
+        # with the share of the filter's keys (inferred: sizes in proportion to keys).
+        snapshot_bytes = _share(snapshot_bytes, len(filter_rows(rows, table_filter)), len(rows))
+        log_bytes = _share(log_bytes, sum(1 for c in changes if filter_rows({c.key: 0}, table_filter)), len(changes))
+    base_tables = {k: v for k, v in rows.items() if (p := parse_key(k)) is not None and p.table and not p.is_row}
+    return br_layout.apply_changes(rows, changes), RestoreVolume(snapshot_bytes, log_bytes), base_tables
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    return total * part // whole if whole else 0
 
 
 def restored_tables(rows: dict[str, Any]) -> set[str]:

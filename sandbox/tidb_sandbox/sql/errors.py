@@ -14,6 +14,7 @@ from mysql_mimic.errors import SQLSTATES, MysqlError
 from ..data.tso import tso_to_dt
 
 DB_DROP_EXISTS = 1008
+BAD_TABLE = 1051
 DB_ACCESS_DENIED = 1044
 ACCESS_DENIED = 1045
 NO_DB = 1046
@@ -106,6 +107,11 @@ def gc_too_early(read_ts: int, safe_point: int) -> MysqlError:
 
 def drop_missing_database(database: str) -> MysqlError:
     return _error(DB_DROP_EXISTS, f"Can't drop database '{database}'; database doesn't exist")
+
+
+def drop_missing_tables(names: list[str]) -> MysqlError:
+    """TiDB's ErrBadTable from a DROP TABLE: every missing `db.table`, comma-separated."""
+    return _error(BAD_TABLE, f"Unknown table '{','.join(names)}'")
 
 
 def db_access_denied(user: str, database: str) -> MysqlError:

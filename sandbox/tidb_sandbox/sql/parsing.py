@@ -17,7 +17,7 @@ from . import errors
 
 _DIALECT = Dialect.get_or_raise("mysql")
 
-# Statements this endpoint answers (ADMIN only as ADMIN CHECKSUM TABLE, DROP only as DROP DATABASE).
+# Statements this endpoint answers (ADMIN only as ADMIN CHECKSUM TABLE, DROP only as DROP DATABASE or TABLE).
 HANDLED = {"SELECT", "SHOW", "SET", "USE", "BEGIN", "START", "COMMIT", "ROLLBACK"}
 # Other statements TiDB has: refused as not supported rather than as a syntax error.
 KNOWN = {
@@ -32,6 +32,7 @@ _NAME = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
 _ADMIN_CHECKSUM = re.compile(r"^ADMIN\s+CHECKSUM\s+TABLE\s+(.*)$", re.IGNORECASE | re.DOTALL)
 _TABLE_NAME = re.compile(rf"^\s*({_NAME})(?:\s*\.\s*({_NAME}))?\s*$")
 _DROP_DATABASE = re.compile(r"^DROP\s+(?:DATABASE|SCHEMA)\b", re.IGNORECASE)
+_DROP_TABLE = re.compile(r"^DROP\s+TABLES?\b\s*(IF\s+EXISTS\s+)?(.*)$", re.IGNORECASE | re.DOTALL)
 _DROP_DATABASE_ARGS = re.compile(rf"^\s*(IF\s+EXISTS\s+)?({_NAME})\s*$", re.IGNORECASE | re.DOTALL)
 # Where an AS OF expression ends (at parenthesis depth 0).
 _CLAUSE_WORDS = {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "UNION", "FOR", "LOCK", "JOIN", "INNER", "LEFT",
@@ -70,6 +71,23 @@ def admin_checksum_tables(text: str) -> list[tuple[str | None, str]] | None:
         tables.append((_unquote(first), _unquote(second)) if second else (None, _unquote(first)))
         offset += len(part) + 1
     return tables
+
+
+def drop_tables(text: str) -> tuple[list[tuple[str | None, str]], bool] | None:
+    """((database or None, table) per name, IF EXISTS) of DROP TABLE [IF EXISTS] name [, name ...], None for any
+    other statement."""
+    match = _DROP_TABLE.match(text)
+    if match is None:
+        return None
+    names = []
+    for part in match.group(2).split(","):
+        found = _TABLE_NAME.match(part)
+        if found is None:
+            start = text.find(part.strip()) if part.strip() else len(text)
+            raise errors.parse_error(text[start:], start + len(first_word(text[start:]) or text[start:start + 1]))
+        first, second = found.group(1), found.group(2)
+        names.append((_unquote(first), _unquote(second)) if second else (None, _unquote(first)))
+    return names, match.group(1) is not None
 
 
 def drop_database(text: str) -> tuple[str, bool] | None:

@@ -29,6 +29,7 @@ from .parsing import (
     AsOf,
     admin_checksum_tables,
     drop_database,
+    drop_tables,
     parse_statement,
     select_item_texts,
     split_as_of,
@@ -114,6 +115,10 @@ class TidbSession(Session):
         if checksum_of is not None:
             self._as_of = None
             return await self._admin_checksum(checksum_of)
+        dropping_tables = drop_tables(text)
+        if dropping_tables is not None:
+            self._as_of = None
+            return self._drop_tables(*dropping_tables)
         dropping = drop_database(text)
         if dropping is not None:
             self._as_of = None
@@ -229,6 +234,18 @@ class TidbSession(Session):
         now = self.backend.times.now()
         rows = systables.tidb_rows(self.backend.times, now, self.backend.host)
         return infoschema.evaluate(select, "mysql.tidb", systables.TIDB_COLUMNS, rows)
+
+    def _drop_tables(self, names: list[tuple[str | None, str]], if_exists: bool) -> AllowedResult:
+        """On the event loop, like DROP DATABASE; a name without its database is in the session's current one."""
+        qualified = []
+        for database, table in names:
+            database = database or self.database
+            if not database:
+                raise errors.no_database()
+            qualified.append((database, table))
+        ddl.drop_tables(self.backend.data, self.backend.times, qualified, if_exists, str(self.username),
+                        self.snapshot_ts)
+        return None
 
     def _drop_database(self, name: str, if_exists: bool) -> AllowedResult:
         """On the event loop, like the workload's writes (see ddl.drop_database)."""

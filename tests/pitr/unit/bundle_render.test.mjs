@@ -122,6 +122,18 @@ test("the last restore is the real one with its outcome, duration and verificati
   assert.doesNotMatch(text, /Could not show/);
 });
 
+test("the form offers the whole cluster or these tables; the last restore says which it restored", () => {
+  const withTargets = entry({ restore_targets: [{ value: "test1/demo1-restore", label: "demo1-restore", verify: true }] });
+  const form = render(React.createElement(parts.RestoreForm, { entry: withTargets, when: Date.parse("2026-11-20T00:00:00Z"),
+    setWhen: () => {} }));
+  assert.match(form, /whole cluster.*these tables/);
+  const restored = (tables) => render(React.createElement(parts.CardBoundary, { showTso: false, entry: entry({
+    last_restore: { run_id: "manual__1", state: "success", kind: "restore", restore_time: "2026-11-20T00:00:00.000Z",
+      restore_ts: "1", target_cluster: "test1/demo1-restore", duration: "9s", verified: "passed", tables } }) }));
+  assert.match(restored(["shop.orders", "crm.*"]), /What.*tables shop\.orders, crm\.\*/);
+  assert.match(restored([]), /What.*the whole cluster/);
+});
+
 test("ages are counted to the browser's clock, so they grow while the page is open", () => {
   const shown = entry({ age_seconds: 5 }); // what the server said at its now
   const later = Date.parse("2026-11-21T00:42:00Z"); // 42 minutes after the guard published

@@ -50,7 +50,8 @@ def guard_status() -> dict[str, Any]:
                     "cause": None},
             "last_snapshot": last_snapshot(snaps, T), "retention_plan": _retention(plan),
             "targets": [{"value": "test1/demo1-restore", **target_state(scratch=False, restoring=[],
-                                                                         user_objects=["demo.t1", "shop"])}]}
+                                                                         user_objects=["demo.t1", "shop"])}],
+            "source_tables": ["shop.orders", "crm.accounts"]}  # the restore form's suggestions (over SQL)
 
 
 def restore_run(conf: dict[str, Any]) -> dict[str, Any]:

@@ -101,10 +101,31 @@ def test_drop_database_errors_as_tidb_gives_them(connect):
             1044, f"Access denied for user 'root'@'%' to database '{name}'")
     code, message = sql_error(db, "DROP DATABASE sys")
     assert code == 1105 and message.endswith("is not supported by the tidb-sandbox SQL endpoint")
-    code, message = sql_error(db, "DROP TABLE shop.orders")
-    assert code == 1105 and message.endswith("is not supported by the tidb-sandbox SQL endpoint")
+    assert sql_error(db, "DROP TABLE shop.orders") == (1051, "Unknown table 'shop.orders'")
     assert sql_error(db, "DROP DATABASE")[0] == 1064
     assert _databases(db) == ["INFORMATION_SCHEMA", "METRICS_SCHEMA", "PERFORMANCE_SCHEMA", "mysql", "test"]
+
+
+def test_drop_table_takes_only_the_named_tables_and_errors_as_tidb(sql_sandbox, connect):
+    made = sql_sandbox.create_cluster("sql-drop", "droptable1", workload={"inserts_per_s": 40, "updates_per_s": 10})
+    db = connect(url=made["sql"])
+    wait_for(lambda: query(db, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA IN ('shop', "
+                               "'crm')")[1][0][0], lambda n: n == 4, timeout=10)
+    sql_sandbox.advance(0.01)
+    before = query(db, "SELECT TIDB_CURRENT_TSO()")[1][0][0]
+    customers = query(db, "SELECT COUNT(*) FROM shop.customers")[1][0][0]
+    assert sql_error(db, "DROP TABLE shop.orders, shop.nothing, crm.none") == (
+        1051, "Unknown table 'shop.nothing,crm.none'")
+    assert query(db, "SELECT COUNT(*) FROM shop.orders")[1][0][0] >= 0, "a failed DROP TABLE drops nothing"
+    query(db, "USE shop")
+    assert _execute(db, "DROP TABLE IF EXISTS orders, nothing") == (0, 0)
+    assert sql_error(db, "SELECT COUNT(*) FROM shop.orders") == (1146, "Table 'shop.orders' doesn't exist")
+    assert query(db, f"SELECT COUNT(*) FROM shop.orders AS OF TIMESTAMP TIDB_PARSE_TSO({before})")[1][0][0] >= 0
+    assert query(db, "SELECT COUNT(*) FROM shop.customers")[1][0][0] >= customers  # the other table stays
+    assert "shop" in _databases(db)
+    for statement, error in (("DROP TABLE mysql.user", 1105), ("DROP TABLE INFORMATION_SCHEMA.TABLES", 1044),
+                             ("DROP TABLE", 1064)):
+        assert sql_error(db, statement)[0] == error, statement
 
 
 def _cr(kube, plural: str, name: str) -> dict:

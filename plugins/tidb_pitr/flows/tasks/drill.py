@@ -23,6 +23,7 @@ from ...hooks.kubernetes import hook_for
 from ...hooks.sql import (
     SourceNotReadable,
     connection_login,
+    drop_tables,
     drop_user_databases,
     gc_state,
     source_now_ts,
@@ -31,7 +32,16 @@ from ...hooks.sql import (
     target_user_objects,
 )
 from ...planning import PlanError, recoverable_window
-from ...planning.drill import MODES, Comparison, GcState, TableSum, compare, pick_random, pick_recent
+from ...planning.drill import (
+    MODES,
+    Comparison,
+    GcState,
+    TableSum,
+    compare,
+    pick_random,
+    pick_recent,
+    select_tables,
+)
 from ...planning.drill_gc import ReadCost, SourceGc, check_readable, read_cost
 from ...planning.notes import note_time, with_details
 from ...runtime.metrics import DRILL_RTO, gauge
@@ -39,7 +49,7 @@ from ...runtime.notes import publish_note
 from ...runtime.notifiers import NotifierError, check_notifiers, notify
 from ...tso import tso_iso, tso_label
 from ...units import format_duration
-from .restore import KEPT_ACCOUNTS, RestoreRefused, compare_limits, plan_restore_for
+from .restore import KEPT_ACCOUNTS, RestoreRefused, compare_limits, plan_restore_for, restore_rules
 
 log = logging.getLogger(__name__)
 PASSED, FAILED, NOT_VERIFIED = "passed", "failed", "not verified"
@@ -117,29 +127,34 @@ def plan_drill(cluster: ClusterConfig, params: dict[str, Any], *, run: str, run_
         ts, mode = int(str(params["restore_tso"])), "given"
     else:
         ts = choose_time(cluster, mode, gc, rng or random.Random())
-    cost, readable, unreadable_why = source_read_plan(cluster, gc, ts, mode)
-    planned = plan_restore_for(cluster, {"restore_tso": str(ts), "target_cluster": target}, run=run,
-                               run_hash=run_hash, scratch_allowed=True)
+    rules = restore_rules({"tables": params["restore_tables"] if "restore_tables" in params
+                           else cluster.drill.restore_tables})
+    compared = rules or list(cluster.drill.tables)  # a drill of chosen tables compares exactly those
+    cost, readable, unreadable_why = source_read_plan(cluster, gc, ts, mode, compared)
+    planned = plan_restore_for(cluster, {"restore_tso": str(ts), "target_cluster": target, "tables": rules},
+                               run=run, run_hash=run_hash, scratch_allowed=True)
     configured = cluster.restore_target(planned["target_cluster"], planned["target_namespace"])
     assert configured is not None and configured.sql_conn_id  # drill_target allows scratch targets with SQL only
     planned["drill"] = {
         "mode": mode, "target": target,
         "gc": {"life_time_seconds": gc.life_time.total_seconds(), "safe_point": tso_iso(gc.safe_point_ts),
                "safe_point_ts": str(gc.safe_point_ts)},
-        "source_read": cost.to_dict(),
+        "source_read": cost.to_dict(), "restore_tables": rules,
     }
-    planned["verify"] = {"tables": list(cluster.drill.tables), "verifiable": readable,
+    planned["verify"] = {"tables": compared, "verifiable": readable,
                          "source_conn_id": cluster.sql_conn_id, "target_conn_id": configured.sql_conn_id,
                          **compare_limits(cluster)}
     why = "" if readable else f"; {unreadable_why}: its tables will be reported as not verified"
-    planned["notes"].insert(0, f"drill ({mode}) to {tso_label(ts)} into {target}{why}")
+    what = f" of tables {', '.join(rules)}" if rules else ""
+    planned["notes"].insert(0, f"drill ({mode}){what} to {tso_label(ts)} into {target}{why}")
     return planned
 
 
 COMPARISON_READS = 2  # full reads of each source table at T per drill (hooks/sql.py `table_checksums`)
 
 
-def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str) -> tuple[ReadCost, bool, str]:
+def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str,
+                     tables: list[str] | None = None) -> tuple[ReadCost, bool, str]:
     """What the comparison will read on the source, and whether the source keeps `ts` readable that long:
     (cost, readable, why not). A `recent` T the GC would pass before the read ends is refused here, before any
     restore, with the numbers (raises RestoreRefused); a `random` or given T is restored and reported as not
@@ -149,7 +164,7 @@ def source_read_plan(cluster: ClusterConfig, gc: GcState, ts: int, mode: str) ->
     try:
         source = SourceGc(gc.life_time, gc.safe_point_ts, source_now_ts(conn_id))
         # Two full reads of each table at T: ADMIN CHECKSUM TABLE, then the row fingerprint (table_checksums).
-        cost = read_cost(table_sizes(conn_id, list(cluster.drill.tables)), cluster.drill.source_scan_rate,
+        cost = read_cost(table_sizes(conn_id, tables or list(cluster.drill.tables)), cluster.drill.source_scan_rate,
                          cluster.drill.gc_headroom, passes=COMPARISON_READS)
     except Exception as exc:  # the driver's own errors
         raise RestoreRefused(f"the source's tables and clock could not be read over SQL through {conn_id!r}: "
@@ -252,8 +267,16 @@ def empty_scratch_target(cluster: ClusterConfig, planned: dict[str, Any] | None)
     if view.state in (State.PENDING, State.RUNNING):
         raise AirflowFailException(f"Restore {namespace}/{restore_name} is still {view.phase}: the scratch target is "
                                    "not emptied while BR writes into it; run the drill again once it has ended")
-    dropped = drop_user_databases(target.sql_conn_id)
-    left = target_user_objects(target.sql_conn_id)
+    rules = (planned.get("drill") or {}).get("restore_tables") or []
+    if rules:
+        # A drill of chosen tables: the plan found none of them in the target, so each one there now is the
+        # drill's; the scratch cluster's other data stays.
+        restored = select_tables((o for o in target_user_objects(target.sql_conn_id) if "." in o), rules)
+        dropped = drop_tables(target.sql_conn_id, restored)
+        left = select_tables((o for o in target_user_objects(target.sql_conn_id) if "." in o), rules)
+    else:
+        dropped = drop_user_databases(target.sql_conn_id)
+        left = target_user_objects(target.sql_conn_id)
     if left:
         raise AirflowFailException(f"{namespace}/{name} still holds {', '.join(left)} after dropping "
                                    f"{', '.join(dropped)}")

@@ -103,7 +103,20 @@ def cluster_status(cluster: ClusterConfig) -> dict[str, Any]:
         "rpo": _rpo(cluster, inventory.current_log(), now),
         "last_snapshot": last_snapshot(inventory.snapshots, now, owned), "retention_plan": retention,
         "targets": _targets(cluster, hook),
+        "source_tables": _source_tables(cluster),
     }
+
+
+def _source_tables(cluster: ClusterConfig) -> list[str]:
+    """The source's user tables now, over SQL (the restore form's suggestions); [] without sql_conn_id or when
+    SQL cannot be read (the guard's other work goes on)."""
+    if not cluster.sql_conn_id:
+        return []
+    try:
+        return [o for o in target_user_objects(cluster.sql_conn_id) if "." in o]
+    except Exception as exc:  # the driver's own errors: the form simply offers no suggestions
+        log.warning("Source tables not read over SQL (%s): %s", cluster.sql_conn_id, exc)
+        return []
 
 
 def _schedule_retention(cluster: ClusterConfig, hook: Any, inventory: Any) -> dict[str, Any]:

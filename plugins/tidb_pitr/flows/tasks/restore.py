@@ -23,12 +23,29 @@ from ...cr.leases import release_restore_lease, retention_lease, take_restore_le
 from ...cr.model import BackupView, RestoreView, State
 from ...cr.names import restore_name
 from ...hooks.kubernetes import TidbOperatorHook, hook_for
-from ...hooks.sql import connection_login, gc_state, listed, target_user_objects
+from ...hooks.sql import (
+    SourceNotReadable,
+    connection_login,
+    gc_state,
+    listed,
+    server_version,
+    tables_at,
+    target_user_objects,
+)
 from ...hooks.storage import BackupStorageHook
 from ...planning import PlanError, RestorePlan, plan_restore, recoverable_window
-from ...planning.drill import verifiable
+from ...planning.drill import select_tables, verifiable
 from ...planning.notes import note_time, with_details
 from ...planning.restore import RestoreRates
+from ...planning.tables import (
+    TablesPlan,
+    br_filter,
+    check_version,
+    concurrent_refusal,
+    parse_rules,
+    plan_tables,
+    release_version,
+)
 from ...runtime.context import failed_upstream
 from ...runtime.metrics import RESTORE_SECONDS, gauge
 from ...runtime.notes import NOTE_KEY, publish_note
@@ -92,17 +109,19 @@ def _earlier_restores(hook: TidbOperatorHook, namespace: str, name: str) -> list
     return sorted((v for v in views if v.cluster == name), key=lambda v: (v.created or _EPOCH, v.name))
 
 
-def _check_target(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str) -> list[RestoreView]:
-    """The target exists and nothing restores into it now; returns the Restore CRs that went into it before."""
+def _check_target(hook: TidbOperatorHook, cluster: ClusterConfig, namespace: str, name: str,
+                  tables: TablesPlan | None = None, release: tuple[int, int, int] | None = None) -> list[RestoreView]:
+    """The target exists and nothing restores into it now (but a filtered restore of other tables where BR v9
+    allows it: planning/tables.py `concurrent_refusal`); returns the Restore CRs that went into it before."""
     group, version, plural = CLUSTER_RESOURCE[cluster.api_group]
     if hook.get_object(group, version, plural, name, namespace) is None:
         raise RestoreRefused(f"target_cluster {namespace}/{name} not found ({plural}.{group}): create the "
                              "empty TiDB cluster to restore into first")
     earlier = _earlier_restores(hook, namespace, name)
-    running = [r.name for r in earlier if r.state in (State.PENDING, State.RUNNING)]
-    if running:
-        raise RestoreRefused(f"target_cluster {namespace}/{name} already has a restore in progress: "
-                             f"{', '.join(running)}")
+    running = [(r.name, r.table_filter) for r in earlier if r.state in (State.PENDING, State.RUNNING)]
+    refusal = concurrent_refusal(release, tables, running)
+    if refusal:
+        raise RestoreRefused(f"target_cluster {namespace}/{name} {refusal}")
     return earlier
 
 
@@ -169,6 +188,68 @@ def _user_objects(conn_id: str, namespace: str, name: str) -> list[str]:
                              f"{conn_id!r}: {type(exc).__name__}: {exc}; fix the connection") from exc
 
 
+def restore_rules(params: dict[str, Any]) -> list[str]:
+    """The `tables` field as BR table-filter rules ([] restores the whole cluster), refused naming the field."""
+    try:
+        return parse_rules(params.get("tables"))
+    except PlanError as exc:
+        raise RestoreRefused(str(exc)) from exc
+
+
+def target_release(cluster: ClusterConfig, hook: TidbOperatorHook, namespace: str,
+                   name: str) -> tuple[tuple[int, int, int] | None, str]:
+    """The target's TiDB release, over SQL (VERSION()) when it has a sql_conn_id, else from the cluster object's
+    spec.version (the image BR runs from when the Restore names no toolImage); with where it was read."""
+    conn_id = target_sql_conn(cluster, namespace, name)
+    if conn_id:
+        try:
+            text = server_version(conn_id)
+            return release_version(text), f"VERSION() {text!r} over {conn_id}"
+        except Exception as exc:  # the driver's own errors: the cluster object may still say
+            log.info("VERSION() not read through %s: %s", conn_id, exc)
+    group, version, plural = CLUSTER_RESOURCE[cluster.api_group]
+    obj = hook.get_object(group, version, plural, name, namespace) or {}
+    spec_version = str((obj.get("spec") or {}).get("version") or "")
+    return (release_version(spec_version) if spec_version else None), f"{plural} spec.version {spec_version!r}"
+
+
+def source_tables_at(cluster: ClusterConfig, target_ts: int) -> tuple[list[str] | None, str]:
+    """The source's user tables as of T over SQL (None when it has no sql_conn_id or the GC has passed T), and
+    what the plan says of it. A connection that fails otherwise is refused: the filter could not be checked."""
+    if not cluster.sql_conn_id:
+        return None, ("source has no sql_conn_id: the tables restored are whatever matches at the restore time "
+                      "(a filter that matches nothing restores nothing)")
+    try:
+        return tables_at(cluster.sql_conn_id, target_ts), f"source tables at T read over SQL ({cluster.sql_conn_id})"
+    except SourceNotReadable as exc:
+        return None, (f"WARNING: the source cannot be read at T any more ({exc}): the tables restored are whatever "
+                      "matches at the restore time")
+    except Exception as exc:  # the driver's own errors
+        raise RestoreRefused(f"tables: the source's tables at the restore time could not be read through "
+                             f"{cluster.sql_conn_id!r}: {type(exc).__name__}: {exc}; fix the connection") from exc
+
+
+def plan_filtered(cluster: ClusterConfig, hook: TidbOperatorHook, namespace: str, name: str, target_ts: int,
+                  rules: list[str]) -> tuple[TablesPlan, tuple[int, int, int] | None, list[str]]:
+    """A filtered restore's checks before any CR: the target's TiDB (v8.5.5+), the source's tables at T that the
+    rules select (none is refused), and none of them in the target (over SQL); the notes the plan prints."""
+    release, read_from = target_release(cluster, hook, namespace, name)
+    try:
+        notes = [f"{check_version(release, f'{namespace}/{name}')} ({read_from})"]
+        source, source_note = source_tables_at(cluster, target_ts)
+        conn_id = target_sql_conn(cluster, namespace, name)
+        held = _user_objects(conn_id, namespace, name) if conn_id else None
+        tables = plan_tables(rules, source, held)
+    except PlanError as exc:
+        raise RestoreRefused(str(exc)) from exc
+    notes.append(source_note)
+    notes.append(f"target {namespace}/{name} checked over SQL ({conn_id}): holds none of the tables" if conn_id else
+                 f"WARNING: target {namespace}/{name} has no sql_conn_id: not checked for these tables; BR refuses "
+                 "after the Restore CR exists (ErrTablesAlreadyExisted) if it holds one")
+    notes.append(tables.describe())
+    return tables, release, notes
+
+
 def check_target_log_backup(hook: TidbOperatorHook, namespace: str, name: str) -> None:
     """Refuse a target that runs its own log backup (a log Backup CR for it in its namespace, not yet stopped),
     before the Restore CR: BR before v9 fails every restore into it (`checkTaskExists`: "log backup task is
@@ -228,7 +309,7 @@ def _log_volume(cluster: ClusterConfig, log: BackupView, start_ts: int, end_ts: 
 
 def _plan(cluster: ClusterConfig, inventory: Inventory, params: dict[str, Any], target_ts: int,
           namespace: str, target: str, name: str,
-          volume: tuple[int, int] | str | None = None) -> tuple[RestorePlan, bool, tuple[int, int] | str]:
+          volume: tuple[int, int] | str | None = None, table_filter: list[str] | None = None) -> tuple[RestorePlan, bool, tuple[int, int] | str]:
     """The plan, whether to wait for the checkpoint, and the log volume (read from storage unless given)."""
     now = datetime.now(UTC)
     current = inventory.current_log()
@@ -249,7 +330,7 @@ def _plan(cluster: ClusterConfig, inventory: Inventory, params: dict[str, Any], 
     common = {"target_cluster": target, "target_namespace": namespace, "source_cluster": cluster.tidb_cluster,
               "source_namespace": cluster.namespace, "group": cluster.group(), "tikv_count": cluster.tikv_count,
               "base_override": params.get("base_snapshot") or None, "name": name,
-              "service_account": cluster.service_account, "rates": rates}
+              "service_account": cluster.service_account, "rates": rates, "table_filter": table_filter or []}
     try:
         plan = plan_restore(target_ts, inventory.snapshots, logs, **common)
         if volume is None:
@@ -298,6 +379,7 @@ def _refuse_scratch(cluster: ClusterConfig, params: dict[str, Any]) -> None:
 def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory: Inventory, params: dict[str, Any],
                       *, run: str, run_hash: str, scratch_allowed: bool = False) -> dict[str, Any]:
     target_ts = parse_target_time(params)
+    rules = restore_rules(params)
     namespace, target = _target(cluster, params)
     if not scratch_allowed:
         _refuse_scratch(cluster, params)
@@ -307,12 +389,17 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
                              f"{now.isoformat(timespec='seconds')})")
     dry_run = bool(params.get("dry_run"))
     name = restore_name(cluster.name, tso_to_dt(target_ts).strftime("%Y%m%d%H%M%S"), run_hash or "manual")
-    plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name)
-    earlier = _check_target(hook, cluster, namespace, target)
+    table_filter = br_filter(rules)
+    plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name,
+                               table_filter=table_filter)
+    tables, release, table_notes = (plan_filtered(cluster, hook, namespace, target, target_ts, rules) if rules
+                                    else (None, None, []))
+    earlier = _check_target(hook, cluster, namespace, target, tables, release)
     check_target_log_backup(hook, namespace, target)
-    target_check = check_target_empty(cluster, namespace, target, earlier)
-    accounts = target_account_note(cluster, namespace, target)
-    checking = _verify_plan(cluster, params, namespace, target, target_ts)  # refusals before the lease
+    # A filtered restore goes into a target that may hold other data and restores no system table (so no account).
+    target_check = "; ".join(table_notes) if rules else check_target_empty(cluster, namespace, target, earlier)
+    accounts = None if rules else target_account_note(cluster, namespace, target)
+    checking = _verify_plan(cluster, params, namespace, target, target_ts, rules)  # refusals before the lease
     deadline = time.monotonic() + cluster.waits.retention_wait.total_seconds()
     while True:
         holder = _retention_holder(inventory)
@@ -333,7 +420,8 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
         log.info("Waiting for %s to finish before restoring", holder)
         time.sleep(RETENTION_POLL)
         inventory = load_inventory(hook, cluster)
-        plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name, volume)
+        plan, wait, volume = _plan(cluster, inventory, params, target_ts, namespace, target, name, volume,
+                                   table_filter)
     notes = [*plan.notes, target_check, *([accounts] if accounts else []), *([checking["note"]] if checking else [])]
     notes.append(f"earlier restores into {namespace}/{target}: " + ("; ".join(_describe_restore(v) for v in earlier)
                                                                  if earlier else "none"))
@@ -348,6 +436,7 @@ def _plan_restore_for(cluster: ClusterConfig, hook: TidbOperatorHook, inventory:
             "target_namespace": namespace, "log_backup": plan.log.name, "log_prefix": plan.log.prefix,
             "wait_for_checkpoint": wait, "body": plan.body, "plan": summary, "dry_run": dry_run,
             "notes": notes, "target_check": target_check, "verify": checking,
+            "tables": tables.to_dict() if tables else None,
             "earlier_restores": [{"name": v.name, "phase": v.phase, "message": v.message} for v in earlier]}
 
 
@@ -361,8 +450,9 @@ def compare_limits(cluster: ClusterConfig) -> dict[str, Any]:
 
 
 def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str, target: str,
-                 target_ts: int) -> dict[str, Any] | None:
-    """With `verify`: the connections to compare through, and whether the source can still be read at T."""
+                 target_ts: int, rules: list[str] | None = None) -> dict[str, Any] | None:
+    """With `verify`: the connections to compare through, and whether the source can still be read at T. A
+    filtered restore compares only the tables its rules select, on both sides: the target's others are its own."""
     if not params.get("verify"):
         return None
     configured = cluster.restore_target(target, namespace)
@@ -380,11 +470,12 @@ def _verify_plan(cluster: ClusterConfig, params: dict[str, Any], namespace: str,
     headroom = (cluster.drill.gc_headroom if cluster.drill
                 else DrillConfig.model_fields["gc_headroom"].default)  # one default, the drill's
     readable = verifiable(target_ts, gc, headroom)
-    note = ("verify: every user table will be compared with the source as of the restore time" if readable else
+    what = f"the tables {', '.join(rules)} select" if rules else "every user table"
+    note = (f"verify: {what} will be compared with the source as of the restore time" if readable else
             f"verify: the restore time is older than the source's GC safe point {tso_iso(gc.safe_point_ts)}: the "
             "tables cannot be compared and will be reported as not verified")
     assert configured is not None
-    return {"tables": ["*.*"], "verifiable": readable, "source_conn_id": cluster.sql_conn_id,
+    return {"tables": list(rules) if rules else ["*.*"], "verifiable": readable, "source_conn_id": cluster.sql_conn_id,
             "target_conn_id": configured.sql_conn_id, "note": note, **compare_limits(cluster)}
 
 
@@ -433,6 +524,11 @@ def _partly_written(cluster: ClusterConfig, hook: TidbOperatorHook, planned: dic
         return (f"target {namespace}/{target} may be partly written (not checked: {type(exc).__name__}: {exc}); "
                 "empty it before the next restore")
     tables = [o for o in found if "." in o]
+    rules = (planned.get("tables") or {}).get("rules") or []
+    if rules:  # a filtered restore: the target's other tables are its own, only the selected ones are BR's
+        written = select_tables(tables, rules)
+        return (f"target partly written: {', '.join(written)}; drop them before the next restore of these tables"
+                if written else None)
     if not found:
         return None
     return f"target partly written: {len(tables)} tables; empty it before the next restore"
@@ -479,15 +575,17 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
                "base_snapshot": planned["plan"]["base"]["name"], "restore": restored["name"],
                "duration_seconds": took, "estimated_seconds": estimate["seconds"],
                "estimate_complete": estimate["complete"], "actual_to_estimate": ratio,
-               "verify": checked.get("verdict", "not requested")}
+               "verify": checked.get("verdict", "not requested"),
+               "tables": (planned.get("tables") or {}).get("rules") or []}
     took_text = format_duration(took) if took is not None else "an unknown time"
     versus = f"estimated {estimate['text']}" + (f"; actual/estimate {ratio:.2f}" if ratio is not None else "")
-    line = (f"Restored {cluster.namespace}/{cluster.name} to {tso_label(int(planned['target_ts']))} into "
+    what = f"tables {', '.join(summary['tables'])} of " if summary["tables"] else ""
+    line = (f"Restored {what}{cluster.namespace}/{cluster.name} to {tso_label(int(planned['target_ts']))} into "
             f"{summary['target']} from {summary['base_snapshot']} in {took_text} ({versus})"
             f"{_verified_text(checked)}")
     log.info("%s", line)
     verified = {"passed": "verified", "not verified": "NOT VERIFIED"}.get(summary["verify"], "not verified: not asked")
-    headline = (f"Restored to {note_time(int(planned['target_ts']), cluster.timezone)} into {summary['target']} "
+    headline = (f"Restored {what}to {note_time(int(planned['target_ts']), cluster.timezone)} into {summary['target']} "
                 f"in {took_text}, {verified}")
     publish_note(context, with_details(headline, line))
     gauge(RESTORE_SECONDS, took, cluster)
