@@ -67,6 +67,14 @@ def test_one_table_restored_to_t_next_to_the_targets_own_tables(sandbox, connect
     assert "row fingerprint" in verified["comparison"]["how"]
     report = xcom(run, "report")
     assert report["tables"] == ["shop.orders"] and report["verify"] == "passed"
+    # The run's note, which the page shows under the form, names what was restored in a sentence.
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        headline = (session.get(DagRun, run.id).note or "").splitlines()[0]
+    assert headline.startswith("Restored tables shop.orders to ") and headline.endswith(", verified"), headline
+    assert f"into {cluster.namespace}/{target} in " in headline, headline
 
 
 def test_refused_at_plan_with_the_reason_and_no_cr(sandbox, connections, airflow_db):

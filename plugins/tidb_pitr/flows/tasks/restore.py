@@ -585,7 +585,7 @@ def restore_report(cluster: ClusterConfig, context: Any) -> dict[str, Any]:
             f"{_verified_text(checked)}")
     log.info("%s", line)
     verified = {"passed": "verified", "not verified": "NOT VERIFIED"}.get(summary["verify"], "not verified: not asked")
-    headline = (f"Restored {what}to {note_time(int(planned['target_ts']), cluster.timezone)} into {summary['target']} "
+    headline = (f"Restored {'tables ' + ', '.join(summary['tables']) + ' ' if summary['tables'] else ''}to {note_time(int(planned['target_ts']), cluster.timezone)} into {summary['target']} "
                 f"in {took_text}, {verified}")
     publish_note(context, with_details(headline, line))
     gauge(RESTORE_SECONDS, took, cluster)
