@@ -82,12 +82,13 @@ class CustomResourceTrigger(BaseTrigger):
         # arrives after the trigger's event has already put the task back to running (apache/airflow#71580,
         # #72716; fixes open). A wait that ends seconds after deferring is the case that loses: hold the event
         # until `not_before`, which leaves the scheduler time to see the deferring attempt end.
-        async for event in self._decide():
-            delay = self.not_before - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            yield event
-            return
+        async with aclosing(self._decide()) as decisions:
+            async for event in decisions:
+                delay = self.not_before - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                yield event
+                return
 
     def _decide(self) -> AsyncIterator[TriggerEvent]:
         return self._decide_per_cr() if watch_mode() == "per-cr" else self._decide_shared()
@@ -101,23 +102,21 @@ class CustomResourceTrigger(BaseTrigger):
         slot = registry().subscribe(WatchKey.of(self.kubernetes_conn_id, self.api_group, self.plural,
                                                 self.namespace), self.name)
         try:
-            async with aclosing(self._decide_from(slot)) as events:
-                async for event in events:
-                    yield event
-                    return
+            event = await self._decide_from(slot)
         finally:
-            # Never awaits: this runs in a cancelled trigger's cleanup too.
+            # Left as soon as decided (not when the generator is closed, which a consumer may never do); never
+            # awaits: this runs in a cancelled trigger's cleanup too.
             registry().leave(slot)
+        yield event
 
-    async def _decide_from(self, slot: Slot) -> AsyncIterator[TriggerEvent]:
+    async def _decide_from(self, slot: Slot) -> TriggerEvent:
         watch = slot.watch
         errors = 0
         last: dict[str, Any] | None = None
         while True:
             remaining = self.deadline - time.time()
             if remaining <= 0:
-                yield self._deadline_event(last)
-                return
+                return self._deadline_event(last)
             polling = watch.should_poll()
             if not watch.synced and not polling:
                 slot.changed.clear()
@@ -136,13 +135,11 @@ class CustomResourceTrigger(BaseTrigger):
                 raise
             except Exception as exc:
                 if not is_transient(exc):
-                    yield self._event(ERROR, f"{type(exc).__name__}: {exc}", last)
-                    return
+                    return self._event(ERROR, f"{type(exc).__name__}: {exc}", last)
                 errors += 1
                 if errors > self.max_transient_errors:
-                    yield self._event(ERROR, f"gave up after {errors - 1} transient errors; last: "
-                                             f"{type(exc).__name__}: {exc}", last)
-                    return
+                    return self._event(ERROR, f"gave up after {errors - 1} transient errors; last: "
+                                              f"{type(exc).__name__}: {exc}", last)
                 delay = min(self.backoff_max, 0.5 * 2 ** (errors - 1)) * random.uniform(0.5, 1.0)
                 self.log.warning("transient error %s (%d/%d); retrying in %.1fs", exc, errors,
                                  self.max_transient_errors, delay)
@@ -151,8 +148,7 @@ class CustomResourceTrigger(BaseTrigger):
             last = obj
             verdict = evaluate(self.kind, self.plural, obj, self.args)
             if verdict is not None:
-                yield self._verdict_event(verdict, obj)
-                return
+                return self._verdict_event(verdict, obj)
             wait = self.deadline - time.time()
             if self.reevaluate_every:
                 wait = min(wait, self.reevaluate_every)
