@@ -163,9 +163,12 @@ class SharedWatch:
             self._everyone.add(slot)
         else:
             self._slots.setdefault(name, set()).add(slot)
+        self._ensure_running()
+        return slot
+
+    def _ensure_running(self) -> None:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run(), name=f"shared-watch {self.describe()}")
-        return slot
 
     def remove(self, slot: Slot, linger: float) -> None:
         if slot.name is None:
@@ -269,6 +272,10 @@ class SharedWatch:
     async def _list(self, api: Any) -> None:
         items, version = await self.hook.list_all(api, self.key.plural, self.key.namespace)
         self.counts["lists"] += 1
+        self._replace(items, version)
+
+    def _replace(self, items: list[dict[str, Any]], version: str) -> None:
+        """The store becomes the list; the subscribers of every name whose object changed meanwhile are told."""
         fresh = {o["metadata"]["name"]: slimmed for o in items if (slimmed := slim(o)) is not None}
         changed = {n for n in fresh.keys() | self.objects.keys()
                    if _rv(fresh.get(n)) != _rv(self.objects.get(n))}
