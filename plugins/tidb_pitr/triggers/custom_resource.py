@@ -30,6 +30,21 @@ from .predicates import NOT_FOUND, Verdict, evaluate
 TIMEOUT, ERROR = "timeout", "error"
 
 
+# What a resuming task reads of the CR (the views in cr/model.py, check_ours): the event carries only these, so
+# the runner encodes, logs and stores no uid, resourceVersion, finalizers, owner references or managed fields.
+_EVENT_METADATA = ("name", "namespace", "labels", "annotations", "creationTimestamp", "deletionTimestamp")
+
+
+def event_cr(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CR as an event carries it: apiVersion, kind, spec, status and the metadata a task reads."""
+    obj = slim(obj)
+    if obj is None:
+        return None
+    metadata = obj.get("metadata") or {}
+    return {**{k: obj[k] for k in ("apiVersion", "kind", "spec", "status") if k in obj},
+            "metadata": {k: metadata[k] for k in _EVENT_METADATA if k in metadata}}
+
+
 class CustomResourceTrigger(BaseTrigger):
     def __init__(self, *, kubernetes_conn_id: str, api_group: str, plural: str, namespace: str, name: str,
                  kind: str, args: dict[str, Any] | None = None, deadline: float,
@@ -67,7 +82,7 @@ class CustomResourceTrigger(BaseTrigger):
         return TriggerEvent({
             "status": status, "message": message, "name": self.name, "namespace": self.namespace,
             "plural": self.plural, "api_group": self.api_group, "kind": self.kind, "args": self.args,
-            "cr": slim(obj), **(details or {}),
+            "cr": event_cr(obj), **(details or {}),
         })
 
     def _verdict_event(self, verdict: Verdict, obj: dict[str, Any] | None) -> TriggerEvent:

@@ -173,6 +173,9 @@ def test_a_late_subscriber_decides_from_the_store_at_once(sandbox, connections, 
         started = time.monotonic()
         late = await _first(_trigger(conn, ns, names[1]))  # its CR completed before it subscribed
         assert late["status"] == "success" and late["cr"]["status"]["phase"] == "Complete"
+        # The event carries what the resuming task reads, not the whole CR.
+        assert set(late["cr"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
+        assert set(late["cr"]["metadata"]) <= {"name", "namespace", "labels", "annotations", "creationTimestamp"}
         assert watch.counts["lists"] == 1
         return time.monotonic() - started
 
