@@ -245,3 +245,38 @@ def test_a_failing_shared_watch_sends_each_wait_to_gets_of_its_own(sandbox, held
         sandbox.call("DELETE", f"/rbac/{token}")
     assert [e["status"] for e in events] == ["success"] * len(names)
     assert set(_requests(sandbox, ns, after=setup)) == {"get", "connections"}  # the refused list is not served
+
+
+def test_the_rpo_watcher_and_the_cr_waits_of_a_namespace_share_one_watch(sandbox, connections, held):
+    from tidb_pitr.triggers.rpo import RpoLagTrigger
+
+    ns, names = held(1)
+    conn = connections["kubernetes"]
+    cluster = TidbOperatorHook(conn).get("backups", names[0], ns)["spec"]["br"]["cluster"]
+    setup = len(_audit(sandbox, ns))
+    watcher = RpoLagTrigger(kubernetes_conn_id=conn, api_group="pingcap.com", namespace=ns, tidb_cluster=cluster,
+                            cluster=f"{ns}/{cluster}", warn_seconds=600, critical_seconds=1800,
+                            starting_grace_seconds=60)
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        alerts: list[dict[str, Any]] = []
+
+        async def watch_rpo() -> None:
+            async for event in watcher.run():
+                alerts.append(event.payload)
+
+        rpo = asyncio.create_task(watch_rpo())
+        await _until(lambda: alerts)  # no log backup at all: a breach, announced once
+        wait = asyncio.create_task(_first(_trigger(conn, ns, names[0])))
+        watch = await _synced(conn, ns)
+        await _until(lambda: watch.subscribers == 2)
+        await asyncio.to_thread(sandbox.set_faults, hang_backups=False)
+        done = await wait
+        rpo.cancel()  # the triggerer stopping the asset watcher
+        await asyncio.gather(rpo, return_exceptions=True)
+        assert watch.subscribers == 0 and not watch.task.done()  # left synchronously; the watch lingers
+        return alerts, done
+
+    alerts, done = asyncio.run(scenario())
+    assert done["status"] == "success" and [a["level"] for a in alerts] == ["critical"]
+    assert _requests(sandbox, ns, after=setup) == {"list": 1, "watch": 1, "connections": 1}
