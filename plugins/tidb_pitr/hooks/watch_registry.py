@@ -207,8 +207,14 @@ class SharedWatch:
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """One GET of `name` (None: not there), on the shared client while it is up, else on a client of its own."""
-        if self._api is not None:
-            return slim(await self.hook.get(self._api, self.key.plural, name, self.key.namespace))
+        shared = self._api
+        if shared is not None:
+            try:
+                return slim(await self.hook.get(shared, self.key.plural, name, self.key.namespace))
+            except Exception:
+                if self._api is shared:
+                    raise
+                # The watch closed its client under this request (it failed meanwhile): ask on a client of our own.
         async with self.hook.connection() as api:
             return slim(await self.hook.get(api, self.key.plural, name, self.key.namespace))
 
