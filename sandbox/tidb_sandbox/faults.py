@@ -24,6 +24,8 @@ class Faults:
     fail_next_restore: str | None = None
     # Snapshot backups stay Running until this is switched off.
     hang_backups: bool = False
+    # Hung snapshot backups (by name) let go while `hang_backups` stays on: completions one at a time (a trickle).
+    released_backups: list[str] = field(default_factory=list)
     # Restores stay Running (before touching the target) until this is switched off.
     hang_restores: bool = False
     # "db.table": the next restore (snapshot or pitr) whose restored rows hold a row of that table writes

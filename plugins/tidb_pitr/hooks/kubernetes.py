@@ -327,6 +327,18 @@ class AsyncTidbOperatorHook:
         items = result.get("items") or []
         return (items[0] if items else None), (result.get("metadata") or {}).get("resourceVersion", "")
 
+    async def get(self, api_client: Any, plural: str, name: str, namespace: str) -> dict[str, Any] | None:
+        """The CR, or None when it is not there (404)."""
+        from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
+
+        try:
+            return await self.objects(api_client).get_namespaced_custom_object(
+                self.api_group.group, self.api_group.version, namespace, plural, name)
+        except AsyncApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def list_all(self, api_client: Any, plural: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
         """Every CR of `plural` in the namespace, and the list's resourceVersion (for `watch`)."""
         result = await self.objects(api_client).list_namespaced_custom_object(

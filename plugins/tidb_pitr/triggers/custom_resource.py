@@ -1,9 +1,15 @@
 """One watch-based trigger that waits on one CR until a predicate on its status holds.
 
-List the CR by name, then watch it (`fieldSelector=metadata.name=...`) from the listed
-resourceVersion; watch again when the server ends the stream; list again on 410 Gone; retry
-transient errors with backoff within a budget; stop at an absolute deadline. Exactly one event,
-always with `status` and `message`.
+By default (`[tidb_pitr] watch_mode = shared`) it subscribes to the shared watch of its namespace and resource
+(hooks/watch_registry.py) and decides from the store's current state of its CR: at once after the first list (a
+late subscriber misses nothing), again on each change of its CR, and every `reevaluate_every` seconds for
+time-dependent predicates. "Not found" is confirmed with one GET first. While the shared watch fails, it polls its
+CR with GETs of its own, within its own budget of transient errors.
+
+`watch_mode = per-cr` keeps the older way: list the CR by name, then watch it (`fieldSelector=metadata.name=...`)
+from the listed resourceVersion on a connection of its own; watch again when the server ends the stream; list
+again on 410 Gone. Either way: transient errors retried with backoff within a budget, an absolute deadline, and
+exactly one event, always with `status` and `message`.
 """
 
 from __future__ import annotations
@@ -12,39 +18,31 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..hooks.kubernetes import AsyncTidbOperatorHook
+from ..hooks.watch_registry import Slot, WatchKey, is_transient, registry, slim, watch_mode
 from .predicates import NOT_FOUND, Verdict, evaluate
 
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 TIMEOUT, ERROR = "timeout", "error"
 
 
-def is_transient(exc: BaseException) -> bool:
-    import aiohttp
-    from kubernetes_asyncio.client.exceptions import ApiException
-
-    if isinstance(exc, ApiException):
-        return exc.status in TRANSIENT_STATUS
-    return isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError))
+# What a resuming task reads of the CR (the views in cr/model.py, check_ours): the event carries only these, so
+# the runner encodes, logs and stores no uid, resourceVersion, finalizers, owner references or managed fields.
+_EVENT_METADATA = ("name", "namespace", "labels", "annotations", "creationTimestamp", "deletionTimestamp")
 
 
-_BULKY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
-
-
-def slim(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The CR without what no task reads and every log of the event would print (managedFields, kubectl's
-    copy of the last applied object)."""
+def event_cr(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CR as an event carries it: apiVersion, kind, spec, status and the metadata a task reads."""
+    obj = slim(obj)
     if obj is None:
         return None
-    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _BULKY_ANNOTATIONS}
-    if "annotations" in metadata:
-        metadata["annotations"] = annotations
-    return {**obj, "metadata": metadata}
+    metadata = obj.get("metadata") or {}
+    return {**{k: obj[k] for k in ("apiVersion", "kind", "spec", "status") if k in obj},
+            "metadata": {k: metadata[k] for k in _EVENT_METADATA if k in metadata}}
 
 
 class CustomResourceTrigger(BaseTrigger):
@@ -84,7 +82,7 @@ class CustomResourceTrigger(BaseTrigger):
         return TriggerEvent({
             "status": status, "message": message, "name": self.name, "namespace": self.namespace,
             "plural": self.plural, "api_group": self.api_group, "kind": self.kind, "args": self.args,
-            "cr": slim(obj), **(details or {}),
+            "cr": event_cr(obj), **(details or {}),
         })
 
     def _verdict_event(self, verdict: Verdict, obj: dict[str, Any] | None) -> TriggerEvent:
@@ -99,21 +97,87 @@ class CustomResourceTrigger(BaseTrigger):
         # arrives after the trigger's event has already put the task back to running (apache/airflow#71580,
         # #72716; fixes open). A wait that ends seconds after deferring is the case that loses: hold the event
         # until `not_before`, which leaves the scheduler time to see the deferring attempt end.
-        async for event in self._decide():
-            delay = self.not_before - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            yield event
-            return
+        async with aclosing(self._decide()) as decisions:
+            async for event in decisions:
+                delay = self.not_before - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                yield event
+                return
 
-    async def _decide(self) -> AsyncIterator[TriggerEvent]:
+    def _decide(self) -> AsyncIterator[TriggerEvent]:
+        return self._decide_per_cr() if watch_mode() == "per-cr" else self._decide_shared()
+
+    def _deadline_event(self, last: dict[str, Any] | None) -> TriggerEvent:
+        return self._event(TIMEOUT, f"deadline passed while waiting for {self.kind} on {self.namespace}/{self.name}",
+                           last)
+
+    async def _decide_shared(self) -> AsyncIterator[TriggerEvent]:
+        """Decide from the shared watch's store; see the module's docstring."""
+        slot = registry().subscribe(WatchKey.of(self.kubernetes_conn_id, self.api_group, self.plural,
+                                                self.namespace), self.name)
+        try:
+            event = await self._decide_from(slot)
+        finally:
+            # Left as soon as decided (not when the generator is closed, which a consumer may never do); never
+            # awaits: this runs in a cancelled trigger's cleanup too.
+            registry().leave(slot)
+        yield event
+
+    async def _decide_from(self, slot: Slot) -> TriggerEvent:
+        watch = slot.watch
+        errors = 0
+        last: dict[str, Any] | None = None
+        while True:
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                return self._deadline_event(last)
+            polling = watch.should_poll()
+            if not watch.synced and not polling:
+                slot.changed.clear()
+                await slot.wait(remaining)  # the first list (or a failure that sends us to GETs)
+                continue
+            slot.changed.clear()  # before reading: a change from here on wakes the wait below
+            try:
+                if polling:
+                    obj = await watch.get(self.name)
+                else:
+                    obj = watch.objects.get(self.name)
+                    if obj is None:  # the store may be behind the server: confirm with one GET
+                        obj = await watch.get(self.name)
+                errors = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    return self._event(ERROR, f"{type(exc).__name__}: {exc}", last)
+                errors += 1
+                if errors > self.max_transient_errors:
+                    return self._event(ERROR, f"gave up after {errors - 1} transient errors; last: "
+                                              f"{type(exc).__name__}: {exc}", last)
+                delay = min(self.backoff_max, 0.5 * 2 ** (errors - 1)) * random.uniform(0.5, 1.0)
+                self.log.warning("transient error %s (%d/%d); retrying in %.1fs", exc, errors,
+                                 self.max_transient_errors, delay)
+                await asyncio.sleep(min(delay, max(0.0, self.deadline - time.time())))
+                continue
+            last = obj
+            verdict = evaluate(self.kind, self.plural, obj, self.args)
+            if verdict is not None:
+                return self._verdict_event(verdict, obj)
+            wait = self.deadline - time.time()
+            if self.reevaluate_every:
+                wait = min(wait, self.reevaluate_every)
+            if polling:  # one GET per backoff_max while the shared watch fails (it wakes us when it recovers)
+                wait = min(wait, self.backoff_max * random.uniform(0.5, 1.0))
+            await slot.wait(wait)
+
+    async def _decide_per_cr(self) -> AsyncIterator[TriggerEvent]:
         hook = AsyncTidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
         errors = 0
         last: dict[str, Any] | None = None
         while True:
             if time.time() >= self.deadline:
-                yield self._event(TIMEOUT, f"deadline passed while waiting for {self.kind} on "
-                                           f"{self.namespace}/{self.name}", last)
+                yield self._deadline_event(last)
                 return
             try:
                 async with hook.connection() as api:

@@ -6,7 +6,8 @@ changes, is due to cross the next threshold (and at least every `reevaluate_ever
 event per announced change (`planning.rpo.announce`): warn, critical, recovered, and maintenance (a notice: the
 log backup is paused for maintenance, as the log-control DAG recorded on its CR, and the lag is that pause's until
 it ends). It runs until the triggerer stops it: errors are logged and retried with backoff, and the 10-minute guard
-stays as the backstop.
+stays as the backstop. It reads the namespace's shared watch of Backups (hooks/watch_registry.py), the one the CR
+waits of that namespace share; `[tidb_pitr] watch_mode = per-cr` gives it a list and watch of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -161,9 +163,70 @@ class RpoLagTrigger(BaseEventTrigger):
 
     # -- running ---------------------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from ..hooks.kubernetes import AsyncTidbOperatorHook
+        from ..hooks.watch_registry import watch_mode
 
         announced = await self._load_announced()
+        events = self._run_per_namespace(announced) if watch_mode() == "per-cr" else self._run_shared(announced)
+        async with aclosing(events) as stream:
+            async for event in stream:
+                yield event
+
+    async def _announce(self, announced: str, objects: list[dict[str, Any]]) -> tuple[str, dict[str, Any],
+                                                                                    TriggerEvent | None]:
+        """The level now; an event when it is one to announce (and then stored as announced)."""
+        figures = self.assess(objects)
+        announced, what = announce(announced, figures["level"])
+        if what is None:
+            return announced, figures, None
+        await self._save_announced(announced)
+        return announced, figures, TriggerEvent(self._payload(what, figures))
+
+    async def _run_shared(self, announced: str) -> AsyncIterator[TriggerEvent]:
+        """On the namespace's shared watch of Backups (the CR waits of the namespace share it): assessed from its
+        store after the first list, again on every change and when the next threshold is due; while the watch
+        fails, from a list of its own every `backoff_max` seconds."""
+        from ..hooks.watch_registry import WatchKey, registry
+
+        slot = registry().subscribe(WatchKey.of(self.kubernetes_conn_id, self.api_group, BACKUPS, self.namespace),
+                                    None)
+        watch = slot.watch
+        errors = 0
+        try:
+            while True:
+                polling = watch.should_poll()
+                slot.changed.clear()  # before reading: a change from here on wakes the wait below
+                if not watch.synced and not polling:
+                    await slot.wait(self.reevaluate_every)
+                    continue
+                if polling:
+                    try:
+                        objects = await watch.list_now()
+                        errors = 0
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        errors += 1
+                        delay = min(self.backoff_max, 0.5 * 2 ** min(errors - 1, 10)) * random.uniform(0.5, 1.0)
+                        self.log.warning("RPO watch of %s: %s: %s (%d in a row); again in %.1fs", self.cluster,
+                                         type(exc).__name__, exc, errors, delay)
+                        await slot.wait(delay)
+                        continue
+                else:
+                    objects = list(watch.objects.values())
+                announced, figures, event = await self._announce(announced, objects)
+                if event is not None:
+                    yield event
+                wait = self._next_check(figures)
+                if polling:
+                    wait = min(wait, self.backoff_max * random.uniform(0.5, 1.0))
+                await slot.wait(wait)
+        finally:
+            registry().leave(slot)  # never awaits: runs in a cancelled trigger's cleanup too
+
+    async def _run_per_namespace(self, announced: str) -> AsyncIterator[TriggerEvent]:
+        """`[tidb_pitr] watch_mode = per-cr`: a list and a watch of the namespace's Backups of its own."""
+        from ..hooks.kubernetes import AsyncTidbOperatorHook
+
         hook = AsyncTidbOperatorHook(self.kubernetes_conn_id, api_group=self.api_group)
         errors = 0
         while True:
@@ -178,11 +241,9 @@ class RpoLagTrigger(BaseEventTrigger):
                     pump = asyncio.create_task(self._pump(hook, api, version, queue))
                     try:
                         while True:
-                            figures = self.assess(list(objects.values()))
-                            announced, what = announce(announced, figures["level"])
-                            if what is not None:
-                                await self._save_announced(announced)
-                                yield TriggerEvent(self._payload(what, figures))
+                            announced, figures, event = await self._announce(announced, list(objects.values()))
+                            if event is not None:
+                                yield event
                             try:
                                 item = await asyncio.wait_for(queue.get(), self._next_check(figures))
                             except TimeoutError:

@@ -233,8 +233,11 @@ class ApiServer:
             verb = self._verb(request, name)
             self.authorizer.authorize(request.headers.get("Authorization", ""), verb, rt.group, rt.plural, sub or "",
                                       namespace or "", name or "")
+            # `peer`: the client's TCP connection, so that tests count connections, not only requests.
+            peer = request.transport.get_extra_info("peername") if request.transport else None
             self.audit.record(verb=verb, group=rt.group, resource=rt.plural, subresource=sub or "",
-                              namespace=namespace or "", name=name or "", time=clock.time())
+                              namespace=namespace or "", name=name or "", time=clock.time(),
+                              peer=f"{peer[0]}:{peer[1]}" if peer else "")
             if verb == "watch":
                 return await self._watch(request, rt, namespace)
             handler = {

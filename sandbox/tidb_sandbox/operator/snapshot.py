@@ -91,7 +91,7 @@ async def run_snapshot_backup(ctx: Context, rt: ResourceType, namespace: str, na
     started = clock.monotonic()
     time_started = now()
     condition("Running")
-    while ctx.faults.hang_backups:  # a backup that hangs stays Running
+    while ctx.faults.hang_backups and name not in ctx.faults.released_backups:  # a hung backup stays Running
         await sleep(0.2)
     failure = ctx.faults.take_backup_failure()
     if failure:

@@ -1,4 +1,5 @@
-"""CustomResourceTrigger against the sandbox: watch, re-watch, 410, transient errors, deadline, failures."""
+"""CustomResourceTrigger against the sandbox: watch, re-watch, 410, transient errors, deadline, failures (the
+fault tests in both watch modes: the namespace's shared watch and a watch of its own)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,14 @@ def test_failed_cr_gives_the_operators_message(sandbox, connections, fresh_clust
     assert event["status"] == "failed" and "injected: region unavailable" in event["message"]
 
 
-def test_missing_cr_and_deadline(connections, fresh_cluster):
+@pytest.fixture(params=["shared", "per-cr"])
+def watch_mode(request, monkeypatch) -> str:
+    """Both ways a trigger can watch (`[tidb_pitr] watch_mode`): the namespace's shared watch, or its own."""
+    monkeypatch.setenv("AIRFLOW__TIDB_PITR__WATCH_MODE", request.param)
+    return request.param
+
+
+def test_missing_cr_and_deadline(connections, fresh_cluster, watch_mode):
     ns, cluster = fresh_cluster()
     missing = _first_event(_trigger(connections["kubernetes"], ns, "ghost"))
     assert missing["status"] == "not_found" and f"Backup {ns}/ghost" in missing["message"]
@@ -121,7 +129,7 @@ def test_missing_cr_and_deadline(connections, fresh_cluster):
     assert event["status"] == "timeout" and time.monotonic() - started < 10
 
 
-def test_survives_cut_watches_410_and_503s(sandbox, connections, fresh_cluster):
+def test_survives_cut_watches_410_and_503s(sandbox, connections, fresh_cluster, watch_mode):
     ns, cluster = fresh_cluster()
     name = unique("log")
     hook = TidbOperatorHook(connections["kubernetes"])
