@@ -121,7 +121,7 @@ def test_the_watch_lingers_after_the_last_subscriber_then_stops(sandbox, connect
     wait_until(lambda: (hook.get("backups", name, ns) or {}).get("status", {}).get("phase") == "Complete")
 
     async def scenario() -> None:
-        registry().linger = 0.5
+        registry().linger = 3.0  # long enough that the second wait below arrives within it, even under load
         key = WatchKey.of(conn, "pingcap.com", "backups", ns)
         assert (await _first(_trigger(conn, ns, name)))["status"] == "success"
         watch = registry().watches[key]
@@ -129,7 +129,7 @@ def test_the_watch_lingers_after_the_last_subscriber_then_stops(sandbox, connect
         # A wait arriving within the linger takes the same watch: no second list.
         assert (await _first(_trigger(conn, ns, name)))["status"] == "success"
         assert registry().watches[key] is watch and watch.counts["lists"] == 1
-        await _until(lambda: watch.task.done(), timeout=10)
+        await _until(lambda: watch.task.done(), timeout=20)
         assert key not in registry().watches
         await _until(lambda: sandbox.active_watches() == before, timeout=10)
 
@@ -156,7 +156,9 @@ def test_cut_streams_and_410_gone_lose_no_completion(sandbox, connections, held)
 
     events, counts = asyncio.run(scenario())
     assert {e["status"] for e in events} == {"success"} and [e["name"] for e in events] == names
-    assert counts["expired"] >= 1 and counts["lists"] >= 2 and counts["watches"] >= 3, counts
+    # Both faults were met: a stream cut mid-body (an error, then a watch again) and a 410 (a list again). Not a
+    # count of watches: under load every backup can complete before the third watch starts (CI saw 2).
+    assert counts["errors"] >= 1 and counts["expired"] >= 1 and counts["lists"] >= 2, counts
 
 
 def test_a_late_subscriber_decides_from_the_store_at_once(sandbox, connections, held):
@@ -164,24 +166,21 @@ def test_a_late_subscriber_decides_from_the_store_at_once(sandbox, connections, 
     conn = connections["kubernetes"]
     setup = len(_audit(sandbox, ns))
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         first = asyncio.create_task(_first(_trigger(conn, ns, names[0])))  # keeps the watch open
         watch = await _synced(conn, ns)
         await asyncio.to_thread(sandbox.set_faults, hang_backups=False)
         await _until(lambda: (watch.objects.get(names[1]) or {}).get("status", {}).get("phase") == "Complete")
         await first
-        started = time.monotonic()
         late = await _first(_trigger(conn, ns, names[1]))  # its CR completed before it subscribed
         assert late["status"] == "success" and late["cr"]["status"]["phase"] == "Complete"
         # The event carries what the resuming task reads, not the whole CR.
         assert set(late["cr"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
         assert set(late["cr"]["metadata"]) <= {"name", "namespace", "labels", "annotations", "creationTimestamp"}
         assert watch.counts["lists"] == 1
-        return time.monotonic() - started
 
-    took = asyncio.run(scenario())
-    assert took < 0.5, took
-    # decided from the store: no request of its own
+    asyncio.run(scenario())
+    # Decided from the store, at once: no request of its own (not a wall-clock bound, which load would break).
     assert _requests(sandbox, ns, after=setup) == {"list": 1, "watch": 1, "connections": 1}
 
 
