@@ -56,6 +56,10 @@ SEED_DAYS = 3
 RETENTION = "1d"
 TARGETS = 2  # empty restore targets kept ready; a used one is wiped and made again when the pool runs dry
 PACE_CAP = 60.0  # the most virtual seconds one pacing step passes while a DAG runs
+# The least: a job polling every 0.2 s (a hung backup) would otherwise make each step 0.2 s and a wait of hours take
+# an hour; `advance` still runs every event inside the span in time order.
+PACE_MIN = 5.0
+HANG_FOR = 1800.0  # a hung job is freed after this long (a DBA kills its pod): the product's 24 h waits stay unpaid
 PACE_EVERY = 0.01  # real seconds between pacing steps
 CHECK_WINDOW_EVERY = 8  # restore a random time of the window into a fresh target every this many steps
 MANAGED_BY = "tidb-pitr-airflow"
@@ -114,16 +118,22 @@ class SimClock:
             self.passed += seconds
 
     @contextmanager
-    def passing(self) -> Iterator[None]:
-        """While the block runs, time passes: to the sandbox's next event each step, at most PACE_CAP seconds."""
+    def passing(self, after: tuple[float, Callable[[], None]] | None = None) -> Iterator[None]:
+        """While the block runs, time passes: to the sandbox's next event each step (PACE_MIN to PACE_CAP seconds);
+        `after` = (seconds, action): the action runs once that much virtual time has passed."""
         stop = threading.Event()
         failures: list[BaseException] = []
+        due = self.passed + after[0] if after else None
 
         def pace() -> None:
+            nonlocal due
             while not stop.wait(PACE_EVERY):
                 try:
                     wake = self.sandbox.clock().get("nextWake")
-                    self.advance(min(PACE_CAP, max(0.05, wake if wake is not None else PACE_CAP)))
+                    self.advance(min(PACE_CAP, max(PACE_MIN, wake if wake is not None else PACE_CAP)))
+                    if due is not None and after is not None and self.passed >= due:
+                        due = None
+                        after[1]()
                 except BaseException as exc:  # noqa: BLE001 - reported by the caller
                     failures.append(exc)
                     return
@@ -293,7 +303,8 @@ class World:
             self.sandbox.delete_cluster(self.namespace, name)
 
     # -- running DAGs
-    def run(self, kind: str, conf: dict[str, Any] | None = None, *, expect: str = "") -> Run:
+    def run(self, kind: str, conf: dict[str, Any] | None = None, *, expect: str = "",
+            after: tuple[float, Callable[[], None]] | None = None) -> Run:
         """Run one DAG with `dag.test()` while time passes; the run as the model records it."""
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
@@ -309,7 +320,7 @@ class World:
             sync_bag_to_db(bag, "dags-folder", None)
             self._serialised.add(dag.dag_id)
         started = self.clock.now()
-        with self.clock.passing():
+        with self.clock.passing(after):
             dag.test(run_conf={**self.defaults[kind], **(conf or {})})
         with create_session() as session:
             found = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).order_by(DagRun.id.desc()).first()
@@ -656,10 +667,10 @@ class SoakMachine(RuleBasedStateMachine):
             if now - world.last_schedule.get(kind, world.started) >= every:
                 self._scheduled(world, kind)
 
-    def _scheduled(self, world: World, kind: str) -> Run:
+    def _scheduled(self, world: World, kind: str, after: tuple[float, Callable[[], None]] | None = None) -> Run:
         world.last_schedule[kind] = world.clock.now()
         before = world.window() if kind == "retention" else None
-        run = world.run(kind)
+        run = world.run(kind, after=after)
         if kind == "retention":
             run.window_before = before  # type: ignore[attr-defined]
         return run
@@ -682,7 +693,7 @@ class SoakMachine(RuleBasedStateMachine):
 
     # -- a user's restores
     def _restore(self, world: World, *, ts: int | None, by: str, expect: str, target: str | None = None,
-                 **conf: Any) -> Run:
+                 after: tuple[float, Callable[[], None]] | None = None, **conf: Any) -> Run:
         from tidb_pitr.tso import tso_to_dt
 
         name = target or world.empty_target()
@@ -691,7 +702,7 @@ class SoakMachine(RuleBasedStateMachine):
             params["restore_tso"] = str(ts)
         elif ts is not None:
             params["restore_time"] = tso_to_dt(ts).isoformat().replace("+00:00", "Z")
-        run = world.run("restore", params, expect=expect)
+        run = world.run("restore", params, expect=expect, after=after)
         run.restore_ts = ts  # type: ignore[attr-defined]
         run.target = name  # type: ignore[attr-defined]
         if not params.get("dry_run") and world.rows(name)["count"]:
@@ -756,18 +767,25 @@ class SoakMachine(RuleBasedStateMachine):
         world.set_faults(hang_restores=True)
         try:
             world.start_restore_by_hand(target, ts)
-            self._restore(world, ts=ts, by="tso", expect="refused", target=target)
+            self._restore(world, ts=ts, by="tso", expect="refused", target=target,
+                          after=(HANG_FOR, lambda: world.sandbox.set_faults(hang_restores=False)))
         finally:
             world.clear_faults()
         world.clock.advance(60)
         world.full.add(target)
 
     def dry_run(self, world: World, choice: int, fraction: float) -> None:
+        from tidb_pitr.cr.api import LABEL_RUN
+        from tidb_pitr.cr.names import run_label
+
         ts = self._inside(world.window(), fraction)
-        before = len(world.crs("restores"))
-        run = self._restore(world, ts=ts, by="time", expect="", dry_run=True)
-        if len(world.crs("restores")) != before:
-            raise InvariantBroken(f"a dry run creates nothing: dry run {run.run_id} made a Restore CR")
+        target = world.empty_target()  # before counting: a wiped target takes its CRs with it
+        before = {o["metadata"]["name"] for o in world.crs("restores")}
+        run = self._restore(world, ts=ts, by="time", expect="", dry_run=True, target=target)
+        made = [o for o in world.crs("restores") if o["metadata"]["name"] not in before]
+        if any(_labels(o).get(LABEL_RUN) == run_label(run.dag_id, run.run_id) for o in made):
+            raise InvariantBroken(f"a dry run creates nothing: dry run {run.run_id} made "
+                                  f"{[o['metadata']['name'] for o in made]}")
 
     def drill(self, world: World, choice: int, fraction: float) -> None:
         run = world.run("drill")
@@ -806,7 +824,7 @@ class SoakMachine(RuleBasedStateMachine):
         fault = ["fail_next_backup", "hang_backups"][choice % 2]
         world.set_faults(**{fault: "BR: injected failure" if fault == "fail_next_backup" else True})
         try:
-            self._scheduled(world, "snapshot")
+            self._scheduled(world, "snapshot", after=(HANG_FOR, lambda: world.sandbox.set_faults(hang_backups=False)))
         finally:
             world.clear_faults()
 
