@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..model.world import figures, run_soak
 
-# The first two sequences hypothesis tries are its simplest (time passing, the schedule running); two random follow.
-SEQUENCES, STEPS, SEED = 4, 5, 20261207
+# The first two sequences hypothesis tries are its simplest (a DBA's backups only, then no step); a random one follows.
+SEQUENCES, STEPS, SEED = 3, 5, 20261207
 
 
 def test_a_few_random_sequences_keep_every_invariant(airflow_db, tmp_path):
