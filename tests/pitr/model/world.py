@@ -597,8 +597,10 @@ def restores_equal_the_source(world: World) -> list[str]:
         ts, target = run.restore_ts, run.target  # type: ignore[attr-defined]
         source, restored = world.rows(world.name, ts), world.rows(target)
         if (source["digest"], source["count"]) != (restored["digest"], restored["count"]):
-            problems.append(f"restore {run.run_id} to {ts}: target {target} holds {restored['count']} records, the "
-                            f"source held {source['count']} then (digests differ)")
+            problems.append(f"restore {run.run_id} to {ts}: target {target} holds {restored['count']} records "
+                            f"({getattr(run, 'target_held', '?')} before the run), the source held "
+                            f"{source['count']} then (digests differ); window now {world.window()}; note "
+                            f"{run.note!r}")
     return problems
 
 
@@ -723,8 +725,10 @@ class SoakMachine(RuleBasedStateMachine):
             params["restore_tso"] = str(ts)
         elif ts is not None:
             params["restore_time"] = tso_to_dt(ts).isoformat().replace("+00:00", "Z")
+        held = world.rows(name)["count"]  # what the target held before: a finding names it
         run = world.run("restore", params, expect=expect, after=after)
         run.restore_ts = ts  # type: ignore[attr-defined]
+        run.target_held = held  # type: ignore[attr-defined]
         run.target = name  # type: ignore[attr-defined]
         if not params.get("dry_run") and world.rows(name)["count"]:
             world.full.add(name)
