@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
 
-.PHONY: install test lint constraints sandbox demo demo-check bench bench-alert bench-triggerer bench-scale soak clean
+.PHONY: install test lint constraints sandbox demo demo-check bench bench-alert bench-triggerer bench-scale soak soak-states clean
 
 # Debian's chromium (browser tests) and libmariadb-dev (mysqlclient builds against it), when missing.
 $(SYS_STAMP): scripts/system-packages.sh
@@ -94,6 +94,13 @@ bench-scale: install
 # The reliability figure: 50 restore drills at random times, each compared with the source (minutes).
 soak: install
 	$(BIN)/python benchmarks/soak_restore.py
+
+# The model-based soak: random sequences of user actions, schedule runs, faults and days of virtual time through the
+# real DAGs on a manual-clock sandbox, every invariant checked after each step (tests/pitr/model/world.py). A failing
+# sequence is shrunk and printed as a replayable program; the last line is one JSON object. SOAK_ARGS="--sequences 5".
+SOAK_ARGS ?=
+soak-states: install
+	$(BIN)/python benchmarks/soak_states.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .sandbox .demo .pytest_cache .ruff_cache

@@ -115,7 +115,7 @@ class Sandbox:
         await self._bootstrap()
         self.operator.start()
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self.clusters.run_workloads()))
+        self._tasks.append(loop.create_task(self.clusters.run_workloads(lambda: self.config.workload_interval)))
         self._tasks.append(loop.create_task(self.kernel.run()))
         self._tasks.append(loop.create_task(self._sweep_namespaces()))
         self.write_client_files()
@@ -136,7 +136,7 @@ class Sandbox:
 
     async def _sweep_namespaces(self) -> None:
         while True:
-            await clock.sleep(1.0)
+            await clock.sleep(max(1.0, self.config.workload_interval))
             self.api.sweep_namespaces()
 
     # -- bootstrap -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,12 @@ class ClusterRegistry:
     def all(self) -> list[SimCluster]:
         return list(self._clusters.values())
 
-    async def run_workloads(self, interval: float = 0.2) -> None:
-        """Drive every cluster's workload; the writes land in its MVCC data with fresh TSOs."""
+    async def run_workloads(self, interval: Callable[[], float] = lambda: 0.2) -> None:
+        """Drive every cluster's workload every `interval()` seconds; the writes land in its MVCC data with fresh
+        TSOs."""
         last = clock.monotonic()
         while True:
-            await clock.sleep(interval)
+            await clock.sleep(max(interval(), 0.05))
             now = clock.monotonic()
             for cluster in self.all():
                 if cluster.workload is not None:

@@ -63,6 +63,10 @@ class SimConfig:
     tidb_connect_timeout: float = 3.0
     tidb_connect_poll: float = 0.5
     kernel_sync: bool = True  # v1.6.4+ log-backup kernel-state sync (error pause reported as RetryFailed)
+    # How often the clusters' workloads write and the namespace sweep runs: a pacing knob, not a behaviour. A
+    # manual-clock soak that passes weeks raises it (benchmarks/soak_states.py): each wake costs the same CPU
+    # whatever span it covers, and the writes of a span keep their rates (Poisson over the span).
+    workload_interval: float = 0.2
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
