@@ -86,6 +86,7 @@ def run_state_badge(page: Page, run_id: str) -> Locator:
 
 def wrap_log_lines(page: Page) -> None:
     """On a task's log: wrap long lines (Log Settings > Wrap), so a whole message is on screen."""
-    expect(page.get_by_text("Post Execute")).to_be_visible()  # the log has loaded
+    # The log has loaded. Airflow reads it from the worker's log file: CI at load 13 took over 5 s (the default).
+    expect(page.get_by_text("Post Execute")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Log Settings").click()
     page.get_by_role("menuitem", name=re.compile("^Wrap")).click()

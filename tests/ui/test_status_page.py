@@ -140,8 +140,8 @@ def test_restore_one_table_to_a_point_clicked_on_the_timeline(page: Page, stack:
     assert stack.api.run(restore, run_id)["state"] == "success", f"restore run {run_id} failed"
     assert stack.api.run(restore, run_id)["conf"]["tables"] == ["shop.orders"]
     assert stack.api.xcom(restore, run_id, "report")["tables"] == ["shop.orders"]
-    expect(form).to_contain_text(re.compile(rf"Restored tables shop\.orders to 20\S+ into {NAMESPACE}/{TABLES_TARGET} "
-                                            r"in .*, verified"))
+    expect(form).to_contain_text(re.compile(
+        rf"Restored tables shop\.orders to 20[-\d]+ [:\d]+Z into {NAMESPACE}/{TABLES_TARGET} in .*, verified"))
     last = card.get_by_role("region", name="Last restore")
     expect(last).to_contain_text(run_id)
     expect(last.get_by_test_id("restored-tables")).to_have_text("tables shop.orders")

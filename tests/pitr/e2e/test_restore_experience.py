@@ -135,9 +135,14 @@ def test_a_second_restore_to_the_same_time_lists_the_failed_one_and_succeeds(
 
 
 def test_the_estimate_is_within_2x_of_the_restore_at_the_simulated_rates(sandbox, connections, airflow_db):
-    cluster = Cluster(sandbox, connections, seed_days=1)
+    # Two hours after the first snapshot: two of the seed's hourly log flushes to replay at any time of day (the
+    # window's middle of a 1-day seed, at 00:35 UTC, fell before the first flush after midnight's snapshot: no log).
+    cluster = Cluster(sandbox, connections, seed_days=3)
     target = cluster.target()
-    conf = {"restore_tso": _middle(cluster), "target_cluster": target}
+    window = cluster.window()
+    restore_ts = window.earliest_ts + ((2 * 3600 * 1000) << 18)
+    assert restore_ts < window.latest_ts, window
+    conf = {"restore_tso": str(restore_ts), "target_cluster": target}
     volume = xcom(cluster.run("restore", run_conf={**conf, "dry_run": True}), "plan")["plan"]["estimate"]
     assert volume["complete"] and volume["snapshot_bytes"] > 0 and volume["log_bytes"] > 0, volume
     # Rates at which the snapshot takes about 8 s and the log about 12 s on the target's TiKV stores. Not
