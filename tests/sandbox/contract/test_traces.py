@@ -463,6 +463,23 @@ def pitr_restore(h: Harness) -> None:
     h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
 
 
+def pitr_filter_table_exists(h: Harness) -> None:
+    """A filtered PITR (BR v8.5.5, named by toolImage) into a target whose own workload wrote the selected table."""
+    cluster = h.new_cluster()
+    log = _running_log(h)
+    snap, done = _snapshot_done(h, cluster)
+    commit = int(done["status"]["commitTs"])
+    h.wait_on("backups", log, lambda o: _checkpoint(o) > commit)
+    _wait_until(h, lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
+    target = h.new_cluster(_unique("target"))
+    # The target's own workload has created shop.orders (its definition key) before the restore asks for it.
+    _wait_until(h, lambda: "shop/orders" in h.sandbox.call("GET", f"/clusters/{h.namespace}/{target}/rows")["rows"])
+    body = _pitr_body(h, cluster, snap, h.vars["prefix"], target, commit + 1)
+    body["spec"].update(tableFilter=["shop.orders"], toolImage="pingcap/br:v8.5.5")
+    h.create("restores", body)
+    h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
+
+
 def pitr_past_storage_checkpoint(h: Harness) -> None:
     cluster = h.new_cluster()
     log = _running_log(h)
@@ -550,7 +567,8 @@ SCENARIOS: dict[str, Callable[[Harness], None]] = {f.__name__: f for f in (
     snapshot, log_start, log_pause_resume, log_resume_past_gc_ttl, log_stop, log_truncate, log_truncate_skip,
     log_truncate_failed, log_error_pause, log_kernel_sync, missing_secret_snapshot, missing_secret_keys,
     missing_secret_log, missing_secret_restore, crash_log_job, compact, backup_type_db, cluster_not_ready,
-    operator_restart, pitr_restore, pitr_past_storage_checkpoint, delete_snapshot, delete_failed_snapshot, delete_log,
+    operator_restart, pitr_restore, pitr_past_storage_checkpoint, pitr_filter_table_exists, delete_snapshot,
+    delete_failed_snapshot, delete_log,
     dumpling_export, lightning_import, dumpling_wrong_password)}
 
 
