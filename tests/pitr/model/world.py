@@ -166,6 +166,13 @@ class Run:
     conf: dict[str, Any]
     started: datetime
     expect: str = ""  # what the model expected: "refused", "restored", "" (anything)
+    # For an expected restore that succeeded: (source at T, target) as `/rows` counted them the moment it ended,
+    # before a later restore in the same step (the window check) may wipe and refill that target.
+    compared: tuple[dict[str, Any], dict[str, Any]] | None = None
+    checked: bool = False
+    restore_ts: int | None = None  # a restore's: the time asked, the target, the records it held before
+    target: str = ""
+    target_held: int | None = None
 
 
 @dataclass
@@ -584,23 +591,22 @@ def passed_drills_compared_every_table(world: World) -> list[str]:
 
 def restores_equal_the_source(world: World) -> list[str]:
     """Every restore the model expected to succeed (a time inside the window, an empty target, no fault) did, and
-    the target holds exactly what the source held at that time."""
+    the target held exactly what the source held at that time when it ended."""
     problems = []
     for run in world.runs:
-        if run.expect != "restored" or getattr(run, "compared", False):
+        if run.expect != "restored" or run.checked:
             continue
-        run.compared = True  # type: ignore[attr-defined]
-        if run.state != "success":
+        run.checked = True
+        if run.state != "success" or run.compared is None:
             problems.append(f"restore {run.run_id} of a time inside the window into an empty target ended "
                             f"{run.state}: {run.note!r}")
             continue
-        ts, target = run.restore_ts, run.target  # type: ignore[attr-defined]
-        source, restored = world.rows(world.name, ts), world.rows(target)
+        source, restored = run.compared
         if (source["digest"], source["count"]) != (restored["digest"], restored["count"]):
-            problems.append(f"restore {run.run_id} to {ts}: target {target} holds {restored['count']} records "
-                            f"({getattr(run, 'target_held', '?')} before the run), the source held "
-                            f"{source['count']} then (digests differ); window now {world.window()}; note "
-                            f"{run.note!r}")
+            problems.append(f"restore {run.run_id} to {run.restore_ts}: target {run.target} holds "
+                            f"{restored['count']} records ({run.target_held} before the run), the "
+                            f"source held {source['count']} then (digests differ); window now {world.window()}; "
+                            f"note {run.note!r}")
     return problems
 
 
@@ -641,6 +647,7 @@ class SoakMachine(RuleBasedStateMachine):
 
     setup: Callable[[], tuple[SandboxHandle, SimClock, dict[str, str]]] | None = None
     progress: Callable[[str], None] | None = None
+    check_window_every = CHECK_WINDOW_EVERY
 
     def __init__(self) -> None:
         super().__init__()
@@ -651,6 +658,7 @@ class SoakMachine(RuleBasedStateMachine):
         self.steps = 0
         self.began = 0.0
         self._window_checked = 0
+        self.history: list[str] = []  # this sequence's steps as replayable calls: a violation prints them
 
     @initialize()
     def a_cluster_with_days_of_history(self) -> None:
@@ -676,6 +684,7 @@ class SoakMachine(RuleBasedStateMachine):
         STATS.rules[action] += 1
         STATS.steps += 1
         self.steps += 1
+        self.history.append(f"state.step(action={action!r}, choice={choice!r}, fraction={fraction!r})")
         getattr(self, action)(self.world, choice, fraction)
 
     # -- time and the schedule
@@ -727,9 +736,10 @@ class SoakMachine(RuleBasedStateMachine):
             params["restore_time"] = tso_to_dt(ts).isoformat().replace("+00:00", "Z")
         held = world.rows(name)["count"]  # what the target held before: a finding names it
         run = world.run("restore", params, expect=expect, after=after)
-        run.restore_ts = ts  # type: ignore[attr-defined]
-        run.target_held = held  # type: ignore[attr-defined]
-        run.target = name  # type: ignore[attr-defined]
+        run.restore_ts, run.target_held, run.target = ts, held, name
+        if expect == "restored" and ts is not None and run.state == "success":
+            # Counted now: the window check after this step may wipe this very target for its own restore.
+            run.compared = (world.rows(world.name, ts), world.rows(name))
         if not params.get("dry_run") and world.rows(name)["count"]:
             world.full.add(name)
         return run
@@ -900,7 +910,7 @@ class SoakMachine(RuleBasedStateMachine):
     def every_invariant_holds(self) -> None:
         if self.world is None:
             return
-        if self.steps and self.steps % CHECK_WINDOW_EVERY == 0 and self._window_checked != self.steps:
+        if self.steps and self.steps % self.check_window_every == 0 and self._window_checked != self.steps:
             self._window_checked = self.steps
             self._check_a_random_time()
         broken = []
@@ -912,7 +922,8 @@ class SoakMachine(RuleBasedStateMachine):
                 STATS.examples.setdefault(check.__name__, "; ".join(found)[:1000])
                 broken.append(f"{check.__name__}: " + "; ".join(found))
         if broken:
-            raise InvariantBroken("\n".join(broken))
+            raise InvariantBroken("\n".join([*broken, f"after these {self.steps} steps (replay_soak takes them):",
+                                             *self.history]))
 
     def _check_a_random_time(self) -> None:
         """Every time inside the published window is restorable: one of them (by the step count), into a fresh
@@ -969,5 +980,32 @@ def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bo
         return text
     finally:
         SoakMachine.setup = SoakMachine.progress = None
+        clock.close()
+        stop_sandbox(sandbox.process)
+
+
+def replay_soak(workdir: Path, steps: list[tuple[str, int, float]], *,
+                check_window_every: int = CHECK_WINDOW_EVERY) -> SoakMachine:
+    """Run one sequence of `steps` (action, choice, fraction), as a violation prints them, on a soak sandbox of its
+    own, every invariant after each step: a soak's finding as a regular test. Raises InvariantBroken; the machine
+    (its world closed) otherwise, for what the test asserts about its runs."""
+    from tidb_sandbox.client import stop_sandbox
+
+    sandbox = start_soak_sandbox(workdir)
+    clock = SimClock(sandbox)
+    conns = soak_connections(sandbox)
+    SoakMachine.setup = lambda: (sandbox, clock, conns)
+    try:
+        state = SoakMachine()
+        state.check_window_every = check_window_every
+        state.a_cluster_with_days_of_history()
+        state.every_invariant_holds()
+        for action, choice, fraction in steps:
+            state.step(action=action, choice=choice, fraction=fraction)
+            state.every_invariant_holds()
+        state.teardown()
+        return state
+    finally:
+        SoakMachine.setup = None
         clock.close()
         stop_sandbox(sandbox.process)
