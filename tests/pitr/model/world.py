@@ -648,6 +648,8 @@ class SoakMachine(RuleBasedStateMachine):
     setup: Callable[[], tuple[SandboxHandle, SimClock, dict[str, str]]] | None = None
     progress: Callable[[str], None] | None = None
     check_window_every = CHECK_WINDOW_EVERY
+    # time.monotonic() after which no new sequence starts: hypothesis's remaining examples then pass as no-ops
+    stop_after: float | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -662,6 +664,8 @@ class SoakMachine(RuleBasedStateMachine):
 
     @initialize()
     def a_cluster_with_days_of_history(self) -> None:
+        if self.stop_after is not None and time.monotonic() > self.stop_after:
+            return  # the soak's time is up: this example runs nothing and counts nowhere
         self.world = World(self.sandbox, self.clock, self._conns, compaction=True)
         self.began = self.clock.passed
         STATS.sequences += 1
@@ -680,7 +684,8 @@ class SoakMachine(RuleBasedStateMachine):
 
     @rule(action=st.sampled_from(ACTIONS), choice=st.integers(0, 1 << 16), fraction=st.floats(0.0, 1.0))
     def step(self, action: str, choice: int, fraction: float) -> None:
-        assert self.world is not None
+        if self.world is None:
+            return
         STATS.rules[action] += 1
         STATS.steps += 1
         self.steps += 1
@@ -949,9 +954,11 @@ def figures(started: float) -> dict[str, Any]:
 
 
 def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bool = True,
-             progress: Callable[[str], None] | None = None, keep_stats: bool = False) -> str | None:
+             progress: Callable[[str], None] | None = None, keep_stats: bool = False,
+             stop_after: float | None = None) -> str | None:
     """Run the machine: `sequences` examples of up to `steps` steps from `seed`, on a soak sandbox of its own (this
-    process's Airflow DB must exist). The failing sequence as hypothesis prints it (a replayable program), or None."""
+    process's Airflow DB must exist); no new sequence starts after `stop_after` (time.monotonic()). The failing
+    sequence as hypothesis prints it (a replayable program), or None."""
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis import seed as with_seed
     from hypothesis.reporting import with_reporter
@@ -965,6 +972,7 @@ def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bo
     conns = soak_connections(sandbox)
     machine = with_seed(seed)(type("SeededSoak", (SoakMachine,), {}))
     SoakMachine.setup, SoakMachine.progress = (lambda: (sandbox, clock, conns)), progress
+    SoakMachine.stop_after = stop_after
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
     printed: list[str] = []
     try:
@@ -979,7 +987,7 @@ def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bo
             progress(text)
         return text
     finally:
-        SoakMachine.setup = SoakMachine.progress = None
+        SoakMachine.setup = SoakMachine.progress = SoakMachine.stop_after = None
         clock.close()
         stop_sandbox(sandbox.process)
 
