@@ -5,8 +5,9 @@ The world is one source cluster on a manual-clock sandbox (its own process, `sta
 DAGs built from a real `ClusterConfig` by the factory and run with `dag.test()` as a user's trigger or the
 scheduler's slot would run them, a scratch target for drills and a pool of empty targets for restores. The rules
 are what a user does (restores of every kind, drills, the guard with `start_new_log_backup`, pause/resume/stop of
-the log backup), what the schedule does (guard, snapshot slot, retention, compaction, in Airflow's order when time
-passes), what the sandbox breaks on purpose (`tidb_sandbox.faults`) and time itself (minutes to days).
+the log backup), what the schedule does (guard, snapshot slot, retention, compaction and the logical backup, in
+Airflow's order when time passes), what the sandbox breaks on purpose (`tidb_sandbox.faults`) and time itself
+(minutes to days).
 
 While a DAG runs, `SimClock.passing` moves the sandbox's clock forward event by event (never more than `PACE_CAP`
 seconds at once), and this process's wall clock with it (time_machine): the product compares its own now with
@@ -64,6 +65,7 @@ PACE_EVERY = 0.01  # real seconds between pacing steps
 CHECK_WINDOW_EVERY = 8  # restore a random time of the window into a fresh target every this many steps
 MANAGED_BY = "tidb-pitr-airflow"
 FOREIGN_KEY = "dba-notes/keep-me.txt"
+FOREIGN_DUMP = "backup-2020-01-01T00:00:00Z.tgz"  # a DBA's own Dumpling archive beside the project's, named as theirs
 
 
 def start_soak_sandbox(workdir: Path) -> SandboxHandle:
@@ -245,6 +247,7 @@ class World:
             "restore_targets": [*targets, {"name": self.scratch, "scratch": True,
                                            "sql_conn_id": self._sql_id(self.scratch)}],
             "drill": {"target": self.scratch, "mode": "random"},
+            "logical_backup": {"keep": {"count": 2}},  # Dumpling archives under <root>/logical, the newest two kept
         })
 
     def _dags(self) -> dict[str, Any]:
@@ -293,8 +296,9 @@ class World:
                      "s3": {"provider": "aws", "secretName": "s3-secret", "region": "us-west-1",
                             "bucket": "my-bucket", "prefix": f"{self.name}/dba-{name}"}}})
         self.foreign_crs[("backups", name)] = "a DBA's snapshot"
-        self._s3().put_object(Bucket="my-bucket", Key=f"{self.name}/{FOREIGN_KEY}", Body=b"not the project's")
-        self.foreign_objects.add(f"{self.name}/{FOREIGN_KEY}")
+        for key in (f"{self.name}/{FOREIGN_KEY}", f"{self.name}/logical/{FOREIGN_DUMP}"):
+            self._s3().put_object(Bucket="my-bucket", Key=key, Body=b"not the project's")
+            self.foreign_objects.add(key)
 
     def _s3(self) -> Any:
         import boto3
@@ -627,7 +631,7 @@ class InvariantBroken(AssertionError):
 # towards): a DBA's own backup made or deleted, which runs no DAG, so that sequence costs seconds, not minutes.
 ACTIONS = (
     "a_dba_makes_or_deletes_a_backup", "time_passes", "snapshot_slot", "retention_run", "guard_run", "compaction_run",
-    "change_retention",
+    "logical_backup_run", "change_retention",
     "restore_inside_the_window", "restore_at_an_edge", "restore_outside_the_window", "restore_into_a_full_target",
     "restore_into_a_busy_target", "dry_run", "drill", "guard_starts_a_new_log_backup", "log_control",
     "api_errors_during_a_run", "a_snapshot_job_fails_or_hangs", "a_restore_fails_or_stops_part_way",
@@ -695,12 +699,12 @@ class SoakMachine(RuleBasedStateMachine):
     # -- time and the schedule
     def time_passes(self, world: World, choice: int, fraction: float) -> None:
         """Time passes (5 minutes to 2 days); the schedule then runs what fell due, in Airflow's order: the guard,
-        the snapshot slot (48 h apart), retention and compaction (daily)."""
+        the snapshot slot (48 h apart), retention, compaction and the logical backup (daily)."""
         world.clock.advance([300, 1800, 3 * 3600, 10 * 3600, 86400, 2 * 86400][choice % 6])
         now = world.clock.now()
         world.run("log_guard")
         for kind, every in (("snapshot", timedelta(days=2)), ("retention", timedelta(days=1)),
-                            ("compaction", timedelta(days=1))):
+                            ("compaction", timedelta(days=1)), ("logical_backup", timedelta(days=1))):
             if now - world.last_schedule.get(kind, world.started) >= every:
                 self._scheduled(world, kind)
 
@@ -723,6 +727,10 @@ class SoakMachine(RuleBasedStateMachine):
 
     def compaction_run(self, world: World, choice: int, fraction: float) -> None:
         self._scheduled(world, "compaction")
+
+    def logical_backup_run(self, world: World, choice: int, fraction: float) -> None:
+        """The daily Dumpling backup: dumped, verified, and its retention (the newest two of ours, nothing else)."""
+        self._scheduled(world, "logical_backup")
 
     def change_retention(self, world: World, choice: int, fraction: float) -> None:
         """A user changes the retention (clusters.yaml) and the DAGs are parsed again."""
