@@ -97,8 +97,9 @@ soak: install
 
 # The model-based soak: random sequences of user actions, schedule runs, faults and days of virtual time through the
 # real DAGs on a manual-clock sandbox, every invariant checked after each step (tests/pitr/model/world.py). A failing
-# sequence is shrunk and printed as a replayable program; the last line is one JSON object. SOAK_ARGS="--sequences 5".
-SOAK_ARGS ?=
+# sequence is shrunk and printed as a replayable program; the last line is one JSON object. Two soaks side by side
+# fill the 2 cores (they mostly wait on their sandboxes and Airflow). SOAK_ARGS="--sequences 5 --jobs 1".
+SOAK_ARGS ?= --jobs 2
 soak-states: install
 	$(BIN)/python benchmarks/soak_states.py $(SOAK_ARGS)
 
