@@ -6,7 +6,7 @@ Prints each sequence's progress; on a violation hypothesis shrinks the sequence 
 program (`state = SoakMachine()` then one call per step); the last line is one JSON object: sequences, steps,
 simulated days, invariant checks, violations by invariant, rule coverage.
 
-    .venv/bin/python benchmarks/soak_states.py [--sequences 50] [--steps 40] [--seed 1] [--chunk 10]
+    .venv/bin/python benchmarks/soak_states.py [--sequences 50] [--steps 40] [--seed 1] [--chunk 25]
         [--minutes M] [--no-shrink] [--jobs 2]
 
 --jobs N runs N soaks side by side (each its own process, sandbox and Airflow DB; job j from seed + 1000 j) and adds
@@ -46,7 +46,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-shrink", action="store_true", help="report the first failing sequence as it ran")
-    parser.add_argument("--chunk", type=int, default=10, help="sequences per seed (a sandbox of its own each)")
+    parser.add_argument("--chunk", type=int, default=25,
+                        help="sequences per seed (a sandbox each; hypothesis starts each seed with 2-3 trivial ones)")
     parser.add_argument("--minutes", type=float, default=0, help="start no new sequence after this long (0: no limit)")
     parser.add_argument("--jobs", type=int, default=1, help="soaks side by side, their figures added up")
     args = parser.parse_args()
