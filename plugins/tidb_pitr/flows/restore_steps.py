@@ -73,11 +73,13 @@ def restore_steps(cluster: ClusterConfig) -> tuple[Any, Any, Any]:
 def read_source_at_t(planned: dict[str, Any]) -> dict[str, Any]:
     """ADMIN CHECKSUM TABLE and the row fingerprints on the source as of the restore time, when the plan asks
     for a comparison."""
-    from .tasks.drill import read_source
-
     check = planned.get("verify")
     if not check:
         return {"requested": False}
+    # Imported only now: it brings the Kubernetes clients, seconds of a task's start that a run without verify
+    # need not wait for.
+    from .tasks.drill import read_source
+
     started = time.monotonic()
     source = read_source(check["source_conn_id"], int(planned["target_ts"]), check["tables"], check["verifiable"],
                          **_limits(check))
@@ -107,10 +109,10 @@ def verify_restored(planned: dict[str, Any], source: dict[str, Any], **context: 
     green) when the run did not ask for it: a success here always means the tables were compared."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from .tasks.drill import FAILED, differs_line, verify_restore
-
     if not source.get("requested"):
         raise AirflowSkipException("verify was not asked for (the run's `verify` param is off): nothing compared")
+    from .tasks.drill import FAILED, differs_line, verify_restore  # the Kubernetes clients: only when comparing
+
     result = verify_restore(planned["verify"]["target_conn_id"], source, planned["verify"]["tables"],
                             **_limits(planned["verify"]))
     if result["verdict"] == FAILED:
