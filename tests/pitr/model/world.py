@@ -750,10 +750,11 @@ class SoakMachine(RuleBasedStateMachine):
         held = world.rows(name)["count"]  # what the target held before: a finding names it
         run = world.run("restore", params, expect=expect, after=after)
         run.restore_ts, run.target_held, run.target = ts, held, name
+        after = world.rows(name)
         if expect == "restored" and ts is not None and run.state == "success":
             # Counted now: the window check after this step may wipe this very target for its own restore.
-            run.compared = (world.rows(world.name, ts), world.rows(name))
-        if not params.get("dry_run") and world.rows(name)["count"]:
+            run.compared = (world.rows(world.name, ts), after)
+        if not params.get("dry_run") and after["count"]:
             world.full.add(name)
         return run
 
@@ -971,20 +972,15 @@ def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bo
     from hypothesis import seed as with_seed
     from hypothesis.reporting import with_reporter
     from hypothesis.stateful import run_state_machine_as_test
-    from tidb_sandbox.client import stop_sandbox
 
     if not keep_stats:
         STATS.__init__()  # type: ignore[misc]  # this run's figures only
-    sandbox = start_soak_sandbox(workdir)
-    clock = SimClock(sandbox)
-    conns = soak_connections(sandbox)
     machine = with_seed(seed)(type("SeededSoak", (SoakMachine,), {}))
-    SoakMachine.setup, SoakMachine.progress = (lambda: (sandbox, clock, conns)), progress
-    SoakMachine.stop_after = stop_after
+    SoakMachine.progress, SoakMachine.stop_after = progress, stop_after
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
     printed: list[str] = []
     try:
-        with with_reporter(printed.append):
+        with soak_world_setup(workdir), with_reporter(printed.append):
             run_state_machine_as_test(machine, settings=settings(
                 max_examples=sequences, stateful_step_count=steps, deadline=None, database=None, phases=phases,
                 suppress_health_check=list(HealthCheck), report_multiple_bugs=False))
@@ -995,7 +991,23 @@ def run_soak(workdir: Path, *, sequences: int, steps: int, seed: int, shrink: bo
             progress(text)
         return text
     finally:
-        SoakMachine.setup = SoakMachine.progress = SoakMachine.stop_after = None
+        SoakMachine.progress = SoakMachine.stop_after = None
+
+
+@contextmanager
+def soak_world_setup(workdir: Path) -> Iterator[None]:
+    """A soak sandbox of its own, its clock and connections, given to every SoakMachine made inside the block;
+    all stopped after it."""
+    from tidb_sandbox.client import stop_sandbox
+
+    sandbox = start_soak_sandbox(workdir)
+    clock = SimClock(sandbox)
+    conns = soak_connections(sandbox)
+    SoakMachine.setup = lambda: (sandbox, clock, conns)
+    try:
+        yield
+    finally:
+        SoakMachine.setup = None
         clock.close()
         stop_sandbox(sandbox.process)
 
@@ -1005,13 +1017,7 @@ def replay_soak(workdir: Path, steps: list[tuple[str, int, float]], *,
     """Run one sequence of `steps` (action, choice, fraction), as a violation prints them, on a soak sandbox of its
     own, every invariant after each step: a soak's finding as a regular test. Raises InvariantBroken; the machine
     (its world closed) otherwise, for what the test asserts about its runs."""
-    from tidb_sandbox.client import stop_sandbox
-
-    sandbox = start_soak_sandbox(workdir)
-    clock = SimClock(sandbox)
-    conns = soak_connections(sandbox)
-    SoakMachine.setup = lambda: (sandbox, clock, conns)
-    try:
+    with soak_world_setup(workdir):
         state = SoakMachine()
         state.check_window_every = check_window_every
         state.a_cluster_with_days_of_history()
@@ -1021,7 +1027,3 @@ def replay_soak(workdir: Path, steps: list[tuple[str, int, float]], *,
             state.every_invariant_holds()
         state.teardown()
         return state
-    finally:
-        SoakMachine.setup = None
-        clock.close()
-        stop_sandbox(sandbox.process)

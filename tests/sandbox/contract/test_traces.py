@@ -449,7 +449,9 @@ def _wait_until(h: Harness, predicate: Callable[[], bool], timeout: float = 60.0
         h.poll()
 
 
-def pitr_restore(h: Harness) -> None:
+def _restorable_after_a_snapshot(h: Harness) -> tuple[str, str, int]:
+    """A cluster with a running log backup and a complete snapshot whose commitTs + 1 is restorable: (cluster,
+    snapshot, commitTs)."""
     cluster = h.new_cluster()
     log = _running_log(h)
     snap, done = _snapshot_done(h, cluster)
@@ -458,6 +460,11 @@ def pitr_restore(h: Harness) -> None:
     # BR reads the checkpoint in storage, which trails the CR's: wait for it to pass the restore point (a
     # fixed pause is not enough on a loaded machine).
     _wait_until(h, lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
+    return cluster, snap, commit
+
+
+def pitr_restore(h: Harness) -> None:
+    cluster, snap, commit = _restorable_after_a_snapshot(h)
     target = h.new_cluster(_unique("target"), workload=False)
     h.create("restores", _pitr_body(h, cluster, snap, h.vars["prefix"], target, commit + 1))
     h.wait(lambda o: _phase(o) in ("Complete", "Failed"))
@@ -465,12 +472,7 @@ def pitr_restore(h: Harness) -> None:
 
 def pitr_filter_table_exists(h: Harness) -> None:
     """A filtered PITR (BR v8.5.5, named by toolImage) into a target whose own workload wrote the selected table."""
-    cluster = h.new_cluster()
-    log = _running_log(h)
-    snap, done = _snapshot_done(h, cluster)
-    commit = int(done["status"]["commitTs"])
-    h.wait_on("backups", log, lambda o: _checkpoint(o) > commit)
-    _wait_until(h, lambda: storage_checkpoint(h.sandbox, h.trace.get("storage", "s3"), h.vars["prefix"]) > commit + 1)
+    cluster, snap, commit = _restorable_after_a_snapshot(h)
     target = h.new_cluster(_unique("target"))
     # The target's own workload has created shop.orders (its definition key) before the restore asks for it.
     _wait_until(h, lambda: "shop/orders" in h.sandbox.call("GET", f"/clusters/{h.namespace}/{target}/rows")["rows"])
